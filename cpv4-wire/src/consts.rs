@@ -1,0 +1,624 @@
+//! Every numeric constant of the project: PKCS#11 return codes, mechanisms, attributes, object
+//! classes, user types and flags, the Luna vendor values of the CPv4 extensions, and the
+//! identifiers of our own protocol.
+//!
+//! This module is the single source of truth: the C header of `luna-ffi` and the tables in the
+//! documentation are generated from it. Vendor values come from the public facts about the real
+//! Luna ABI, so applications written for a real Luna HSM work unchanged.
+
+/// PKCS#11 `CK_ULONG`: `unsigned long` of the platform (8 bytes on Linux x86-64).
+pub type CkUlong = core::ffi::c_ulong;
+/// PKCS#11 `CK_RV`, a return code.
+pub type CkRv = CkUlong;
+/// PKCS#11 `CK_MECHANISM_TYPE`.
+pub type CkMechanismType = CkUlong;
+/// PKCS#11 `CK_ATTRIBUTE_TYPE`.
+pub type CkAttributeType = CkUlong;
+/// PKCS#11 `CK_OBJECT_CLASS`.
+pub type CkObjectClass = CkUlong;
+/// PKCS#11 `CK_KEY_TYPE`.
+pub type CkKeyType = CkUlong;
+/// PKCS#11 `CK_USER_TYPE`.
+pub type CkUserType = CkUlong;
+/// PKCS#11 `CK_FLAGS`.
+pub type CkFlags = CkUlong;
+
+/// Defines a family of constants of one type together with a table of `(name, value)` pairs,
+/// so names can be looked up and the C header generated from the same list.
+macro_rules! constants {
+    (
+        $(#[$table_meta:meta])* table $table:ident: $ty:ty;
+        $( $(#[doc = $doc:literal])+ $name:ident = $value:expr; )+
+    ) => {
+        $( $(#[doc = $doc])+ pub const $name: $ty = $value; )+
+
+        $(#[$table_meta])*
+        pub const $table: &[(&str, $ty)] = &[ $( (stringify!($name), $name) ),+ ];
+    };
+}
+
+constants! {
+    /// Every return code this project can return, canonical names before aliases.
+    table RETURN_CODES: CkRv;
+    /// The function completed successfully.
+    CKR_OK = 0x0000_0000;
+    /// The function was cancelled (standard).
+    CKR_CANCEL = 0x0000_0001;
+    /// The library could not allocate memory.
+    CKR_HOST_MEMORY = 0x0000_0002;
+    /// The slot id does not name a slot.
+    CKR_SLOT_ID_INVALID = 0x0000_0003;
+    /// An unrecoverable error; a panic caught at the C boundary maps here.
+    CKR_GENERAL_ERROR = 0x0000_0005;
+    /// The requested function could not be performed.
+    CKR_FUNCTION_FAILED = 0x0000_0006;
+    /// The arguments are inconsistent or a required pointer is NULL.
+    CKR_ARGUMENTS_BAD = 0x0000_0007;
+    /// The application's locking callbacks cannot be used.
+    CKR_CANT_LOCK = 0x0000_000A;
+    /// The attribute cannot be set or modified.
+    CKR_ATTRIBUTE_READ_ONLY = 0x0000_0010;
+    /// The attribute value is sensitive and cannot be revealed.
+    CKR_ATTRIBUTE_SENSITIVE = 0x0000_0011;
+    /// The attribute type is not valid for the object.
+    CKR_ATTRIBUTE_TYPE_INVALID = 0x0000_0012;
+    /// The attribute value is not valid.
+    CKR_ATTRIBUTE_VALUE_INVALID = 0x0000_0013;
+    /// The action is prohibited by the object's policy.
+    CKR_ACTION_PROHIBITED = 0x0000_001B;
+    /// The plaintext input is invalid.
+    CKR_DATA_INVALID = 0x0000_0020;
+    /// The plaintext input has an invalid length.
+    CKR_DATA_LEN_RANGE = 0x0000_0021;
+    /// The device (the simulator's store) failed.
+    CKR_DEVICE_ERROR = 0x0000_0030;
+    /// The device ran out of memory or storage.
+    CKR_DEVICE_MEMORY = 0x0000_0031;
+    /// The ciphertext is invalid.
+    CKR_ENCRYPTED_DATA_INVALID = 0x0000_0040;
+    /// The ciphertext has an invalid length.
+    CKR_ENCRYPTED_DATA_LEN_RANGE = 0x0000_0041;
+    /// The function is not supported by this module.
+    CKR_FUNCTION_NOT_SUPPORTED = 0x0000_0054;
+    /// The key handle is not valid.
+    CKR_KEY_HANDLE_INVALID = 0x0000_0060;
+    /// The key size is outside the supported range.
+    CKR_KEY_SIZE_RANGE = 0x0000_0062;
+    /// The key type does not match the mechanism.
+    CKR_KEY_TYPE_INCONSISTENT = 0x0000_0063;
+    /// The key's attributes do not allow the operation.
+    CKR_KEY_FUNCTION_NOT_PERMITTED = 0x0000_0068;
+    /// The key cannot be wrapped.
+    CKR_KEY_NOT_WRAPPABLE = 0x0000_0069;
+    /// The key is not extractable (CKA_EXTRACTABLE is false).
+    CKR_KEY_UNEXTRACTABLE = 0x0000_006A;
+    /// The mechanism is not valid or not supported.
+    CKR_MECHANISM_INVALID = 0x0000_0070;
+    /// The mechanism parameter is not valid.
+    CKR_MECHANISM_PARAM_INVALID = 0x0000_0071;
+    /// The object handle is not valid.
+    CKR_OBJECT_HANDLE_INVALID = 0x0000_0082;
+    /// Another operation of the same kind is active on the session.
+    CKR_OPERATION_ACTIVE = 0x0000_0090;
+    /// No operation of that kind was initialized on the session.
+    CKR_OPERATION_NOT_INITIALIZED = 0x0000_0091;
+    /// The PIN is wrong.
+    CKR_PIN_INCORRECT = 0x0000_00A0;
+    /// The PIN contains invalid characters.
+    CKR_PIN_INVALID = 0x0000_00A1;
+    /// The PIN is too long or too short.
+    CKR_PIN_LEN_RANGE = 0x0000_00A2;
+    /// The PIN is locked after too many failed logins.
+    CKR_PIN_LOCKED = 0x0000_00A4;
+    /// The session was closed during the call.
+    CKR_SESSION_CLOSED = 0x0000_00B0;
+    /// Too many sessions are open.
+    CKR_SESSION_COUNT = 0x0000_00B1;
+    /// The session handle is not valid.
+    CKR_SESSION_HANDLE_INVALID = 0x0000_00B3;
+    /// CKF_SERIAL_SESSION was not set.
+    CKR_SESSION_PARALLEL_NOT_SUPPORTED = 0x0000_00B4;
+    /// The session is read-only.
+    CKR_SESSION_READ_ONLY = 0x0000_00B5;
+    /// A session with the token is open.
+    CKR_SESSION_EXISTS = 0x0000_00B6;
+    /// A read-only session exists, so the SO cannot log in.
+    CKR_SESSION_READ_ONLY_EXISTS = 0x0000_00B7;
+    /// A read-write SO session exists, so a read-only session cannot be opened.
+    CKR_SESSION_READ_WRITE_SO_EXISTS = 0x0000_00B8;
+    /// The signature is invalid.
+    CKR_SIGNATURE_INVALID = 0x0000_00C0;
+    /// The signature has an invalid length.
+    CKR_SIGNATURE_LEN_RANGE = 0x0000_00C1;
+    /// The template lacks a required attribute.
+    CKR_TEMPLATE_INCOMPLETE = 0x0000_00D0;
+    /// The template contains conflicting attributes.
+    CKR_TEMPLATE_INCONSISTENT = 0x0000_00D1;
+    /// The token is not present.
+    CKR_TOKEN_NOT_PRESENT = 0x0000_00E0;
+    /// The token is write-protected.
+    CKR_TOKEN_WRITE_PROTECTED = 0x0000_00E2;
+    /// The unwrapping key handle is not valid.
+    CKR_UNWRAPPING_KEY_HANDLE_INVALID = 0x0000_00F0;
+    /// The unwrapping key type does not match the mechanism.
+    CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT = 0x0000_00F2;
+    /// The user is already logged in.
+    CKR_USER_ALREADY_LOGGED_IN = 0x0000_0100;
+    /// The function requires a logged-in user.
+    CKR_USER_NOT_LOGGED_IN = 0x0000_0101;
+    /// The user's PIN was never set.
+    CKR_USER_PIN_NOT_INITIALIZED = 0x0000_0102;
+    /// The user type is not valid.
+    CKR_USER_TYPE_INVALID = 0x0000_0103;
+    /// Another user is already logged in.
+    CKR_USER_ANOTHER_ALREADY_LOGGED_IN = 0x0000_0104;
+    /// The wrapped key is invalid.
+    CKR_WRAPPED_KEY_INVALID = 0x0000_0110;
+    /// The wrapped key has an invalid length.
+    CKR_WRAPPED_KEY_LEN_RANGE = 0x0000_0112;
+    /// The wrapping key handle is not valid.
+    CKR_WRAPPING_KEY_HANDLE_INVALID = 0x0000_0113;
+    /// The wrapping key type does not match the mechanism.
+    CKR_WRAPPING_KEY_TYPE_INCONSISTENT = 0x0000_0115;
+    /// The token has no random number generator.
+    CKR_RANDOM_NO_RNG = 0x0000_0121;
+    /// The domain parameters are invalid.
+    CKR_DOMAIN_PARAMS_INVALID = 0x0000_0130;
+    /// The curve is not supported.
+    CKR_CURVE_NOT_SUPPORTED = 0x0000_0140;
+    /// An output buffer is too small; the needed length was written.
+    CKR_BUFFER_TOO_SMALL = 0x0000_0150;
+    /// C_Initialize has not been called.
+    CKR_CRYPTOKI_NOT_INITIALIZED = 0x0000_0190;
+    /// C_Initialize was already called.
+    CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x0000_0191;
+    /// The role is not authorized for the operation (Luna).
+    CKR_USER_NOT_AUTHORIZED = 0x8000_001A;
+    /// No PED is attached to supply a PED-key value (Luna).
+    CKR_PED_UNPLUGGED = 0x8000_002E;
+    /// An integer overflowed (Luna).
+    CKR_INTEGER_OVERFLOW = 0x8000_0104;
+    /// An object failed to clone (Luna).
+    CKR_FAILED_TO_CLONE_AN_OBJECT = 0x8000_0106;
+    /// No attempt was made to clone this object; the initial per-object result (CPv4).
+    CKR_CLONE_NOT_ATTEMPTED = 0x8000_0107;
+    /// No cloning domain is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_PSK = 0x8000_0108;
+    /// No trusted root is shared with the peer, or a chain does not verify to one (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_ROOTS = 0x8000_0109;
+    /// No algorithm suite is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_ALGS = 0x8000_010A;
+    /// The negotiation is older than its 10-minute lifetime and not yet swept (CPv4).
+    CKR_SESSION_NEGOTIATION_EXPIRED = 0x8000_010B;
+    /// An unexpected or invalid negotiation message (CPv4).
+    CKR_SESSION_NEGOTIATION_INVALID = 0x8000_010C;
+    /// The session UID is not known to the device (CPv4).
+    CKR_SESSION_ID_INVALID = 0x8000_010D;
+    /// The session UID already exists on the device (CPv4).
+    CKR_SESSION_ID_EXISTS = 0x8000_010E;
+    /// The session is older than its negotiated duration and not yet swept (CPv4).
+    CKR_SESSION_ID_EXPIRED = 0x8000_010F;
+    /// A certificate or signed time of the peer's attestation is out of date (CPv4).
+    CKR_ATTESTATION_EXPIRED = 0x8000_0110;
+    /// The requested cloning protocol is disabled on the partition (CPv4).
+    CKR_PROTOCOL_DISABLED = 0x8000_0111;
+    /// The object type does not match the handle or is not valid for CPv4 (Luna).
+    CKR_OBJECT_TYPE_INVALID = 0x8000_0112;
+    /// A certificate is expired (Luna).
+    CKR_CERTIFICATE_EXPIRED = 0x8000_0113;
+    /// The object is read-only (Luna).
+    CKR_OBJECT_READ_ONLY = 0x8000_0114;
+    /// The HSM clock is not set, or the two HSM clocks differ by more than 3 s (CPv4).
+    CKR_TIME_NOT_INITIALIZED = 0x8000_0115;
+    /// No session duration is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_SESSION_DURATION = 0x8000_0116;
+    /// A malformed CPv4 key blob (envelope or attribute list).
+    CKR_CPV4_MSG_ERROR = 0x8000_0117;
+    /// No key-derivation function is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_KDF = 0x8000_0118;
+    /// No object encoding is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_ENCODING = 0x8000_0119;
+    /// No chain attestation mechanism is shared with the peer (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_CHAIN_ATT = 0x8000_011A;
+    /// The peer's ephemeral key has the wrong type or curve, or is not a valid point (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY = 0x8000_011B;
+    /// The API text's spelling of [`CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY`]; same value.
+    CKR_SESSION_NEGOTIATION_NO_EPHERMAL_KEY = 0x8000_011B;
+    /// Domain management is not allowed (partition policy 44 is off) (CPv4).
+    CKR_DOMAIN_MANAGEMENT_NOT_ALLOWED = 0x8000_011C;
+    /// The domain label is not on the partition or has an invalid length (CPv4).
+    CKR_DOMAIN_LABEL_INVALID = 0x8000_011D;
+    /// The domain label already exists on the partition (CPv4).
+    CKR_DOMAIN_LABEL_ALREADY_EXISTS = 0x8000_011E;
+    /// The partition already has the maximum number of cloning domains (CPv4).
+    CKR_DOMAIN_MAX_REACHED = 0x8000_011F;
+    /// The partition has no primary domain (CPv4).
+    CKR_DOMAIN_NO_PRIMARY = 0x8000_0120;
+    /// A second primary domain was requested (CPv4).
+    CKR_DOMAIN_EXTRA_PRIMARY = 0x8000_0121;
+    /// The peer presented no attestation (CPv4).
+    CKR_SESSION_NEGOTIATION_NO_ATTESTATION = 0x8000_0122;
+    /// The negotiation is not known, or was swept after expiring (CPv4).
+    CKR_SESSION_NEGOTIATION_NOT_STARTED = 0x8000_0123;
+    /// The clocks are not in sync (Luna value; this project reports a skew as
+    /// [`CKR_TIME_NOT_INITIALIZED`], as the API text says).
+    CKR_CLOCK_NOT_IN_SYNC = 0x8000_0124;
+}
+
+/// First vendor-defined return code.
+pub const CKR_VENDOR_DEFINED: CkRv = 0x8000_0000;
+
+/// The name of a return code this project can return, e.g. `"CKR_SESSION_ID_EXPIRED"`.
+///
+/// Where two names share a value (the API text's misspelling of `NO_EPHEMERAL_KEY`), the
+/// canonical name is given.
+///
+/// ```
+/// use cpv4_wire::consts::{rv_name, CKR_SESSION_NEGOTIATION_NO_EPHERMAL_KEY};
+/// assert_eq!(rv_name(0x8000_010F), Some("CKR_SESSION_ID_EXPIRED"));
+/// assert_eq!(
+///     rv_name(CKR_SESSION_NEGOTIATION_NO_EPHERMAL_KEY),
+///     Some("CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY"),
+/// );
+/// assert_eq!(rv_name(0x4242), None);
+/// ```
+pub fn rv_name(rv: CkRv) -> Option<&'static str> {
+    RETURN_CODES
+        .iter()
+        .find(|(_, value)| *value == rv)
+        .map(|(name, _)| *name)
+}
+
+/// Like [`rv_name`], but always gives text: unknown codes are shown in hex.
+pub fn rv_display(rv: CkRv) -> String {
+    match rv_name(rv) {
+        Some(name) => format!("{name} (0x{rv:08X})"),
+        None => format!("unknown CK_RV 0x{rv:08X}"),
+    }
+}
+
+constants! {
+    /// Every mechanism this project names.
+    table MECHANISMS: CkMechanismType;
+    /// EC key-pair generation.
+    CKM_EC_KEY_PAIR_GEN = 0x0000_1040;
+    /// ECDSA over a caller-supplied hash.
+    CKM_ECDSA = 0x0000_1041;
+    /// ECDSA with SHA-256.
+    CKM_ECDSA_SHA256 = 0x0000_1044;
+    /// SHA-256 digest.
+    CKM_SHA256 = 0x0000_0250;
+    /// HMAC-SHA256.
+    CKM_SHA256_HMAC = 0x0000_0251;
+    /// Generic secret key generation.
+    CKM_GENERIC_SECRET_KEY_GEN = 0x0000_0350;
+    /// AES key generation.
+    CKM_AES_KEY_GEN = 0x0000_1080;
+    /// AES-CBC with PKCS#7 padding.
+    CKM_AES_CBC_PAD = 0x0000_1085;
+    /// AES-GCM.
+    CKM_AES_GCM = 0x0000_1087;
+    /// AES key wrap (RFC 3394).
+    CKM_AES_KEY_WRAP = 0x0000_2109;
+    /// AES key wrap with padding (RFC 5649), the value most modules use.
+    CKM_AES_KEY_WRAP_PAD = 0x0000_210A;
+    /// AES key wrap with padding (RFC 5649), the PKCS#11 3.0 name.
+    CKM_AES_KEY_WRAP_KWP = 0x0000_210B;
+    /// CPv4 extraction through `CA_Extract`.
+    CKM_CPV4_EXTRACT = 0x8000_0208;
+    /// CPv4 insertion through `CA_Insert`.
+    CKM_CPV4_INSERT = 0x8000_0209;
+}
+
+constants! {
+    /// Every attribute type this project names.
+    table ATTRIBUTES: CkAttributeType;
+    /// Object class (CK_ULONG).
+    CKA_CLASS = 0x0000_0000;
+    /// Token object (CK_BBOOL).
+    CKA_TOKEN = 0x0000_0001;
+    /// Private object (CK_BBOOL).
+    CKA_PRIVATE = 0x0000_0002;
+    /// Label (bytes).
+    CKA_LABEL = 0x0000_0003;
+    /// Application description of a data object (bytes).
+    CKA_APPLICATION = 0x0000_0010;
+    /// Value (bytes).
+    CKA_VALUE = 0x0000_0011;
+    /// DER object identifier of a data object (bytes).
+    CKA_OBJECT_ID = 0x0000_0012;
+    /// Certificate type (CK_ULONG).
+    CKA_CERTIFICATE_TYPE = 0x0000_0080;
+    /// Certificate issuer (bytes).
+    CKA_ISSUER = 0x0000_0081;
+    /// Certificate serial number (bytes).
+    CKA_SERIAL_NUMBER = 0x0000_0082;
+    /// Trusted certificate (CK_BBOOL).
+    CKA_TRUSTED = 0x0000_0086;
+    /// Key check value (bytes).
+    CKA_CHECK_VALUE = 0x0000_0090;
+    /// Key type (CK_ULONG).
+    CKA_KEY_TYPE = 0x0000_0100;
+    /// Subject (bytes).
+    CKA_SUBJECT = 0x0000_0101;
+    /// Identifier (bytes).
+    CKA_ID = 0x0000_0102;
+    /// Sensitive (CK_BBOOL).
+    CKA_SENSITIVE = 0x0000_0103;
+    /// May encrypt (CK_BBOOL).
+    CKA_ENCRYPT = 0x0000_0104;
+    /// May decrypt (CK_BBOOL).
+    CKA_DECRYPT = 0x0000_0105;
+    /// May wrap (CK_BBOOL).
+    CKA_WRAP = 0x0000_0106;
+    /// May unwrap (CK_BBOOL).
+    CKA_UNWRAP = 0x0000_0107;
+    /// May sign (CK_BBOOL).
+    CKA_SIGN = 0x0000_0108;
+    /// May verify (CK_BBOOL).
+    CKA_VERIFY = 0x0000_010A;
+    /// May derive (CK_BBOOL).
+    CKA_DERIVE = 0x0000_010C;
+    /// Value length in bytes (CK_ULONG).
+    CKA_VALUE_LEN = 0x0000_0161;
+    /// Extractable by wrapping (CK_BBOOL).
+    CKA_EXTRACTABLE = 0x0000_0162;
+    /// Generated on the token (CK_BBOOL).
+    CKA_LOCAL = 0x0000_0163;
+    /// Never was extractable (CK_BBOOL).
+    CKA_NEVER_EXTRACTABLE = 0x0000_0164;
+    /// Always was sensitive (CK_BBOOL).
+    CKA_ALWAYS_SENSITIVE = 0x0000_0165;
+    /// Mechanism that generated the key (CK_ULONG).
+    CKA_KEY_GEN_MECHANISM = 0x0000_0166;
+    /// Modifiable (CK_BBOOL).
+    CKA_MODIFIABLE = 0x0000_0170;
+    /// Copyable (CK_BBOOL).
+    CKA_COPYABLE = 0x0000_0171;
+    /// Destroyable (CK_BBOOL).
+    CKA_DESTROYABLE = 0x0000_0172;
+    /// DER-encoded EC parameters (bytes).
+    CKA_EC_PARAMS = 0x0000_0180;
+    /// DER-encoded EC point (bytes).
+    CKA_EC_POINT = 0x0000_0181;
+    /// Luna's unique object id, kept by a clone (bytes).
+    CKA_OUID = 0x8000_0005;
+}
+
+/// First vendor-defined attribute type.
+pub const CKA_VENDOR_DEFINED: CkAttributeType = 0x8000_0000;
+
+/// How an attribute's value travels in the platform-independent attribute list (encoding 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeForm {
+    /// A `CK_ULONG`: 8 bytes, big-endian.
+    Ulong,
+    /// A `CK_BBOOL`: 1 byte, 0 or 1.
+    Bool,
+    /// Bytes, as they are.
+    Bytes,
+}
+
+/// The wire form of an attribute type's value.
+pub fn attribute_form(attribute: CkAttributeType) -> AttributeForm {
+    match attribute {
+        CKA_CLASS | CKA_CERTIFICATE_TYPE | CKA_KEY_TYPE | CKA_VALUE_LEN | CKA_KEY_GEN_MECHANISM => {
+            AttributeForm::Ulong
+        }
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_TRUSTED
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_VERIFY
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE => AttributeForm::Bool,
+        _ => AttributeForm::Bytes,
+    }
+}
+
+constants! {
+    /// Object classes.
+    table OBJECT_CLASSES: CkObjectClass;
+    /// A data object.
+    CKO_DATA = 0;
+    /// A certificate.
+    CKO_CERTIFICATE = 1;
+    /// A public key.
+    CKO_PUBLIC_KEY = 2;
+    /// A private key.
+    CKO_PRIVATE_KEY = 3;
+    /// A secret key.
+    CKO_SECRET_KEY = 4;
+}
+
+constants! {
+    /// Key types.
+    table KEY_TYPES: CkKeyType;
+    /// Elliptic-curve key.
+    CKK_EC = 0x03;
+    /// Generic secret key.
+    CKK_GENERIC_SECRET = 0x10;
+    /// AES key.
+    CKK_AES = 0x1F;
+}
+
+/// X.509 certificate type (`CKA_CERTIFICATE_TYPE`).
+pub const CKC_X_509: CkUlong = 0;
+
+constants! {
+    /// User types.
+    table USER_TYPES: CkUserType;
+    /// The Partition Security Officer.
+    CKU_SO = 0;
+    /// The Crypto Officer.
+    CKU_USER = 1;
+    /// Context-specific login (standard).
+    CKU_CONTEXT_SPECIFIC = 2;
+    /// The Crypto User (Luna).
+    CKU_CRYPTO_USER = 0x8000_0001;
+}
+
+constants! {
+    /// CPv4 flags of `CA_MigrateKeys`, `CA_Extract` and `CA_Insert`.
+    table MIGRATION_FLAGS: CkFlags;
+    /// Continue with the next object when one fails.
+    CKF_CONTINUE_ON_ERR = 0x01;
+    /// The vendor wrapper's name for [`CKF_CONTINUE_ON_ERR`]; same value.
+    CKF_CPV4_CONTINUE_ON_ERR = 0x01;
+}
+
+constants! {
+    /// Element types (`objectType` of CPv4 calls). Only [`CK_CRYPTOKI_ELEMENT`] and
+    /// [`CK_PARAM_ELEMENT`] are valid for CPv4.
+    table ELEMENT_TYPES: CkUlong;
+    /// No element.
+    CK_NULL_ELEMENT = CkUlong::MAX;
+    /// An ordinary PKCS#11 object (key, certificate, data).
+    CK_CRYPTOKI_ELEMENT = 0;
+    /// A parameter object such as the SMK.
+    CK_PARAM_ELEMENT = 1;
+    /// A container activation element (not valid for CPv4).
+    CK_CONTAINER_ACTIVATION_ELEMENT = 2;
+    /// An M-of-N activation element (not valid for CPv4).
+    CK_MOFN_ACTIVATION_ELEMENT = 3;
+    /// A container element (not valid for CPv4).
+    CK_CONTAINER_ELEMENT = 4;
+}
+
+constants! {
+    /// Storage types of `CA_Insert` (the vendor wrapper's values).
+    table STORAGE_TYPES: CkUlong;
+    /// The partition's default storage.
+    LUNA_STORAGE_DEFAULT = 0;
+    /// Flash (token) storage; what the vendor's test passes.
+    LUNA_STORAGE_FLASH = 1;
+    /// RAM storage.
+    LUNA_STORAGE_RAM = 2;
+    /// Cache storage.
+    LUNA_STORAGE_CACHE = 3;
+}
+
+constants! {
+    /// Status values of `CA_MigrationContinueSessionNegotiation`.
+    table NEGOTIATION_STATUS: CkUlong;
+    /// Call Continue again on the other partition.
+    CPV4_STATUS_MORE = 1;
+    /// The negotiation is complete on this side.
+    CPV4_STATUS_DONE = 2;
+}
+
+constants! {
+    /// Policy numbers of the HSM and of partitions.
+    table POLICIES: CkUlong;
+    /// HSM policy 7: allow cloning.
+    HSM_POLICY_ALLOW_CLONING = 7;
+    /// HSM policy 57: sync the HSM clock with host time.
+    HSM_POLICY_SYNC_HOST_TIME = 57;
+    /// Partition policy 0: allow private key cloning.
+    PARTITION_POLICY_PRIVATE_KEY_CLONING = 0;
+    /// Partition policy 4: allow secret key cloning.
+    PARTITION_POLICY_SECRET_KEY_CLONING = 4;
+    /// Partition policy 42: allow CPv1 only (forces the legacy protocol).
+    PARTITION_POLICY_LEGACY_CLONING_ONLY = 42;
+    /// Partition policy 44: allow extended domain management.
+    PARTITION_POLICY_EXTENDED_DOMAIN_MANAGEMENT = 44;
+}
+
+/// Identifiers and numbers of this project's CPv4 protocol (see `docs/protocol.md`).
+pub mod cpv4 {
+    /// The protocol version carried in every message and key blob.
+    pub const PROTOCOL_VERSION: u32 = 1;
+
+    /// API-flow step of the Offer (produced by Start, consumed by the first Continue).
+    pub const STEP_OFFER: u32 = 2;
+    /// API-flow step of the Accept (produced by the first Continue).
+    pub const STEP_ACCEPT: u32 = 3;
+    /// API-flow step of the Confirm (produced by the second Continue, consumed by CA_Extract).
+    pub const STEP_CONFIRM: u32 = 4;
+
+    /// Suite 1: ECDH P-256, ECDSA P-256 with SHA-256, AES-256 key wrap with padding.
+    pub const SUITE_P256_ECDSA_SHA256_AES256_KWP: u32 = 1;
+    /// KDF 1: HKDF with SHA-256.
+    pub const KDF_HKDF_SHA256: u32 = 1;
+    /// KDF 2: HKDF with SHA-384.
+    pub const KDF_HKDF_SHA384: u32 = 2;
+    /// Object encoding 1: the canonical attribute list.
+    pub const ENCODING_ATTRIBUTE_LIST_V1: u32 = 1;
+    /// Chain attestation mechanism 1: X.509 chain of ECDSA P-256 / SHA-256 certificates.
+    pub const CHAIN_X509_ECDSA_P256_SHA256: u32 = 1;
+
+    /// The default session duration, in seconds (1 hour, as the API text says).
+    pub const DEFAULT_SESSION_DURATION_SECS: u32 = 3600;
+    /// How long a negotiation may take before it expires, in seconds (10 minutes).
+    pub const NEGOTIATION_LIFETIME_SECS: u64 = 600;
+    /// The largest difference between the two HSM clocks, in seconds.
+    pub const MAX_CLOCK_SKEW_SECS: u64 = 3;
+
+    /// PSK mode 1: the Offer lists PSK ids (stable per domain).
+    pub const PSK_MODE_ID: u32 = 1;
+    /// PSK mode 2: the Offer lists LEET tags (unlinkable across sessions).
+    pub const PSK_MODE_LEET: u32 = 2;
+
+    /// Key-blob direction 1: from the responder (source) to the initiator (target).
+    pub const DIRECTION_RESPONDER_TO_INITIATOR: u8 = 1;
+    /// Key-blob direction 2: from the initiator (target) to the responder (source).
+    pub const DIRECTION_INITIATOR_TO_RESPONDER: u8 = 2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_code_names_are_unique_and_values_match_the_vendor_facts() {
+        let mut names: Vec<_> = RETURN_CODES.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RETURN_CODES.len());
+        // Spot checks against the vendor table.
+        assert_eq!(CKR_SESSION_NEGOTIATION_NO_PSK, 0x8000_0108);
+        assert_eq!(CKR_CLOCK_NOT_IN_SYNC, 0x8000_0124);
+        assert_eq!(CKR_TIME_NOT_INITIALIZED, 0x8000_0115);
+        assert_eq!(CKA_OUID, CKA_VENDOR_DEFINED | 5);
+        assert_eq!(CKU_CRYPTO_USER, 0x8000_0001);
+    }
+
+    #[test]
+    fn only_aliases_share_a_value() {
+        for (i, (name, value)) in RETURN_CODES.iter().enumerate() {
+            for (other, other_value) in RETURN_CODES.iter().skip(i + 1) {
+                if value == other_value {
+                    assert_eq!(
+                        (*name, *other),
+                        (
+                            "CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY",
+                            "CKR_SESSION_NEGOTIATION_NO_EPHERMAL_KEY"
+                        )
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rv_display_names_unknown_codes_in_hex() {
+        assert_eq!(rv_display(CKR_OK), "CKR_OK (0x00000000)");
+        assert_eq!(rv_display(0x8000_0999), "unknown CK_RV 0x80000999");
+    }
+
+    #[test]
+    fn null_element_is_all_ones() {
+        assert_eq!(CK_NULL_ELEMENT, !0);
+    }
+}

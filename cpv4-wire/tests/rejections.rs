@@ -1,0 +1,608 @@
+//! One test per rejection rule: each asserts the exact error and the return code it maps to.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod support;
+
+use bytes::{BufMut, Bytes};
+use cpv4_wire::consts::{
+    CKA_CLASS, CKA_LABEL, CKA_TOKEN, CKR_CPV4_MSG_ERROR, CKR_SESSION_NEGOTIATION_INVALID,
+};
+use cpv4_wire::limits::*;
+use cpv4_wire::{
+    Accept, Attribute, AttributeList, Confirm, ErrorKind, Format, KeyBlob, Offer, PskOffer,
+    WireError,
+};
+use support::*;
+
+fn offer_with(change: impl FnOnce(&mut Vec<Vec<u8>>)) -> Result<Offer, WireError> {
+    let mut fields = offer_fields();
+    change(&mut fields);
+    Offer::decode(&seq(&fields))
+}
+
+fn kind<T: std::fmt::Debug>(result: Result<T, WireError>) -> ErrorKind {
+    result.unwrap_err().kind().clone()
+}
+
+// ---- the raw builder agrees with the encoder ------------------------------------------------
+
+#[test]
+fn raw_builder_matches_the_encoder() {
+    assert_eq!(seq(&offer_fields()), sample_offer().encode().unwrap());
+    assert_eq!(
+        confirm_from(&confirm_tbs_fields()),
+        sample_confirm().encode().unwrap()
+    );
+}
+
+// ---- framing --------------------------------------------------------------------------------
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut bytes = sample_offer().encode().unwrap();
+    bytes.push(0);
+    let error = Offer::decode(&bytes).unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::TrailingBytes(1));
+    assert_eq!(error.format(), Format::Offer);
+    assert_eq!(error.rv(), CKR_SESSION_NEGOTIATION_INVALID);
+
+    let mut bytes = sample_accept().encode().unwrap();
+    bytes.extend_from_slice(&[0, 0, 0]);
+    assert_eq!(kind(Accept::decode(&bytes)), ErrorKind::TrailingBytes(3));
+}
+
+#[test]
+fn trailing_bytes_inside_a_field_are_refused() {
+    // An extra field after the ephemeral key, inside the Offer's SEQUENCE.
+    let error = offer_with(|fields| fields.push(int(0))).unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::TrailingBytes(3));
+}
+
+#[test]
+fn truncated_messages_are_refused() {
+    let bytes = sample_confirm().encode().unwrap();
+    for len in 0..bytes.len() {
+        let error = Confirm::decode(&bytes[..len]).unwrap_err();
+        assert_eq!(
+            error.rv(),
+            CKR_SESSION_NEGOTIATION_INVALID,
+            "prefix of {len} bytes"
+        );
+    }
+    assert_eq!(
+        kind(Confirm::decode(&bytes[..bytes.len() - 1])),
+        ErrorKind::Truncated
+    );
+}
+
+#[test]
+fn oversized_messages_are_refused_before_parsing() {
+    let bytes = vec![0x30; MAX_MESSAGE_SIZE + 1];
+    assert_eq!(
+        kind(Offer::decode(&bytes)),
+        ErrorKind::TooLarge {
+            len: MAX_MESSAGE_SIZE + 1,
+            max: MAX_MESSAGE_SIZE
+        }
+    );
+}
+
+#[test]
+fn non_canonical_der_is_refused() {
+    // Long-form length where the short form fits.
+    let mut bytes = sample_confirm().encode().unwrap();
+    let body = bytes.split_off(2);
+    let mut long_form = vec![0x30, 0x81, bytes[1]];
+    long_form.extend(body);
+    assert!(matches!(
+        kind(Confirm::decode(&long_form)),
+        ErrorKind::Der(_)
+    ));
+
+    // An INTEGER with a superfluous leading zero byte.
+    let error =
+        offer_with(|fields| fields[3] = tlv(0x02, &[0x00, 0x6A, 0xB1, 0x9B, 0x80])).unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::Der(_)), "{error}");
+}
+
+// ---- version and step -----------------------------------------------------------------------
+
+#[test]
+fn unknown_versions_are_refused() {
+    assert_eq!(
+        kind(offer_with(|f| f[0] = int(2))),
+        ErrorKind::UnsupportedVersion(2)
+    );
+    let mut tbs = confirm_tbs_fields();
+    tbs[0] = int(0);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::UnsupportedVersion(0)
+    );
+}
+
+#[test]
+fn the_step_travels_in_each_message_and_is_checked() {
+    assert_eq!(
+        kind(offer_with(|f| f[1] = int(3))),
+        ErrorKind::WrongStep {
+            expected: 2,
+            found: 3
+        }
+    );
+    let mut tbs = confirm_tbs_fields();
+    tbs[1] = int(2);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::WrongStep {
+            expected: 4,
+            found: 2
+        }
+    );
+    // A whole message of another step fails at the step (or the structure), never decodes.
+    let confirm = sample_confirm().encode().unwrap();
+    assert_eq!(
+        Offer::decode(&confirm).unwrap_err().rv(),
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    assert_eq!(
+        Accept::decode(&confirm).unwrap_err().rv(),
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+}
+
+// ---- fields ---------------------------------------------------------------------------------
+
+#[test]
+fn out_of_order_fields_are_refused() {
+    // The trusted roots and the PSK material swapped.
+    let error = offer_with(|fields| fields.swap(5, 6)).unwrap_err();
+    assert_eq!(error.rv(), CKR_SESSION_NEGOTIATION_INVALID);
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::Der(_) | ErrorKind::BadLength { .. }
+        ),
+        "{error}"
+    );
+    // The nonce and the time swapped.
+    let error = offer_with(|fields| fields.swap(2, 3)).unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::Der(_)), "{error}");
+}
+
+#[test]
+fn fixed_size_fields_must_have_their_size() {
+    assert_eq!(
+        kind(offer_with(|f| f[2] = octets(&[0; 31]))),
+        ErrorKind::BadLength {
+            field: "nonce",
+            expected: 32,
+            found: 31
+        }
+    );
+    assert_eq!(
+        kind(offer_with(|f| f[5] = seq(&[octets(&[0; 33])]))),
+        ErrorKind::BadLength {
+            field: "trustedRoots",
+            expected: 32,
+            found: 33
+        }
+    );
+    let mut tbs = confirm_tbs_fields();
+    tbs[2] = octets(&[0; 8]);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::BadLength {
+            field: "sessionUid",
+            expected: 16,
+            found: 8
+        }
+    );
+    let bad_mac = seq(&[
+        seq(&confirm_tbs_fields()),
+        octets(&[0; 64]),
+        octets(&[0; 31]),
+    ]);
+    assert_eq!(
+        kind(Confirm::decode(&bad_mac)),
+        ErrorKind::BadLength {
+            field: "mac",
+            expected: 32,
+            found: 31
+        }
+    );
+}
+
+#[test]
+fn duplicate_list_entries_are_refused() {
+    let algorithms = |suites: &[u64]| {
+        seq(&[
+            ints(suites),
+            ints(&[1]),
+            ints(&[1]),
+            ints(&[3600]),
+            ints(&[1]),
+        ])
+    };
+    assert_eq!(
+        kind(offer_with(|f| f[4] = algorithms(&[1, 2, 1]))),
+        ErrorKind::Duplicate { field: "suites" }
+    );
+    assert_eq!(
+        kind(offer_with(
+            |f| f[5] = seq(&[octets(&[7; 32]), octets(&[7; 32])])
+        )),
+        ErrorKind::Duplicate {
+            field: "trustedRoots"
+        }
+    );
+    assert_eq!(
+        kind(offer_with(
+            |f| f[6] = seq(&[int(1), seq(&[octets(&[9; 16]), octets(&[9; 16])])])
+        )),
+        ErrorKind::Duplicate { field: "psk" }
+    );
+    // The encoder refuses the same value.
+    let mut offer = sample_offer();
+    offer.algorithms.kdfs = vec![1, 1];
+    assert_eq!(kind(offer.encode()), ErrorKind::Duplicate { field: "kdfs" });
+}
+
+#[test]
+fn lists_past_their_limit_are_refused() {
+    let many: Vec<u64> = (1..=MAX_OFFERED_ALGORITHMS as u64 + 1).collect();
+    let algorithms = seq(&[
+        ints(&many),
+        ints(&[1]),
+        ints(&[1]),
+        ints(&[3600]),
+        ints(&[1]),
+    ]);
+    assert_eq!(
+        kind(offer_with(|f| f[4] = algorithms)),
+        ErrorKind::TooMany {
+            field: "suites",
+            max: MAX_OFFERED_ALGORITHMS
+        }
+    );
+    let roots: Vec<_> = (0..=MAX_TRUSTED_ROOTS as u8)
+        .map(|i| octets(&[i; 32]))
+        .collect();
+    assert_eq!(
+        kind(offer_with(|f| f[5] = seq(&roots))),
+        ErrorKind::TooMany {
+            field: "trustedRoots",
+            max: MAX_TRUSTED_ROOTS
+        }
+    );
+    let ids: Vec<_> = (0..=MAX_PSK_ENTRIES as u8)
+        .map(|i| octets(&[i; 16]))
+        .collect();
+    assert_eq!(
+        kind(offer_with(|f| f[6] = seq(&[int(1), seq(&ids)]))),
+        ErrorKind::TooMany {
+            field: "psk",
+            max: MAX_PSK_ENTRIES
+        }
+    );
+    let mut offer = sample_offer();
+    offer.psk = PskOffer::LeetTags((0..=MAX_PSK_ENTRIES as u8).map(|i| [i; 32]).collect());
+    assert_eq!(
+        kind(offer.encode()),
+        ErrorKind::TooMany {
+            field: "psk",
+            max: MAX_PSK_ENTRIES
+        }
+    );
+}
+
+#[test]
+fn chains_past_their_limits_are_refused() {
+    let certificate = octets(&[0x30, 0x00]);
+    let mut tbs = confirm_tbs_fields();
+    tbs[3] = seq(&vec![certificate; MAX_CHAIN_LENGTH + 1]);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::TooMany {
+            field: "chain",
+            max: MAX_CHAIN_LENGTH
+        }
+    );
+
+    tbs[3] = seq(&[octets(&vec![0x30; MAX_CERTIFICATE_SIZE + 1])]);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::FieldTooLarge {
+            field: "chain.certificate",
+            len: MAX_CERTIFICATE_SIZE + 1,
+            max: MAX_CERTIFICATE_SIZE
+        }
+    );
+
+    tbs[3] = seq(&[]);
+    assert_eq!(
+        kind(Confirm::decode(&confirm_from(&tbs))),
+        ErrorKind::Empty { field: "chain" }
+    );
+
+    let mut accept = sample_accept();
+    accept.tbs.chain = vec![vec![0; MAX_CERTIFICATE_SIZE]; MAX_CHAIN_LENGTH];
+    assert!(
+        accept.encode().is_ok(),
+        "a full chain of full-size certificates fits a message"
+    );
+}
+
+#[test]
+fn invalid_values_are_refused() {
+    assert_eq!(
+        kind(offer_with(|f| f[6] = seq(&[int(3), seq(&[])]))),
+        ErrorKind::InvalidValue {
+            field: "psk.mode",
+            value: 3
+        }
+    );
+    let algorithms = seq(&[ints(&[1]), ints(&[1]), ints(&[1]), ints(&[0]), ints(&[1])]);
+    assert_eq!(
+        kind(offer_with(|f| f[4] = algorithms)),
+        ErrorKind::InvalidValue {
+            field: "durations",
+            value: 0
+        }
+    );
+    let ephemeral = sample_ephemeral();
+    let long_point = seq(&[
+        oid_der(&ephemeral.key_type),
+        oid_der(&ephemeral.curve),
+        octets(&[4; MAX_EPHEMERAL_POINT_SIZE + 1]),
+    ]);
+    assert_eq!(
+        kind(offer_with(|f| f[7] = long_point)),
+        ErrorKind::FieldTooLarge {
+            field: "ephemeral.point",
+            len: MAX_EPHEMERAL_POINT_SIZE + 1,
+            max: MAX_EPHEMERAL_POINT_SIZE
+        }
+    );
+}
+
+// ---- key-blob envelope ----------------------------------------------------------------------
+
+fn blob_bytes() -> Vec<u8> {
+    sample_blob().encode().unwrap().to_vec()
+}
+
+fn blob_kind(bytes: Vec<u8>) -> ErrorKind {
+    let error = KeyBlob::decode(&Bytes::from(bytes)).unwrap_err();
+    assert_eq!(error.format(), Format::BlobEnvelope);
+    assert_eq!(error.rv(), CKR_CPV4_MSG_ERROR);
+    error.kind().clone()
+}
+
+#[test]
+fn blob_with_bad_magic_is_refused() {
+    let mut bytes = blob_bytes();
+    bytes[0] = b'X';
+    assert_eq!(blob_kind(bytes), ErrorKind::BadMagic);
+}
+
+#[test]
+fn truncated_blob_is_refused() {
+    let bytes = blob_bytes();
+    for len in 0..bytes.len() {
+        assert_eq!(
+            blob_kind(bytes[..len].to_vec()),
+            ErrorKind::Truncated,
+            "prefix of {len}"
+        );
+    }
+}
+
+#[test]
+fn blob_with_trailing_bytes_is_refused() {
+    let mut bytes = blob_bytes();
+    bytes.extend_from_slice(&[0; 8]);
+    assert_eq!(blob_kind(bytes), ErrorKind::TrailingBytes(8));
+}
+
+#[test]
+fn oversized_blob_is_refused() {
+    let mut bytes = blob_bytes();
+    bytes.resize(MAX_BLOB_SIZE + 1, 0);
+    assert_eq!(
+        blob_kind(bytes),
+        ErrorKind::TooLarge {
+            len: MAX_BLOB_SIZE + 1,
+            max: MAX_BLOB_SIZE
+        }
+    );
+
+    let mut blob = sample_blob();
+    blob.body = Bytes::from(vec![0; KeyBlob::MAX_BODY_LEN + 8]);
+    assert!(matches!(
+        blob.encode().unwrap_err().kind(),
+        ErrorKind::FieldTooLarge { field: "body", .. }
+    ));
+    blob.body = Bytes::from(vec![0; KeyBlob::MAX_BODY_LEN - KeyBlob::MAX_BODY_LEN % 8]);
+    assert!(blob.encode().unwrap().len() <= MAX_BLOB_SIZE);
+}
+
+#[test]
+fn blob_header_values_are_checked() {
+    let mut bytes = blob_bytes();
+    bytes[4] = 2;
+    assert_eq!(blob_kind(bytes), ErrorKind::UnsupportedVersion(2));
+    let mut bytes = blob_bytes();
+    bytes[5] = 3;
+    assert_eq!(
+        blob_kind(bytes),
+        ErrorKind::InvalidValue {
+            field: "direction",
+            value: 3
+        }
+    );
+    let mut bytes = blob_bytes();
+    bytes[6] = 2;
+    assert_eq!(
+        blob_kind(bytes),
+        ErrorKind::InvalidValue {
+            field: "elementType",
+            value: 2
+        }
+    );
+}
+
+#[test]
+fn blob_body_must_be_a_key_wrap_output() {
+    let mut blob = blob_bytes();
+    blob.truncate(cpv4_wire::BlobHeader::LEN);
+    let with_body = |len: usize| {
+        let mut bytes = blob.clone();
+        bytes.put_u32(len as u32);
+        bytes.extend(vec![0; len]);
+        bytes
+    };
+    assert_eq!(
+        blob_kind(with_body(8)),
+        ErrorKind::InvalidValue {
+            field: "bodyLength",
+            value: 8
+        }
+    );
+    assert_eq!(
+        blob_kind(with_body(20)),
+        ErrorKind::InvalidValue {
+            field: "bodyLength",
+            value: 20
+        }
+    );
+    assert!(KeyBlob::decode(&Bytes::from(with_body(16))).is_ok());
+}
+
+// ---- attribute lists ------------------------------------------------------------------------
+
+fn entry(ty: u64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.put_u64(ty);
+    out.put_u32(value.len() as u32);
+    out.extend_from_slice(value);
+    out
+}
+
+fn list_kind(bytes: Vec<u8>) -> ErrorKind {
+    let error = AttributeList::decode(&Bytes::from(bytes)).unwrap_err();
+    assert_eq!(error.format(), Format::AttributeList);
+    assert_eq!(error.rv(), CKR_CPV4_MSG_ERROR);
+    error.kind().clone()
+}
+
+#[test]
+fn duplicate_attributes_are_refused() {
+    let bytes = [entry(3, b"a"), entry(3, b"b")].concat();
+    assert_eq!(
+        list_kind(bytes),
+        ErrorKind::Duplicate {
+            field: "attributes"
+        }
+    );
+    let made = AttributeList::new(vec![
+        Attribute::bytes(CKA_LABEL as u64, &b"a"[..]),
+        Attribute::bytes(CKA_LABEL as u64, &b"b"[..]),
+    ]);
+    assert_eq!(
+        made.unwrap_err().kind(),
+        &ErrorKind::Duplicate {
+            field: "attributes"
+        }
+    );
+}
+
+#[test]
+fn out_of_order_attributes_are_refused() {
+    let bytes = [entry(3, b"a"), entry(2, &[1])].concat();
+    assert_eq!(
+        list_kind(bytes),
+        ErrorKind::OutOfOrder {
+            field: "attributes"
+        }
+    );
+}
+
+#[test]
+fn too_many_attributes_are_refused() {
+    let bytes: Vec<u8> = (0..=MAX_ATTRIBUTE_COUNT as u64)
+        .flat_map(|i| entry(0x1000 + i, b""))
+        .collect();
+    assert_eq!(
+        list_kind(bytes),
+        ErrorKind::TooMany {
+            field: "attributes",
+            max: MAX_ATTRIBUTE_COUNT
+        }
+    );
+}
+
+#[test]
+fn oversized_attribute_is_refused_before_it_is_read() {
+    // Claims a huge value but carries none: refused on the length, not as truncated.
+    let mut bytes = Vec::new();
+    bytes.put_u64(CKA_LABEL as u64);
+    bytes.put_u32(u32::MAX);
+    assert_eq!(
+        list_kind(bytes),
+        ErrorKind::FieldTooLarge {
+            field: "attribute.value",
+            len: u32::MAX as usize,
+            max: MAX_ATTRIBUTE_SIZE
+        }
+    );
+}
+
+#[test]
+fn truncated_attribute_list_is_refused() {
+    let bytes = entry(CKA_LABEL as u64, b"label");
+    for len in 1..bytes.len() {
+        assert_eq!(
+            list_kind(bytes[..len].to_vec()),
+            ErrorKind::Truncated,
+            "prefix of {len}"
+        );
+    }
+}
+
+#[test]
+fn attribute_values_take_their_platform_independent_form() {
+    assert_eq!(
+        list_kind(entry(CKA_CLASS as u64, &[0, 0, 0, 4])),
+        ErrorKind::BadLength {
+            field: "attribute.value",
+            expected: 8,
+            found: 4
+        }
+    );
+    assert_eq!(
+        list_kind(entry(CKA_TOKEN as u64, &[1, 0])),
+        ErrorKind::BadLength {
+            field: "attribute.value",
+            expected: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        list_kind(entry(CKA_TOKEN as u64, &[2])),
+        ErrorKind::InvalidValue {
+            field: "attribute.value",
+            value: 2
+        }
+    );
+    let list = sample_attributes();
+    assert_eq!(list.get_ulong(CKA_CLASS as u64), Some(4));
+    assert_eq!(list.get_bool(CKA_TOKEN as u64), Some(true));
+    assert_eq!(list.get(CKA_LABEL as u64), Some(&b"key"[..]));
+}
+
+#[test]
+fn empty_attribute_list_is_valid() {
+    let list = AttributeList::decode(&Bytes::new()).unwrap();
+    assert!(list.attributes().is_empty());
+}
