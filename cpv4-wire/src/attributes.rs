@@ -81,7 +81,8 @@ impl<V: AsRef<[u8]>> AttributeList<V> {
     }
 
     /// The value of attribute `ty`, in wire form.
-    pub fn get(&self, ty: u64) -> Option<&[u8]> {
+    pub fn get(&self, ty: impl Into<u64>) -> Option<&[u8]> {
+        let ty = ty.into();
         self.attributes
             .binary_search_by_key(&ty, |attribute| attribute.ty)
             .ok()
@@ -90,14 +91,14 @@ impl<V: AsRef<[u8]>> AttributeList<V> {
     }
 
     /// The value of a `CK_ULONG` attribute.
-    pub fn get_ulong(&self, ty: u64) -> Option<u64> {
+    pub fn get_ulong(&self, ty: impl Into<u64>) -> Option<u64> {
         self.get(ty)
             .and_then(|value| <[u8; 8]>::try_from(value).ok())
             .map(u64::from_be_bytes)
     }
 
     /// The value of a `CK_BBOOL` attribute.
-    pub fn get_bool(&self, ty: u64) -> Option<bool> {
+    pub fn get_bool(&self, ty: impl Into<u64>) -> Option<bool> {
         match self.get(ty) {
             Some([0]) => Some(false),
             Some([1]) => Some(true),

@@ -1,7 +1,10 @@
 //! Decoding errors: what went wrong ([`ErrorKind`]), in which format ([`Format`]), and the
 //! PKCS#11 return code it is reported as ([`WireError::rv`]).
 
-use crate::consts::{CKR_CPV4_MSG_ERROR, CKR_SESSION_NEGOTIATION_INVALID, CkRv};
+use crate::consts::{
+    CKR_CPV4_MSG_ERROR, CKR_SESSION_NEGOTIATION_INVALID, CKR_SESSION_NEGOTIATION_NO_ATTESTATION,
+    CkRv,
+};
 
 /// The encoded format a decoder was reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +140,16 @@ impl WireError {
     ///
     /// A negotiation message that does not decode is an "unexpected/invalid message" in the API
     /// text's words: `CKR_SESSION_NEGOTIATION_INVALID`. A key blob or attribute list that does
-    /// not decode is `CKR_CPV4_MSG_ERROR` (see the ambiguity register of `docs/protocol.md`).
+    /// not decode is `CKR_CPV4_MSG_ERROR`, and a message whose attestation chain is empty is
+    /// `CKR_SESSION_NEGOTIATION_NO_ATTESTATION` (see the ambiguity register of
+    /// `docs/protocol.md`).
     pub fn rv(&self) -> CkRv {
         match self.format {
+            Format::Accept | Format::Confirm
+                if self.kind == (ErrorKind::Empty { field: "chain" }) =>
+            {
+                CKR_SESSION_NEGOTIATION_NO_ATTESTATION
+            }
             Format::Offer | Format::Accept | Format::Confirm => CKR_SESSION_NEGOTIATION_INVALID,
             Format::BlobEnvelope | Format::AttributeList => CKR_CPV4_MSG_ERROR,
         }

@@ -39,6 +39,8 @@ pub mod blob;
 pub mod consts;
 mod der_io;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod message;
 

@@ -481,9 +481,9 @@ fn blob_body_must_be_a_key_wrap_output() {
 
 // ---- attribute lists ------------------------------------------------------------------------
 
-fn entry(ty: u64, value: &[u8]) -> Vec<u8> {
+fn entry(ty: impl Into<u64>, value: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.put_u64(ty);
+    out.put_u64(ty.into());
     out.put_u32(value.len() as u32);
     out.extend_from_slice(value);
     out
@@ -498,7 +498,7 @@ fn list_kind(bytes: Vec<u8>) -> ErrorKind {
 
 #[test]
 fn duplicate_attributes_are_refused() {
-    let bytes = [entry(3, b"a"), entry(3, b"b")].concat();
+    let bytes = [entry(3u64, b"a"), entry(3u64, b"b")].concat();
     assert_eq!(
         list_kind(bytes),
         ErrorKind::Duplicate {
@@ -506,8 +506,8 @@ fn duplicate_attributes_are_refused() {
         }
     );
     let made = AttributeList::new(vec![
-        Attribute::bytes(CKA_LABEL as u64, &b"a"[..]),
-        Attribute::bytes(CKA_LABEL as u64, &b"b"[..]),
+        Attribute::bytes(CKA_LABEL, &b"a"[..]),
+        Attribute::bytes(CKA_LABEL, &b"b"[..]),
     ]);
     assert_eq!(
         made.unwrap_err().kind(),
@@ -519,7 +519,7 @@ fn duplicate_attributes_are_refused() {
 
 #[test]
 fn out_of_order_attributes_are_refused() {
-    let bytes = [entry(3, b"a"), entry(2, &[1])].concat();
+    let bytes = [entry(3u64, b"a"), entry(2u64, &[1])].concat();
     assert_eq!(
         list_kind(bytes),
         ErrorKind::OutOfOrder {
@@ -545,9 +545,8 @@ fn too_many_attributes_are_refused() {
 #[test]
 fn oversized_attribute_is_refused_before_it_is_read() {
     // Claims a huge value but carries none: refused on the length, not as truncated.
-    let mut bytes = Vec::new();
-    bytes.put_u64(CKA_LABEL as u64);
-    bytes.put_u32(u32::MAX);
+    let mut bytes = entry(CKA_LABEL, b"");
+    bytes[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
     assert_eq!(
         list_kind(bytes),
         ErrorKind::FieldTooLarge {
@@ -560,7 +559,7 @@ fn oversized_attribute_is_refused_before_it_is_read() {
 
 #[test]
 fn truncated_attribute_list_is_refused() {
-    let bytes = entry(CKA_LABEL as u64, b"label");
+    let bytes = entry(CKA_LABEL, b"label");
     for len in 1..bytes.len() {
         assert_eq!(
             list_kind(bytes[..len].to_vec()),
@@ -573,7 +572,7 @@ fn truncated_attribute_list_is_refused() {
 #[test]
 fn attribute_values_take_their_platform_independent_form() {
     assert_eq!(
-        list_kind(entry(CKA_CLASS as u64, &[0, 0, 0, 4])),
+        list_kind(entry(CKA_CLASS, &[0, 0, 0, 4])),
         ErrorKind::BadLength {
             field: "attribute.value",
             expected: 8,
@@ -581,7 +580,7 @@ fn attribute_values_take_their_platform_independent_form() {
         }
     );
     assert_eq!(
-        list_kind(entry(CKA_TOKEN as u64, &[1, 0])),
+        list_kind(entry(CKA_TOKEN, &[1, 0])),
         ErrorKind::BadLength {
             field: "attribute.value",
             expected: 1,
@@ -589,16 +588,16 @@ fn attribute_values_take_their_platform_independent_form() {
         }
     );
     assert_eq!(
-        list_kind(entry(CKA_TOKEN as u64, &[2])),
+        list_kind(entry(CKA_TOKEN, &[2])),
         ErrorKind::InvalidValue {
             field: "attribute.value",
             value: 2
         }
     );
     let list = sample_attributes();
-    assert_eq!(list.get_ulong(CKA_CLASS as u64), Some(4));
-    assert_eq!(list.get_bool(CKA_TOKEN as u64), Some(true));
-    assert_eq!(list.get(CKA_LABEL as u64), Some(&b"key"[..]));
+    assert_eq!(list.get_ulong(CKA_CLASS), Some(4));
+    assert_eq!(list.get_bool(CKA_TOKEN), Some(true));
+    assert_eq!(list.get(CKA_LABEL), Some(&b"key"[..]));
 }
 
 #[test]

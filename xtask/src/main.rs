@@ -1,1 +1,147 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `ci`: everything CI checks: formatting, clippy with warnings denied, all tests, docs with
+//!   warnings denied, and that the publishable crates package.
+//! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target of `fuzz/` (see `fuzz/README.md`).
+//! - `fuzz-list`: lists the fuzz targets.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Crates published on crates.io: `cargo package` must succeed for each.
+const PUBLISHED: &[&str] = &["cpv4-wire", "cpv4-crypto"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("fuzz-list") => fuzz_list(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask ci | fuzz TARGET [--seconds N] | fuzz-list";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Runs a command in the repository root, failing with its description if it fails.
+fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: running `{shown}`");
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    run("cargo", &["fmt", "--all", "--check"], &[])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run("cargo", &["test", "--workspace"], &[])?;
+    run(
+        "cargo",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    for krate in PUBLISHED {
+        run(
+            "cargo",
+            &["package", "--quiet", "--allow-dirty", "--package", krate],
+            &[],
+        )?;
+    }
+    eprintln!("xtask: ci passed");
+    Ok(())
+}
+
+fn fuzz_targets() -> Result<Vec<String>, String> {
+    let dir = root().join("fuzz/fuzz_targets");
+    let mut targets: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(str::to_string)
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+fn fuzz_list() -> Result<(), String> {
+    fuzz_targets()?
+        .iter()
+        .for_each(|target| println!("{target}"));
+    Ok(())
+}
+
+/// `cargo fuzz` needs nightly compiler flags (`-Zsanitizer`, coverage instrumentation). On a
+/// stable toolchain `RUSTC_BOOTSTRAP=1` unlocks them for this build only.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let target = args.first().ok_or(USAGE)?;
+    if !fuzz_targets()?.contains(target) {
+        return Err(format!(
+            "unknown fuzz target `{target}` (see `cargo xtask fuzz-list`)"
+        ));
+    }
+    let seconds = match args.get(1..) {
+        Some([flag, value]) if flag == "--seconds" => value
+            .parse::<u64>()
+            .map_err(|_| format!("--seconds: not a number: {value}"))?,
+        Some([]) => 60,
+        _ => return Err(USAGE.to_string()),
+    };
+    let corpus = format!("corpus/{target}");
+    let max_time = format!("-max_total_time={seconds}");
+    let status = Command::new("cargo")
+        .args(["fuzz", "run", "--release", target, &corpus, "--"])
+        .args([
+            max_time.as_str(),
+            "-print_final_stats=1",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+        ])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(root().join("fuzz"))
+        .status()
+        .map_err(|e| {
+            format!("cannot start cargo fuzz (install it: `cargo install cargo-fuzz`): {e}")
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("fuzz target `{target}` failed ({status})"))
+    }
+}

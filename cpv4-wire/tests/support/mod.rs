@@ -106,11 +106,11 @@ pub fn sample_blob() -> KeyBlob {
 
 pub fn sample_attributes() -> AttributeList {
     AttributeList::new(vec![
-        Attribute::ulong(CKA_CLASS as u64, 4),
-        Attribute::bool(CKA_TOKEN as u64, true),
-        Attribute::bytes(CKA_LABEL as u64, &b"key"[..]),
-        Attribute::bytes(CKA_VALUE as u64, vec![0x42; 32]),
-        Attribute::bytes(CKA_OUID as u64, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+        Attribute::ulong(CKA_CLASS, 4),
+        Attribute::bool(CKA_TOKEN, true),
+        Attribute::bytes(CKA_LABEL, &b"key"[..]),
+        Attribute::bytes(CKA_VALUE, vec![0x42; 32]),
+        Attribute::bytes(CKA_OUID, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
     ])
     .unwrap()
 }
@@ -316,9 +316,9 @@ pub fn attribute_list() -> impl Strategy<Value = AttributeList> {
     let attribute = prop_oneof![
         (any::<u64>(), vec(any::<u8>(), 0..64))
             .prop_map(|(ty, value)| Attribute::bytes(ty | 0x1_0000_0000, value)),
-        any::<u64>().prop_map(|value| Attribute::ulong(CKA_CLASS as u64, value)),
-        any::<bool>().prop_map(|value| Attribute::bool(CKA_TOKEN as u64, value)),
-        vec(any::<u8>(), 0..64).prop_map(|value| Attribute::bytes(CKA_VALUE as u64, value)),
+        any::<u64>().prop_map(|value| Attribute::ulong(CKA_CLASS, value)),
+        any::<bool>().prop_map(|value| Attribute::bool(CKA_TOKEN, value)),
+        vec(any::<u8>(), 0..64).prop_map(|value| Attribute::bytes(CKA_VALUE, value)),
     ];
     vec(attribute, 0..=20).prop_map(|attributes| {
         let mut seen = Vec::new();

@@ -1,0 +1,4 @@
+//! Fuzz target `attributes`: see `cpv4_wire::fuzzing::attributes` for the property checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cpv4_wire::fuzzing::attributes(data));
