@@ -95,12 +95,31 @@ pub fn parse_peer_key(
 }
 
 /// An ephemeral P-256 private key, used for one negotiation and wiped on drop.
-pub struct EphemeralSecret(p256::ecdh::EphemeralSecret);
+///
+/// It can be exported ([`EphemeralSecret::to_secret`]) because a negotiation is device state
+/// that outlives one process: the initiator's Start and its Continue may run in two processes
+/// (an air-gapped relay), so the pending key is persisted, encrypted, in between.
+pub struct EphemeralSecret(p256::SecretKey);
 
 impl EphemeralSecret {
     /// Draws a new ephemeral key from `rng`.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(p256::ecdh::EphemeralSecret::generate_from_rng(rng))
+        Self(p256::SecretKey::generate_from_rng(rng))
+    }
+
+    /// Restores a key exported with [`EphemeralSecret::to_secret`]; `None` if the bytes are
+    /// not a valid P-256 scalar (zero or not below the group order).
+    #[must_use]
+    pub fn from_secret(secret: &Secret32) -> Option<Self> {
+        p256::SecretKey::from_slice(secret.expose_secret())
+            .ok()
+            .map(Self)
+    }
+
+    /// The private scalar, big-endian, for encrypted persistence.
+    #[must_use]
+    pub fn to_secret(&self) -> Secret32 {
+        Secret32::from_bytes(to_array(self.0.to_bytes().as_slice()))
     }
 
     /// The public point, 65-byte SEC1 uncompressed, as sent to the peer.

@@ -139,3 +139,28 @@ fn debug_output_hides_secrets() {
     assert_eq!(debug, "SharedSecret([REDACTED])");
     assert_redacted(&debug, shared.expose_secret());
 }
+
+#[test]
+fn ephemeral_secret_survives_export_and_restore() {
+    let mut rng = rng(99);
+    let original = cpv4_crypto::ecdh::EphemeralSecret::generate(&mut rng);
+    let restored = cpv4_crypto::ecdh::EphemeralSecret::from_secret(&original.to_secret()).unwrap();
+    assert_eq!(restored.public_point(), original.public_point());
+    let peer = cpv4_crypto::ecdh::EphemeralSecret::generate(&mut rng).public_key();
+    assert_eq!(
+        restored.diffie_hellman(&peer).expose_secret(),
+        original.diffie_hellman(&peer).expose_secret()
+    );
+    assert!(
+        cpv4_crypto::ecdh::EphemeralSecret::from_secret(&cpv4_crypto::Secret32::from_bytes(
+            [0; 32]
+        ))
+        .is_none()
+    );
+    assert!(
+        cpv4_crypto::ecdh::EphemeralSecret::from_secret(&cpv4_crypto::Secret32::from_bytes(
+            [0xFF; 32]
+        ))
+        .is_none()
+    );
+}

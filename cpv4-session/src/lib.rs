@@ -1,0 +1,32 @@
+//! # cpv4-session
+//!
+//! The CPv4 key-cloning negotiation as a sans-IO engine: bytes, the current HSM time and a
+//! random source in; bytes and outcomes out. No sockets, files or clocks inside, so every
+//! expiry and error path is testable deterministically (in the style of rustls and
+//! quinn-proto).
+//!
+//! One [`SessionTable`] holds a device's state: the initiator's pending negotiations, the
+//! responder's negotiations awaiting a Confirm, and the established sessions, each of one
+//! partition, with the expiry, sweep and tombstone rules of the project's `docs/protocol.md`.
+//! Every call takes the partition's [`Policy`] (suites, KDFs, durations, roots, identity,
+//! domains, CPv4 enabled) and the device's [`HsmTime`]. The table can be persisted
+//! ([`SessionTable::to_bytes`], secrets encrypted under a caller's key) so that two processes
+//! share sessions, as on a real HSM.
+//!
+//! Errors are [`SessionError`]s; [`SessionError::rv`] gives the PKCS#11 return code.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod handshake;
+mod persist;
+mod policy;
+mod records;
+mod table;
+
+pub use error::SessionError;
+pub use policy::{HsmTime, Identity, Policy, PskMode, supported};
+pub use records::Role;
+pub use table::{
+    ContinueInput, ContinueOutput, MAX_TOMBSTONES, OpenedBlob, PartitionId, SessionTable, Status,
+};

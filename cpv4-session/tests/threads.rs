@@ -1,0 +1,94 @@
+//! Eight threads share one session across its expiry: every call returns a documented code,
+//! none panics, and the table ends consistent.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use cpv4_session::HsmTime;
+use cpv4_wire::ElementType;
+use cpv4_wire::consts::*;
+use support::*;
+
+#[test]
+fn eight_threads_share_a_session_across_its_expiry() {
+    let mut pair = Pair::new();
+    let uid = pair.establish().uid;
+    let seen = Mutex::new(BTreeSet::new());
+    let (source, target, responder, initiator) =
+        (&pair.source, &pair.target, &pair.responder, &pair.initiator);
+    std::thread::scope(|scope| {
+        for thread in 0..8u64 {
+            let seen = &seen;
+            scope.spawn(move || {
+                // Each thread walks the clock from before to after the 3600 s expiry, at its
+                // own pace, so calls on both sides of the expiry interleave.
+                for step in 0..60u64 {
+                    let now = HsmTime::At(NOW + 3570 + step + thread % 3);
+                    let codes = [
+                        source
+                            .seal(
+                                SOURCE,
+                                responder,
+                                now,
+                                uid.as_bytes(),
+                                ElementType::Cryptoki,
+                                b"k",
+                            )
+                            .and_then(|blob| {
+                                let opened =
+                                    target.open(TARGET, initiator, now, uid.as_bytes(), &blob)?;
+                                target.accept_sequence(
+                                    TARGET,
+                                    initiator,
+                                    now,
+                                    uid.as_bytes(),
+                                    opened.sequence,
+                                )
+                            }),
+                        if step % 17 == 16 {
+                            source.close(SOURCE, responder, now, uid.as_bytes())
+                        } else {
+                            Ok(())
+                        },
+                    ];
+                    let mut seen = seen.lock().unwrap();
+                    for code in codes {
+                        seen.insert(code.map_or_else(|e| e.rv(), |()| CKR_OK));
+                    }
+                }
+            });
+        }
+    });
+    let seen = seen.into_inner().unwrap();
+    let documented = BTreeSet::from([CKR_OK, CKR_SESSION_ID_EXPIRED, CKR_SESSION_ID_INVALID]);
+    assert!(
+        seen.is_subset(&documented),
+        "undocumented codes: {:?}",
+        seen.difference(&documented)
+            .map(|rv| rv_display(*rv))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        seen.contains(&CKR_OK) && seen.contains(&CKR_SESSION_ID_INVALID),
+        "{seen:?}"
+    );
+    // Afterwards the session is gone on both sides, and the tables keep working.
+    let late = HsmTime::At(NOW + 4000);
+    assert!(
+        source
+            .seal(
+                SOURCE,
+                responder,
+                late,
+                uid.as_bytes(),
+                ElementType::Cryptoki,
+                b"k"
+            )
+            .is_err()
+    );
+    target.sweep(NOW + 4000);
+    assert_eq!(target.counts(), (0, 0, 0));
+    assert_eq!(source.counts(), (0, 0, 0));
+}
