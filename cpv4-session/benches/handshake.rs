@@ -5,13 +5,10 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use cpv4_crypto::attest::verify_signature;
 use cpv4_crypto::ecdh::EphemeralSecret;
+use cpv4_session::testing::*;
 use cpv4_wire::ElementType;
-use support::*;
 
 fn handshake(c: &mut Criterion) {
     let mut group = c.benchmark_group("handshake");

@@ -23,6 +23,9 @@ mod persist;
 mod policy;
 mod records;
 mod table;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 
 pub use error::SessionError;
 pub use policy::{HsmTime, Identity, Policy, PskMode, supported};

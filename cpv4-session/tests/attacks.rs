@@ -1,15 +1,13 @@
 //! An active attacker against the negotiation and the key blobs: each attack fails closed with
 //! its documented code, and leaves the honest negotiation able to complete where it can.
 
-mod support;
-
 use cpv4_crypto::attest::ValidityPeriod;
 use cpv4_crypto::ecdh::EphemeralSecret;
 use cpv4_crypto::psk::DomainPsk;
+use cpv4_session::testing::*;
 use cpv4_session::{ContinueInput, HsmTime};
 use cpv4_wire::consts::*;
 use cpv4_wire::{Accept, ElementType, KeyBlob, Offer};
-use support::*;
 
 #[test]
 fn a_genuine_hsm_outside_the_cloning_domain_gets_no_psk() {

@@ -2,11 +2,9 @@
 //! rejected message leaves the honest negotiation able to complete.
 #![allow(clippy::indexing_slicing)]
 
-mod support;
-
 use cpv4_session::ContinueInput;
+use cpv4_session::testing::*;
 use cpv4_wire::ElementType;
-use support::*;
 
 fn flips(message: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     (0..message.len() * 8).map(move |bit| {

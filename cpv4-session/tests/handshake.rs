@@ -1,13 +1,11 @@
 //! The whole protocol, both sides, through the public API: negotiation, blobs both ways,
 //! close; LEET mode; KDF negotiation; persistence between two "processes".
 
-mod support;
-
 use cpv4_crypto::Secret32;
+use cpv4_session::testing::*;
 use cpv4_session::{PskMode, SessionTable};
 use cpv4_wire::consts::*;
 use cpv4_wire::{Accept, ElementType, Offer};
-use support::*;
 
 #[test]
 fn a_whole_migration_runs_both_ways_and_closes() {

@@ -1,14 +1,12 @@
 //! Every CPv4 return code of the API text (and the project's additions), each produced through
 //! the engine's public API by a test named after the code.
 
-mod support;
-
 use cpv4_crypto::attest::ValidityPeriod;
 use cpv4_crypto::psk::DomainPsk;
+use cpv4_session::testing::*;
 use cpv4_session::{ContinueInput, HsmTime};
 use cpv4_wire::consts::*;
 use cpv4_wire::{ElementType, Offer};
-use support::*;
 
 #[test]
 fn ckr_protocol_disabled() {

@@ -1,15 +1,13 @@
 //! Eight threads share one session across its expiry: every call returns a documented code,
 //! none panics, and the table ends consistent.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use cpv4_session::HsmTime;
+use cpv4_session::testing::*;
 use cpv4_wire::ElementType;
 use cpv4_wire::consts::*;
-use support::*;
 
 #[test]
 fn eight_threads_share_a_session_across_its_expiry() {

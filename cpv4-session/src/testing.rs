@@ -1,16 +1,20 @@
-//! Fixtures: a manufacturer root, two devices, partition policies, and a driver for a whole
-//! negotiation between two tables.
+//! Test fixtures (enabled by the `testing` feature; not a stable API): a manufacturer root,
+//! two devices, partition policies, a driver for a whole negotiation between two tables, and
+//! the entry points of the fuzz targets.
+//!
+//! Fixtures fail loudly: they unwrap, because a fixture that cannot be built is a broken test.
 #![allow(
-    dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::new_without_default,
+    missing_docs
 )]
 
+use crate::{ContinueInput, HsmTime, Identity, Policy, PskMode, SessionError, SessionTable};
 use cpv4_crypto::attest::{DeviceIdentity, ManufacturerRoot, PartitionIdentity, ValidityPeriod};
 use cpv4_crypto::psk::DomainPsk;
-use cpv4_session::{ContinueInput, HsmTime, Identity, Policy, PskMode, SessionError, SessionTable};
 use cpv4_wire::SessionUid;
 use cpv4_wire::consts::{CkRv, rv_display};
 use rand_chacha::ChaCha20Rng;
@@ -266,5 +270,190 @@ impl Fixture {
             responder_device,
             rng,
         }
+    }
+}
+
+/// Entry points of the state-machine fuzz targets (`fuzz/fuzz_targets/session_*.rs`), shared
+/// with the test that replays their corpus. Each feeds arbitrary bytes to one engine entry in
+/// a fixed, fully negotiated scenario and checks that nothing but the genuine message is ever
+/// accepted (no forgery), and that nothing panics.
+pub mod fuzz {
+    use std::sync::OnceLock;
+
+    use cpv4_crypto::Secret32;
+    use cpv4_wire::ElementType;
+
+    use super::*;
+
+    /// The key the scenario's tables are saved under.
+    pub const STATE_KEY: [u8; 32] = [0x4B; 32];
+
+    /// One negotiation, captured at each step.
+    pub struct Scenario {
+        pub pair: Pair,
+        pub exchange: Exchange,
+        /// The initiator's table after Start (pending Offer), saved.
+        pub target_after_start: Vec<u8>,
+        /// The responder's table awaiting the Confirm, saved.
+        pub source_awaiting_confirm: Vec<u8>,
+        /// The initiator's table with an established session, saved.
+        pub target_established: Vec<u8>,
+        /// A genuine blob of the session, responder to initiator.
+        pub blob: Vec<u8>,
+    }
+
+    fn key() -> Secret32 {
+        Secret32::from_bytes(STATE_KEY)
+    }
+
+    /// The scenario, built once per process (deterministic).
+    pub fn scenario() -> &'static Scenario {
+        static SCENARIO: OnceLock<Scenario> = OnceLock::new();
+        SCENARIO.get_or_init(|| {
+            let mut pair = Pair::new();
+            let offer = pair.start();
+            let target_after_start = pair.target.to_bytes(&key()).unwrap();
+            let (accept, uid) = pair.respond(&offer).unwrap();
+            let source_awaiting_confirm = pair.source.to_bytes(&key()).unwrap();
+            let confirm = pair.confirm(&accept, uid).unwrap();
+            let target_established = pair.target.to_bytes(&key()).unwrap();
+            pair.deliver(uid, &confirm).unwrap();
+            let blob = pair
+                .source
+                .seal(
+                    SOURCE,
+                    &pair.responder,
+                    T,
+                    uid.as_bytes(),
+                    ElementType::Cryptoki,
+                    b"fuzz",
+                )
+                .unwrap()
+                .to_vec();
+            let exchange = Exchange {
+                offer,
+                accept,
+                uid,
+                confirm,
+            };
+            Scenario {
+                pair,
+                exchange,
+                target_after_start,
+                source_awaiting_confirm,
+                target_established,
+                blob,
+            }
+        })
+    }
+
+    fn restore(image: &[u8]) -> SessionTable {
+        SessionTable::from_bytes(image, &key()).unwrap()
+    }
+
+    /// The responder answering arbitrary Offer bytes.
+    pub fn offer(data: &[u8]) {
+        let s = scenario();
+        let table = SessionTable::new();
+        let input = ContinueInput {
+            step: 2,
+            message: data,
+            uid: None,
+        };
+        if let Ok(out) =
+            table.continue_negotiation(SOURCE, &s.pair.responder, T, &mut rng(9), input)
+        {
+            assert!(
+                cpv4_wire::Accept::decode(&out.output).is_ok(),
+                "an Accept that does not decode"
+            );
+        }
+    }
+
+    /// The initiator receiving arbitrary Accept bytes for its pending Offer.
+    pub fn accept(data: &[u8]) {
+        let s = scenario();
+        let table = restore(&s.target_after_start);
+        let uid = s.exchange.uid;
+        let input = ContinueInput {
+            step: 3,
+            message: data,
+            uid: Some(uid.as_bytes()),
+        };
+        let result = table.continue_negotiation(TARGET, &s.pair.initiator, T, &mut rng(9), input);
+        assert_eq!(
+            result.is_ok(),
+            data == s.exchange.accept,
+            "Accept accepted iff genuine"
+        );
+    }
+
+    /// The responder receiving arbitrary Confirm bytes for its negotiation.
+    pub fn confirm(data: &[u8]) {
+        let s = scenario();
+        let table = restore(&s.source_awaiting_confirm);
+        let result = table.deliver_confirm(
+            SOURCE,
+            &s.pair.responder,
+            T,
+            s.exchange.uid.as_bytes(),
+            data,
+        );
+        assert_eq!(
+            result.is_ok(),
+            data == s.exchange.confirm,
+            "Confirm accepted iff genuine"
+        );
+    }
+
+    /// The initiator opening arbitrary blob bytes in its session.
+    pub fn blob(data: &[u8]) {
+        let s = scenario();
+        let table = restore(&s.target_established);
+        let result = table.open(
+            TARGET,
+            &s.pair.initiator,
+            T,
+            s.exchange.uid.as_bytes(),
+            data,
+        );
+        assert_eq!(
+            result.is_ok(),
+            data == s.blob,
+            "key blob opened iff genuine"
+        );
+    }
+
+    /// Restoring a session table from arbitrary bytes; what restores must save and restore.
+    pub fn state(data: &[u8]) {
+        if let Ok(table) = SessionTable::from_bytes(data, &key()) {
+            let saved = table.to_bytes(&key()).unwrap();
+            let again = SessionTable::from_bytes(&saved, &key()).unwrap();
+            assert_eq!(again.counts(), table.counts());
+        }
+    }
+
+    /// A property check over arbitrary bytes.
+    pub type Check = fn(&[u8]);
+
+    /// Every state-machine target: its name and its check.
+    pub const TARGETS: &[(&str, Check)] = &[
+        ("session_offer", offer),
+        ("session_accept", accept),
+        ("session_confirm", confirm),
+        ("session_blob", blob),
+        ("session_state", state),
+    ];
+
+    /// The seed inputs of each target: the genuine message of its step.
+    pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+        let s = scenario();
+        vec![
+            ("session_offer", s.exchange.offer.clone()),
+            ("session_accept", s.exchange.accept.clone()),
+            ("session_confirm", s.exchange.confirm.clone()),
+            ("session_blob", s.blob.clone()),
+            ("session_state", s.target_established.clone()),
+        ]
     }
 }
