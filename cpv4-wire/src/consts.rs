@@ -535,6 +535,99 @@ constants! {
     PARTITION_POLICY_EXTENDED_DOMAIN_MANAGEMENT = 44;
 }
 
+/// `CK_UNAVAILABLE_INFORMATION`: the length reported for an attribute that cannot be read.
+pub const CK_UNAVAILABLE_INFORMATION: CkUlong = CkUlong::MAX;
+
+constants! {
+    /// Slot flags (`CK_SLOT_INFO.flags`).
+    table SLOT_FLAGS: CkFlags;
+    /// Slot flag: a token is present.
+    CKF_TOKEN_PRESENT = 0x0000_0001;
+    /// Slot flag: a hardware slot.
+    CKF_HW_SLOT = 0x0000_0004;
+}
+
+constants! {
+    /// Token flags (`CK_TOKEN_INFO.flags`).
+    table TOKEN_FLAGS: CkFlags;
+    /// Token flag: the token has a random number generator.
+    CKF_RNG = 0x0000_0001;
+    /// Token flag: a user must log in to use the token.
+    CKF_LOGIN_REQUIRED = 0x0000_0004;
+    /// Token flag: the user (Crypto Officer) PIN is set.
+    CKF_USER_PIN_INITIALIZED = 0x0000_0008;
+    /// Token flag: the token has a clock.
+    CKF_CLOCK_ON_TOKEN = 0x0000_0040;
+    /// Token flag: the token is initialized.
+    CKF_TOKEN_INITIALIZED = 0x0000_0400;
+    /// Token flag: the user PIN is locked.
+    CKF_USER_PIN_LOCKED = 0x0004_0000;
+    /// Token flag: the SO PIN is locked.
+    CKF_SO_PIN_LOCKED = 0x0040_0000;
+}
+
+constants! {
+    /// Session flags (`C_OpenSession`, `CK_SESSION_INFO.flags`).
+    table SESSION_FLAGS: CkFlags;
+    /// Session flag: read-write session.
+    CKF_RW_SESSION = 0x0000_0002;
+    /// Session flag: serial session (always set).
+    CKF_SERIAL_SESSION = 0x0000_0004;
+}
+
+constants! {
+    /// Session states (`CK_SESSION_INFO.state`).
+    table SESSION_STATES: CkUlong;
+    /// Session state: read-only, nobody logged in.
+    CKS_RO_PUBLIC_SESSION = 0;
+    /// Session state: read-only, user logged in.
+    CKS_RO_USER_FUNCTIONS = 1;
+    /// Session state: read-write, nobody logged in.
+    CKS_RW_PUBLIC_SESSION = 2;
+    /// Session state: read-write, user logged in.
+    CKS_RW_USER_FUNCTIONS = 3;
+    /// Session state: read-write, SO logged in.
+    CKS_RW_SO_FUNCTIONS = 4;
+}
+
+constants! {
+    /// Mechanism flags (`CK_MECHANISM_INFO.flags`).
+    table MECHANISM_FLAGS: CkFlags;
+    /// Mechanism flag: encryption.
+    CKF_ENCRYPT = 0x0000_0100;
+    /// Mechanism flag: decryption.
+    CKF_DECRYPT = 0x0000_0200;
+    /// Mechanism flag: digest.
+    CKF_DIGEST = 0x0000_0400;
+    /// Mechanism flag: signature.
+    CKF_SIGN = 0x0000_0800;
+    /// Mechanism flag: verification.
+    CKF_VERIFY = 0x0000_2000;
+    /// Mechanism flag: key generation.
+    CKF_GENERATE = 0x0000_8000;
+    /// Mechanism flag: key-pair generation.
+    CKF_GENERATE_KEY_PAIR = 0x0001_0000;
+    /// Mechanism flag: wrapping.
+    CKF_WRAP = 0x0002_0000;
+    /// Mechanism flag: unwrapping.
+    CKF_UNWRAP = 0x0004_0000;
+    /// Mechanism flag: curves over prime fields.
+    CKF_EC_F_P = 0x0010_0000;
+    /// Mechanism flag: named curves in `CKA_EC_PARAMS`.
+    CKF_EC_NAMEDCURVE = 0x0080_0000;
+    /// Mechanism flag: uncompressed points.
+    CKF_EC_UNCOMPRESS = 0x0100_0000;
+}
+
+constants! {
+    /// Flags of `CK_C_INITIALIZE_ARGS`.
+    table INITIALIZE_FLAGS: CkFlags;
+    /// The library's threads may not be created by the caller's means.
+    CKF_LIBRARY_CANT_CREATE_OS_THREADS = 0x0000_0001;
+    /// The library may use the operating system's locking.
+    CKF_OS_LOCKING_OK = 0x0000_0002;
+}
+
 /// Identifiers and numbers of this project's CPv4 protocol (see `docs/protocol.md`).
 pub mod cpv4 {
     /// The protocol version carried in every message and key blob.

@@ -1,0 +1,122 @@
+//! `luna-sim-load`: a load generator for a simulator home, used by the crash and concurrency
+//! tests and handy for filling a store by hand.
+//!
+//! ```text
+//! luna-sim-load batches HOME BATCHES BATCH_SIZE   # AES keys, one transaction per batch,
+//!                                                  # resuming after the last complete batch
+//! luna-sim-load mixed HOME TAG COUNT               # COUNT data objects, one per transaction,
+//!                                                  # each found again by label right away
+//! ```
+//!
+//! The fault plan of `LUNA_SIM_FAULTS` applies. Batch `b` holds keys labelled `b<b>-<i>` with
+//! `CKA_ID` = `batch-<b>` and the value [`key_value`]`(b, i)`, not sensitive, so a checker can
+//! read it back.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use cpv4_wire::consts::*;
+use luna_sim::provision::DEFAULT_CO_PIN;
+use luna_sim::{Attribute, SimError, Simulator};
+
+/// The value of key `index` of batch `batch`.
+fn key_value(batch: u32, index: u32) -> Vec<u8> {
+    let mut value = Vec::with_capacity(16);
+    value.extend_from_slice(&batch.to_be_bytes());
+    value.extend_from_slice(&index.to_be_bytes());
+    value.extend_from_slice(&[0x5A; 8]);
+    value
+}
+
+fn batches(home: &Path, total: u32, size: u32) -> Result<(), SimError> {
+    let sim = Simulator::open(home)?;
+    let session = sim.open_session(0, true)?;
+    sim.login(session, CKU_USER, DEFAULT_CO_PIN.as_bytes())?;
+    let mut first = 0;
+    while first < total {
+        let id = format!("batch-{first}").into_bytes();
+        if sim
+            .find_all(session, &[Attribute::bytes(CKA_ID, id)])?
+            .is_empty()
+        {
+            break;
+        }
+        first += 1;
+    }
+    for batch in first..total {
+        let templates: Vec<Vec<Attribute>> = (0..size)
+            .map(|i| {
+                vec![
+                    Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                    Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                    Attribute::bool(CKA_TOKEN, true),
+                    Attribute::bool(CKA_SENSITIVE, false),
+                    Attribute::bytes(CKA_LABEL, format!("b{batch}-{i}").into_bytes()),
+                    Attribute::bytes(CKA_ID, format!("batch-{batch}").into_bytes()),
+                    Attribute::bytes(CKA_VALUE, key_value(batch, i)),
+                ]
+            })
+            .collect();
+        sim.create_objects(session, &templates)?;
+    }
+    Ok(())
+}
+
+fn mixed(home: &Path, tag: &str, count: u32) -> Result<(), SimError> {
+    let sim = Simulator::open(home)?;
+    let session = sim.open_session(0, true)?;
+    sim.login(session, CKU_USER, DEFAULT_CO_PIN.as_bytes())?;
+    for i in 0..count {
+        let label = format!("{tag}-{i}").into_bytes();
+        let handle = sim.create_object(
+            session,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_LABEL, label.clone()),
+                Attribute::bytes(CKA_APPLICATION, tag.as_bytes().to_vec()),
+            ],
+        )?;
+        let found = sim.find_all(session, &[Attribute::bytes(CKA_LABEL, label)])?;
+        if found != [handle] {
+            return Err(SimError::Corrupt(format!("{tag}-{i}: found {found:?}")));
+        }
+        let mine = sim.find_all(
+            session,
+            &[Attribute::bytes(CKA_APPLICATION, tag.as_bytes().to_vec())],
+        )?;
+        if mine.len() != usize::try_from(i + 1).unwrap_or(usize::MAX) {
+            return Err(SimError::Corrupt(format!(
+                "{tag}: {} objects after {}",
+                mine.len(),
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |s: &String| s.parse::<u32>().ok();
+    let result = match args.as_slice() {
+        [mode, home, total, size] if mode == "batches" => match (number(total), number(size)) {
+            (Some(total), Some(size)) => batches(Path::new(home), total, size),
+            _ => Err(SimError::ArgumentsBad("numbers expected")),
+        },
+        [mode, home, tag, count] if mode == "mixed" => match number(count) {
+            Some(count) => mixed(Path::new(home), tag, count),
+            None => Err(SimError::ArgumentsBad("number expected")),
+        },
+        _ => Err(SimError::ArgumentsBad(
+            "usage: luna-sim-load batches HOME BATCHES SIZE | mixed HOME TAG COUNT",
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("luna-sim-load: {err} ({})", rv_display(err.rv()));
+            ExitCode::FAILURE
+        }
+    }
+}

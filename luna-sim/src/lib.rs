@@ -1,0 +1,73 @@
+//! A persistent, crash-safe simulated Thales Luna HSM.
+//!
+//! The [`Simulator`] is what a PKCS#11 module calls 1:1: it holds the devices (HSMs),
+//! partitions (slots), roles, policies, cloning domains and token objects of a *home*
+//! directory in one SQLite database, and, in memory, what a PKCS#11 library instance holds:
+//! sessions, login state, session objects and active operations. Every call returns
+//! `Result<_, SimError>`, and [`SimError::rv`] is the one mapping to PKCS#11 return codes.
+//!
+//! ```
+//! use cpv4_wire::consts::*;
+//! use luna_sim::{Attribute, Mechanism, Simulator, GcmParams, provision};
+//! # fn main() -> Result<(), luna_sim::SimError> {
+//! let home = tempfile::tempdir().map_err(|e| luna_sim::SimError::Io(e.to_string()))?;
+//! let sim = Simulator::open(home.path())?; // provisions the default layout
+//! let session = sim.open_session(0, true)?;
+//! sim.login(session, CKU_USER, provision::DEFAULT_CO_PIN.as_bytes())?;
+//! let key = sim.generate_key(
+//!     session,
+//!     &Mechanism::AesKeyGen,
+//!     &[Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bytes(CKA_LABEL, b"k".to_vec())],
+//! )?;
+//! let gcm = Mechanism::AesGcm(GcmParams { iv: vec![0; 12], aad: vec![], tag_bits: 128 });
+//! sim.encrypt_init(session, &gcm, key)?;
+//! let ciphertext = sim.encrypt(session, b"hello")?;
+//! sim.decrypt_init(session, &gcm, key)?;
+//! assert_eq!(sim.decrypt(session, &ciphertext)?, b"hello");
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod attrs;
+mod auth;
+pub mod ck;
+mod clock;
+mod crypto;
+mod device;
+mod domains;
+mod error;
+mod faults;
+mod integrity;
+mod keys;
+pub mod mechanisms;
+mod object_api;
+mod objects;
+mod ops_api;
+pub mod provision;
+mod session_api;
+mod sessions;
+mod sim;
+mod store;
+
+pub use attrs::Attribute;
+pub use auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
+pub use clock::{Clock, ClockState, SharedClock, SystemClock, TestClock};
+pub use device::{
+    CERT_VALIDITY, DeviceInfo, MANUFACTURER_ID, MODEL, PartitionInfo, SlotInfo, TokenInfo,
+};
+pub use domains::{
+    DomainEntry, DomainLabel, MAX_DOMAIN_LABEL_LEN, MAX_DOMAINS, MAX_KCV_LEN, ParamObject,
+};
+pub use error::{SimError, SimResult};
+pub use faults::{FAULTS_ENV, FaultPlan};
+pub use integrity::IntegrityReport;
+pub use mechanisms::{GcmParams, Mechanism, MechanismInfo};
+pub use object_api::{AttributeValue, attribute_values_rv};
+pub use objects::{OUID_LEN, P256_EC_PARAMS};
+pub use sessions::{
+    ObjectHandle, PARAM_OBJECT_BASE, SESSION_OBJECT_BASE, SessionHandle, SessionInfo, SlotId,
+};
+pub use sim::{HOME_ENV, SimOptions, Simulator, default_home};
+pub use store::{DB_FILE, SCHEMA_VERSION};

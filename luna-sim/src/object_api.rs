@@ -1,0 +1,718 @@
+//! Object calls: create, copy, destroy, get and set attributes, find, generate, wrap and
+//! unwrap.
+//!
+//! Roles: the Crypto Officer creates, changes and destroys objects; the Crypto User and the
+//! Partition SO get `CKR_USER_NOT_AUTHORIZED`, nobody logged in `CKR_USER_NOT_LOGGED_IN`.
+//! Token objects need a read-write session (`CKR_SESSION_READ_ONLY`). Private objects are
+//! invisible (`CKR_OBJECT_HANDLE_INVALID`, not found) unless a Crypto Officer or Crypto User
+//! is logged in.
+
+use std::collections::VecDeque;
+
+use cpv4_wire::consts::*;
+use rusqlite::types::Value;
+use zeroize::Zeroizing;
+
+use crate::attrs::{AttrMap, Attribute};
+use crate::ck::CK_UNAVAILABLE_INFORMATION;
+use crate::crypto;
+use crate::error::{SimError, SimResult};
+use crate::keys::fill_random;
+use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
+use crate::objects::{self, OUID_LEN, Origin};
+use crate::sessions::{ObjectHandle, SessionHandle, SlotId};
+use crate::sim::{Inner, LoadedObject, SessionView, Simulator, slot_sql, token_handle};
+use crate::store::{self, ulong_to_sql};
+
+/// The result of reading one attribute (`C_GetAttributeValue`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    /// The value, in the platform-independent form (see [`Attribute`]).
+    Value(Zeroizing<Vec<u8>>),
+    /// The value may not be revealed (`CKR_ATTRIBUTE_SENSITIVE`).
+    Sensitive,
+    /// The object has no such attribute (`CKR_ATTRIBUTE_TYPE_INVALID`).
+    TypeInvalid,
+}
+
+impl std::fmt::Debug for AttributeValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(v) => write!(f, "Value({} bytes)", v.len()),
+            Self::Sensitive => f.write_str("Sensitive"),
+            Self::TypeInvalid => f.write_str("TypeInvalid"),
+        }
+    }
+}
+
+impl AttributeValue {
+    /// The `ulValueLen` to report: the value's length, or `CK_UNAVAILABLE_INFORMATION`.
+    #[must_use]
+    pub fn len_or_unavailable(&self) -> CkUlong {
+        match self {
+            Self::Value(v) => CkUlong::try_from(v.len()).unwrap_or(CK_UNAVAILABLE_INFORMATION),
+            Self::Sensitive | Self::TypeInvalid => CK_UNAVAILABLE_INFORMATION,
+        }
+    }
+}
+
+/// The return code of a `C_GetAttributeValue` whose per-attribute results are `values`:
+/// `CKR_ATTRIBUTE_SENSITIVE` if any is sensitive, else `CKR_ATTRIBUTE_TYPE_INVALID` if any is
+/// invalid, else `CKR_OK`.
+#[must_use]
+pub fn attribute_values_rv(values: &[AttributeValue]) -> CkRv {
+    if values.contains(&AttributeValue::Sensitive) {
+        CKR_ATTRIBUTE_SENSITIVE
+    } else if values.contains(&AttributeValue::TypeInvalid) {
+        CKR_ATTRIBUTE_TYPE_INVALID
+    } else {
+        CKR_OK
+    }
+}
+
+fn new_ouid() -> SimResult<Vec<u8>> {
+    let mut ouid = vec![0u8; OUID_LEN];
+    fill_random(&mut ouid)?;
+    Ok(ouid)
+}
+
+fn kinds(template: &[Attribute]) -> Vec<CkAttributeType> {
+    template.iter().map(|a| a.kind).collect()
+}
+
+/// Maps "no such object" to the code of the role the handle plays.
+fn as_role(err: SimError, invalid: SimError) -> SimError {
+    if err == SimError::ObjectHandleInvalid {
+        invalid
+    } else {
+        err
+    }
+}
+
+impl Inner {
+    /// Stores new objects: every token object in one write transaction, then the session
+    /// objects. Each gets a fresh OUID.
+    pub(crate) fn store_objects(
+        &mut self,
+        view: &SessionView,
+        objects: Vec<AttrMap>,
+    ) -> SimResult<Vec<ObjectHandle>> {
+        let mut prepared = Vec::with_capacity(objects.len());
+        for mut attrs in objects {
+            view.require_writer(attrs.is(CKA_TOKEN))?;
+            attrs.set(CKA_OUID, new_ouid()?);
+            prepared.push(attrs);
+        }
+        let slot = slot_sql(view.slot)?;
+        let token_count = prepared.iter().filter(|a| a.is(CKA_TOKEN)).count();
+        let token_ids = if token_count > 0 {
+            let ids = self.write(|tx, keyring| {
+                let key = keyring.slot(tx, slot)?;
+                prepared
+                    .iter()
+                    .filter(|a| a.is(CKA_TOKEN))
+                    .map(|attrs| store::insert_object(tx, key, slot, attrs))
+                    .collect::<SimResult<Vec<_>>>()
+            })?;
+            self.faults
+                .objects_committed(u64::try_from(token_count).unwrap_or(u64::MAX));
+            ids
+        } else {
+            Vec::new()
+        };
+        let mut token_ids = token_ids.into_iter();
+        let mut handles = Vec::with_capacity(prepared.len());
+        for attrs in prepared {
+            let handle = if attrs.is(CKA_TOKEN) {
+                token_handle(token_ids.next().ok_or(SimError::Internal("token ids"))?)?
+            } else {
+                self.sessions.add_object(view.slot, view.handle, attrs)?
+            };
+            handles.push(handle);
+        }
+        Ok(handles)
+    }
+
+    /// Replaces an existing object's attributes.
+    fn replace_object(
+        &mut self,
+        view: &SessionView,
+        obj: &LoadedObject,
+        attrs: AttrMap,
+    ) -> SimResult<()> {
+        match obj.token_id {
+            Some(id) => {
+                let slot = slot_sql(view.slot)?;
+                self.write(|tx, keyring| {
+                    let key = keyring.slot(tx, slot)?;
+                    store::update_object(tx, key, id, &attrs)
+                })
+            }
+            None => {
+                let entry = self
+                    .sessions
+                    .objects
+                    .get_mut(&obj.handle)
+                    .ok_or(SimError::ObjectHandleInvalid)?;
+                entry.attrs = attrs;
+                Ok(())
+            }
+        }
+    }
+
+    /// Token objects of `slot` matching `template`, through the indexes.
+    fn find_token_objects(
+        &mut self,
+        slot: SlotId,
+        template: &AttrMap,
+        sees_private: bool,
+    ) -> SimResult<Vec<ObjectHandle>> {
+        let (sql, params, post_filter) = find_query(slot_sql(slot)?, template, sees_private);
+        let ids = {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, i64>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let mut handles = Vec::with_capacity(ids.len());
+        let slot_sql = slot_sql(slot)?;
+        for id in ids {
+            if post_filter {
+                let key = self.keyring.slot(&self.conn, slot_sql)?;
+                let attrs = store::load_attributes(&self.conn, key, id)?;
+                if !attrs.matches(template) {
+                    continue;
+                }
+            }
+            handles.push(token_handle(id)?);
+        }
+        Ok(handles)
+    }
+}
+
+/// The SQL of a find: indexed columns for class, label, id, OUID and privacy; the
+/// `(type, value)` index of the attribute table for other attributes; values sealed at rest
+/// (`CKA_VALUE`) are compared after loading (`post_filter`).
+fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, bool) {
+    let mut sql = String::from("SELECT o.id FROM objects o WHERE o.slot = ?");
+    let mut params = vec![Value::Integer(slot)];
+    if !sees_private {
+        sql.push_str(" AND o.private = 0");
+    }
+    let mut column_used = false;
+    let mut others = Vec::new();
+    let mut post_filter = false;
+    for (kind, value) in template.iter() {
+        let column = match kind {
+            CKA_LABEL => Some(("o.label", Value::Blob(value.to_vec()))),
+            CKA_ID => Some(("o.ckid", Value::Blob(value.to_vec()))),
+            CKA_OUID => Some(("o.ouid", Value::Blob(value.to_vec()))),
+            CKA_CLASS => Some((
+                "o.class",
+                Value::Integer(crate::attrs::decode_ulong(value).map_or(-2, ulong_to_sql)),
+            )),
+            _ => None,
+        };
+        if let Some((name, param)) = column {
+            sql.push_str(&format!(" AND {name} = ?"));
+            params.push(param);
+            column_used = true;
+        } else if kind == CKA_VALUE {
+            post_filter = true;
+        } else {
+            others.push((kind, value.to_vec()));
+        }
+    }
+    for (i, (kind, value)) in others.into_iter().enumerate() {
+        if i == 0 && !column_used {
+            sql.push_str(
+                " AND o.id IN (SELECT object_id FROM attributes WHERE type = ? AND value = ?)",
+            );
+        } else {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM attributes a WHERE a.object_id = o.id AND a.type = ? AND a.value = ?)",
+            );
+        }
+        params.push(Value::Integer(ulong_to_sql(kind)));
+        params.push(Value::Blob(value));
+    }
+    sql.push_str(" ORDER BY o.id");
+    (sql, params, post_filter)
+}
+
+impl Simulator {
+    /// `C_CreateObject`.
+    ///
+    /// # Errors
+    ///
+    /// Role and session codes (see the module documentation), `CKR_TEMPLATE_INCOMPLETE`,
+    /// `CKR_TEMPLATE_INCONSISTENT`, `CKR_ATTRIBUTE_VALUE_INVALID`, `CKR_ATTRIBUTE_TYPE_INVALID`,
+    /// `CKR_ATTRIBUTE_READ_ONLY`, `CKR_DEVICE_ERROR`.
+    pub fn create_object(
+        &self,
+        session: SessionHandle,
+        template: &[Attribute],
+    ) -> SimResult<ObjectHandle> {
+        let mut handles = self.create_objects(session, &[template.to_vec()])?;
+        handles.pop().ok_or(SimError::Internal("no handle"))
+    }
+
+    /// Creates several objects at once: all token objects are written in one transaction, so
+    /// either all of them exist afterwards or none (also across a crash).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::create_object`], for the first template that fails; nothing is stored.
+    pub fn create_objects(
+        &self,
+        session: SessionHandle,
+        templates: &[Vec<Attribute>],
+    ) -> SimResult<Vec<ObjectHandle>> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        let objects = templates
+            .iter()
+            .map(|t| objects::build_object(AttrMap::from_template(t)?, &kinds(t), Origin::Created))
+            .collect::<SimResult<Vec<_>>>()?;
+        inner.store_objects(&view, objects)
+    }
+
+    /// `C_CopyObject`: a copy with a new OUID; `template` may change `CKA_TOKEN`,
+    /// `CKA_PRIVATE`, labels and usage flags, tighten `CKA_SENSITIVE`/`CKA_EXTRACTABLE`, and
+    /// clear `CKA_MODIFIABLE`/`CKA_COPYABLE`/`CKA_DESTROYABLE`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (not copyable),
+    /// `CKR_ATTRIBUTE_READ_ONLY`, role and session codes.
+    pub fn copy_object(
+        &self,
+        session: SessionHandle,
+        object: ObjectHandle,
+        template: &[Attribute],
+    ) -> SimResult<ObjectHandle> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        let source = inner.load_object(&view, object)?;
+        let copy = objects::apply_changes(&source.attrs, template, true)?;
+        let mut handles = inner.store_objects(&view, vec![copy])?;
+        handles.pop().ok_or(SimError::Internal("no handle"))
+    }
+
+    /// `C_DestroyObject`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (`CKA_DESTROYABLE` false), role and
+    /// session codes.
+    pub fn destroy_object(&self, session: SessionHandle, object: ObjectHandle) -> SimResult<()> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        let obj = inner.load_object(&view, object)?;
+        view.require_writer(obj.token_id.is_some())?;
+        if !obj.attrs.flag(CKA_DESTROYABLE).unwrap_or(true) {
+            return Err(SimError::ActionProhibited);
+        }
+        match obj.token_id {
+            Some(id) => {
+                let removed = inner.write(|tx, _| store::delete_object(tx, id))?;
+                if !removed {
+                    return Err(SimError::ObjectHandleInvalid);
+                }
+            }
+            None => {
+                inner.sessions.objects.remove(&object);
+            }
+        }
+        Ok(())
+    }
+
+    /// `C_GetAttributeValue`: one result per requested type; see [`attribute_values_rv`] for
+    /// the call's return code.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_OBJECT_HANDLE_INVALID`.
+    pub fn get_attribute_value(
+        &self,
+        session: SessionHandle,
+        object: ObjectHandle,
+        types: &[CkAttributeType],
+    ) -> SimResult<Vec<AttributeValue>> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        let obj = inner.load_object(&view, object)?;
+        Ok(types
+            .iter()
+            .map(|kind| match obj.attrs.get(*kind) {
+                None => AttributeValue::TypeInvalid,
+                Some(_) if objects::is_unreadable(&obj.attrs, *kind) => AttributeValue::Sensitive,
+                Some(value) => AttributeValue::Value(Zeroizing::new(value.to_vec())),
+            })
+            .collect())
+    }
+
+    /// `C_SetAttributeValue` under PKCS#11's rules (see the crate documentation).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (not modifiable),
+    /// `CKR_ATTRIBUTE_READ_ONLY`, `CKR_ATTRIBUTE_TYPE_INVALID`, role and session codes.
+    pub fn set_attribute_value(
+        &self,
+        session: SessionHandle,
+        object: ObjectHandle,
+        template: &[Attribute],
+    ) -> SimResult<()> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        let obj = inner.load_object(&view, object)?;
+        view.require_writer(obj.token_id.is_some())?;
+        let next = objects::apply_changes(&obj.attrs, template, false)?;
+        inner.replace_object(&view, &obj, next)
+    }
+
+    /// `C_FindObjectsInit`: the matching handles are collected now (token objects through
+    /// the store's indexes, then session objects).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_ACTIVE`, `CKR_ATTRIBUTE_VALUE_INVALID`.
+    pub fn find_objects_init(
+        &self,
+        session: SessionHandle,
+        template: &[Attribute],
+    ) -> SimResult<()> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        if inner.sessions.get(session)?.ops.find.is_some() {
+            return Err(SimError::OperationActive);
+        }
+        let template = AttrMap::from_template(template)?;
+        let mut found = inner.find_token_objects(view.slot, &template, view.sees_private())?;
+        found.extend(
+            inner
+                .sessions
+                .objects
+                .iter()
+                .filter(|(_, o)| o.slot == view.slot)
+                .filter(|(_, o)| view.sees_private() || !o.attrs.is(CKA_PRIVATE))
+                .filter(|(_, o)| o.attrs.matches(&template))
+                .map(|(h, _)| *h),
+        );
+        inner.sessions.get_mut(session)?.ops.find = Some(VecDeque::from(found));
+        Ok(())
+    }
+
+    /// `C_FindObjects`: up to `max` more handles.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn find_objects(&self, session: SessionHandle, max: usize) -> SimResult<Vec<ObjectHandle>> {
+        let mut inner = self.lock();
+        let found = inner
+            .sessions
+            .get_mut(session)?
+            .ops
+            .find
+            .as_mut()
+            .ok_or(SimError::OperationNotInitialized)?;
+        let take = max.min(found.len());
+        Ok(found.drain(..take).collect())
+    }
+
+    /// `C_FindObjectsFinal`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn find_objects_final(&self, session: SessionHandle) -> SimResult<()> {
+        let mut inner = self.lock();
+        inner
+            .sessions
+            .get_mut(session)?
+            .ops
+            .find
+            .take()
+            .map(|_| ())
+            .ok_or(SimError::OperationNotInitialized)
+    }
+
+    /// Init, collect all, final: every handle matching `template`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::find_objects_init`].
+    pub fn find_all(
+        &self,
+        session: SessionHandle,
+        template: &[Attribute],
+    ) -> SimResult<Vec<ObjectHandle>> {
+        self.find_objects_init(session, template)?;
+        let found = self.find_objects(session, usize::MAX);
+        self.find_objects_final(session)?;
+        found
+    }
+
+    /// The SQLite query plan of the token-object query a find with `template` runs on
+    /// `slot` (as a logged-in user would): the `detail` column of `EXPLAIN QUERY PLAN`, for
+    /// proving that finds use indexes.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_ATTRIBUTE_VALUE_INVALID`; store errors.
+    pub fn explain_find(&self, slot: SlotId, template: &[Attribute]) -> SimResult<Vec<String>> {
+        let inner = self.lock();
+        let template = AttrMap::from_template(template)?;
+        let (sql, params, _) = find_query(slot_sql(slot)?, &template, true);
+        let mut stmt = inner.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, String>(3)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// `C_GenerateKey` with `CKM_AES_KEY_GEN` (`CKA_VALUE_LEN` 16, 24 or 32) or
+    /// `CKM_GENERIC_SECRET_KEY_GEN` (`CKA_VALUE_LEN` 1 to 512).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_MECHANISM_INVALID`, `CKR_TEMPLATE_INCOMPLETE` (no `CKA_VALUE_LEN`),
+    /// `CKR_KEY_SIZE_RANGE`, `CKR_TEMPLATE_INCONSISTENT`, role and session codes.
+    pub fn generate_key(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        template: &[Attribute],
+    ) -> SimResult<ObjectHandle> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        let key_type = match mechanism {
+            Mechanism::AesKeyGen => CKK_AES,
+            Mechanism::GenericSecretKeyGen => CKK_GENERIC_SECRET,
+            _ => return Err(SimError::MechanismInvalid),
+        };
+        let mut attrs = AttrMap::from_template(template)?;
+        if attrs.ulong(CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
+            || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != key_type)
+            || attrs.contains(CKA_VALUE)
+        {
+            return Err(SimError::TemplateInconsistent);
+        }
+        let len = attrs
+            .ulong(CKA_VALUE_LEN)
+            .ok_or(SimError::TemplateIncomplete(CKA_VALUE_LEN))?;
+        let ok = match key_type {
+            CKK_AES => matches!(len, 16 | 24 | 32),
+            _ => (1..=MAX_GENERIC_SECRET_LEN).contains(&len),
+        };
+        if !ok {
+            return Err(SimError::KeySizeRange);
+        }
+        let mut value = Zeroizing::new(vec![
+            0u8;
+            usize::try_from(len)
+                .map_err(|_| SimError::KeySizeRange)?
+        ]);
+        fill_random(&mut value)?;
+        attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        attrs.set_ulong(CKA_KEY_TYPE, key_type);
+        attrs.set(CKA_VALUE, value.to_vec());
+        let supplied: Vec<_> = kinds(template)
+            .into_iter()
+            .filter(|k| *k != CKA_VALUE_LEN)
+            .collect();
+        let built = objects::build_object(
+            attrs,
+            &supplied,
+            Origin::Generated(mechanism.mechanism_type()),
+        )?;
+        let mut handles = inner.store_objects(&view, vec![built])?;
+        handles.pop().ok_or(SimError::Internal("no handle"))
+    }
+
+    /// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN`; the public template must give
+    /// `CKA_EC_PARAMS` (P-256). Returns `(public, private)`; token keys are stored in one
+    /// transaction.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_MECHANISM_INVALID`, `CKR_TEMPLATE_INCOMPLETE`, `CKR_CURVE_NOT_SUPPORTED`,
+    /// `CKR_DOMAIN_PARAMS_INVALID`, `CKR_TEMPLATE_INCONSISTENT`, role and session codes.
+    pub fn generate_key_pair(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        public_template: &[Attribute],
+        private_template: &[Attribute],
+    ) -> SimResult<(ObjectHandle, ObjectHandle)> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        if *mechanism != Mechanism::EcKeyPairGen {
+            return Err(SimError::MechanismInvalid);
+        }
+        let mut public = AttrMap::from_template(public_template)?;
+        let mut private = AttrMap::from_template(private_template)?;
+        let params = public
+            .get(CKA_EC_PARAMS)
+            .or_else(|| private.get(CKA_EC_PARAMS))
+            .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?
+            .to_vec();
+        objects::check_ec_params(&params)?;
+        for (attrs, class) in [(&public, CKO_PUBLIC_KEY), (&private, CKO_PRIVATE_KEY)] {
+            if attrs.ulong(CKA_CLASS).is_some_and(|c| c != class)
+                || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != CKK_EC)
+                || attrs
+                    .get(CKA_EC_PARAMS)
+                    .is_some_and(|p| p != params.as_slice())
+                || attrs.contains(CKA_VALUE)
+                || attrs.contains(CKA_EC_POINT)
+            {
+                return Err(SimError::TemplateInconsistent);
+            }
+        }
+        let (scalar, point) = crypto::generate_ec();
+        public.set_ulong(CKA_CLASS, CKO_PUBLIC_KEY);
+        public.set_ulong(CKA_KEY_TYPE, CKK_EC);
+        public.set(CKA_EC_PARAMS, params.clone());
+        public.set(CKA_EC_POINT, point);
+        private.set_ulong(CKA_CLASS, CKO_PRIVATE_KEY);
+        private.set_ulong(CKA_KEY_TYPE, CKK_EC);
+        private.set(CKA_EC_PARAMS, params);
+        private.set(CKA_VALUE, scalar.to_vec());
+        let origin = Origin::Generated(CKM_EC_KEY_PAIR_GEN);
+        let public = objects::build_object(public, &kinds(public_template), origin)?;
+        let private = objects::build_object(private, &kinds(private_template), origin)?;
+        let handles = inner.store_objects(&view, vec![public, private])?;
+        match handles.as_slice() {
+            [public, private] => Ok((*public, *private)),
+            _ => Err(SimError::Internal("key pair handles")),
+        }
+    }
+
+    /// `C_WrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP` (RFC 5649): a secret
+    /// key's value, or an EC private key as PKCS#8.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_MECHANISM_INVALID`, `CKR_WRAPPING_KEY_HANDLE_INVALID`,
+    /// `CKR_WRAPPING_KEY_TYPE_INCONSISTENT`, `CKR_KEY_FUNCTION_NOT_PERMITTED` (`CKA_WRAP`
+    /// false), `CKR_KEY_HANDLE_INVALID`, `CKR_KEY_UNEXTRACTABLE`, `CKR_KEY_NOT_WRAPPABLE`.
+    pub fn wrap_key(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        wrapping_key: ObjectHandle,
+        key: ObjectHandle,
+    ) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_user()?;
+        if !matches!(
+            mechanism,
+            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp
+        ) {
+            return Err(SimError::MechanismInvalid);
+        }
+        let kek = inner
+            .load_object(&view, wrapping_key)
+            .map_err(|e| as_role(e, SimError::WrappingKeyHandleInvalid))?;
+        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(CKK_AES)
+            || kek.attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY)
+        {
+            return Err(SimError::WrappingKeyTypeInconsistent);
+        }
+        if !kek.attrs.is(CKA_WRAP) {
+            return Err(SimError::KeyFunctionNotPermitted);
+        }
+        let target = inner
+            .load_object(&view, key)
+            .map_err(|e| as_role(e, SimError::KeyHandleInvalid))?;
+        let data = match target.attrs.ulong(CKA_CLASS) {
+            Some(CKO_SECRET_KEY) | Some(CKO_PRIVATE_KEY) if !target.attrs.is(CKA_EXTRACTABLE) => {
+                return Err(SimError::KeyUnextractable);
+            }
+            Some(CKO_SECRET_KEY) => Zeroizing::new(target.attrs.value()?.to_vec()),
+            Some(CKO_PRIVATE_KEY) => crypto::ec_private_to_pkcs8(target.attrs.value()?)?,
+            _ => return Err(SimError::KeyNotWrappable),
+        };
+        crypto::kwp_wrap(kek.attrs.value()?, &data)
+    }
+
+    /// `C_UnwrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`. The template
+    /// gives `CKA_CLASS` (secret or private key) and, for a secret key, `CKA_KEY_TYPE`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_MECHANISM_INVALID`, `CKR_UNWRAPPING_KEY_HANDLE_INVALID`,
+    /// `CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT`, `CKR_KEY_FUNCTION_NOT_PERMITTED`,
+    /// `CKR_WRAPPED_KEY_LEN_RANGE`, `CKR_WRAPPED_KEY_INVALID`, `CKR_TEMPLATE_INCOMPLETE`, role
+    /// and session codes.
+    pub fn unwrap_key(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        unwrapping_key: ObjectHandle,
+        wrapped: &[u8],
+        template: &[Attribute],
+    ) -> SimResult<ObjectHandle> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
+        if !matches!(
+            mechanism,
+            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp
+        ) {
+            return Err(SimError::MechanismInvalid);
+        }
+        let kek = inner
+            .load_object(&view, unwrapping_key)
+            .map_err(|e| as_role(e, SimError::UnwrappingKeyHandleInvalid))?;
+        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(CKK_AES)
+            || kek.attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY)
+        {
+            return Err(SimError::UnwrappingKeyTypeInconsistent);
+        }
+        if !kek.attrs.is(CKA_UNWRAP) {
+            return Err(SimError::KeyFunctionNotPermitted);
+        }
+        let mut attrs = AttrMap::from_template(template)?;
+        if attrs.contains(CKA_VALUE) {
+            return Err(SimError::TemplateInconsistent);
+        }
+        let data = crypto::kwp_unwrap(kek.attrs.value()?, wrapped)?;
+        match attrs.ulong(CKA_CLASS) {
+            None => return Err(SimError::TemplateIncomplete(CKA_CLASS)),
+            Some(CKO_SECRET_KEY) => attrs.set(CKA_VALUE, data.to_vec()),
+            Some(CKO_PRIVATE_KEY) => {
+                let (scalar, _) = crypto::ec_private_from_pkcs8(&data)?;
+                if !attrs.contains(CKA_KEY_TYPE) {
+                    attrs.set_ulong(CKA_KEY_TYPE, CKK_EC);
+                }
+                if !attrs.contains(CKA_EC_PARAMS) {
+                    attrs.set(CKA_EC_PARAMS, objects::P256_EC_PARAMS.to_vec());
+                }
+                attrs.set(CKA_VALUE, scalar.to_vec());
+            }
+            Some(_) => return Err(SimError::TemplateInconsistent),
+        }
+        let built = objects::build_object(attrs, &kinds(template), Origin::Unwrapped).map_err(
+            |e| match e {
+                SimError::AttributeValueInvalid(CKA_VALUE) => SimError::WrappedKeyInvalid,
+                other => other,
+            },
+        )?;
+        let mut handles = inner.store_objects(&view, vec![built])?;
+        handles.pop().ok_or(SimError::Internal("no handle"))
+    }
+}

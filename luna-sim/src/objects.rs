@@ -1,0 +1,461 @@
+//! The object model: which attributes each class has, defaults, validation of templates, and
+//! PKCS#11's rules for reading and changing attributes.
+//!
+//! Defaults the PKCS#11 standard leaves to the token (documented in the README):
+//! `CKA_TOKEN` false; `CKA_PRIVATE` true for secret and private keys, false otherwise;
+//! `CKA_SENSITIVE` true and `CKA_EXTRACTABLE` true for secret and private keys; secret keys may
+//! encrypt, decrypt, sign, verify, wrap and unwrap; private keys may sign; public keys may
+//! verify; `CKA_DERIVE` false; `CKA_MODIFIABLE`, `CKA_COPYABLE`, `CKA_DESTROYABLE` true.
+
+use cpv4_wire::consts::*;
+
+use crate::attrs::{AttrMap, Attribute};
+use crate::ck::CK_UNAVAILABLE_INFORMATION;
+use crate::crypto;
+use crate::error::{SimError, SimResult};
+use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
+
+/// DER of the P-256 (prime256v1) named-curve OID, the only `CKA_EC_PARAMS` accepted.
+pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+/// Length of a `CKA_OUID`.
+pub const OUID_LEN: usize = 12;
+
+/// How an object came to be; decides `CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE`,
+/// `CKA_NEVER_EXTRACTABLE` and `CKA_KEY_GEN_MECHANISM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `C_CreateObject`: the value came from outside.
+    Created,
+    /// Generated on the token by this mechanism.
+    Generated(CkMechanismType),
+    /// `C_UnwrapKey`: the value was outside the token, wrapped.
+    Unwrapped,
+}
+
+const COMMON: &[CkAttributeType] = &[
+    CKA_CLASS,
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_LABEL,
+    CKA_MODIFIABLE,
+    CKA_COPYABLE,
+    CKA_DESTROYABLE,
+    CKA_OUID,
+];
+const DATA: &[CkAttributeType] = &[CKA_APPLICATION, CKA_VALUE, CKA_OBJECT_ID];
+const CERTIFICATE: &[CkAttributeType] = &[
+    CKA_CERTIFICATE_TYPE,
+    CKA_TRUSTED,
+    CKA_CHECK_VALUE,
+    CKA_SUBJECT,
+    CKA_ID,
+    CKA_ISSUER,
+    CKA_SERIAL_NUMBER,
+    CKA_VALUE,
+];
+const KEY: &[CkAttributeType] = &[
+    CKA_KEY_TYPE,
+    CKA_ID,
+    CKA_DERIVE,
+    CKA_LOCAL,
+    CKA_KEY_GEN_MECHANISM,
+];
+const SECRET: &[CkAttributeType] = &[
+    CKA_SENSITIVE,
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_CHECK_VALUE,
+    CKA_VALUE,
+    CKA_VALUE_LEN,
+];
+const PUBLIC: &[CkAttributeType] = &[
+    CKA_SUBJECT,
+    CKA_ENCRYPT,
+    CKA_VERIFY,
+    CKA_WRAP,
+    CKA_EC_PARAMS,
+    CKA_EC_POINT,
+];
+const PRIVATE: &[CkAttributeType] = &[
+    CKA_SUBJECT,
+    CKA_SENSITIVE,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_UNWRAP,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_EC_PARAMS,
+    CKA_VALUE,
+];
+
+/// Attributes no caller may ever set: the token maintains them.
+const TOKEN_MAINTAINED: &[CkAttributeType] = &[
+    CKA_LOCAL,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_KEY_GEN_MECHANISM,
+    CKA_OUID,
+    CKA_CHECK_VALUE,
+];
+
+/// Whether `kind` is an attribute of an object of `class`.
+pub(crate) fn valid_for_class(class: CkObjectClass, kind: CkAttributeType) -> bool {
+    let specific: &[&[CkAttributeType]] = match class {
+        CKO_DATA => &[DATA],
+        CKO_CERTIFICATE => &[CERTIFICATE],
+        CKO_SECRET_KEY => &[KEY, SECRET],
+        CKO_PUBLIC_KEY => &[KEY, PUBLIC],
+        CKO_PRIVATE_KEY => &[KEY, PRIVATE],
+        _ => return false,
+    };
+    COMMON.contains(&kind) || specific.iter().any(|set| set.contains(&kind))
+}
+
+/// Whether the object's `kind` attribute may not be revealed: the value of a secret or private
+/// key that is sensitive or unextractable.
+pub(crate) fn is_unreadable(attrs: &AttrMap, kind: CkAttributeType) -> bool {
+    kind == CKA_VALUE
+        && matches!(
+            attrs.ulong(CKA_CLASS),
+            Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY)
+        )
+        && (attrs.is(CKA_SENSITIVE) || !attrs.flag(CKA_EXTRACTABLE).unwrap_or(false))
+}
+
+/// Builds a complete object from a caller's template.
+///
+/// For [`Origin::Generated`] and [`Origin::Unwrapped`] the caller has already put the key
+/// material (`CKA_VALUE`, `CKA_EC_POINT`...) into `attrs`; `supplied` lists the attribute types
+/// that came from the caller's template, which may not include token-maintained ones.
+pub(crate) fn build_object(
+    mut attrs: AttrMap,
+    supplied: &[CkAttributeType],
+    origin: Origin,
+) -> SimResult<AttrMap> {
+    for kind in supplied {
+        if TOKEN_MAINTAINED.contains(kind) {
+            return Err(SimError::AttributeReadOnly(*kind));
+        }
+        if origin == Origin::Created && *kind == CKA_VALUE_LEN {
+            return Err(SimError::TemplateInconsistent);
+        }
+    }
+    let class = attrs
+        .ulong(CKA_CLASS)
+        .ok_or(SimError::TemplateIncomplete(CKA_CLASS))?;
+    for (kind, _) in attrs.iter() {
+        if !valid_for_class(class, kind) {
+            return Err(if ATTRIBUTES.iter().any(|(_, known)| *known == kind) {
+                SimError::TemplateInconsistent
+            } else {
+                SimError::AttributeTypeInvalid(kind)
+            });
+        }
+    }
+    attrs.default_bool(CKA_TOKEN, false);
+    attrs.default_bool(CKA_MODIFIABLE, true);
+    attrs.default_bool(CKA_COPYABLE, true);
+    attrs.default_bool(CKA_DESTROYABLE, true);
+    if !attrs.contains(CKA_LABEL) {
+        attrs.set(CKA_LABEL, Vec::new());
+    }
+    match class {
+        CKO_DATA => {
+            attrs.default_bool(CKA_PRIVATE, false);
+            for kind in [CKA_APPLICATION, CKA_VALUE, CKA_OBJECT_ID] {
+                if !attrs.contains(kind) {
+                    attrs.set(kind, Vec::new());
+                }
+            }
+        }
+        CKO_CERTIFICATE => {
+            attrs.default_bool(CKA_PRIVATE, false);
+            match attrs.ulong(CKA_CERTIFICATE_TYPE) {
+                None => return Err(SimError::TemplateIncomplete(CKA_CERTIFICATE_TYPE)),
+                Some(CKC_X_509) => {}
+                Some(_) => return Err(SimError::AttributeValueInvalid(CKA_CERTIFICATE_TYPE)),
+            }
+            if attrs.get(CKA_VALUE).is_none_or(<[u8]>::is_empty) {
+                return Err(SimError::TemplateIncomplete(CKA_VALUE));
+            }
+            attrs.default_bool(CKA_TRUSTED, false);
+            for kind in [CKA_SUBJECT, CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER] {
+                if !attrs.contains(kind) {
+                    attrs.set(kind, Vec::new());
+                }
+            }
+        }
+        CKO_SECRET_KEY => build_secret_key(&mut attrs, origin)?,
+        CKO_PUBLIC_KEY => build_public_key(&mut attrs, origin)?,
+        CKO_PRIVATE_KEY => build_private_key(&mut attrs, origin)?,
+        _ => return Err(SimError::AttributeValueInvalid(CKA_CLASS)),
+    }
+    Ok(attrs)
+}
+
+fn key_common(attrs: &mut AttrMap, origin: Origin) {
+    if !attrs.contains(CKA_ID) {
+        attrs.set(CKA_ID, Vec::new());
+    }
+    attrs.default_bool(CKA_DERIVE, false);
+    attrs.set_bool(CKA_LOCAL, matches!(origin, Origin::Generated(_)));
+    let mechanism = match origin {
+        Origin::Generated(mechanism) => mechanism,
+        Origin::Created | Origin::Unwrapped => CK_UNAVAILABLE_INFORMATION,
+    };
+    attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mechanism);
+}
+
+/// Sets `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` for a new key: true only for a key
+/// generated on the token with the property (a value that was ever outside was never
+/// "always sensitive").
+fn key_history(attrs: &mut AttrMap, origin: Origin) {
+    attrs.default_bool(CKA_SENSITIVE, true);
+    attrs.default_bool(CKA_EXTRACTABLE, true);
+    let local = matches!(origin, Origin::Generated(_));
+    let sensitive = attrs.is(CKA_SENSITIVE);
+    let extractable = attrs.is(CKA_EXTRACTABLE);
+    attrs.set_bool(CKA_ALWAYS_SENSITIVE, local && sensitive);
+    attrs.set_bool(CKA_NEVER_EXTRACTABLE, local && !extractable);
+}
+
+fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
+    attrs.default_bool(CKA_PRIVATE, true);
+    let key_type = attrs
+        .ulong(CKA_KEY_TYPE)
+        .ok_or(SimError::TemplateIncomplete(CKA_KEY_TYPE))?;
+    let len = attrs
+        .get(CKA_VALUE)
+        .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?
+        .len();
+    match key_type {
+        CKK_AES => {
+            if !matches!(len, 16 | 24 | 32) {
+                return Err(SimError::AttributeValueInvalid(CKA_VALUE));
+            }
+            let check = crypto::aes_check_value(attrs.value()?)?;
+            attrs.set(CKA_CHECK_VALUE, check.to_vec());
+        }
+        CKK_GENERIC_SECRET => {
+            let max = usize::try_from(MAX_GENERIC_SECRET_LEN).unwrap_or(usize::MAX);
+            if len == 0 || len > max {
+                return Err(SimError::AttributeValueInvalid(CKA_VALUE));
+            }
+        }
+        _ => return Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
+    }
+    let value_len = CkUlong::try_from(len).map_err(|_| SimError::Internal("key length"))?;
+    if let Some(given) = attrs.ulong(CKA_VALUE_LEN)
+        && given != value_len
+    {
+        return Err(SimError::TemplateInconsistent);
+    }
+    attrs.set_ulong(CKA_VALUE_LEN, value_len);
+    key_common(attrs, origin);
+    for kind in [
+        CKA_ENCRYPT,
+        CKA_DECRYPT,
+        CKA_SIGN,
+        CKA_VERIFY,
+        CKA_WRAP,
+        CKA_UNWRAP,
+    ] {
+        attrs.default_bool(kind, true);
+    }
+    key_history(attrs, origin);
+    Ok(())
+}
+
+fn require_ec(attrs: &AttrMap) -> SimResult<()> {
+    match attrs.ulong(CKA_KEY_TYPE) {
+        None => Err(SimError::TemplateIncomplete(CKA_KEY_TYPE)),
+        Some(CKK_EC) => check_ec_params(
+            attrs
+                .get(CKA_EC_PARAMS)
+                .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?,
+        ),
+        Some(_) => Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
+    }
+}
+
+fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
+    attrs.default_bool(CKA_PRIVATE, false);
+    require_ec(attrs)?;
+    let point = attrs
+        .get(CKA_EC_POINT)
+        .ok_or(SimError::TemplateIncomplete(CKA_EC_POINT))?;
+    crypto::parse_ec_point(point).map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
+    if !attrs.contains(CKA_SUBJECT) {
+        attrs.set(CKA_SUBJECT, Vec::new());
+    }
+    key_common(attrs, origin);
+    attrs.default_bool(CKA_VERIFY, true);
+    attrs.default_bool(CKA_ENCRYPT, false);
+    attrs.default_bool(CKA_WRAP, false);
+    Ok(())
+}
+
+fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
+    attrs.default_bool(CKA_PRIVATE, true);
+    require_ec(attrs)?;
+    let value = attrs
+        .get(CKA_VALUE)
+        .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?;
+    crypto::ec_signing_key(value).map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
+    if !attrs.contains(CKA_SUBJECT) {
+        attrs.set(CKA_SUBJECT, Vec::new());
+    }
+    key_common(attrs, origin);
+    attrs.default_bool(CKA_SIGN, true);
+    attrs.default_bool(CKA_DECRYPT, false);
+    attrs.default_bool(CKA_UNWRAP, false);
+    key_history(attrs, origin);
+    Ok(())
+}
+
+/// Checks `CKA_EC_PARAMS`: P-256 is accepted, another named curve is
+/// `CKR_CURVE_NOT_SUPPORTED`, anything that is not a DER OID is `CKR_DOMAIN_PARAMS_INVALID`.
+pub(crate) fn check_ec_params(params: &[u8]) -> SimResult<()> {
+    if params == P256_EC_PARAMS {
+        return Ok(());
+    }
+    match params {
+        [0x06, len, rest @ ..] if usize::from(*len) == rest.len() && !rest.is_empty() => {
+            Err(SimError::CurveNotSupported)
+        }
+        _ => Err(SimError::DomainParamsInvalid),
+    }
+}
+
+/// Applies `template` to an existing object's attributes under the rules of
+/// `C_SetAttributeValue` (`copy` false) or `C_CopyObject` (`copy` true).
+pub(crate) fn apply_changes(
+    current: &AttrMap,
+    template: &[Attribute],
+    copy: bool,
+) -> SimResult<AttrMap> {
+    if copy {
+        if !current.flag(CKA_COPYABLE).unwrap_or(true) {
+            return Err(SimError::ActionProhibited);
+        }
+    } else if !current.flag(CKA_MODIFIABLE).unwrap_or(true) {
+        return Err(SimError::ActionProhibited);
+    }
+    let class = current
+        .ulong(CKA_CLASS)
+        .ok_or(SimError::Corrupt("object without class".into()))?;
+    let changes = AttrMap::from_template(template)?;
+    let mut next = current.clone();
+    for (kind, value) in changes.iter() {
+        if !valid_for_class(class, kind) {
+            return Err(SimError::AttributeTypeInvalid(kind));
+        }
+        let old = current.get(kind);
+        let old_flag = current.flag(kind);
+        let new_flag = changes.flag(kind);
+        let allowed = match kind {
+            CKA_LABEL | CKA_ID | CKA_SUBJECT | CKA_APPLICATION | CKA_OBJECT_ID | CKA_ISSUER
+            | CKA_SERIAL_NUMBER | CKA_ENCRYPT | CKA_DECRYPT | CKA_SIGN | CKA_VERIFY | CKA_WRAP
+            | CKA_UNWRAP | CKA_DERIVE | CKA_TRUSTED => true,
+            CKA_VALUE => class == CKO_DATA,
+            // Only false -> true (or unchanged).
+            CKA_SENSITIVE => new_flag == Some(true) || old_flag == new_flag,
+            // Only true -> false (or unchanged).
+            CKA_EXTRACTABLE | CKA_COPYABLE | CKA_DESTROYABLE => {
+                new_flag == Some(false) || old_flag == new_flag
+            }
+            CKA_TOKEN | CKA_PRIVATE => copy,
+            CKA_MODIFIABLE => copy && (new_flag == Some(false) || old_flag == new_flag),
+            _ => false,
+        };
+        if !allowed {
+            return Err(SimError::AttributeReadOnly(kind));
+        }
+        if old != Some(value) {
+            next.set(kind, value.to_vec());
+        }
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    fn aes_template(sensitive: bool) -> AttrMap {
+        AttrMap::from_template(&[
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::bytes(CKA_VALUE, vec![7; 16]),
+            Attribute::bool(CKA_SENSITIVE, sensitive),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn created_aes_key_gets_defaults_and_history() {
+        let attrs = build_object(aes_template(true), &[], Origin::Created).unwrap();
+        assert_eq!(attrs.ulong(CKA_VALUE_LEN), Some(16));
+        assert!(!attrs.is(CKA_LOCAL));
+        assert!(!attrs.is(CKA_ALWAYS_SENSITIVE));
+        assert!(attrs.is(CKA_EXTRACTABLE));
+        assert!(attrs.is(CKA_PRIVATE));
+        assert_eq!(attrs.get(CKA_CHECK_VALUE).map(<[u8]>::len), Some(3));
+        assert!(is_unreadable(&attrs, CKA_VALUE));
+        let generated =
+            build_object(aes_template(true), &[], Origin::Generated(CKM_AES_KEY_GEN)).unwrap();
+        assert!(generated.is(CKA_LOCAL));
+        assert!(generated.is(CKA_ALWAYS_SENSITIVE));
+        assert!(!generated.is(CKA_NEVER_EXTRACTABLE));
+    }
+
+    #[test]
+    fn sensitive_only_goes_false_to_true_and_extractable_only_true_to_false() {
+        let attrs = build_object(aes_template(false), &[], Origin::Created).unwrap();
+        let up = apply_changes(&attrs, &[Attribute::bool(CKA_SENSITIVE, true)], false).unwrap();
+        assert_eq!(
+            apply_changes(&up, &[Attribute::bool(CKA_SENSITIVE, false)], false),
+            Err(SimError::AttributeReadOnly(CKA_SENSITIVE))
+        );
+        let down =
+            apply_changes(&attrs, &[Attribute::bool(CKA_EXTRACTABLE, false)], false).unwrap();
+        assert_eq!(
+            apply_changes(&down, &[Attribute::bool(CKA_EXTRACTABLE, true)], false),
+            Err(SimError::AttributeReadOnly(CKA_EXTRACTABLE))
+        );
+        assert_eq!(
+            apply_changes(&attrs, &[Attribute::bytes(CKA_VALUE, vec![1; 16])], false),
+            Err(SimError::AttributeReadOnly(CKA_VALUE))
+        );
+    }
+
+    #[test]
+    fn ec_params_of_other_curves_are_not_supported() {
+        assert_eq!(check_ec_params(&P256_EC_PARAMS), Ok(()));
+        // secp384r1
+        assert_eq!(
+            check_ec_params(&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]),
+            Err(SimError::CurveNotSupported)
+        );
+        assert_eq!(
+            check_ec_params(&[0x30, 0x00]),
+            Err(SimError::DomainParamsInvalid)
+        );
+    }
+}

@@ -1,0 +1,567 @@
+//! Cryptographic calls: encrypt, decrypt, sign, verify (single- and multi-part), digest and
+//! random. Keys may be used by the Crypto Officer and the Crypto User.
+//!
+//! As in PKCS#11, an error other than `CKR_OPERATION_ACTIVE`/`CKR_OPERATION_NOT_INITIALIZED`
+//! ends the operation; a single-part call or a final call always ends it. The `*_len`
+//! methods give output lengths without touching the operation (exact, or an upper bound for
+//! decryption), so the C module can answer length queries.
+
+use cpv4_wire::consts::*;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{self, CbcPad, CipherOp, SignOp};
+use crate::error::{SimError, SimResult};
+use crate::keys::fill_random;
+use crate::mechanisms::Mechanism;
+use crate::sessions::{ObjectHandle, Operations, SessionHandle};
+use crate::sim::{Inner, SessionView, Simulator};
+
+/// Which operation slot of a session.
+#[derive(Clone, Copy)]
+enum Kind {
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+}
+
+fn key_error(err: SimError) -> SimError {
+    if err == SimError::ObjectHandleInvalid {
+        SimError::KeyHandleInvalid
+    } else {
+        err
+    }
+}
+
+impl Inner {
+    fn ops(&mut self, session: SessionHandle) -> SimResult<&mut Operations> {
+        Ok(&mut self.sessions.get_mut(session)?.ops)
+    }
+
+    fn cipher_slot(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+    ) -> SimResult<&mut Option<CipherOp>> {
+        let ops = self.ops(session)?;
+        Ok(match kind {
+            Kind::Encrypt => &mut ops.encrypt,
+            Kind::Decrypt => &mut ops.decrypt,
+            Kind::Sign | Kind::Verify => return Err(SimError::Internal("cipher slot")),
+        })
+    }
+
+    fn sign_slot(&mut self, session: SessionHandle, kind: Kind) -> SimResult<&mut Option<SignOp>> {
+        let ops = self.ops(session)?;
+        Ok(match kind {
+            Kind::Sign => &mut ops.sign,
+            Kind::Verify => &mut ops.verify,
+            Kind::Encrypt | Kind::Decrypt => return Err(SimError::Internal("sign slot")),
+        })
+    }
+
+    /// Loads a key for an operation: visible, of the right class, with the usage flag.
+    fn usable_key(
+        &mut self,
+        view: &SessionView,
+        key: ObjectHandle,
+        classes: &[CkObjectClass],
+        key_types: &[CkKeyType],
+        usage: CkAttributeType,
+    ) -> SimResult<crate::attrs::AttrMap> {
+        let obj = self.load_object(view, key).map_err(key_error)?;
+        let class = obj.attrs.ulong(CKA_CLASS).unwrap_or(CkUlong::MAX);
+        let key_type = obj.attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);
+        if !classes.contains(&class) || !key_types.contains(&key_type) {
+            return Err(SimError::KeyTypeInconsistent);
+        }
+        if !obj.attrs.is(usage) {
+            return Err(SimError::KeyFunctionNotPermitted);
+        }
+        Ok(obj.attrs)
+    }
+
+    fn cipher_init(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        let view = self.session(session)?;
+        view.require_user()?;
+        if self.cipher_slot(session, kind)?.is_some() {
+            return Err(SimError::OperationActive);
+        }
+        let encrypt = matches!(kind, Kind::Encrypt);
+        let usage = if encrypt { CKA_ENCRYPT } else { CKA_DECRYPT };
+        let op = match mechanism {
+            Mechanism::AesGcm(params) => {
+                crypto::check_gcm_params(params)?;
+                let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
+                CipherOp::Gcm {
+                    key: zeroize::Zeroizing::new(attrs.value()?.to_vec()),
+                    params: params.clone(),
+                    buffer: zeroize::Zeroizing::new(Vec::new()),
+                    encrypt,
+                }
+            }
+            Mechanism::AesCbcPad { iv } => {
+                let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
+                CipherOp::Cbc(Box::new(CbcPad::new(attrs.value()?, iv, encrypt)?))
+            }
+            _ => return Err(SimError::MechanismInvalid),
+        };
+        *self.cipher_slot(session, kind)? = Some(op);
+        Ok(())
+    }
+
+    fn cipher_single(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        data: &[u8],
+    ) -> SimResult<Vec<u8>> {
+        let mut op = self
+            .cipher_slot(session, kind)?
+            .take()
+            .ok_or(SimError::OperationNotInitialized)?;
+        let mut out = op.update(data);
+        out.extend(op.finish()?);
+        Ok(out)
+    }
+
+    fn cipher_update(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        data: &[u8],
+    ) -> SimResult<Vec<u8>> {
+        let op = self.cipher_slot(session, kind)?;
+        Ok(op
+            .as_mut()
+            .ok_or(SimError::OperationNotInitialized)?
+            .update(data))
+    }
+
+    fn cipher_final(&mut self, session: SessionHandle, kind: Kind) -> SimResult<Vec<u8>> {
+        self.cipher_slot(session, kind)?
+            .take()
+            .ok_or(SimError::OperationNotInitialized)?
+            .finish()
+    }
+
+    fn cipher_len(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        input: Option<usize>,
+        single: bool,
+    ) -> SimResult<usize> {
+        let op = self
+            .cipher_slot(session, kind)?
+            .as_ref()
+            .ok_or(SimError::OperationNotInitialized)?;
+        Ok(match (input, single) {
+            (input, true) => op.single_len(input.unwrap_or(0)),
+            (Some(input), false) => op.update_len(input),
+            (None, false) => op.final_len(),
+        })
+    }
+
+    fn sign_init(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        let view = self.session(session)?;
+        view.require_user()?;
+        if self.sign_slot(session, kind)?.is_some() {
+            return Err(SimError::OperationActive);
+        }
+        let signing = matches!(kind, Kind::Sign);
+        let usage = if signing { CKA_SIGN } else { CKA_VERIFY };
+        let op = match mechanism {
+            Mechanism::Ecdsa | Mechanism::EcdsaSha256 => {
+                let class = if signing {
+                    CKO_PRIVATE_KEY
+                } else {
+                    CKO_PUBLIC_KEY
+                };
+                let attrs = self.usable_key(&view, key, &[class], &[CKK_EC], usage)?;
+                let prehash = *mechanism == Mechanism::Ecdsa;
+                if signing {
+                    let key = crypto::ec_signing_key(attrs.value()?)?;
+                    if prehash {
+                        SignOp::EcdsaSign(key)
+                    } else {
+                        SignOp::EcdsaSha256Sign(key, Sha256::new())
+                    }
+                } else {
+                    let point = attrs
+                        .get(CKA_EC_POINT)
+                        .ok_or(SimError::Corrupt("EC public key without point".into()))?;
+                    let key = crypto::parse_ec_point(point)?;
+                    if prehash {
+                        SignOp::EcdsaVerify(key)
+                    } else {
+                        SignOp::EcdsaSha256Verify(key, Sha256::new())
+                    }
+                }
+            }
+            Mechanism::Sha256Hmac => {
+                let attrs = self.usable_key(
+                    &view,
+                    key,
+                    &[CKO_SECRET_KEY],
+                    &[CKK_GENERIC_SECRET, CKK_AES],
+                    usage,
+                )?;
+                SignOp::hmac(attrs.value()?)?
+            }
+            _ => return Err(SimError::MechanismInvalid),
+        };
+        *self.sign_slot(session, kind)? = Some(op);
+        Ok(())
+    }
+
+    fn sign_update(&mut self, session: SessionHandle, kind: Kind, data: &[u8]) -> SimResult<()> {
+        let slot = self.sign_slot(session, kind)?;
+        let op = slot.as_mut().ok_or(SimError::OperationNotInitialized)?;
+        let result = op.update(data);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    fn take_sign(&mut self, session: SessionHandle, kind: Kind) -> SimResult<SignOp> {
+        self.sign_slot(session, kind)?
+            .take()
+            .ok_or(SimError::OperationNotInitialized)
+    }
+}
+
+/// Ends the operation on error for update calls (PKCS#11 rule).
+fn end_on_error<T>(
+    inner: &mut Inner,
+    session: SessionHandle,
+    kind: Kind,
+    result: SimResult<T>,
+) -> SimResult<T> {
+    if result.is_err()
+        && let Ok(slot) = inner.cipher_slot(session, kind)
+    {
+        *slot = None;
+    }
+    result
+}
+
+impl Simulator {
+    /// `C_EncryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD` and an AES key with
+    /// `CKA_ENCRYPT`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_ACTIVE`, `CKR_MECHANISM_INVALID`, `CKR_MECHANISM_PARAM_INVALID`,
+    /// `CKR_KEY_HANDLE_INVALID`, `CKR_KEY_TYPE_INCONSISTENT`, `CKR_KEY_FUNCTION_NOT_PERMITTED`,
+    /// `CKR_USER_NOT_LOGGED_IN`, `CKR_USER_NOT_AUTHORIZED`.
+    pub fn encrypt_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock()
+            .cipher_init(session, Kind::Encrypt, mechanism, key)
+    }
+
+    /// `C_Encrypt`: single-part; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
+    pub fn encrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        self.lock().cipher_single(session, Kind::Encrypt, data)
+    }
+
+    /// `C_EncryptUpdate`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn encrypt_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let result = inner.cipher_update(session, Kind::Encrypt, data);
+        end_on_error(&mut inner, session, Kind::Encrypt, result)
+    }
+
+    /// `C_EncryptFinal`; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
+    pub fn encrypt_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
+        self.lock().cipher_final(session, Kind::Encrypt)
+    }
+
+    /// Output length of the next encryption call: `Some(n)` with `single` for `C_Encrypt` of
+    /// `n` bytes, `Some(n)` without for `C_EncryptUpdate`, `None` for `C_EncryptFinal`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn encrypt_len(
+        &self,
+        session: SessionHandle,
+        input: Option<usize>,
+        single: bool,
+    ) -> SimResult<usize> {
+        self.lock()
+            .cipher_len(session, Kind::Encrypt, input, single)
+    }
+
+    /// `C_DecryptInit` (see [`Simulator::encrypt_init`]; the key needs `CKA_DECRYPT`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::encrypt_init`].
+    pub fn decrypt_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock()
+            .cipher_init(session, Kind::Decrypt, mechanism, key)
+    }
+
+    /// `C_Decrypt`: single-part; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_ENCRYPTED_DATA_INVALID`,
+    /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
+    pub fn decrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        self.lock().cipher_single(session, Kind::Decrypt, data)
+    }
+
+    /// `C_DecryptUpdate`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn decrypt_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let result = inner.cipher_update(session, Kind::Decrypt, data);
+        end_on_error(&mut inner, session, Kind::Decrypt, result)
+    }
+
+    /// `C_DecryptFinal`; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_ENCRYPTED_DATA_INVALID`,
+    /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
+    pub fn decrypt_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
+        self.lock().cipher_final(session, Kind::Decrypt)
+    }
+
+    /// Output length (upper bound) of the next decryption call, as
+    /// [`Simulator::encrypt_len`].
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn decrypt_len(
+        &self,
+        session: SessionHandle,
+        input: Option<usize>,
+        single: bool,
+    ) -> SimResult<usize> {
+        self.lock()
+            .cipher_len(session, Kind::Decrypt, input, single)
+    }
+
+    /// `C_SignInit` with `CKM_ECDSA` / `CKM_ECDSA_SHA256` (EC private key) or
+    /// `CKM_SHA256_HMAC` (generic secret or AES key), the key having `CKA_SIGN`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::encrypt_init`].
+    pub fn sign_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock().sign_init(session, Kind::Sign, mechanism, key)
+    }
+
+    /// `C_Sign`: single-part; ends the operation. `CKM_ECDSA` signs `data` as a hash.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
+    pub fn sign(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        self.lock().take_sign(session, Kind::Sign)?.sign(Some(data))
+    }
+
+    /// `C_SignUpdate` (not for `CKM_ECDSA`, which is single-part:
+    /// `CKR_FUNCTION_NOT_SUPPORTED`).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED`.
+    pub fn sign_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<()> {
+        self.lock().sign_update(session, Kind::Sign, data)
+    }
+
+    /// `C_SignFinal`; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (`CKM_ECDSA`).
+    pub fn sign_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
+        self.lock().take_sign(session, Kind::Sign)?.sign(None)
+    }
+
+    /// Length of the signature the active signing operation produces.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn sign_len(&self, session: SessionHandle) -> SimResult<usize> {
+        let mut inner = self.lock();
+        Ok(inner
+            .sign_slot(session, Kind::Sign)?
+            .as_ref()
+            .ok_or(SimError::OperationNotInitialized)?
+            .signature_len())
+    }
+
+    /// `C_VerifyInit` with `CKM_ECDSA` / `CKM_ECDSA_SHA256` (EC public key) or
+    /// `CKM_SHA256_HMAC`, the key having `CKA_VERIFY`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::encrypt_init`].
+    pub fn verify_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock().sign_init(session, Kind::Verify, mechanism, key)
+    }
+
+    /// `C_Verify`: single-part; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
+    pub fn verify(&self, session: SessionHandle, data: &[u8], signature: &[u8]) -> SimResult<()> {
+        self.lock()
+            .take_sign(session, Kind::Verify)?
+            .verify(Some(data), signature)
+    }
+
+    /// `C_VerifyUpdate`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (`CKM_ECDSA`).
+    pub fn verify_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<()> {
+        self.lock().sign_update(session, Kind::Verify, data)
+    }
+
+    /// `C_VerifyFinal`; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
+    pub fn verify_final(&self, session: SessionHandle, signature: &[u8]) -> SimResult<()> {
+        self.lock()
+            .take_sign(session, Kind::Verify)?
+            .verify(None, signature)
+    }
+
+    /// `C_DigestInit` with `CKM_SHA256` (no login needed).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_ACTIVE`, `CKR_MECHANISM_INVALID`.
+    pub fn digest_init(&self, session: SessionHandle, mechanism: &Mechanism) -> SimResult<()> {
+        let mut inner = self.lock();
+        let ops = inner.ops(session)?;
+        if ops.digest.is_some() {
+            return Err(SimError::OperationActive);
+        }
+        if *mechanism != Mechanism::Sha256 {
+            return Err(SimError::MechanismInvalid);
+        }
+        ops.digest = Some(Sha256::new());
+        Ok(())
+    }
+
+    /// `C_Digest`: single-part; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn digest(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let mut hash = inner
+            .ops(session)?
+            .digest
+            .take()
+            .ok_or(SimError::OperationNotInitialized)?;
+        hash.update(data);
+        Ok(hash.finalize().to_vec())
+    }
+
+    /// `C_DigestUpdate`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn digest_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<()> {
+        let mut inner = self.lock();
+        inner
+            .ops(session)?
+            .digest
+            .as_mut()
+            .ok_or(SimError::OperationNotInitialized)?
+            .update(data);
+        Ok(())
+    }
+
+    /// `C_DigestFinal`; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn digest_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let hash = inner
+            .ops(session)?
+            .digest
+            .take()
+            .ok_or(SimError::OperationNotInitialized)?;
+        Ok(hash.finalize().to_vec())
+    }
+
+    /// `C_GenerateRandom`.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_DEVICE_ERROR` if the OS generator fails.
+    pub fn generate_random(&self, session: SessionHandle, len: usize) -> SimResult<Vec<u8>> {
+        self.lock().session(session)?;
+        let mut out = vec![0u8; len];
+        fill_random(&mut out)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,72 @@
+//! The default layout provisioned in an empty home (documented in the README).
+
+use cpv4_crypto::psk::DomainPsk;
+
+use crate::clock::ClockState;
+use crate::device::{NewPins, insert_device, insert_partition, insert_root};
+use crate::domains::insert_domain;
+use crate::error::{SimError, SimResult};
+use crate::sim::{Inner, slot_sql};
+use crate::store;
+
+/// Serial numbers of the two default HSMs.
+pub const DEFAULT_DEVICE_SERIALS: [&str; 2] = ["150001", "150002"];
+/// Firmware of the default HSMs.
+pub const DEFAULT_FIRMWARE: &str = "7.8.4";
+/// Labels of the default partitions (slot 0 on the first HSM, slot 1 on the second).
+pub const DEFAULT_PARTITION_LABELS: [&str; 2] = ["source", "target"];
+/// Common name of the default manufacturer root.
+pub const DEFAULT_ROOT_NAME: &str = "Luna Simulated Manufacturer Root 1";
+/// Label of the default cloning domain.
+pub const DEFAULT_DOMAIN_LABEL: &str = "default-domain";
+/// KCV (domain secret) of the default cloning domain. Only its PSK is stored.
+pub const DEFAULT_DOMAIN_KCV: &str = "default-domain-secret";
+/// Development PIN of the Partition SO.
+pub const DEFAULT_SO_PIN: &str = "so-pin";
+/// Development PIN of the Crypto Officer (`CKU_USER`).
+pub const DEFAULT_CO_PIN: &str = "co-pin";
+/// Development PIN of the Crypto User (`CKU_CRYPTO_USER`).
+pub const DEFAULT_CU_PIN: &str = "cu-pin";
+
+const PROVISIONED: &str = "provisioned";
+
+/// Provisions the default layout unless the store was provisioned before. Runs in one write
+/// transaction that re-checks the marker, so processes racing on an empty home provision once.
+pub(crate) fn ensure_default(inner: &mut Inner, _now: i64) -> SimResult<()> {
+    if store::meta_get(&inner.conn, PROVISIONED)?.is_some() {
+        return Ok(());
+    }
+    let psk = DomainPsk::derive(DEFAULT_DOMAIN_KCV.as_bytes())
+        .map_err(|_| SimError::Internal("PSK derivation"))?;
+    inner.write(|tx, keyring| {
+        if store::meta_get(tx, PROVISIONED)?.is_some() {
+            return Ok(());
+        }
+        let (root_row, _) = insert_root(tx, keyring, DEFAULT_ROOT_NAME)?;
+        for (serial, label) in DEFAULT_DEVICE_SERIALS.iter().zip(DEFAULT_PARTITION_LABELS) {
+            insert_device(
+                tx,
+                keyring,
+                serial,
+                DEFAULT_FIRMWARE,
+                root_row,
+                ClockState::Set { offset_secs: 0 },
+            )?;
+            let pins = NewPins {
+                so: DEFAULT_SO_PIN.as_bytes(),
+                officer: Some(DEFAULT_CO_PIN.as_bytes()),
+                user: Some(DEFAULT_CU_PIN.as_bytes()),
+            };
+            let slot = insert_partition(tx, keyring, serial, label, &pins)?;
+            insert_domain(
+                tx,
+                keyring,
+                slot_sql(slot)?,
+                Some(DEFAULT_DOMAIN_LABEL.as_bytes()),
+                &psk,
+                true,
+            )?;
+        }
+        store::meta_set(tx, PROVISIONED, b"1")
+    })
+}

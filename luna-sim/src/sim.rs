@@ -1,0 +1,341 @@
+//! The [`Simulator`]: opening a home, the internal state behind one lock, and the helpers
+//! shared by the API modules.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use cpv4_wire::consts::{CKA_PRIVATE, CkUlong};
+use rusqlite::{Connection, Transaction};
+
+use crate::attrs::AttrMap;
+use crate::auth::Role;
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::{SimError, SimResult};
+use crate::faults::{FaultPlan, FaultState};
+use crate::provision;
+use crate::sessions::{
+    ObjectHandle, PARAM_OBJECT_BASE, SESSION_OBJECT_BASE, SessionHandle, SessionTable, SlotId,
+};
+use crate::store::{self, Keyring};
+
+/// The environment variable naming the simulator home.
+pub const HOME_ENV: &str = "LUNA_SIM_HOME";
+
+/// Options of [`Simulator::open_with`].
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The host clock (the system clock by default).
+    pub clock: SharedClock,
+    /// Faults to inject.
+    pub faults: FaultPlan,
+    /// Provision the default layout when the home is empty (true by default).
+    pub provision_default: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            clock: std::sync::Arc::new(SystemClock),
+            faults: FaultPlan::none(),
+            provision_default: true,
+        }
+    }
+}
+
+impl SimOptions {
+    /// Default options with the fault plan of `LUNA_SIM_FAULTS`.
+    ///
+    /// # Errors
+    ///
+    /// As [`FaultPlan::from_env`].
+    pub fn from_env() -> SimResult<Self> {
+        Ok(Self {
+            faults: FaultPlan::from_env()?,
+            ..Self::default()
+        })
+    }
+}
+
+/// A simulated Luna installation: the HSMs of one home, and the in-memory state of one
+/// PKCS#11 library instance using them (sessions, logins, session objects, operations).
+///
+/// Thread-safe: every method takes `&self` and the state is behind one internal lock. Several
+/// processes may open the same home at once; nothing read from the store is cached except the
+/// storage keys, which never change.
+pub struct Simulator {
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) home: PathBuf,
+    pub(crate) clock: SharedClock,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: Connection,
+    pub(crate) keyring: Keyring,
+    pub(crate) faults: FaultState,
+    pub(crate) sessions: SessionTable,
+}
+
+/// A session as the API modules need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionView {
+    pub(crate) handle: SessionHandle,
+    pub(crate) slot: SlotId,
+    pub(crate) read_write: bool,
+    pub(crate) role: Option<Role>,
+}
+
+impl SessionView {
+    /// The role may create, change and destroy objects: the Crypto Officer only.
+    pub(crate) const fn require_officer(&self) -> SimResult<()> {
+        match self.role {
+            None => Err(SimError::UserNotLoggedIn),
+            Some(Role::CryptoOfficer) => Ok(()),
+            Some(_) => Err(SimError::UserNotAuthorized),
+        }
+    }
+
+    /// As [`Self::require_officer`], plus a read-write session for token objects.
+    pub(crate) fn require_writer(&self, token: bool) -> SimResult<()> {
+        self.require_officer()?;
+        if token && !self.read_write {
+            return Err(SimError::SessionReadOnly);
+        }
+        Ok(())
+    }
+
+    /// The role may use keys: Crypto Officer or Crypto User.
+    pub(crate) const fn require_user(&self) -> SimResult<()> {
+        match self.role {
+            None => Err(SimError::UserNotLoggedIn),
+            Some(Role::So) => Err(SimError::UserNotAuthorized),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether private objects are visible.
+    pub(crate) const fn sees_private(&self) -> bool {
+        matches!(self.role, Some(role) if role.is_user())
+    }
+}
+
+/// An object loaded for an operation.
+pub(crate) struct LoadedObject {
+    pub(crate) handle: ObjectHandle,
+    pub(crate) token_id: Option<i64>,
+    pub(crate) attrs: AttrMap,
+}
+
+/// The slot id as stored.
+pub(crate) fn slot_sql(slot: SlotId) -> SimResult<i64> {
+    i64::try_from(slot).map_err(|_| SimError::SlotIdInvalid)
+}
+
+/// The handle of a token object.
+pub(crate) fn token_handle(id: i64) -> SimResult<ObjectHandle> {
+    let handle = CkUlong::try_from(id).map_err(|_| SimError::Internal("object id"))?;
+    if handle >= PARAM_OBJECT_BASE {
+        return Err(SimError::Internal("token object ids exhausted"));
+    }
+    Ok(handle)
+}
+
+impl Inner {
+    /// Runs `body` in one write transaction (see [`store::write`]).
+    pub(crate) fn write<T>(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>, &mut Keyring) -> SimResult<T>,
+    ) -> SimResult<T> {
+        let Self {
+            conn,
+            keyring,
+            faults,
+            ..
+        } = self;
+        store::write(conn, faults, |tx| body(tx, keyring))
+    }
+
+    pub(crate) fn session(&self, handle: SessionHandle) -> SimResult<SessionView> {
+        let info = self.sessions.info(handle)?;
+        Ok(SessionView {
+            handle,
+            slot: info.slot,
+            read_write: info.read_write,
+            role: info.role,
+        })
+    }
+
+    /// Checks that `slot` names a partition.
+    pub(crate) fn check_slot(&self, slot: SlotId) -> SimResult<i64> {
+        let sql = slot_sql(slot)?;
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM partitions WHERE slot = ?1)",
+            [sql],
+            |row| row.get(0),
+        )?;
+        if exists {
+            Ok(sql)
+        } else {
+            Err(SimError::SlotIdInvalid)
+        }
+    }
+
+    /// Loads an object visible to `session`; `ObjectHandleInvalid` otherwise.
+    pub(crate) fn load_object(
+        &mut self,
+        session: &SessionView,
+        handle: ObjectHandle,
+    ) -> SimResult<LoadedObject> {
+        let loaded = if handle >= SESSION_OBJECT_BASE {
+            let obj = self
+                .sessions
+                .objects
+                .get(&handle)
+                .filter(|obj| obj.slot == session.slot)
+                .ok_or(SimError::ObjectHandleInvalid)?;
+            LoadedObject {
+                handle,
+                token_id: None,
+                attrs: obj.attrs.clone(),
+            }
+        } else if handle >= PARAM_OBJECT_BASE || handle == 0 {
+            return Err(SimError::ObjectHandleInvalid);
+        } else {
+            let id = i64::try_from(handle).map_err(|_| SimError::ObjectHandleInvalid)?;
+            let slot = slot_sql(session.slot)?;
+            // One read transaction: the row and its attributes are one snapshot.
+            let tx = self.conn.transaction()?;
+            if store::object_slot(&tx, id)? != Some(slot) {
+                return Err(SimError::ObjectHandleInvalid);
+            }
+            let key = self.keyring.slot(&tx, slot)?;
+            let attrs = store::load_attributes(&tx, key, id)?;
+            tx.commit()?;
+            LoadedObject {
+                handle,
+                token_id: Some(id),
+                attrs,
+            }
+        };
+        if loaded.attrs.is(CKA_PRIVATE) && !session.sees_private() {
+            return Err(SimError::ObjectHandleInvalid);
+        }
+        Ok(loaded)
+    }
+}
+
+impl Simulator {
+    /// Opens the simulator home `home` (created if missing), with the fault plan of
+    /// `LUNA_SIM_FAULTS`; an empty home is provisioned with the default layout.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Io`] or [`SimError::Store`] if the home cannot be created or opened,
+    /// [`SimError::SchemaTooNew`] for a store of a newer version.
+    pub fn open(home: &Path) -> SimResult<Self> {
+        Self::open_with(home, SimOptions::from_env()?)
+    }
+
+    /// Opens the default home: `$LUNA_SIM_HOME`, else `$XDG_DATA_HOME/luna-sim`, else
+    /// `~/.local/share/luna-sim`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::open`]; [`SimError::Io`] if no home directory can be determined.
+    pub fn open_default() -> SimResult<Self> {
+        Self::open(&default_home()?)
+    }
+
+    /// Opens `home` with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::open`].
+    pub fn open_with(home: &Path, options: SimOptions) -> SimResult<Self> {
+        create_home(home)?;
+        let conn = store::open_connection(home)?;
+        let mut inner = Inner {
+            conn,
+            keyring: Keyring::new(home),
+            faults: FaultState::new(FaultPlan::none()),
+            sessions: SessionTable::new(),
+        };
+        if options.provision_default {
+            provision::ensure_default(&mut inner, options.clock.now())?;
+        }
+        inner.faults = FaultState::new(options.faults);
+        Ok(Self {
+            inner: Mutex::new(inner),
+            home: home.to_path_buf(),
+            clock: options.clock,
+        })
+    }
+
+    /// The home directory.
+    #[must_use]
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Replaces the fault plan; its counters restart from zero.
+    pub fn set_fault_plan(&self, plan: FaultPlan) {
+        self.lock().faults = FaultState::new(plan);
+    }
+
+    /// The current host time of this simulator's clock.
+    #[must_use]
+    pub fn host_time(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves no half-written store (transactions roll
+        // back on drop), so the state stays usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The default home directory (see [`Simulator::open_default`]).
+///
+/// # Errors
+///
+/// [`SimError::Io`] if neither `LUNA_SIM_HOME`, `XDG_DATA_HOME` nor `HOME` is set.
+pub fn default_home() -> SimResult<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(home) = non_empty(HOME_ENV) {
+        return Ok(PathBuf::from(home));
+    }
+    if let Some(data) = non_empty("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(data).join("luna-sim"));
+    }
+    if let Some(home) = non_empty("HOME") {
+        return Ok(PathBuf::from(home).join(".local/share/luna-sim"));
+    }
+    Err(SimError::Io(
+        "no simulator home: set LUNA_SIM_HOME, XDG_DATA_HOME or HOME".into(),
+    ))
+}
+
+fn create_home(home: &Path) -> SimResult<()> {
+    if home.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(home)?;
+    Ok(())
+}

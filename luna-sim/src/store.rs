@@ -1,0 +1,566 @@
+//! The SQLite store: schema and migrations, write transactions with fault injection, the
+//! keyring of per-device storage keys, and persistence of token objects.
+//!
+//! Durability: the database runs in WAL mode with `synchronous = FULL`, so every committed
+//! transaction is on disk when `COMMIT` returns (NORMAL would survive a process crash, which
+//! is what the crash tests exercise, but could lose the last transactions on power loss; a
+//! simulated HSM should not lose a key that a call reported as stored). Every write
+//! transaction starts with `BEGIN IMMEDIATE`, so writers of several processes queue on the
+//! busy timeout instead of failing on a lock upgrade.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cpv4_wire::consts::{
+    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CKA_VALUE, CKO_PRIVATE_KEY,
+    CKO_SECRET_KEY, CkAttributeType, CkObjectClass, CkUlong,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::attrs::AttrMap;
+use crate::error::{SimError, SimResult};
+use crate::faults::FaultState;
+use crate::keys::{StorageKey, attribute_aad};
+
+/// The database file inside the simulator home.
+pub const DB_FILE: &str = "luna-sim.db";
+/// The newest schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+/// How long a call waits for another process's write lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schema migrations: entry `i` upgrades a store from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_V1];
+
+const MIGRATION_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE roots (
+    id INTEGER PRIMARY KEY,
+    common_name TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    key_sealed BLOB NOT NULL
+);
+CREATE TABLE devices (
+    serial TEXT PRIMARY KEY,
+    firmware TEXT NOT NULL,
+    clock_set INTEGER NOT NULL,
+    clock_offset INTEGER NOT NULL,
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    cert_der BLOB NOT NULL,
+    key_sealed BLOB NOT NULL
+);
+CREATE TABLE device_trust (
+    device_serial TEXT NOT NULL REFERENCES devices(serial),
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    PRIMARY KEY (device_serial, root_id)
+) WITHOUT ROWID;
+CREATE TABLE hsm_policies (
+    device_serial TEXT NOT NULL REFERENCES devices(serial),
+    policy INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (device_serial, policy)
+) WITHOUT ROWID;
+CREATE TABLE partitions (
+    slot INTEGER PRIMARY KEY,
+    device_serial TEXT NOT NULL REFERENCES devices(serial),
+    label TEXT NOT NULL,
+    serial TEXT NOT NULL UNIQUE,
+    cpv4_enabled INTEGER NOT NULL,
+    cpv3_enabled INTEGER NOT NULL,
+    cert_der BLOB NOT NULL,
+    key_sealed BLOB NOT NULL
+);
+CREATE TABLE partition_policies (
+    slot INTEGER NOT NULL REFERENCES partitions(slot),
+    policy INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (slot, policy)
+) WITHOUT ROWID;
+CREATE TABLE pins (
+    slot INTEGER NOT NULL REFERENCES partitions(slot),
+    role INTEGER NOT NULL,
+    hash BLOB,
+    failures INTEGER NOT NULL,
+    PRIMARY KEY (slot, role)
+) WITHOUT ROWID;
+CREATE TABLE domains (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot INTEGER NOT NULL REFERENCES partitions(slot),
+    label BLOB,
+    psk_sealed BLOB NOT NULL,
+    is_primary INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX domains_slot_label ON domains (slot, label);
+CREATE TABLE param_objects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot INTEGER NOT NULL REFERENCES partitions(slot),
+    kind TEXT NOT NULL,
+    ouid BLOB NOT NULL,
+    secret_sealed BLOB NOT NULL,
+    UNIQUE (slot, kind)
+);
+CREATE TABLE objects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot INTEGER NOT NULL REFERENCES partitions(slot),
+    class INTEGER NOT NULL,
+    label BLOB NOT NULL,
+    ckid BLOB NOT NULL,
+    ouid BLOB NOT NULL,
+    private INTEGER NOT NULL,
+    attr_count INTEGER NOT NULL
+);
+CREATE INDEX objects_slot_label ON objects (slot, label);
+CREATE INDEX objects_slot_ckid ON objects (slot, ckid);
+CREATE INDEX objects_slot_class ON objects (slot, class);
+CREATE UNIQUE INDEX objects_slot_ouid ON objects (slot, ouid);
+CREATE TABLE attributes (
+    object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+    type INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    sealed INTEGER NOT NULL,
+    PRIMARY KEY (object_id, type)
+) WITHOUT ROWID;
+CREATE INDEX attributes_type_value ON attributes (type, value);
+";
+
+/// Creates the database file readable by its owner only, before SQLite does: SQLite gives its
+/// `-wal` and `-shm` files the database's permissions, so they are private too.
+fn create_private(path: &Path) -> SimResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the database of `home` with the simulator's settings, and
+/// brings its schema to [`SCHEMA_VERSION`].
+pub(crate) fn open_connection(home: &Path) -> SimResult<Connection> {
+    let path = home.join(DB_FILE);
+    create_private(&path)?;
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // journal_mode returns a row, so it is queried rather than executed.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(SimError::Store(format!("journal mode {mode}, not WAL")));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// The schema version of a database (0 for an empty one).
+pub(crate) fn schema_version(conn: &Connection) -> SimResult<i64> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_table {
+        return Ok(0);
+    }
+    let version: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_version", [], |row| {
+            row.get(0)
+        })?;
+    Ok(version.unwrap_or(0))
+}
+
+/// Applies every migration the database lacks, in one immediate transaction.
+fn migrate(conn: &Connection) -> SimResult<()> {
+    // A read first: an up-to-date store needs no write lock.
+    let found = schema_version(conn)?;
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if found > SCHEMA_VERSION {
+        return Err(SimError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> SimResult<()> {
+        // Another process may have migrated while we waited for the lock.
+        let found = schema_version(conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(SimError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+        let start = usize::try_from(found)
+            .map_err(|_| SimError::Corrupt("negative schema version".into()))?;
+        for migration in MIGRATIONS.iter().skip(start) {
+            conn.execute_batch(migration)?;
+        }
+        conn.execute("DELETE FROM schema_version", [])?;
+        conn.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [SCHEMA_VERSION],
+        )?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+/// Runs `body` in one `BEGIN IMMEDIATE` transaction: committed if it succeeds, rolled back if
+/// it fails or if the fault plan makes this write fail.
+pub(crate) fn write<T>(
+    conn: &mut Connection,
+    faults: &mut FaultState,
+    body: impl FnOnce(&Transaction<'_>) -> SimResult<T>,
+) -> SimResult<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = body(&tx)?;
+    if faults.next_write_fails() {
+        tx.rollback()?;
+        return Err(SimError::InjectedFault(faults.writes));
+    }
+    tx.commit()?;
+    Ok(value)
+}
+
+/// The per-device storage keys of a home, loaded on first use. Keys never change once
+/// created, so caching them cannot go stale.
+#[derive(Debug)]
+pub(crate) struct Keyring {
+    home: PathBuf,
+    devices: HashMap<String, StorageKey>,
+    slot_device: HashMap<i64, String>,
+    manufacturer: Option<StorageKey>,
+}
+
+impl Keyring {
+    pub(crate) fn new(home: &Path) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            devices: HashMap::new(),
+            slot_device: HashMap::new(),
+            manufacturer: None,
+        }
+    }
+
+    /// The key file of a device.
+    pub(crate) fn device_key_path(&self, serial: &str) -> PathBuf {
+        self.home.join(format!("device-{serial}.key"))
+    }
+
+    /// The storage key of device `serial`, creating its file if `create`.
+    pub(crate) fn device(&mut self, serial: &str, create: bool) -> SimResult<&StorageKey> {
+        if !self.devices.contains_key(serial) {
+            let path = self.device_key_path(serial);
+            let key = if create {
+                StorageKey::load_or_create(&path)?
+            } else {
+                StorageKey::load(&path)?.ok_or_else(|| {
+                    SimError::Corrupt(format!("missing key file {}", path.display()))
+                })?
+            };
+            self.devices.insert(serial.to_owned(), key);
+        }
+        self.devices
+            .get(serial)
+            .ok_or(SimError::Internal("keyring lookup"))
+    }
+
+    /// The storage key of the device holding `slot`.
+    pub(crate) fn slot(&mut self, conn: &Connection, slot: i64) -> SimResult<&StorageKey> {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.slot_device.entry(slot) {
+            let serial: String = conn
+                .query_row(
+                    "SELECT device_serial FROM partitions WHERE slot = ?1",
+                    [slot],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .ok_or(SimError::SlotIdInvalid)?;
+            entry.insert(serial);
+        }
+        let serial = self
+            .slot_device
+            .get(&slot)
+            .cloned()
+            .ok_or(SimError::Internal("keyring slot lookup"))?;
+        self.device(&serial, false)
+    }
+
+    /// The key that seals manufacturer root keys (`manufacturer.key`).
+    pub(crate) fn manufacturer(&mut self, create: bool) -> SimResult<&StorageKey> {
+        if self.manufacturer.is_none() {
+            let path = self.home.join("manufacturer.key");
+            let key = if create {
+                StorageKey::load_or_create(&path)?
+            } else {
+                StorageKey::load(&path)?.ok_or_else(|| {
+                    SimError::Corrupt(format!("missing key file {}", path.display()))
+                })?
+            };
+            self.manufacturer = Some(key);
+        }
+        self.manufacturer
+            .as_ref()
+            .ok_or(SimError::Internal("keyring manufacturer lookup"))
+    }
+}
+
+/// Whether an attribute of an object of `class` is sealed (encrypted) at rest: the value of
+/// every secret and private key.
+pub(crate) fn is_sealed(class: Option<CkObjectClass>, kind: CkAttributeType) -> bool {
+    kind == CKA_VALUE && matches!(class, Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY))
+}
+
+/// SQLite stores integers as `i64`: attribute types and other `CK_ULONG` values are stored
+/// with the same bits.
+#[allow(clippy::cast_possible_wrap, clippy::unnecessary_cast)]
+pub(crate) const fn ulong_to_sql(value: CkUlong) -> i64 {
+    value as u64 as i64
+}
+
+/// The inverse of [`ulong_to_sql`].
+#[allow(
+    clippy::cast_sign_loss,
+    clippy::cast_possible_truncation,
+    clippy::unnecessary_cast
+)]
+pub(crate) const fn sql_to_ulong(value: i64) -> CkUlong {
+    value as u64 as CkUlong
+}
+
+/// Inserts a token object; returns its row id (the object handle).
+pub(crate) fn insert_object(
+    tx: &Transaction<'_>,
+    key: &StorageKey,
+    slot: i64,
+    attrs: &AttrMap,
+) -> SimResult<i64> {
+    let class = attrs.ulong(CKA_CLASS);
+    let attr_count = i64::try_from(attrs.len()).map_err(|_| SimError::Internal("attr count"))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO objects (slot, class, label, ckid, ouid, private, attr_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let inserted = insert.execute(params![
+        slot,
+        class.map_or(-1, ulong_to_sql),
+        attrs.get(CKA_LABEL).unwrap_or_default(),
+        attrs.get(CKA_ID).unwrap_or_default(),
+        attrs.get(CKA_OUID).unwrap_or_default(),
+        attrs.is(CKA_PRIVATE),
+        attr_count,
+    ]);
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(err, _))
+            if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(SimError::Corrupt("duplicate CKA_OUID".into()));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let id = tx.last_insert_rowid();
+    insert_attributes(tx, key, id, attrs)?;
+    Ok(id)
+}
+
+fn insert_attributes(
+    tx: &Transaction<'_>,
+    key: &StorageKey,
+    id: i64,
+    attrs: &AttrMap,
+) -> SimResult<()> {
+    let class = attrs.ulong(CKA_CLASS);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO attributes (object_id, type, value, sealed) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (kind, value) in attrs.iter() {
+        if is_sealed(class, kind) {
+            let sealed = key.seal(&attribute_aad(id, crate::attrs::ulong_to_u64(kind)), value)?;
+            insert.execute(params![id, ulong_to_sql(kind), sealed, true])?;
+        } else {
+            insert.execute(params![id, ulong_to_sql(kind), value, false])?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces every attribute of token object `id` (after a successful set-attribute).
+pub(crate) fn update_object(
+    tx: &Transaction<'_>,
+    key: &StorageKey,
+    id: i64,
+    attrs: &AttrMap,
+) -> SimResult<()> {
+    let attr_count = i64::try_from(attrs.len()).map_err(|_| SimError::Internal("attr count"))?;
+    let changed = tx.execute(
+        "UPDATE objects SET label = ?2, ckid = ?3, private = ?4, attr_count = ?5 WHERE id = ?1",
+        params![
+            id,
+            attrs.get(CKA_LABEL).unwrap_or_default(),
+            attrs.get(CKA_ID).unwrap_or_default(),
+            attrs.is(CKA_PRIVATE),
+            attr_count,
+        ],
+    )?;
+    if changed == 0 {
+        return Err(SimError::ObjectHandleInvalid);
+    }
+    tx.execute("DELETE FROM attributes WHERE object_id = ?1", [id])?;
+    insert_attributes(tx, key, id, attrs)
+}
+
+/// Deletes token object `id` and its attributes; `false` if it did not exist.
+pub(crate) fn delete_object(tx: &Transaction<'_>, id: i64) -> SimResult<bool> {
+    tx.execute("DELETE FROM attributes WHERE object_id = ?1", [id])?;
+    Ok(tx.execute("DELETE FROM objects WHERE id = ?1", [id])? > 0)
+}
+
+/// The slot of token object `id`, if it exists.
+pub(crate) fn object_slot(conn: &Connection, id: i64) -> SimResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT slot FROM objects WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+/// Reads token object `id`'s attributes, unsealing sealed values with `key`.
+pub(crate) fn load_attributes(conn: &Connection, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
+    let mut stmt =
+        conn.prepare_cached("SELECT type, value, sealed FROM attributes WHERE object_id = ?1")?;
+    let mut rows = stmt.query([id])?;
+    let mut attrs = AttrMap::new();
+    while let Some(row) = rows.next()? {
+        let kind = sql_to_ulong(row.get(0)?);
+        let value: Vec<u8> = row.get(1)?;
+        let sealed: bool = row.get(2)?;
+        if sealed {
+            let plain = key.open(&attribute_aad(id, crate::attrs::ulong_to_u64(kind)), &value)?;
+            attrs.set(kind, plain.to_vec());
+        } else {
+            attrs.set(kind, value);
+        }
+    }
+    Ok(attrs)
+}
+
+/// Reads a `meta` value.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> SimResult<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?)
+}
+
+/// Writes a `meta` value.
+pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &[u8]) -> SimResult<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+
+    #[test]
+    fn migration_from_an_empty_database_reaches_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            assert_eq!(schema_version(&conn).unwrap(), 0);
+        }
+        let conn = open_connection(dir.path()).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('objects', 'attributes', 'domains')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 3);
+        // Reopening an up-to-date store changes nothing.
+        drop(conn);
+        let conn = open_connection(dir.path()).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_as_device_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (99);",
+            )
+            .unwrap();
+        }
+        let err = open_connection(dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            SimError::SchemaTooNew {
+                found: 99,
+                supported: SCHEMA_VERSION
+            }
+        );
+        assert_eq!(err.rv(), cpv4_wire::consts::CKR_DEVICE_ERROR);
+    }
+
+    #[test]
+    fn ulong_sql_round_trip_keeps_vendor_bits() {
+        let kind: CkUlong = 0x8000_0005;
+        assert_eq!(sql_to_ulong(ulong_to_sql(kind)), kind);
+        assert_eq!(sql_to_ulong(ulong_to_sql(CkUlong::MAX)), CkUlong::MAX);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::open_connection(dir.path()).unwrap();
+        conn.execute_batch("CREATE TABLE probe (x); INSERT INTO probe VALUES (1);")
+            .unwrap();
+        for name in [
+            super::DB_FILE.to_string(),
+            format!("{}-wal", super::DB_FILE),
+        ] {
+            let mode = std::fs::metadata(dir.path().join(&name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use cpv4_wire::consts::*;
+use luna_sim::provision::{DEFAULT_CO_PIN, DEFAULT_CU_PIN, DEFAULT_SO_PIN};
+use luna_sim::{Attribute, SessionHandle, SimOptions, Simulator, SlotId};
+
+/// Opens a simulator on `home` with no faults from the environment.
+pub fn open(home: &Path) -> Simulator {
+    Simulator::open_with(home, SimOptions::default()).unwrap()
+}
+
+/// A fresh provisioned home.
+pub fn fresh() -> (tempfile::TempDir, Simulator) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = open(dir.path());
+    (dir, sim)
+}
+
+/// A read-write session logged in as `user`.
+pub fn login(sim: &Simulator, slot: SlotId, user: CkUserType) -> SessionHandle {
+    let session = sim.open_session(slot, true).unwrap();
+    let pin = match user {
+        CKU_SO => DEFAULT_SO_PIN,
+        CKU_USER => DEFAULT_CO_PIN,
+        _ => DEFAULT_CU_PIN,
+    };
+    sim.login(session, user, pin.as_bytes()).unwrap();
+    session
+}
+
+/// A template for an AES token key with a known value.
+pub fn aes_template(label: &str, value: &[u8], sensitive: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+        Attribute::bool(CKA_TOKEN, true),
+        Attribute::bool(CKA_SENSITIVE, sensitive),
+        Attribute::bytes(CKA_LABEL, label.as_bytes().to_vec()),
+        Attribute::bytes(CKA_VALUE, value.to_vec()),
+    ]
+}
+
+/// The bytes of a readable attribute.
+pub fn read(
+    sim: &Simulator,
+    session: SessionHandle,
+    object: u64,
+    kind: CkAttributeType,
+) -> Vec<u8> {
+    match sim
+        .get_attribute_value(session, object as _, &[kind])
+        .unwrap()
+        .pop()
+    {
+        Some(luna_sim::AttributeValue::Value(v)) => v.to_vec(),
+        other => panic!("attribute 0x{kind:X} not readable: {other:?}"),
+    }
+}

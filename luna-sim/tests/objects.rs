@@ -1,0 +1,856 @@
+//! Objects, attribute rules, finds, storage at rest and cryptographic operations.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{aes_template, fresh, login, open, read};
+use cpv4_wire::consts::*;
+use luna_sim::ck::CK_UNAVAILABLE_INFORMATION;
+use luna_sim::{
+    Attribute, AttributeValue, GcmParams, Mechanism, OUID_LEN, P256_EC_PARAMS, SessionHandle,
+    Simulator, attribute_values_rv,
+};
+
+fn gcm(tag_bits: u64) -> Mechanism {
+    Mechanism::AesGcm(GcmParams {
+        iv: vec![7; 12],
+        aad: b"header".to_vec(),
+        tag_bits,
+    })
+}
+
+fn ec_pair(sim: &Simulator, session: SessionHandle) -> (u64, u64) {
+    sim.generate_key_pair(
+        session,
+        &Mechanism::EcKeyPairGen,
+        &[
+            Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec()),
+            Attribute::bool(CKA_TOKEN, true),
+        ],
+        &[
+            Attribute::bool(CKA_TOKEN, true),
+            Attribute::bytes(CKA_LABEL, b"ec".to_vec()),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn sensitive_key_value_is_attribute_sensitive_with_unavailable_length() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .create_object(co, &aes_template("s", &[9; 32], true))
+        .unwrap();
+    let values = sim
+        .get_attribute_value(co, key, &[CKA_LABEL, CKA_VALUE, CKA_EC_POINT])
+        .unwrap();
+    assert_eq!(
+        values[0],
+        AttributeValue::Value(zeroize::Zeroizing::new(b"s".to_vec()))
+    );
+    assert_eq!(values[1], AttributeValue::Sensitive);
+    assert_eq!(values[1].len_or_unavailable(), CK_UNAVAILABLE_INFORMATION);
+    assert_eq!(values[2], AttributeValue::TypeInvalid);
+    assert_eq!(attribute_values_rv(&values), CKR_ATTRIBUTE_SENSITIVE);
+    assert_eq!(
+        attribute_values_rv(&values[2..]),
+        CKR_ATTRIBUTE_TYPE_INVALID
+    );
+    assert_eq!(attribute_values_rv(&values[..1]), CKR_OK);
+    // A non-sensitive, extractable key reveals its value; an unextractable one does not.
+    let open_key = sim
+        .create_object(co, &aes_template("o", &[8; 16], false))
+        .unwrap();
+    assert_eq!(read(&sim, co, open_key, CKA_VALUE), vec![8; 16]);
+    sim.set_attribute_value(co, open_key, &[Attribute::bool(CKA_EXTRACTABLE, false)])
+        .unwrap();
+    assert_eq!(
+        sim.get_attribute_value(co, open_key, &[CKA_VALUE]).unwrap()[0],
+        AttributeValue::Sensitive
+    );
+}
+
+#[test]
+fn read_only_attributes_are_attribute_read_only() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .create_object(co, &aes_template("k", &[9; 16], false))
+        .unwrap();
+    for attr in [
+        Attribute::ulong(CKA_CLASS, CKO_DATA),
+        Attribute::bytes(CKA_VALUE, vec![1; 16]),
+        Attribute::bool(CKA_LOCAL, true),
+        Attribute::bytes(CKA_OUID, vec![0; 12]),
+        Attribute::bool(CKA_TOKEN, false),
+    ] {
+        let kind = attr.kind;
+        assert_eq!(
+            sim.set_attribute_value(co, key, &[attr]).unwrap_err().rv(),
+            CKR_ATTRIBUTE_READ_ONLY,
+            "0x{kind:X}"
+        );
+    }
+    // CKA_SENSITIVE only goes false -> true, CKA_EXTRACTABLE only true -> false.
+    sim.set_attribute_value(co, key, &[Attribute::bool(CKA_SENSITIVE, true)])
+        .unwrap();
+    assert_eq!(
+        sim.set_attribute_value(co, key, &[Attribute::bool(CKA_SENSITIVE, false)])
+            .unwrap_err()
+            .rv(),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    sim.set_attribute_value(co, key, &[Attribute::bool(CKA_EXTRACTABLE, false)])
+        .unwrap();
+    assert_eq!(
+        sim.set_attribute_value(co, key, &[Attribute::bool(CKA_EXTRACTABLE, true)])
+            .unwrap_err()
+            .rv(),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+    // History attributes keep telling the truth: the value was once known.
+    assert_eq!(read(&sim, co, key, CKA_ALWAYS_SENSITIVE), vec![0]);
+    assert_eq!(read(&sim, co, key, CKA_NEVER_EXTRACTABLE), vec![0]);
+    // Relabelling persists and is indexed.
+    sim.set_attribute_value(co, key, &[Attribute::bytes(CKA_LABEL, b"renamed".to_vec())])
+        .unwrap();
+    assert_eq!(
+        sim.find_all(co, &[Attribute::bytes(CKA_LABEL, b"renamed".to_vec())])
+            .unwrap(),
+        vec![key]
+    );
+    // Crypto users may not modify.
+    let cu_sim = open(sim.home());
+    let cu = login(&cu_sim, 0, CKU_CRYPTO_USER);
+    assert_eq!(
+        cu_sim
+            .set_attribute_value(cu, key, &[Attribute::bytes(CKA_LABEL, b"x".to_vec())])
+            .unwrap_err()
+            .rv(),
+        CKR_USER_NOT_AUTHORIZED
+    );
+    assert_eq!(
+        cu_sim.destroy_object(cu, key).unwrap_err().rv(),
+        CKR_USER_NOT_AUTHORIZED
+    );
+}
+
+#[test]
+fn generated_keys_maintain_local_always_sensitive_never_extractable() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 24),
+                Attribute::bool(CKA_EXTRACTABLE, false),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+        )
+        .unwrap();
+    assert_eq!(read(&sim, co, key, CKA_LOCAL), vec![1]);
+    assert_eq!(read(&sim, co, key, CKA_ALWAYS_SENSITIVE), vec![1]);
+    assert_eq!(read(&sim, co, key, CKA_NEVER_EXTRACTABLE), vec![1]);
+    assert_eq!(
+        read(&sim, co, key, CKA_KEY_GEN_MECHANISM),
+        Attribute::ulong(CKA_KEY_GEN_MECHANISM, CKM_AES_KEY_GEN).value()
+    );
+    assert_eq!(
+        read(&sim, co, key, CKA_VALUE_LEN),
+        24u64.to_be_bytes().to_vec()
+    );
+    assert_eq!(read(&sim, co, key, CKA_OUID).len(), OUID_LEN);
+    assert_eq!(
+        sim.generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[Attribute::ulong(CKA_VALUE_LEN, 20)]
+        )
+        .unwrap_err()
+        .rv(),
+        CKR_KEY_SIZE_RANGE
+    );
+    assert_eq!(
+        sim.generate_key(co, &Mechanism::AesKeyGen, &[])
+            .unwrap_err()
+            .rv(),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    assert_eq!(
+        sim.generate_key(
+            co,
+            &Mechanism::Sha256,
+            &[Attribute::ulong(CKA_VALUE_LEN, 16)]
+        )
+        .unwrap_err()
+        .rv(),
+        CKR_MECHANISM_INVALID
+    );
+    assert_eq!(
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES)
+            ]
+        )
+        .unwrap_err()
+        .rv(),
+        CKR_TEMPLATE_INCOMPLETE
+    );
+    assert_eq!(
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_LOCAL, true)
+            ]
+        )
+        .unwrap_err()
+        .rv(),
+        CKR_ATTRIBUTE_READ_ONLY
+    );
+}
+
+#[test]
+fn ouids_are_unique_and_copies_get_their_own() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .create_object(co, &aes_template("k", &[1; 16], false))
+        .unwrap();
+    let copy = sim
+        .copy_object(co, key, &[Attribute::bytes(CKA_LABEL, b"copy".to_vec())])
+        .unwrap();
+    assert_ne!(
+        read(&sim, co, key, CKA_OUID),
+        read(&sim, co, copy, CKA_OUID)
+    );
+    assert_eq!(read(&sim, co, copy, CKA_VALUE), vec![1; 16]);
+    let locked = sim
+        .copy_object(
+            co,
+            key,
+            &[
+                Attribute::bool(CKA_COPYABLE, false),
+                Attribute::bool(CKA_DESTROYABLE, false),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        sim.copy_object(co, locked, &[]).unwrap_err().rv(),
+        CKR_ACTION_PROHIBITED
+    );
+    assert_eq!(
+        sim.destroy_object(co, locked).unwrap_err().rv(),
+        CKR_ACTION_PROHIBITED
+    );
+    sim.destroy_object(co, copy).unwrap();
+    assert_eq!(
+        sim.destroy_object(co, copy).unwrap_err().rv(),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    let frozen = sim
+        .copy_object(co, key, &[Attribute::bool(CKA_MODIFIABLE, false)])
+        .unwrap();
+    assert_eq!(
+        sim.set_attribute_value(co, frozen, &[Attribute::bytes(CKA_LABEL, b"x".to_vec())])
+            .unwrap_err()
+            .rv(),
+        CKR_ACTION_PROHIBITED
+    );
+}
+
+#[test]
+fn find_matches_token_and_session_objects_and_hides_private_ones() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let mut templates = Vec::new();
+    for i in 0..5u8 {
+        templates.push(vec![
+            Attribute::ulong(CKA_CLASS, CKO_DATA),
+            Attribute::bool(CKA_TOKEN, true),
+            Attribute::bytes(CKA_LABEL, format!("data-{i}").into_bytes()),
+            Attribute::bytes(CKA_APPLICATION, b"app".to_vec()),
+            Attribute::bytes(CKA_VALUE, vec![i; 4]),
+        ]);
+    }
+    let handles = sim.create_objects(co, &templates).unwrap();
+    let session_obj = sim
+        .create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bytes(CKA_APPLICATION, b"app".to_vec()),
+            ],
+        )
+        .unwrap();
+    let secret = sim
+        .create_object(co, &aes_template("secret", &[1; 16], true))
+        .unwrap();
+    assert_eq!(
+        sim.find_all(co, &[Attribute::bytes(CKA_LABEL, b"data-3".to_vec())])
+            .unwrap(),
+        vec![handles[3]]
+    );
+    let apps = sim
+        .find_all(co, &[Attribute::bytes(CKA_APPLICATION, b"app".to_vec())])
+        .unwrap();
+    assert_eq!(apps.len(), 6);
+    assert!(apps.contains(&session_obj));
+    assert_eq!(
+        sim.find_all(co, &[Attribute::bytes(CKA_VALUE, vec![2; 4])])
+            .unwrap(),
+        vec![handles[2]]
+    );
+    assert_eq!(
+        sim.find_all(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::bytes(CKA_VALUE, vec![1; 16])
+            ]
+        )
+        .unwrap(),
+        vec![secret]
+    );
+    // Paging through results.
+    sim.find_objects_init(co, &[Attribute::ulong(CKA_CLASS, CKO_DATA)])
+        .unwrap();
+    assert_eq!(
+        sim.find_objects_init(co, &[]).unwrap_err().rv(),
+        CKR_OPERATION_ACTIVE
+    );
+    assert_eq!(sim.find_objects(co, 4).unwrap().len(), 4);
+    assert_eq!(sim.find_objects(co, 4).unwrap().len(), 2);
+    assert!(sim.find_objects(co, 4).unwrap().is_empty());
+    sim.find_objects_final(co).unwrap();
+    assert_eq!(
+        sim.find_objects(co, 1).unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // The private key is invisible without a user login; public data objects are not.
+    let other = open(sim.home());
+    let public = other.open_session(0, false).unwrap();
+    let all = other.find_all(public, &[]).unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(!all.contains(&secret));
+    assert_eq!(
+        other
+            .get_attribute_value(public, secret, &[CKA_LABEL])
+            .unwrap_err()
+            .rv(),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+    // Token objects have the same handle in another instance; the other slot sees none.
+    assert_eq!(all, handles);
+    let slot1 = login(&sim, 1, CKU_USER);
+    assert!(sim.find_all(slot1, &[]).unwrap().is_empty());
+    assert_eq!(
+        sim.get_attribute_value(slot1, handles[0], &[CKA_LABEL])
+            .unwrap_err()
+            .rv(),
+        CKR_OBJECT_HANDLE_INVALID
+    );
+}
+
+#[test]
+fn find_by_label_or_id_uses_an_index_not_a_scan() {
+    let (_dir, sim) = fresh();
+    for template in [
+        vec![Attribute::bytes(CKA_LABEL, b"k".to_vec())],
+        vec![Attribute::bytes(CKA_ID, b"id".to_vec())],
+        vec![
+            Attribute::bytes(CKA_LABEL, b"k".to_vec()),
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        ],
+        vec![Attribute::bytes(CKA_APPLICATION, b"app".to_vec())],
+        vec![
+            Attribute::bytes(CKA_LABEL, b"k".to_vec()),
+            Attribute::bool(CKA_SIGN, true),
+        ],
+    ] {
+        let plan = sim.explain_find(0, &template).unwrap();
+        assert!(!plan.is_empty());
+        assert!(
+            plan.iter().any(|line| line.contains("USING INDEX")
+                || line.contains("USING COVERING INDEX")
+                || line.contains("USING PRIMARY KEY")),
+            "{plan:?}"
+        );
+        for line in &plan {
+            assert!(!line.starts_with("SCAN"), "full scan in {plan:?}");
+        }
+    }
+    let plan = sim
+        .explain_find(0, &[Attribute::bytes(CKA_LABEL, b"k".to_vec())])
+        .unwrap();
+    assert!(
+        plan.iter().any(|l| l.contains("objects_slot_label")),
+        "{plan:?}"
+    );
+    let plan = sim
+        .explain_find(0, &[Attribute::bytes(CKA_ID, b"id".to_vec())])
+        .unwrap();
+    assert!(
+        plan.iter().any(|l| l.contains("objects_slot_ckid")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn key_values_are_encrypted_at_rest_and_labels_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = *b"AT-REST-SECRET-VALUE-32-BYTES-!!";
+    {
+        let sim = open(dir.path());
+        let co = login(&sim, 0, CKU_USER);
+        sim.create_object(co, &aes_template("VISIBLE-LABEL-MARKER", &value, false))
+            .unwrap();
+        assert_eq!(
+            sim.find_all(co, &[Attribute::bytes(CKA_VALUE, value.to_vec())])
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with(luna_sim::DB_FILE) {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(b"VISIBLE-LABEL-MARKER"),
+        "the scan must see plain attributes"
+    );
+    assert!(!contains(&value), "a key value is stored in the clear");
+    assert!(
+        !contains(&value[..16]),
+        "half a key value is stored in the clear"
+    );
+    assert!(
+        !contains(luna_sim::provision::DEFAULT_DOMAIN_KCV.as_bytes()),
+        "the KCV is stored"
+    );
+}
+
+#[test]
+fn aes_gcm_round_trip_single_and_multi_part() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[Attribute::ulong(CKA_VALUE_LEN, 32)],
+        )
+        .unwrap();
+    let msg = b"the quick brown fox jumps over the lazy dog".to_vec();
+    for tag_bits in [96, 128] {
+        sim.encrypt_init(co, &gcm(tag_bits), key).unwrap();
+        assert_eq!(
+            sim.encrypt_len(co, Some(msg.len()), true).unwrap(),
+            msg.len() + tag_bits as usize / 8
+        );
+        let single = sim.encrypt(co, &msg).unwrap();
+        assert_eq!(single.len(), msg.len() + tag_bits as usize / 8);
+        sim.encrypt_init(co, &gcm(tag_bits), key).unwrap();
+        let mut multi = sim.encrypt_update(co, &msg[..10]).unwrap();
+        multi.extend(sim.encrypt_update(co, &msg[10..]).unwrap());
+        multi.extend(sim.encrypt_final(co).unwrap());
+        assert_eq!(multi, single);
+        sim.decrypt_init(co, &gcm(tag_bits), key).unwrap();
+        assert_eq!(sim.decrypt(co, &single).unwrap(), msg);
+        let mut tampered = single.clone();
+        tampered[0] ^= 1;
+        sim.decrypt_init(co, &gcm(tag_bits), key).unwrap();
+        assert_eq!(
+            sim.decrypt(co, &tampered).unwrap_err().rv(),
+            CKR_ENCRYPTED_DATA_INVALID
+        );
+    }
+    assert_eq!(
+        sim.encrypt_init(co, &gcm(64), key).unwrap_err().rv(),
+        CKR_MECHANISM_PARAM_INVALID
+    );
+}
+
+#[test]
+fn aes_cbc_pad_round_trip_single_and_multi_part() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .create_object(co, &aes_template("cbc", &[4; 16], true))
+        .unwrap();
+    let mech = Mechanism::AesCbcPad { iv: [1; 16] };
+    let msg: Vec<u8> = (0..45).collect();
+    sim.encrypt_init(co, &mech, key).unwrap();
+    let single = sim.encrypt(co, &msg).unwrap();
+    assert_eq!(single.len(), 48);
+    sim.encrypt_init(co, &mech, key).unwrap();
+    let first = sim.encrypt_update(co, &msg[..20]).unwrap();
+    assert_eq!(first.len(), 16);
+    let mut multi = first;
+    multi.extend(sim.encrypt_update(co, &msg[20..]).unwrap());
+    multi.extend(sim.encrypt_final(co).unwrap());
+    assert_eq!(multi, single);
+    sim.decrypt_init(co, &mech, key).unwrap();
+    let mut plain = sim.decrypt_update(co, &single[..32]).unwrap();
+    plain.extend(sim.decrypt_update(co, &single[32..]).unwrap());
+    plain.extend(sim.decrypt_final(co).unwrap());
+    assert_eq!(plain, msg);
+    sim.decrypt_init(co, &mech, key).unwrap();
+    assert_eq!(
+        sim.decrypt(co, &single[..40]).unwrap_err().rv(),
+        CKR_ENCRYPTED_DATA_LEN_RANGE
+    );
+}
+
+#[test]
+fn operation_active_and_operation_not_initialized() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let key = sim
+        .create_object(co, &aes_template("k", &[4; 16], true))
+        .unwrap();
+    assert_eq!(
+        sim.encrypt_update(co, b"x").unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(
+        sim.decrypt_final(co).unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(
+        sim.sign(co, b"x").unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(
+        sim.digest_final(co).unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    sim.encrypt_init(co, &gcm(128), key).unwrap();
+    assert_eq!(
+        sim.encrypt_init(co, &gcm(128), key).unwrap_err().rv(),
+        CKR_OPERATION_ACTIVE
+    );
+    // Other kinds are independent.
+    sim.decrypt_init(co, &gcm(128), key).unwrap();
+    sim.digest_init(co, &Mechanism::Sha256).unwrap();
+    assert_eq!(
+        sim.digest_init(co, &Mechanism::Sha256).unwrap_err().rv(),
+        CKR_OPERATION_ACTIVE
+    );
+    // A single-part call ends the operation.
+    sim.encrypt(co, b"data").unwrap();
+    assert_eq!(
+        sim.encrypt(co, b"data").unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // Logging out ends every operation.
+    sim.logout(co).unwrap();
+    assert_eq!(
+        sim.decrypt_final(co).unwrap_err().rv(),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    // Key checks.
+    sim.login(co, CKU_USER, b"co-pin").unwrap();
+    assert_eq!(
+        sim.encrypt_init(co, &gcm(128), 424_242).unwrap_err().rv(),
+        CKR_KEY_HANDLE_INVALID
+    );
+    sim.set_attribute_value(co, key, &[Attribute::bool(CKA_ENCRYPT, false)])
+        .unwrap();
+    assert_eq!(
+        sim.encrypt_init(co, &gcm(128), key).unwrap_err().rv(),
+        CKR_KEY_FUNCTION_NOT_PERMITTED
+    );
+    assert_eq!(
+        sim.encrypt_init(co, &Mechanism::Sha256, key)
+            .unwrap_err()
+            .rv(),
+        CKR_MECHANISM_INVALID
+    );
+}
+
+#[test]
+fn ecdsa_sign_verify_round_trip_raw_and_sha256() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let (public, private) = ec_pair(&sim, co);
+    assert_eq!(
+        read(&sim, co, public, CKA_EC_PARAMS),
+        P256_EC_PARAMS.to_vec()
+    );
+    assert_eq!(read(&sim, co, public, CKA_EC_POINT).len(), 67);
+    assert_eq!(
+        sim.get_attribute_value(co, private, &[CKA_VALUE]).unwrap()[0],
+        AttributeValue::Sensitive
+    );
+    let hash = [0x42u8; 32];
+    sim.sign_init(co, &Mechanism::Ecdsa, private).unwrap();
+    assert_eq!(sim.sign_len(co).unwrap(), 64);
+    let sig = sim.sign(co, &hash).unwrap();
+    assert_eq!(sig.len(), 64);
+    sim.verify_init(co, &Mechanism::Ecdsa, public).unwrap();
+    sim.verify(co, &hash, &sig).unwrap();
+    sim.verify_init(co, &Mechanism::Ecdsa, public).unwrap();
+    assert_eq!(
+        sim.verify(co, &[0x43; 32], &sig).unwrap_err().rv(),
+        CKR_SIGNATURE_INVALID
+    );
+    sim.verify_init(co, &Mechanism::Ecdsa, public).unwrap();
+    assert_eq!(
+        sim.verify(co, &hash, &sig[..63]).unwrap_err().rv(),
+        CKR_SIGNATURE_LEN_RANGE
+    );
+    // CKM_ECDSA is single-part.
+    sim.sign_init(co, &Mechanism::Ecdsa, private).unwrap();
+    assert_eq!(
+        sim.sign_update(co, &hash).unwrap_err().rv(),
+        CKR_FUNCTION_NOT_SUPPORTED
+    );
+    // ECDSA with SHA-256, multi-part sign, single-part verify; the raw mechanism agrees.
+    let msg = b"message to sign in parts";
+    sim.sign_init(co, &Mechanism::EcdsaSha256, private).unwrap();
+    sim.sign_update(co, &msg[..7]).unwrap();
+    sim.sign_update(co, &msg[7..]).unwrap();
+    let sig = sim.sign_final(co).unwrap();
+    sim.verify_init(co, &Mechanism::EcdsaSha256, public)
+        .unwrap();
+    sim.verify(co, msg, &sig).unwrap();
+    sim.digest_init(co, &Mechanism::Sha256).unwrap();
+    let digest = sim.digest(co, msg).unwrap();
+    sim.verify_init(co, &Mechanism::Ecdsa, public).unwrap();
+    sim.verify(co, &digest, &sig).unwrap();
+    // A public key cannot sign.
+    assert_eq!(
+        sim.sign_init(co, &Mechanism::Ecdsa, public)
+            .unwrap_err()
+            .rv(),
+        CKR_KEY_TYPE_INCONSISTENT
+    );
+    // The Crypto User may use the keys.
+    let cu_sim = open(sim.home());
+    let cu = login(&cu_sim, 0, CKU_CRYPTO_USER);
+    cu_sim
+        .sign_init(cu, &Mechanism::EcdsaSha256, private)
+        .unwrap();
+    let sig = cu_sim.sign(cu, msg).unwrap();
+    cu_sim
+        .verify_init(cu, &Mechanism::EcdsaSha256, public)
+        .unwrap();
+    cu_sim.verify(cu, msg, &sig).unwrap();
+}
+
+#[test]
+fn unsupported_curve_is_curve_not_supported() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let secp384r1 = vec![0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+    let err = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            &[Attribute::bytes(CKA_EC_PARAMS, secp384r1)],
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(err.rv(), CKR_CURVE_NOT_SUPPORTED);
+    let err = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            &[Attribute::bytes(CKA_EC_PARAMS, vec![0x30])],
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(err.rv(), CKR_DOMAIN_PARAMS_INVALID);
+}
+
+#[test]
+fn hmac_sign_verify_round_trip_single_and_multi_part() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    // RFC 4231 test case 2.
+    let key = sim
+        .create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                Attribute::bytes(CKA_VALUE, b"Jefe".to_vec()),
+            ],
+        )
+        .unwrap();
+    let msg = b"what do ya want for nothing?";
+    let expected = hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    sim.sign_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    assert_eq!(sim.sign(co, msg).unwrap(), expected);
+    sim.sign_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.sign_update(co, &msg[..5]).unwrap();
+    sim.sign_update(co, &msg[5..]).unwrap();
+    assert_eq!(sim.sign_final(co).unwrap(), expected);
+    sim.verify_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.verify_update(co, msg).unwrap();
+    sim.verify_final(co, &expected).unwrap();
+    sim.verify_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    let mut bad = expected.clone();
+    bad[31] ^= 1;
+    assert_eq!(
+        sim.verify(co, msg, &bad).unwrap_err().rv(),
+        CKR_SIGNATURE_INVALID
+    );
+}
+
+#[test]
+fn sha256_known_answer_single_and_multi_part() {
+    let (_dir, sim) = fresh();
+    let session = sim.open_session(0, false).unwrap();
+    let expected = hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sim.digest_init(session, &Mechanism::Sha256).unwrap();
+    assert_eq!(sim.digest(session, b"abc").unwrap(), expected);
+    sim.digest_init(session, &Mechanism::Sha256).unwrap();
+    sim.digest_update(session, b"a").unwrap();
+    sim.digest_update(session, b"bc").unwrap();
+    assert_eq!(sim.digest_final(session).unwrap(), expected);
+    assert_eq!(sim.generate_random(session, 33).unwrap().len(), 33);
+}
+
+#[test]
+fn kwp_wrap_unwrap_round_trip_and_unextractable_is_key_unextractable() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let kek = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[Attribute::ulong(CKA_VALUE_LEN, 32)],
+        )
+        .unwrap();
+    let secret = sim
+        .create_object(co, &aes_template("wrapped", &[0x5A; 24], true))
+        .unwrap();
+    for mech in [Mechanism::AesKeyWrapKwp, Mechanism::AesKeyWrapPad] {
+        let wrapped = sim.wrap_key(co, &mech, kek, secret).unwrap();
+        assert_eq!(wrapped.len(), 32);
+        let unwrapped = sim
+            .unwrap_key(
+                co,
+                &mech,
+                kek,
+                &wrapped,
+                &[
+                    Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                    Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                    Attribute::bool(CKA_SENSITIVE, false),
+                ],
+            )
+            .unwrap();
+        assert_eq!(read(&sim, co, unwrapped, CKA_VALUE), vec![0x5A; 24]);
+        assert_eq!(read(&sim, co, unwrapped, CKA_LOCAL), vec![0]);
+        let mut bad = wrapped.clone();
+        bad[3] ^= 1;
+        let err = sim
+            .unwrap_key(
+                co,
+                &mech,
+                kek,
+                &bad,
+                &[
+                    Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                    Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                ],
+            )
+            .unwrap_err();
+        assert_eq!(err.rv(), CKR_WRAPPED_KEY_INVALID);
+    }
+    // EC private keys travel as PKCS#8 and still sign for the same public key.
+    let (public, private) = ec_pair(&sim, co);
+    let wrapped = sim
+        .wrap_key(co, &Mechanism::AesKeyWrapKwp, kek, private)
+        .unwrap();
+    let restored = sim
+        .unwrap_key(
+            co,
+            &Mechanism::AesKeyWrapKwp,
+            kek,
+            &wrapped,
+            &[Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
+        )
+        .unwrap();
+    sim.sign_init(co, &Mechanism::EcdsaSha256, restored)
+        .unwrap();
+    let sig = sim.sign(co, b"m").unwrap();
+    sim.verify_init(co, &Mechanism::EcdsaSha256, public)
+        .unwrap();
+    sim.verify(co, b"m", &sig).unwrap();
+    // Unextractable keys are refused.
+    sim.set_attribute_value(co, secret, &[Attribute::bool(CKA_EXTRACTABLE, false)])
+        .unwrap();
+    assert_eq!(
+        sim.wrap_key(co, &Mechanism::AesKeyWrapKwp, kek, secret)
+            .unwrap_err()
+            .rv(),
+        CKR_KEY_UNEXTRACTABLE
+    );
+    assert_eq!(
+        sim.wrap_key(co, &Mechanism::AesKeyWrapKwp, 999_999, secret)
+            .unwrap_err()
+            .rv(),
+        CKR_WRAPPING_KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        sim.wrap_key(co, &Mechanism::AesKeyWrapKwp, public, secret)
+            .unwrap_err()
+            .rv(),
+        CKR_WRAPPING_KEY_TYPE_INCONSISTENT
+    );
+}
+
+#[test]
+fn integrity_check_of_a_used_store_is_clean() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    sim.create_objects(
+        co,
+        &(0..20)
+            .map(|i| aes_template(&format!("k{i}"), &[i as u8; 16], true))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let report = sim.integrity_check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.objects, 20);
+    assert_eq!(report.sealed_values, 20);
+    assert_eq!(report.domains, 2);
+}
+
+#[test]
+fn mechanism_list_has_sizes_and_flags() {
+    let gcm = luna_sim::mechanisms::mechanism_info(CKM_AES_GCM).unwrap();
+    assert_eq!((gcm.min_key_size, gcm.max_key_size), (16, 32));
+    assert_ne!(gcm.flags & luna_sim::ck::CKF_ENCRYPT, 0);
+    let ec = luna_sim::mechanisms::mechanism_info(CKM_EC_KEY_PAIR_GEN).unwrap();
+    assert_eq!(ec.max_key_size, 256);
+    assert_eq!(luna_sim::mechanisms::MECHANISMS.len(), 11);
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
