@@ -4,7 +4,12 @@
 //!   warnings denied, and that the publishable crates package.
 //! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target of `fuzz/` (see `fuzz/README.md`).
 //! - `fuzz-list`: lists the fuzz targets.
+//! - `codegen`: regenerates the C header `luna-ffi/include/luna_cpv4.h` from the Rust
+//!   definitions (cbindgen) and the constant tables of `cpv4_wire::consts`.
 #![forbid(unsafe_code)]
+
+#[path = "../../luna-ffi/codegen/header.rs"]
+mod luna_ffi_header;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,6 +23,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("fuzz-list") => fuzz_list(),
+        Some("codegen") => codegen(),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -29,7 +35,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask ci | fuzz TARGET [--seconds N] | fuzz-list";
+const USAGE: &str = "usage: cargo xtask ci | fuzz TARGET [--seconds N] | fuzz-list | codegen";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -144,4 +150,16 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("fuzz target `{target}` failed ({status})"))
     }
+}
+
+/// Writes the C header of luna-ffi (see `luna-ffi/codegen/header.rs`).
+fn codegen() -> Result<(), String> {
+    let text = luna_ffi_header::generate(&root())?;
+    let path = root().join(luna_ffi_header::HEADER);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
 }

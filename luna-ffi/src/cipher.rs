@@ -1,0 +1,278 @@
+//! Encryption and decryption: `C_EncryptInit`, `C_Encrypt`, `C_EncryptUpdate`,
+//! `C_EncryptFinal`, `C_DecryptInit`, `C_Decrypt`, `C_DecryptUpdate`, `C_DecryptFinal`.
+//!
+//! Output buffers follow PKCS#11: a NULL buffer asks for the length, a short one gets
+//! `CKR_BUFFER_TOO_SMALL` with the needed length, and in both cases the operation stays where
+//! it was. Encryption lengths are exact (AES-GCM: input + tag; AES-CBC-PAD: whole blocks), so
+//! they are answered from the simulator's `encrypt_len` without touching the operation.
+//! Decryption lengths are an upper bound (the padding or the tag is only known after
+//! decrypting): a buffer of at least the bound is used directly; a smaller one makes the
+//! module decrypt, and if the plaintext still does not fit, the plaintext is held back
+//! for the session and delivered when the caller repeats the same call with a buffer large
+//! enough (until then `C_DecryptInit` is `CKR_OPERATION_ACTIVE`, and a different call is
+//! `CKR_ARGUMENTS_BAD`).
+
+use luna_sim::SessionHandle;
+
+use crate::args::{self, OutBuf};
+use crate::guard::{Error, FfiResult, entry};
+use crate::mechanism;
+use crate::state::{self, Call, Held, Library, OpKind};
+use crate::types::*;
+
+/// Encrypts one step.
+fn encrypt_step(
+    library: &Library,
+    session: SessionHandle,
+    call: &Call,
+    out: &mut OutBuf<'_, u8>,
+) -> FfiResult<()> {
+    let sim = &library.sim;
+    let needed = match call {
+        Call::Single(data) => sim.encrypt_len(session, Some(data.len()), true)?,
+        Call::Update(data) => sim.encrypt_len(session, Some(data.len()), false)?,
+        Call::Final => sim.encrypt_len(session, None, false)?,
+    };
+    if out.answer_length(needed)? {
+        return Ok(());
+    }
+    let result = match call {
+        Call::Single(data) => sim.encrypt(session, data)?,
+        Call::Update(data) => sim.encrypt_update(session, data)?,
+        Call::Final => sim.encrypt_final(session)?,
+    };
+    out.write(&result)
+}
+
+/// Decrypts one step (see the module documentation for held-back results).
+fn decrypt_step(
+    library: &Library,
+    session: SessionHandle,
+    call: Call,
+    out: &mut OutBuf<'_, u8>,
+) -> FfiResult<()> {
+    let key = (session, OpKind::Decrypt);
+    let held = library.held().remove(&key);
+    if let Some(held) = held {
+        if held.call != call {
+            library.held().insert(key, held);
+            return Err(Error::ArgumentsBad);
+        }
+        let result = out.write(&held.output);
+        if out.is_query() || result.is_err() {
+            library.held().insert(key, held);
+        }
+        return result;
+    }
+    let sim = &library.sim;
+    let bound = match &call {
+        Call::Single(data) => sim.decrypt_len(session, Some(data.len()), true)?,
+        Call::Update(data) => sim.decrypt_len(session, Some(data.len()), false)?,
+        Call::Final => sim.decrypt_len(session, None, false)?,
+    };
+    if out.is_query() {
+        return out.answer_length(bound).map(|_| ());
+    }
+    let output = match &call {
+        Call::Single(data) => sim.decrypt(session, data)?,
+        Call::Update(data) => sim.decrypt_update(session, data)?,
+        Call::Final => sim.decrypt_final(session)?,
+    };
+    match out.write(&output) {
+        Err(Error::BufferTooSmall) => {
+            let slot = sim.session_info(session)?.slot;
+            library.held().insert(key, Held { slot, call, output });
+            Err(Error::BufferTooSmall)
+        }
+        other => other,
+    }
+}
+
+/// `C_EncryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_EncryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(state::current()?
+            .sim
+            .encrypt_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_Encrypt`.
+///
+/// # Safety
+///
+/// `pData` is NULL or readable for `ulDataLen` bytes; `pulEncryptedDataLen` is NULL or
+/// readable and writable; a non-NULL `pEncryptedData` is writable for
+/// `*pulEncryptedDataLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Encrypt(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pEncryptedData: CK_BYTE_PTR,
+    pulEncryptedDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pEncryptedData, pulEncryptedDataLen) }?;
+        encrypt_step(
+            &*state::current()?,
+            hSession,
+            &Call::Single(data.to_vec()),
+            &mut out,
+        )
+    })
+}
+
+/// `C_EncryptUpdate`.
+///
+/// # Safety
+///
+/// As [`C_Encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_EncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pEncryptedPart, pulEncryptedPartLen) }?;
+        encrypt_step(
+            &*state::current()?,
+            hSession,
+            &Call::Update(data.to_vec()),
+            &mut out,
+        )
+    })
+}
+
+/// `C_EncryptFinal`.
+///
+/// # Safety
+///
+/// `pulLastEncryptedPartLen` is NULL or readable and writable; a non-NULL
+/// `pLastEncryptedPart` is writable for `*pulLastEncryptedPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_EncryptFinal(
+    hSession: CK_SESSION_HANDLE,
+    pLastEncryptedPart: CK_BYTE_PTR,
+    pulLastEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pLastEncryptedPart, pulLastEncryptedPartLen) }?;
+        encrypt_step(&*state::current()?, hSession, &Call::Final, &mut out)
+    })
+}
+
+/// `C_DecryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+///
+/// # Safety
+///
+/// As [`C_EncryptInit`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        let library = state::current()?;
+        if library.held().contains_key(&(hSession, OpKind::Decrypt)) {
+            return Err(Error::OperationActive);
+        }
+        Ok(library.sim.decrypt_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_Decrypt`.
+///
+/// # Safety
+///
+/// As [`C_Encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Decrypt(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedData: CK_BYTE_PTR,
+    ulEncryptedDataLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    pulDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pEncryptedData.cast_const(), ulEncryptedDataLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
+        decrypt_step(
+            &*state::current()?,
+            hSession,
+            Call::Single(data.to_vec()),
+            &mut out,
+        )
+    })
+}
+
+/// `C_DecryptUpdate`.
+///
+/// # Safety
+///
+/// As [`C_Encrypt`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pEncryptedPart.cast_const(), ulEncryptedPartLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pPart, pulPartLen) }?;
+        decrypt_step(
+            &*state::current()?,
+            hSession,
+            Call::Update(data.to_vec()),
+            &mut out,
+        )
+    })
+}
+
+/// `C_DecryptFinal`.
+///
+/// # Safety
+///
+/// As [`C_EncryptFinal`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptFinal(
+    hSession: CK_SESSION_HANDLE,
+    pLastPart: CK_BYTE_PTR,
+    pulLastPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pLastPart, pulLastPartLen) }?;
+        decrypt_step(&*state::current()?, hSession, Call::Final, &mut out)
+    })
+}

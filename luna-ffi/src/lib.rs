@@ -1,0 +1,44 @@
+//! A standard PKCS#11 v2.40 module over the simulated Thales Luna HSM [`luna_sim`].
+//!
+//! Built as a `cdylib` (`libluna_ffi.so`), it exports every standard function by name and
+//! through [`C_GetFunctionList`]. Each call checks its pointers and lengths, builds typed
+//! values, calls the [`luna_sim::Simulator`] and writes the outputs; errors become `CK_RV`
+//! in one place ([`luna_sim::SimError::rv`] and the module's own argument errors), and a
+//! panic becomes `CKR_GENERAL_ERROR`. The library is thread-safe (`CKF_OS_LOCKING_OK`).
+//!
+//! `C_Initialize` opens the simulator home named by `LUNA_SIM_HOME` (else the simulator's
+//! default home); see the README for pointing applications at the module.
+//!
+//! Implemented: general, slot and token functions, sessions and login (`CKU_SO`, `CKU_USER`,
+//! `CKU_CRYPTO_USER`), PINs, objects and attributes, find, AES-GCM and AES-CBC-PAD
+//! encryption, ECDSA (P-256) and HMAC-SHA256 signatures, SHA-256 digests, AES and generic
+//! secret key generation, EC key pairs, AES key wrap with padding, random. Every other
+//! standard function returns `CKR_FUNCTION_NOT_SUPPORTED`.
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(non_snake_case)]
+
+mod args;
+mod cipher;
+pub mod ck;
+mod function_list;
+mod general;
+mod guard;
+mod keys;
+mod mechanism;
+mod object;
+mod session;
+mod sign;
+mod state;
+mod template;
+pub mod types;
+mod unsupported;
+
+pub use cipher::*;
+pub use function_list::{C_GetFunctionList, FUNCTION_LIST};
+pub use general::*;
+pub use keys::*;
+pub use object::*;
+pub use session::*;
+pub use sign::*;
+pub use unsupported::*;

@@ -1,0 +1,65 @@
+//! Mechanism parameters: `CK_MECHANISM` to the simulator's [`Mechanism`].
+//!
+//! `CKM_AES_GCM` takes a `CK_GCM_PARAMS` (the 48-byte layout with `ulIvBits`, or the original
+//! 40-byte v2.40 layout without it); `CKM_AES_CBC_PAD` a 16-byte IV; every other mechanism
+//! has no parameter (one given is ignored).
+
+use cpv4_wire::consts::{CKM_AES_CBC_PAD, CKM_AES_GCM};
+use luna_sim::{GcmParams, Mechanism};
+
+use crate::args;
+use crate::guard::{Error, FfiResult};
+use crate::types::{CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MECHANISM};
+
+/// Reads a mechanism.
+///
+/// # Safety
+///
+/// A non-NULL `mechanism` must be readable, and its non-NULL parameter readable for
+/// `ulParameterLen` bytes, with the pointers inside a GCM parameter valid for their lengths.
+pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism> {
+    // SAFETY: forwarded from this function's contract.
+    let mechanism = unsafe { args::input(mechanism) }?;
+    let param = mechanism.pParameter.cast_const();
+    let param_len = args::len(mechanism.ulParameterLen)?;
+    match mechanism.mechanism {
+        CKM_AES_GCM => {
+            if param.is_null() {
+                return Err(Error::MechanismParamInvalid);
+            }
+            let (iv, iv_len, aad, aad_len, tag_bits) = if param_len == size_of::<CK_GCM_PARAMS>() {
+                // SAFETY: non-NULL and readable for its full size (checked length); read
+                // unaligned since the caller's buffer need not be aligned.
+                let p = unsafe { param.cast::<CK_GCM_PARAMS>().read_unaligned() };
+                (p.pIv, p.ulIvLen, p.pAAD, p.ulAADLen, p.ulTagBits)
+            } else if param_len == size_of::<CK_GCM_PARAMS_V240>() {
+                // SAFETY: as above, for the shorter layout.
+                let p = unsafe { param.cast::<CK_GCM_PARAMS_V240>().read_unaligned() };
+                (p.pIv, p.ulIvLen, p.pAAD, p.ulAADLen, p.ulTagBits)
+            } else {
+                return Err(Error::MechanismParamInvalid);
+            };
+            // SAFETY: the caller guarantees the IV and AAD pointers are valid for their
+            // lengths; NULL with a non-zero length is refused.
+            let iv = unsafe { args::slice(iv.cast_const(), iv_len) }
+                .map_err(|_| Error::MechanismParamInvalid)?;
+            // SAFETY: as above.
+            let aad = unsafe { args::slice(aad.cast_const(), aad_len) }
+                .map_err(|_| Error::MechanismParamInvalid)?;
+            Ok(Mechanism::AesGcm(GcmParams {
+                iv: iv.to_vec(),
+                aad: aad.to_vec(),
+                tag_bits,
+            }))
+        }
+        CKM_AES_CBC_PAD => {
+            if param.is_null() || param_len != 16 {
+                return Err(Error::MechanismParamInvalid);
+            }
+            // SAFETY: non-NULL and readable for 16 bytes (checked length).
+            let iv = unsafe { param.cast::<[u8; 16]>().read_unaligned() };
+            Ok(Mechanism::AesCbcPad { iv })
+        }
+        other => Ok(Mechanism::without_params(other)?),
+    }
+}

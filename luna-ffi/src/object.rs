@@ -1,0 +1,214 @@
+//! Objects: `C_CreateObject`, `C_CopyObject`, `C_DestroyObject`, `C_GetAttributeValue`,
+//! `C_SetAttributeValue`, `C_FindObjectsInit`, `C_FindObjects`, `C_FindObjectsFinal`.
+
+use cpv4_wire::consts::{CK_UNAVAILABLE_INFORMATION, CKR_BUFFER_TOO_SMALL, CKR_OK};
+use luna_sim::{AttributeValue, attribute_values_rv};
+
+use crate::args;
+use crate::guard::{Error, entry};
+use crate::state;
+use crate::template;
+use crate::types::*;
+
+/// `C_CreateObject`.
+///
+/// # Safety
+///
+/// `pTemplate` is NULL or a readable template of `ulCount` attributes, each non-NULL
+/// `pValue` readable for `ulValueLen` bytes; `phObject` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_CreateObject(
+    hSession: CK_SESSION_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phObject: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let template = unsafe { template::read(pTemplate, ulCount) }?;
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { args::out(phObject) }?;
+        *out = state::current()?.sim.create_object(hSession, &template)?;
+        Ok(())
+    })
+}
+
+/// `C_CopyObject`.
+///
+/// # Safety
+///
+/// As [`C_CreateObject`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_CopyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phNewObject: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let template = unsafe { template::read(pTemplate, ulCount) }?;
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { args::out(phNewObject) }?;
+        *out = state::current()?
+            .sim
+            .copy_object(hSession, hObject, &template)?;
+        Ok(())
+    })
+}
+
+/// `C_DestroyObject`.
+///
+/// # Safety
+///
+/// No pointer arguments.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DestroyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| Ok(state::current()?.sim.destroy_object(hSession, hObject)?))
+}
+
+/// `C_GetAttributeValue` under the standard's rules: every attribute gets its own outcome.
+/// A sensitive value or an attribute the object lacks gets `CK_UNAVAILABLE_INFORMATION`; a
+/// NULL `pValue` gets the length; a large enough buffer the value; a short one
+/// `CK_UNAVAILABLE_INFORMATION`. The call returns `CKR_ATTRIBUTE_SENSITIVE` if any value is
+/// sensitive, else `CKR_ATTRIBUTE_TYPE_INVALID` if any attribute is missing, else
+/// `CKR_BUFFER_TOO_SMALL` if any buffer was short, else `CKR_OK`.
+///
+/// # Safety
+///
+/// `pTemplate` is NULL or readable and writable for `ulCount` attributes, each non-NULL
+/// `pValue` writable for `ulValueLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetAttributeValue(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let entries = unsafe { args::slice_mut(pTemplate, ulCount) }?;
+        let library = state::current()?;
+        let kinds: Vec<CK_ATTRIBUTE_TYPE> = entries.iter().map(|e| e.type_).collect();
+        let values = library.sim.get_attribute_value(hSession, hObject, &kinds)?;
+        let mut rv = attribute_values_rv(&values);
+        let mut too_small = false;
+        for (entry, value) in entries.iter_mut().zip(&values) {
+            let AttributeValue::Value(value) = value else {
+                entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                continue;
+            };
+            let native = template::to_native(entry.type_, value)?;
+            let needed = args::ulong(native.len())?;
+            if entry.pValue.is_null() {
+                entry.ulValueLen = needed;
+            } else if entry.ulValueLen >= needed {
+                // SAFETY: the caller guarantees `pValue` is writable for `ulValueLen` bytes,
+                // and `native.len() <= ulValueLen`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        native.as_ptr(),
+                        entry.pValue.cast::<u8>(),
+                        native.len(),
+                    );
+                }
+                entry.ulValueLen = needed;
+            } else {
+                entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                too_small = true;
+            }
+        }
+        if rv == CKR_OK && too_small {
+            rv = CKR_BUFFER_TOO_SMALL;
+        }
+        if rv == CKR_OK {
+            Ok(())
+        } else {
+            Err(Error::Partial(rv))
+        }
+    })
+}
+
+/// `C_SetAttributeValue`.
+///
+/// # Safety
+///
+/// As [`C_CreateObject`] for the template.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SetAttributeValue(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let template = unsafe { template::read(pTemplate, ulCount) }?;
+        Ok(state::current()?
+            .sim
+            .set_attribute_value(hSession, hObject, &template)?)
+    })
+}
+
+/// `C_FindObjectsInit`.
+///
+/// # Safety
+///
+/// As [`C_CreateObject`] for the template.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_FindObjectsInit(
+    hSession: CK_SESSION_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let template = unsafe { template::read(pTemplate, ulCount) }?;
+        Ok(state::current()?
+            .sim
+            .find_objects_init(hSession, &template)?)
+    })
+}
+
+/// `C_FindObjects`: up to `ulMaxObjectCount` more handles.
+///
+/// # Safety
+///
+/// `phObject` is NULL or writable for `ulMaxObjectCount` handles; `pulObjectCount` is NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_FindObjects(
+    hSession: CK_SESSION_HANDLE,
+    phObject: CK_OBJECT_HANDLE_PTR,
+    ulMaxObjectCount: CK_ULONG,
+    pulObjectCount: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let handles = unsafe { args::slice_mut(phObject, ulMaxObjectCount) }?;
+        // SAFETY: forwarded from this function's contract.
+        let count = unsafe { args::out(pulObjectCount) }?;
+        let found = state::current()?
+            .sim
+            .find_objects(hSession, handles.len())?;
+        for (slot, handle) in handles.iter_mut().zip(&found) {
+            *slot = *handle;
+        }
+        *count = args::ulong(found.len().min(handles.len()))?;
+        Ok(())
+    })
+}
+
+/// `C_FindObjectsFinal`.
+///
+/// # Safety
+///
+/// No pointer arguments.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    entry(|| Ok(state::current()?.sim.find_objects_final(hSession)?))
+}

@@ -1,0 +1,279 @@
+//! Signatures and digests: `C_SignInit`, `C_Sign`, `C_SignUpdate`, `C_SignFinal`,
+//! `C_VerifyInit`, `C_Verify`, `C_VerifyUpdate`, `C_VerifyFinal`, `C_DigestInit`, `C_Digest`,
+//! `C_DigestUpdate`, `C_DigestFinal`.
+//!
+//! Length queries never touch the operation: ECDSA signatures are always 64 bytes (`r || s`),
+//! HMAC-SHA256 tags and SHA-256 digests 32, and the simulator tells the length of the active
+//! signing operation (`sign_len`). So a NULL or short buffer is answered before anything is
+//! signed, and the call that signs is the one with a buffer large enough: a length query
+//! followed by the real call signs once, with a fresh ECDSA nonce.
+
+use crate::args::{self, OutBuf};
+use crate::guard::{FfiResult, entry};
+use crate::mechanism;
+use crate::state;
+use crate::types::*;
+
+/// Length of a SHA-256 digest, the only digest mechanism (`CKM_SHA256`).
+const SHA256_LEN: usize = 32;
+
+/// `C_SignInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(state::current()?
+            .sim
+            .sign_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_Sign`.
+///
+/// # Safety
+///
+/// `pData` is NULL or readable for `ulDataLen` bytes; `pulSignatureLen` is NULL or readable
+/// and writable; a non-NULL `pSignature` is writable for `*pulSignatureLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Sign(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
+        let library = state::current()?;
+        if out.answer_length(library.sim.sign_len(hSession)?)? {
+            return Ok(());
+        }
+        out.write(&library.sim.sign(hSession, data)?)
+    })
+}
+
+/// `C_SignUpdate` (not for the single-part `CKM_ECDSA`).
+///
+/// # Safety
+///
+/// `pPart` is NULL or readable for `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+        Ok(state::current()?.sim.sign_update(hSession, data)?)
+    })
+}
+
+/// `C_SignFinal`.
+///
+/// # Safety
+///
+/// `pulSignatureLen` is NULL or readable and writable; a non-NULL `pSignature` is writable
+/// for `*pulSignatureLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
+        let library = state::current()?;
+        if out.answer_length(library.sim.sign_len(hSession)?)? {
+            return Ok(());
+        }
+        out.write(&library.sim.sign_final(hSession)?)
+    })
+}
+
+/// `C_VerifyInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(state::current()?
+            .sim
+            .verify_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_Verify`.
+///
+/// # Safety
+///
+/// `pData` and `pSignature` are NULL or readable for their lengths.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Verify(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
+        Ok(state::current()?.sim.verify(hSession, data, signature)?)
+    })
+}
+
+/// `C_VerifyUpdate`.
+///
+/// # Safety
+///
+/// `pPart` is NULL or readable for `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+        Ok(state::current()?.sim.verify_update(hSession, data)?)
+    })
+}
+
+/// `C_VerifyFinal`.
+///
+/// # Safety
+///
+/// `pSignature` is NULL or readable for `ulSignatureLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
+        Ok(state::current()?.sim.verify_final(hSession, signature)?)
+    })
+}
+
+/// `C_DigestInit` with `CKM_SHA256`.
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(state::current()?.sim.digest_init(hSession, &mechanism)?)
+    })
+}
+
+/// Answers a digest length query without ending the operation. The simulator has no
+/// `digest_len`: an empty update (which leaves a SHA-256 state unchanged) checks that a
+/// digest is active, and the length is that of SHA-256.
+fn digest_length(
+    library: &state::Library,
+    session: CK_SESSION_HANDLE,
+    out: &mut OutBuf<'_, u8>,
+) -> FfiResult<bool> {
+    library.sim.digest_update(session, &[])?;
+    out.answer_length(SHA256_LEN)
+}
+
+/// `C_Digest`.
+///
+/// # Safety
+///
+/// As [`C_Sign`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Digest(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pDigest: CK_BYTE_PTR,
+    pulDigestLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
+        let library = state::current()?;
+        if digest_length(&library, hSession, &mut out)? {
+            return Ok(());
+        }
+        out.write(&library.sim.digest(hSession, data)?)
+    })
+}
+
+/// `C_DigestUpdate`.
+///
+/// # Safety
+///
+/// `pPart` is NULL or readable for `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+        Ok(state::current()?.sim.digest_update(hSession, data)?)
+    })
+}
+
+/// `C_DigestFinal`.
+///
+/// # Safety
+///
+/// As [`C_SignFinal`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestFinal(
+    hSession: CK_SESSION_HANDLE,
+    pDigest: CK_BYTE_PTR,
+    pulDigestLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        // SAFETY: forwarded from this function's contract.
+        let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
+        let library = state::current()?;
+        if digest_length(&library, hSession, &mut out)? {
+            return Ok(());
+        }
+        out.write(&library.sim.digest_final(hSession)?)
+    })
+}

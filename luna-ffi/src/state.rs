@@ -1,0 +1,115 @@
+//! The library state: one [`Simulator`] per process between `C_Initialize` and `C_Finalize`,
+//! plus the results this module holds back for callers whose buffer was too small.
+//!
+//! Calls take a clone of the `Arc` under a short read lock, so `C_Finalize` never waits for
+//! running calls (they finish on the instance they started with) and many threads call at
+//! once; the simulator serializes its own state internally.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use luna_sim::{SessionHandle, Simulator, SlotId};
+
+use crate::guard::{Error, FfiResult};
+
+/// Which operation a held-back result belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum OpKind {
+    /// `C_Decrypt`, `C_DecryptUpdate`, `C_DecryptFinal`.
+    Decrypt,
+}
+
+/// Which call produced a held-back result, with its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// A single-part call on this input.
+    Single(Vec<u8>),
+    /// An update call on this input.
+    Update(Vec<u8>),
+    /// The final call.
+    Final,
+}
+
+/// A computed output that did not fit the caller's buffer: the operation is over in the
+/// simulator, but for the caller it is still active until the result is fetched by repeating
+/// the same call with a buffer large enough.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// The slot of the session (dropped on logout or `C_CloseAllSessions`).
+    pub(crate) slot: SlotId,
+    /// The call and its input.
+    pub(crate) call: Call,
+    /// The output.
+    pub(crate) output: Vec<u8>,
+}
+
+/// One initialized library instance.
+#[derive(Debug)]
+pub(crate) struct Library {
+    /// The simulator.
+    pub(crate) sim: Simulator,
+    held: Mutex<HashMap<(SessionHandle, OpKind), Held>>,
+}
+
+impl Library {
+    fn new(sim: Simulator) -> Self {
+        Self {
+            sim,
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The held-back results.
+    pub(crate) fn held(&self) -> MutexGuard<'_, HashMap<(SessionHandle, OpKind), Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the held-back results of one session.
+    pub(crate) fn forget_session(&self, session: SessionHandle) {
+        self.held().retain(|(s, _), _| *s != session);
+    }
+
+    /// Forgets the held-back results of every session of a slot.
+    pub(crate) fn forget_slot(&self, slot: SlotId) {
+        self.held().retain(|_, held| held.slot != slot);
+    }
+}
+
+static STATE: RwLock<Option<Arc<Library>>> = RwLock::new(None);
+
+/// The initialized library, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
+pub(crate) fn current() -> FfiResult<Arc<Library>> {
+    STATE
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .ok_or(Error::NotInitialized)
+}
+
+/// Opens the simulator home (`LUNA_SIM_HOME`, else the default home) unless initialized.
+pub(crate) fn initialize() -> FfiResult<()> {
+    let mut state = STATE.write().unwrap_or_else(PoisonError::into_inner);
+    if state.is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let home = luna_sim::default_home()?;
+    let sim = Simulator::open(&home)?;
+    *state = Some(Arc::new(Library::new(sim)));
+    Ok(())
+}
+
+/// Drops the library instance, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
+pub(crate) fn finalize() -> FfiResult<()> {
+    STATE
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .map(drop)
+        .ok_or(Error::NotInitialized)
+}
+
+impl From<std::num::TryFromIntError> for Error {
+    fn from(_: std::num::TryFromIntError) -> Self {
+        Self::ArgumentsBad
+    }
+}

@@ -1,0 +1,311 @@
+//! The standard functions this module does not implement: each returns
+//! `CKR_FUNCTION_NOT_SUPPORTED` once the library is initialized
+//! (`CKR_CRYPTOKI_NOT_INITIALIZED` before), and reads none of its arguments.
+
+use crate::guard::{Error, entry};
+use crate::state;
+use crate::types::*;
+
+fn not_supported() -> CK_RV {
+    entry(|| {
+        state::current()?;
+        Err(Error::NotSupported)
+    })
+}
+
+/// `C_GetOperationState`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    pOperationState: CK_BYTE_PTR,
+    pulOperationStateLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pOperationState, pulOperationStateLen);
+    not_supported()
+}
+
+/// `C_SetOperationState`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    pOperationState: CK_BYTE_PTR,
+    ulOperationStateLen: CK_ULONG,
+    hEncryptionKey: CK_OBJECT_HANDLE,
+    hAuthenticationKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pOperationState,
+        ulOperationStateLen,
+        hEncryptionKey,
+        hAuthenticationKey,
+    );
+    not_supported()
+}
+
+/// `C_GetObjectSize`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetObjectSize(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pulSize: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, hObject, pulSize);
+    not_supported()
+}
+
+/// `C_DigestKey`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+    let _ = (hSession, hKey);
+    not_supported()
+}
+
+/// `C_SignRecoverInit`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported()
+}
+
+/// `C_SignRecover`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignRecover(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pData, ulDataLen, pSignature, pulSignatureLen);
+    not_supported()
+}
+
+/// `C_VerifyRecoverInit`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported()
+}
+
+/// `C_VerifyRecover`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyRecover(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    pulDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
+    not_supported()
+}
+
+/// `C_DigestEncryptUpdate`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
+    not_supported()
+}
+
+/// `C_DecryptDigestUpdate`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptDigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
+    not_supported()
+}
+
+/// `C_SignEncryptUpdate`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
+    not_supported()
+}
+
+/// `C_DecryptVerifyUpdate`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptVerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
+    not_supported()
+}
+
+/// `C_DeriveKey`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pMechanism,
+        hBaseKey,
+        pTemplate,
+        ulAttributeCount,
+        phKey,
+    );
+    not_supported()
+}
+
+/// `C_SeedRandom`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: CK_BYTE_PTR,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (hSession, pSeed, ulSeedLen);
+    not_supported()
+}
+
+/// `C_GetFunctionStatus`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = (hSession,);
+    not_supported()
+}
+
+/// `C_CancelFunction`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = (hSession,);
+    not_supported()
+}
+
+/// `C_WaitForSlotEvent`: not supported.
+///
+/// # Safety
+///
+/// No argument is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_WaitForSlotEvent(
+    flags: CK_FLAGS,
+    pSlot: CK_SLOT_ID_PTR,
+    pReserved: CK_VOID_PTR,
+) -> CK_RV {
+    let _ = (flags, pSlot, pReserved);
+    not_supported()
+}

@@ -1,0 +1,47 @@
+//! A C program compiled against the generated header (`include/luna_cpv4.h`) loads the module
+//! with `dlopen` and runs a whole session (`tests/c/smoke.c`).
+// Test helpers, like tests, fail loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn a_c_program_built_against_the_header_runs_a_session() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    if !common::require_tool(
+        "a C compiler (cc)",
+        common::tool_present(&cc, &["--version"]),
+        "apt-get install gcc",
+    ) {
+        return;
+    }
+    let dir = common::home();
+    let exe = dir.path().join("smoke");
+    let package = common::package_dir();
+    common::run_ok(
+        Command::new(&cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE"])
+            .arg("-I")
+            .arg(package.join("include"))
+            .arg(package.join("tests/c/smoke.c"))
+            .arg("-o")
+            .arg(&exe)
+            .arg("-ldl"),
+    );
+    let home = common::home();
+    let output = common::run_ok(
+        Command::new(&exe)
+            .arg(common::library())
+            .env("LUNA_SIM_HOME", home.path()),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("slot 0: source"), "{stdout}");
+    assert!(stdout.contains("smoke: OK"), "{stdout}");
+}

@@ -1,0 +1,35 @@
+//! `python-pkcs11` (PyPI) drives the built module through `tests/python_pkcs11.py`.
+// Test helpers, like tests, fail loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn python_pkcs11_generates_a_key_and_encrypts_and_decrypts() {
+    let present = Command::new("python3")
+        .args(["-c", "import pkcs11"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require_tool(
+        "python3 with python-pkcs11",
+        present,
+        "python3 -m pip install python-pkcs11",
+    ) {
+        return;
+    }
+    let home = common::home();
+    let output = common::run_ok(
+        Command::new("python3")
+            .arg(common::package_dir().join("tests/python_pkcs11.py"))
+            .arg(common::library())
+            .env("LUNA_SIM_HOME", home.path()),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("python-pkcs11: OK"));
+}
