@@ -68,8 +68,8 @@ pub struct ContinueOutput {
 }
 
 /// An opened key blob. Its sequence number is not yet accepted: call
-/// [`SessionTable::accept_sequence`] once the object is stored.
-#[derive(Debug)]
+/// [`SessionTable::accept_sequence`] once the object is stored. `Debug` shows the payload's
+/// length only: it holds key material.
 pub struct OpenedBlob {
     /// The element type of the header.
     pub element_type: ElementType,
@@ -77,6 +77,16 @@ pub struct OpenedBlob {
     pub sequence: u64,
     /// The encoded object (zeroized on drop).
     pub payload: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for OpenedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedBlob")
+            .field("element_type", &self.element_type)
+            .field("sequence", &self.sequence)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,12 +21,35 @@ use crate::error::{ErrorKind, Format, WireError};
 use crate::limits::{MAX_ATTRIBUTE_COUNT, MAX_ATTRIBUTE_SIZE};
 
 /// One attribute: its type and its value in wire form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows `CK_ULONG` and `CK_BBOOL` values but only the length of byte values, which
+/// may be key material (`CKA_VALUE` of a secret or private key).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Attribute<V = Bytes> {
     /// The attribute type (`CKA_*`).
     pub ty: u64,
     /// The value in wire form.
     pub value: V,
+}
+
+impl<V: AsRef<[u8]>> core::fmt::Debug for Attribute<V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut out = f.debug_struct("Attribute");
+        out.field("ty", &format_args!("0x{:X}", self.ty));
+        let value = self.value.as_ref();
+        let form = crate::consts::CkAttributeType::try_from(self.ty)
+            .map_or(AttributeForm::Bytes, attribute_form);
+        match (form, value) {
+            (AttributeForm::Ulong, _) if value.len() == 8 => {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(value);
+                out.field("value", &u64::from_be_bytes(bytes))
+            }
+            (AttributeForm::Bool, [byte]) => out.field("value", &(*byte != 0)),
+            _ => out.field("len", &value.len()),
+        };
+        out.finish()
+    }
 }
 
 impl Attribute<Bytes> {
@@ -60,9 +83,15 @@ impl Attribute<Bytes> {
 /// `V` is [`Bytes`] when decoded with [`AttributeList::decode`] (values share the input buffer)
 /// and `&[u8]` with [`AttributeList::decode_borrowed`] (for plaintext key material held in a
 /// zeroizing buffer that the caller owns).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AttributeList<V = Bytes> {
     attributes: Vec<Attribute<V>>,
+}
+
+impl<V: AsRef<[u8]>> core::fmt::Debug for AttributeList<V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(&self.attributes).finish()
+    }
 }
 
 impl<V: AsRef<[u8]>> AttributeList<V> {

@@ -605,3 +605,23 @@ fn empty_attribute_list_is_valid() {
     let list = AttributeList::decode(&Bytes::new()).unwrap();
     assert!(list.attributes().is_empty());
 }
+
+#[test]
+fn debug_output_shows_no_byte_values() {
+    let secret = [0xC7u8; 32];
+    let list = AttributeList::new(vec![
+        Attribute::bytes(cpv4_wire::consts::CKA_VALUE, secret.to_vec()),
+        Attribute::ulong(CKA_CLASS, 4),
+        Attribute::bool(CKA_TOKEN, true),
+    ])
+    .unwrap();
+    let debug = format!("{list:?}");
+    assert!(
+        debug.contains("len: 32") && debug.contains("value: 4") && debug.contains("value: true"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains("199"),
+        "a secret byte (0xC7 = 199) leaked: {debug}"
+    );
+}
