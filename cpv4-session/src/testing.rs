@@ -193,6 +193,20 @@ impl Pair {
             .deliver_confirm(SOURCE, &self.responder, T, uid.as_bytes(), confirm)
     }
 
+    /// A key blob of `payload` sealed by the responder (source) in session `uid`.
+    pub fn source_blob(&self, uid: SessionUid, payload: &[u8]) -> bytes::Bytes {
+        self.source
+            .seal(
+                SOURCE,
+                &self.responder,
+                T,
+                uid.as_bytes(),
+                cpv4_wire::ElementType::Cryptoki,
+                payload,
+            )
+            .unwrap()
+    }
+
     /// Steps 1 to 3: both sides negotiated, the responder not yet confirmed.
     pub fn negotiate(&mut self) -> Exchange {
         let offer = self.start();

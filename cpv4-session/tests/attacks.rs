@@ -161,17 +161,7 @@ fn a_confirm_from_another_negotiation_gets_negotiation_invalid() {
 fn a_replayed_blob_is_refused() {
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
-    let blob = pair
-        .source
-        .seal(
-            SOURCE,
-            &pair.responder,
-            T,
-            uid.as_bytes(),
-            ElementType::Cryptoki,
-            b"key",
-        )
-        .unwrap();
+    let blob = pair.source_blob(uid, b"key");
     let opened = pair
         .target
         .open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob)
@@ -196,17 +186,7 @@ fn a_blob_moved_to_another_session_is_refused() {
     let mut pair = Pair::new();
     let first = pair.establish().uid;
     let second = pair.establish().uid;
-    let blob = pair
-        .source
-        .seal(
-            SOURCE,
-            &pair.responder,
-            T,
-            first.as_bytes(),
-            ElementType::Cryptoki,
-            b"key",
-        )
-        .unwrap();
+    let blob = pair.source_blob(first, b"key");
     // As it is: its header names the first session.
     assert_rv(
         pair.target
@@ -228,17 +208,7 @@ fn a_blob_moved_to_another_session_is_refused() {
 fn a_blob_sent_in_the_wrong_direction_is_refused() {
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
-    let blob = pair
-        .source
-        .seal(
-            SOURCE,
-            &pair.responder,
-            T,
-            uid.as_bytes(),
-            ElementType::Cryptoki,
-            b"key",
-        )
-        .unwrap();
+    let blob = pair.source_blob(uid, b"key");
     // Reflected back to its sender.
     assert_rv(
         pair.source
@@ -260,17 +230,7 @@ fn a_blob_sent_in_the_wrong_direction_is_refused() {
 fn a_blob_with_its_element_type_or_sequence_changed_is_refused() {
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
-    let blob = pair
-        .source
-        .seal(
-            SOURCE,
-            &pair.responder,
-            T,
-            uid.as_bytes(),
-            ElementType::Cryptoki,
-            b"key",
-        )
-        .unwrap();
+    let blob = pair.source_blob(uid, b"key");
     let mut as_param = KeyBlob::decode(&blob).unwrap();
     as_param.header.element_type = ElementType::Param;
     assert_rv(

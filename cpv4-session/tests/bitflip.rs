@@ -4,7 +4,6 @@
 
 use cpv4_session::ContinueInput;
 use cpv4_session::testing::*;
-use cpv4_wire::ElementType;
 
 fn flips(message: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     (0..message.len() * 8).map(move |bit| {
@@ -94,17 +93,7 @@ fn every_bit_flip_of_a_key_blob_is_rejected() {
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
     for payload in [&[0x42u8; 32][..], &[0x17u8; 2048][..]] {
-        let blob = pair
-            .source
-            .seal(
-                SOURCE,
-                &pair.responder,
-                T,
-                uid.as_bytes(),
-                ElementType::Cryptoki,
-                payload,
-            )
-            .unwrap();
+        let blob = pair.source_blob(uid, payload);
         for flipped in flips(&blob) {
             let result = pair
                 .target

@@ -129,17 +129,7 @@ fn a_negotiation_survives_a_process_boundary_on_both_sides() {
     pair.source = SessionTable::from_bytes(&pair.source.to_bytes(&key).unwrap(), &key).unwrap();
     let confirm = pair.confirm(&accept, uid).unwrap();
     pair.deliver(uid, &confirm).unwrap();
-    let blob = pair
-        .source
-        .seal(
-            SOURCE,
-            &pair.responder,
-            T,
-            uid.as_bytes(),
-            ElementType::Cryptoki,
-            b"k",
-        )
-        .unwrap();
+    let blob = pair.source_blob(uid, b"k");
     let restored = SessionTable::from_bytes(&pair.target.to_bytes(&key).unwrap(), &key).unwrap();
     let opened = restored
         .open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob)
