@@ -11,11 +11,12 @@
 use core::fmt;
 use core::time::Duration;
 
-use der::asn1::{Any, ObjectIdentifier, Utf8StringRef};
+use der::asn1::{Any, AnyRef, ObjectIdentifier, Utf8StringRef};
 use der::{DateTime, Decode, Encode};
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::{Keypair, Signer, Verifier};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::Generate;
+use p256::elliptic_curve::scalar::IsHigh;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
@@ -29,7 +30,10 @@ use x509_cert::ext::pkix::{
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::spki::{
+    AlgorithmIdentifier, SignatureAlgorithmIdentifier, SubjectPublicKeyInfoOwned,
+    SubjectPublicKeyInfoRef,
+};
 use x509_cert::time::{Time, Validity};
 
 use crate::ecdh::{ID_EC_PUBLIC_KEY, PRIME256V1};
@@ -65,7 +69,7 @@ pub enum AttestError {
     /// chain, issuer and subject names that do not link, or a non-leaf that is not a CA.
     #[error("malformed certificate or chain")]
     Malformed,
-    /// A transcript signature does not verify.
+    /// A transcript signature does not verify, or is the high-S twin (`s > n/2`) of one.
     #[error("bad signature")]
     BadSignature,
     /// A validity period whose start is after its end, or a time that X.509 cannot encode.
@@ -206,6 +210,11 @@ impl ParsedCert {
     }
 
     /// Verifies this certificate's signature with `issuer_key`.
+    ///
+    /// Unlike transcript signatures, both `s` forms are accepted here: certificates issued
+    /// before this crate normalized its certificate signatures (about half of them high-S) are
+    /// stored by existing devices, and a twin of a certificate certifies nothing new (same TBS,
+    /// and [`verify_chain`] returns only the leaf key and the root id).
     fn signed_by(&self, issuer_key: &VerifyingKey) -> bool {
         let Ok(tbs_der) = self.cert.tbs_certificate().to_der() else {
             return false;
@@ -335,6 +344,35 @@ impl BuilderProfile for Cpv4Profile {
     }
 }
 
+/// Signs certificates with a [`SigningKey`], always producing the low-S form of the signature.
+///
+/// `p256` does not normalize ECDSA signatures (`NORMALIZE_S` is false for P-256): half of them
+/// would have `s > n/2`. Issuing only low-S certificates keeps the door open to refusing high-S
+/// certificate signatures later without invalidating what this crate issued.
+struct LowSSigner<'a>(&'a SigningKey);
+
+impl Keypair for LowSSigner<'_> {
+    type VerifyingKey = VerifyingKey;
+
+    fn verifying_key(&self) -> VerifyingKey {
+        *self.0.verifying_key()
+    }
+}
+
+impl SignatureAlgorithmIdentifier for LowSSigner<'_> {
+    type Params = AnyRef<'static>;
+
+    const SIGNATURE_ALGORITHM_IDENTIFIER: AlgorithmIdentifier<Self::Params> =
+        <SigningKey as SignatureAlgorithmIdentifier>::SIGNATURE_ALGORITHM_IDENTIFIER;
+}
+
+impl Signer<DerSignature> for LowSSigner<'_> {
+    fn try_sign(&self, msg: &[u8]) -> Result<DerSignature, p256::ecdsa::signature::Error> {
+        let signature: Signature = self.0.try_sign(msg)?;
+        Ok(signature.normalize_s().to_der())
+    }
+}
+
 /// What every identity holds: its certificate and its signing key (wiped on drop by `p256`).
 struct Identity {
     cert_der: Vec<u8>,
@@ -370,9 +408,9 @@ impl Identity {
         let serial = SerialNumber::generate(rng);
         let builder = CertificateBuilder::new(profile, serial, validity, spki)
             .map_err(|_| AttestError::Build)?;
-        let signer = issuer.map_or(&key, |i| &i.key);
+        let signer = LowSSigner(issuer.map_or(&key, |i| &i.key));
         let cert = builder
-            .build::<_, DerSignature>(signer)
+            .build::<_, DerSignature>(&signer)
             .map_err(|_| AttestError::Build)?;
         let cert_der = cert.to_der().map_err(|_| AttestError::Build)?;
         let parsed = ParsedCert::parse(&cert_der).map_err(|_| AttestError::Build)?;
@@ -564,25 +602,34 @@ impl PartitionIdentity {
     }
 
     /// Signs `msg` (a negotiation transcript) with ECDSA P-256 / SHA-256, deterministic
-    /// nonces (RFC 6979); the signature is `r || s`.
+    /// nonces (RFC 6979); the signature is `r || s`, always in low-S form (`s <= n/2`), the
+    /// only form [`verify_signature`] accepts.
     #[must_use]
     pub fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
         let signature: Signature = self.0.key.sign(msg);
-        signature.to_bytes().into()
+        // p256 leaves s as computed (NORMALIZE_S = false): pick the low-S one of the twins.
+        signature.normalize_s().to_bytes().into()
     }
 }
 
 /// Verifies a transcript signature (`r || s`) made by [`PartitionIdentity::sign`].
 ///
+/// Only the low-S form is accepted: for every valid `(r, s)`, `(r, n - s)` is valid too, and
+/// accepting both would let anyone who sees a signature make a second, different encoding of
+/// it without the key.
+///
 /// # Errors
 ///
-/// [`AttestError::BadSignature`] if it does not verify.
+/// [`AttestError::BadSignature`] if it does not verify or its `s` is above `n/2`.
 pub fn verify_signature(
     key: &VerifyingKey,
     msg: &[u8],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), AttestError> {
     let signature = Signature::from_slice(signature).map_err(|_| AttestError::BadSignature)?;
+    if bool::from(signature.s().is_high()) {
+        return Err(AttestError::BadSignature);
+    }
     key.verify(msg, &signature)
         .map_err(|_| AttestError::BadSignature)
 }

@@ -483,3 +483,79 @@ fn debug_output_hides_signing_keys() {
     assert_redacted(&format!("{secret:?}"), secret.expose_secret());
     assert_eq!(format!("{secret:?}"), "Secret32([REDACTED])");
 }
+
+/// `(r, n - s)`: the other valid ECDSA signature of the same message under the same key.
+fn high_s_twin(signature: &[u8; 64]) -> [u8; 64] {
+    let parsed = p256::ecdsa::Signature::from_slice(signature).unwrap();
+    let twin = p256::ecdsa::Signature::from_scalars(parsed.r(), -parsed.s()).unwrap();
+    twin.to_bytes().into()
+}
+
+fn is_high_s(signature: &[u8; 64]) -> bool {
+    use p256::elliptic_curve::scalar::IsHigh;
+    let parsed = p256::ecdsa::Signature::from_slice(signature).unwrap();
+    parsed.s().is_high().into()
+}
+
+#[test]
+fn a_high_s_twin_of_a_transcript_signature_is_refused() {
+    use p256::ecdsa::signature::Verifier;
+    let pki = Pki::new(24);
+    let key = pki.partition.verifying_key();
+    // Several transcripts, so that both halves of the s range come up whatever `sign` does.
+    for i in 0u32..16 {
+        let msg = [b"cpv4 transcript ".as_slice(), &i.to_be_bytes()].concat();
+        let sig = pki.partition.sign(&msg);
+        verify_signature(key, &msg, &sig).unwrap();
+        let twin = high_s_twin(&sig);
+        assert_ne!(twin, sig);
+        // The twin is a mathematically valid signature: plain ECDSA verification accepts it,
+        // so only a low-S rule stops a relay from re-encoding a transcript signature.
+        let plain = p256::ecdsa::Signature::from_slice(&twin).unwrap();
+        assert!(key.verify(&msg, &plain).is_ok(), "message {i}");
+        assert_eq!(
+            verify_signature(key, &msg, &twin),
+            Err(AttestError::BadSignature),
+            "twin of the signature of message {i} accepted"
+        );
+    }
+}
+
+#[test]
+fn transcript_signatures_are_always_low_s() {
+    let pki = Pki::new(25);
+    for i in 0u32..200 {
+        let msg = [b"transcript ".as_slice(), &i.to_be_bytes()].concat();
+        let sig = pki.partition.sign(&msg);
+        assert!(!is_high_s(&sig), "signature of message {i} is high-S");
+        verify_signature(pki.partition.verifying_key(), &msg, &sig).unwrap();
+    }
+}
+
+#[test]
+fn issued_certificate_signatures_are_always_low_s() {
+    use der::Decode;
+    let mut rng = rng(26);
+    let validity = ValidityPeriod::new(T0, T0 + DAY);
+    let root = ManufacturerRoot::generate(&mut rng, "root", validity).unwrap();
+    let device = DeviceIdentity::issue(&root, &mut rng, "device", validity).unwrap();
+    let mut certs = vec![
+        root.certificate_der().to_vec(),
+        device.certificate_der().to_vec(),
+    ];
+    for i in 0..60 {
+        let partition =
+            PartitionIdentity::issue(&device, &mut rng, &format!("partition {i}"), validity)
+                .unwrap();
+        certs.push(partition.certificate_der().to_vec());
+    }
+    for (i, der_bytes) in certs.iter().enumerate() {
+        let cert = x509_cert::Certificate::from_der(der_bytes).unwrap();
+        let sig_der = cert.signature().as_bytes().unwrap();
+        let sig = p256::ecdsa::Signature::from_der(sig_der).unwrap();
+        assert!(
+            !is_high_s(&sig.to_bytes().into()),
+            "certificate {i} is high-S"
+        );
+    }
+}
