@@ -66,7 +66,8 @@ pub enum AttestError {
     #[error("a certificate is outside its validity period")]
     Expired,
     /// Unparsable DER, an algorithm other than ECDSA P-256 / SHA-256, an empty or too long
-    /// chain, issuer and subject names that do not link, or a non-leaf that is not a CA.
+    /// chain, issuer and subject names that do not link, a non-leaf that is not a CA, or a leaf
+    /// that is a CA or whose key usage excludes digital signatures.
     #[error("malformed certificate or chain")]
     Malformed,
     /// A transcript signature does not verify, or is the high-S twin (`s > n/2`) of one.
@@ -747,7 +748,8 @@ impl VerifiedChain {
 /// Verifies an attestation chain, leaf first, root not included, against `trusted` at `now`.
 ///
 /// Checks, in this order: the shape (1 to [`MAX_CHAIN_LEN`] certificates, each strict DER
-/// ECDSA P-256 / SHA-256 version 3; each issuer name equal to the next certificate's subject;
+/// ECDSA P-256 / SHA-256 version 3; a leaf that is not a CA and whose key usage, if present,
+/// allows digital signatures; each issuer name equal to the next certificate's subject;
 /// every issuing certificate a CA allowed by its path length and key usage) giving
 /// [`AttestError::Malformed`]; every link's signature with the issuer's key and a trusted root
 /// whose subject is the last issuer and whose key verifies the last certificate, giving
@@ -773,7 +775,10 @@ pub fn verify_chain<C: AsRef<[u8]>>(
         (Some(leaf), Some(last)) => (leaf, last),
         _ => return Err(AttestError::Malformed),
     };
-    if leaf.key_usage.is_some_and(|ku| !ku.digital_signature()) {
+    // The leaf is the partition that signs transcripts: an end entity. A CA there (cA = true)
+    // is a certificate issuer passing itself off as a partition; refuse it whatever its key
+    // usage says (a CA with digitalSignature, or with no key usage, would pass the next check).
+    if leaf.ca.is_some() || leaf.key_usage.is_some_and(|ku| !ku.digital_signature()) {
         return Err(AttestError::Malformed);
     }
     // `below` counts the CA certificates between an issuer and the leaf.

@@ -559,3 +559,125 @@ fn issued_certificate_signatures_are_always_low_s() {
         );
     }
 }
+
+/// Issues, with `issuer`'s key and name, a certificate for a new key with the given basic
+/// constraints (`ca`) and key usage (`None`: no key usage extension), valid from `T0` for
+/// 1000 days. Everything else is as this crate issues it, so only those two fields differ
+/// from a genuine partition certificate.
+fn issue_odd_certificate(
+    issuer_cert: &[u8],
+    issuer_secret: &[u8],
+    seed: u64,
+    ca: bool,
+    usage: Option<x509_cert::ext::pkix::KeyUsage>,
+) -> Vec<u8> {
+    use der::{DateTime, Decode, Encode};
+    use p256::ecdsa::{DerSignature, SigningKey};
+    use p256::elliptic_curve::Generate;
+    use std::str::FromStr;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder};
+    use x509_cert::certificate::TbsCertificate;
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+    use x509_cert::ext::{Extension, ToExtension};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+    use x509_cert::time::{Time, Validity};
+
+    struct Odd {
+        issuer: Name,
+        ca: bool,
+        usage: Option<KeyUsage>,
+    }
+    impl BuilderProfile for Odd {
+        fn get_issuer(&self, _subject: &Name) -> Name {
+            self.issuer.clone()
+        }
+        fn get_subject(&self) -> Name {
+            Name::from_str("CN=odd certificate").unwrap()
+        }
+        fn build_extensions(
+            &self,
+            _spk: SubjectPublicKeyInfoRef<'_>,
+            _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let mut extensions = Vec::new();
+            let basic = BasicConstraints {
+                ca: self.ca,
+                path_len_constraint: None,
+            };
+            extensions.push((true, &basic).to_extension(tbs.subject(), &extensions)?);
+            if let Some(usage) = &self.usage {
+                extensions.push((true, usage).to_extension(tbs.subject(), &extensions)?);
+            }
+            Ok(extensions)
+        }
+    }
+
+    let issuer_cert = x509_cert::Certificate::from_der(issuer_cert).unwrap();
+    let issuer_key = SigningKey::from_slice(issuer_secret).unwrap();
+    let key = SigningKey::generate_from_rng(&mut rng(seed));
+    let time = |secs| {
+        Time::from(DateTime::from_unix_duration(core::time::Duration::from_secs(secs)).unwrap())
+    };
+    let profile = Odd {
+        issuer: issuer_cert.tbs_certificate().subject().clone(),
+        ca,
+        usage,
+    };
+    let builder = CertificateBuilder::new(
+        profile,
+        SerialNumber::new(&[0x42]).unwrap(),
+        Validity::new(time(T0), time(T0 + 1000 * DAY)),
+        SubjectPublicKeyInfoOwned::from_key(key.verifying_key()).unwrap(),
+    )
+    .unwrap();
+    let cert = builder.build::<_, DerSignature>(&issuer_key).unwrap();
+    cert.to_der().unwrap()
+}
+
+#[test]
+fn a_leaf_that_is_a_ca_is_refused() {
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let pki = Pki::new(27);
+    let trusted = pki.trusted();
+    let device = pki.device.certificate_der();
+    let device_secret = pki.device.secret_key_bytes();
+    let signing = Some(KeyUsage(KeyUsages::DigitalSignature.into()));
+    let signing_and_cert_sign = Some(KeyUsage(
+        KeyUsages::DigitalSignature | KeyUsages::KeyCertSign,
+    ));
+
+    // Control: the helper's non-CA leaf with digitalSignature is a valid partition leaf.
+    let leaf = issue_odd_certificate(device, device_secret.expose_secret(), 1, false, signing);
+    verify_chain(&[leaf.as_slice(), device], &trusted, INSIDE).unwrap();
+
+    // The same leaf with cA = true, with a key usage that allows signing transcripts (and
+    // certificates), or with no key usage at all: refused as a shape failure.
+    for (seed, usage) in [(2, signing), (3, signing_and_cert_sign), (4, None)] {
+        let ca_leaf =
+            issue_odd_certificate(device, device_secret.expose_secret(), seed, true, usage);
+        assert_eq!(
+            verify_chain(&[ca_leaf.as_slice(), device], &trusted, INSIDE),
+            Err(AttestError::Malformed),
+            "CA leaf with key usage {usage:?} accepted"
+        );
+    }
+    // A CA leaf issued directly by the root, as a one-certificate chain.
+    let root_secret = pki.root.secret_key_bytes();
+    let ca_leaf = issue_odd_certificate(
+        pki.root.certificate_der(),
+        root_secret.expose_secret(),
+        5,
+        true,
+        signing,
+    );
+    assert_eq!(
+        verify_chain(&[ca_leaf.as_slice()], &trusted, INSIDE),
+        Err(AttestError::Malformed)
+    );
+    // The genuine chain still verifies.
+    verify_chain(&pki.chain(), &trusted, INSIDE).unwrap();
+}
