@@ -11,7 +11,7 @@ use der::asn1::ObjectIdentifier;
 use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::secret::{Secret32, to_array};
 
@@ -119,7 +119,10 @@ impl EphemeralSecret {
     /// The private scalar, big-endian, for encrypted persistence.
     #[must_use]
     pub fn to_secret(&self) -> Secret32 {
-        Secret32::from_bytes(to_array(self.0.to_bytes().as_slice()))
+        // why: `to_bytes` returns a plain `FieldBytes` copy of the scalar; a temporary of it
+        // would be dropped without being wiped.
+        let scalar = Zeroizing::new(self.0.to_bytes());
+        Secret32::from_bytes(to_array(scalar.as_slice()))
     }
 
     /// The public point, 65-byte SEC1 uncompressed, as sent to the peer.

@@ -103,6 +103,7 @@ impl SessionKeys {
         transcript_hash: &[u8; 32],
     ) -> Result<Self, ScheduleError> {
         let mut ikm = Zeroizing::new([0u8; 64]);
+        // The salt is the two public nonces: nothing to wipe.
         let mut salt = [0u8; 64];
         let (ikm_ss, ikm_psk) = ikm.split_at_mut(32);
         ikm_ss.copy_from_slice(shared_secret.expose_secret());
@@ -136,16 +137,18 @@ impl SessionKeys {
     /// Restores keys serialized by [`to_bytes`](Self::to_bytes).
     #[must_use]
     pub fn from_bytes(bytes: &[u8; Self::SERIALIZED_LEN]) -> Self {
-        let mut keys = Zeroizing::new([[0u8; 32]; 4]);
-        for (key, chunk) in keys.iter_mut().zip(bytes.chunks_exact(Secret32::LEN)) {
-            *key = to_array(chunk);
-        }
-        let [ci, cr, i2r, r2i] = *keys;
+        // why: each key goes from `bytes` straight into its `Secret32`. Destructuring a
+        // `Zeroizing<[[u8; 32]; 4]>` copied the four keys into plain locals that were never
+        // wiped (only the `Zeroizing` original was).
+        let key = |i: usize| {
+            let chunk = bytes.get(i * Secret32::LEN..(i + 1) * Secret32::LEN);
+            Secret32::from_bytes(to_array(chunk.unwrap_or_default()))
+        };
         Self {
-            confirm_initiator: Secret32::from_bytes(ci),
-            confirm_responder: Secret32::from_bytes(cr),
-            initiator_to_responder: Secret32::from_bytes(i2r),
-            responder_to_initiator: Secret32::from_bytes(r2i),
+            confirm_initiator: key(0),
+            confirm_responder: key(1),
+            initiator_to_responder: key(2),
+            responder_to_initiator: key(3),
         }
     }
 
@@ -169,7 +172,13 @@ fn derive_with<H: EagerHash>(
     ikm: &[u8],
     transcript_hash: &[u8; 32],
 ) -> Result<SessionKeys, ScheduleError> {
-    let hk = Hkdf::<H>::new(Some(salt), ikm);
+    // why: `Hkdf::new` is `extract` with the PRK thrown away as a plain array, unwiped; take
+    // it here and wipe it. `hk` itself (HMAC states keyed by the PRK) is wiped on drop by
+    // `sha2`'s `zeroize` feature. Not reachable from here: `hkdf` 0.13 keeps each HMAC output
+    // block of `expand_multi_info` (the OKM, and for SHA-384 its unused 16 bytes) in unwiped
+    // locals.
+    let (prk, hk) = Hkdf::<H>::extract(Some(salt), ikm);
+    drop(Zeroizing::new(prk));
     let expand = |label: &[u8]| -> Result<Secret32, ScheduleError> {
         let mut okm = Zeroizing::new([0u8; 32]);
         expand_into(&hk, &[label, transcript_hash], &mut okm[..])?;

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use hmac::digest::Key;
 use hmac::{Hmac, KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
@@ -84,12 +85,20 @@ impl Eq for Secret32 {}
 ///
 /// The key is zero-padded to the 64-byte block, which is exactly what HMAC does with a short
 /// key (RFC 2104), so this uses the infallible `KeyInit::new`.
+///
+/// The MAC state (the key-dependent inner and outer SHA-256 states and the block buffer) is
+/// wiped when `mac` is dropped: `sha2`'s `zeroize` feature wipes `Sha256VarCore` on drop and
+/// `block-buffer`'s (enabled by `hmac/zeroize` through `digest/zeroize`) wipes the buffer.
+/// Not reachable from here: `hmac` 0.13's `HmacCore::new_from_slice` XORs the key with the
+/// pads in a local block that it does not wipe.
 pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut block = Zeroizing::new([0u8; 64]);
+    // why: the padded key is built in place in the very `Key` array that `KeyInit::new`
+    // borrows; converting a `[u8; 64]` with `.into()` made a second, unwiped copy.
+    let mut block = Zeroizing::new(Key::<Hmac<Sha256>>::default());
     for (dst, src) in block.iter_mut().zip(key.iter()) {
         *dst = *src;
     }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*block).into());
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
     for part in parts {
         mac.update(part);
     }
