@@ -723,9 +723,37 @@ fn clone_parsed(parsed: &ParsedCert) -> ParsedCert {
 pub struct VerifiedChain {
     leaf_key: VerifyingKey,
     root_id: RootId,
+    peer: PeerIdentity,
+}
+
+/// Who a verified chain names: the peer partition, as its certificates say, for applications
+/// to show and, if they wish, pin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerIdentity {
+    /// The HSM serial: the common name of the device certificate that issued the leaf.
+    pub hsm_serial: String,
+    /// The partition: the common name of the leaf (partition) certificate.
+    pub partition: String,
+    /// SHA-256 of the leaf's SubjectPublicKeyInfo DER: the partition's key, stable across
+    /// certificate renewals with the same key.
+    pub leaf_spki_sha256: [u8; 32],
+}
+
+/// The common name of `name` if it has a UTF8String one, else the whole name as text.
+fn name_text(name: &Name) -> String {
+    match name.by_oid::<Utf8StringRef<'_>>(ID_AT_COMMON_NAME) {
+        Ok(Some(cn)) => cn.as_str().to_owned(),
+        _ => name.to_string(),
+    }
 }
 
 impl VerifiedChain {
+    /// The peer partition the chain names.
+    #[must_use]
+    pub const fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
     /// The leaf's (the peer partition's) signature key.
     #[must_use]
     pub const fn leaf_key(&self) -> &VerifyingKey {
@@ -818,6 +846,11 @@ pub fn verify_chain<C: AsRef<[u8]>>(
     Ok(VerifiedChain {
         leaf_key: leaf.key,
         root_id: root.id,
+        peer: PeerIdentity {
+            hsm_serial: name_text(leaf.issuer()),
+            partition: name_text(leaf.subject()),
+            leaf_spki_sha256: leaf.spki_id.0,
+        },
     })
 }
 

@@ -5,7 +5,9 @@
 //! - [`ecdh`]: ephemeral ECDH on P-256 and validation of the peer's ephemeral key.
 //! - [`schedule`]: the key schedule (HKDF-SHA256 or HKDF-SHA384) and key-confirmation MACs.
 //! - [`blob`]: sealing of key-blob bodies (AES-256-KWP under a header-bound key).
-//! - [`psk`]: cloning-domain PSKs (Argon2id from the KCV), PSK ids and LEET tags.
+//! - [`psk`]: cloning-domain PSKs (Argon2id from the KCV), PSK ids, LEET tags and Offer
+//!   binders.
+//! - [`sealed`]: whole-record sealing of persisted protocol state (AES-256-GCM).
 //!
 //! No function reads a clock or does I/O: time is a parameter (seconds since the Unix epoch)
 //! and randomness comes from a caller's [`rand_core::CryptoRng`]. Secret types wipe
@@ -75,6 +77,7 @@ pub mod blob;
 pub mod ecdh;
 pub mod psk;
 pub mod schedule;
+pub mod sealed;
 mod secret;
 
 pub use secret::Secret32;

@@ -83,25 +83,38 @@ fn golden_blob_sealing() {
     check_golden("blob.txt", &out);
 }
 
-/// The PSK value was cross-checked with the Argon2 reference implementation's command-line
+/// The PSK values were cross-checked with the Argon2 reference implementation's command-line
 /// tool (Debian package `argon2`):
-/// `printf %s 'golden cloning domain secret' | argon2 cpv4-domain-psk1 -id -t 2 -k 19456 -p 1 -l 32 -r`.
+/// `printf %s 'golden cloning domain secret' | argon2 cpv4-domain-psk2 -id -t 3 -k 65536 -p 1 -l 32 -r`
+/// for the current parameters, and `... | argon2 cpv4-domain-psk1 -id -t 2 -k 19456 -p 1 -l 32 -r`
+/// for those of protocol version 1 (a domain derived with them keeps its PSK).
 #[test]
 fn golden_psk() {
     let kcv = b"golden cloning domain secret";
     let psk = DomainPsk::derive(kcv).unwrap();
+    let v1 = DomainPsk::derive_with(kcv, &cpv4_crypto::psk::V1_PARAMS).unwrap();
     let nonce_i: [u8; 32] = counting(0x40);
+    let binder_input_hash: [u8; 32] = counting(0x80);
     let mut out = String::new();
     writeln!(out, "kcv = {}", hex(kcv)).unwrap();
     writeln!(
         out,
-        "argon2id m=19456 t=2 p=1 salt = {}",
-        hex(b"cpv4-domain-psk1")
+        "argon2id m=65536 t=3 p=1 salt = {}",
+        hex(b"cpv4-domain-psk2")
     )
     .unwrap();
     writeln!(out, "psk = {}", hex(psk.as_bytes())).unwrap();
     writeln!(out, "psk_id = {}", hex(&psk.psk_id())).unwrap();
     writeln!(out, "nonce_i = {}", hex(&nonce_i)).unwrap();
     writeln!(out, "leet_tag = {}", hex(&psk.leet_tag(&nonce_i))).unwrap();
+    writeln!(out, "binder_input_hash = {}", hex(&binder_input_hash)).unwrap();
+    writeln!(out, "binder = {}", hex(&psk.binder(&binder_input_hash))).unwrap();
+    writeln!(
+        out,
+        "v1: argon2id m=19456 t=2 p=1 salt = {}",
+        hex(b"cpv4-domain-psk1")
+    )
+    .unwrap();
+    writeln!(out, "v1 psk = {}", hex(v1.as_bytes())).unwrap();
     check_golden("psk.txt", &out);
 }

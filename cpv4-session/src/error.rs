@@ -67,7 +67,12 @@ pub enum SessionError {
     /// An argument is malformed (a UID of the wrong length, a non-empty Start input...).
     #[error("bad argument: {0}")]
     ArgumentsBad(&'static str),
-    /// Persisted state could not be restored (corrupt, or another key).
+    /// The device holds as many negotiations or sessions as it allows (for the partition or
+    /// for the whole device).
+    #[error("capacity reached: {0}")]
+    CapacityReached(&'static str),
+    /// Persisted state could not be restored: changed, truncated, or sealed under another
+    /// key or for another record.
     #[error("session state unreadable: {0}")]
     StateCorrupt(&'static str),
 }
@@ -96,6 +101,7 @@ impl SessionError {
             SessionError::BlobRefused(_) => CKR_CPV4_MSG_ERROR,
             SessionError::Wire(error) => error.rv(),
             SessionError::ArgumentsBad(_) => CKR_ARGUMENTS_BAD,
+            SessionError::CapacityReached(_) => CKR_DEVICE_MEMORY,
             SessionError::StateCorrupt(_) => CKR_DEVICE_ERROR,
         }
     }

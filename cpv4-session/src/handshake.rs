@@ -12,6 +12,7 @@ use cpv4_wire::{
 };
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
+use subtle::{Choice, ConditionallySelectable};
 
 use crate::SessionError;
 use crate::policy::{Policy, select, supported};
@@ -85,7 +86,8 @@ fn derive_keys(
     .map_err(|_| SessionError::NegotiationInvalid("key derivation failed"))
 }
 
-/// Step 1, initiator: the Offer and the pending negotiation it leaves.
+/// Step 1, initiator: the Offer and the pending negotiation it leaves. Each PSK entry gets
+/// its binder, a MAC under that domain's PSK over the whole Offer (section 5).
 pub(crate) fn make_offer<R: CryptoRng + ?Sized>(
     policy: &Policy,
     now: u64,
@@ -101,14 +103,21 @@ pub(crate) fn make_offer<R: CryptoRng + ?Sized>(
             PskOffer::LeetTags(policy.domains.iter().map(|d| d.leet_tag(&nonce)).collect())
         }
     };
-    let offer = Offer {
+    let mut offer = Offer {
         nonce,
         time: now,
         algorithms: policy.algorithms.clone(),
         trusted_roots: policy.root_ids(),
         psk,
         ephemeral: ephemeral_key(&ephemeral),
+        binders: Vec::new(),
     };
+    let binder_hash = sha256(&[&offer.binder_input()?]);
+    offer.binders = policy
+        .domains
+        .iter()
+        .map(|domain| domain.binder(&binder_hash))
+        .collect();
     Ok(PendingOffer {
         offer: offer.encode()?,
         ephemeral,
@@ -140,28 +149,79 @@ fn select_all(offer: &Offer, policy: &Policy) -> Result<Selection, SessionError>
     })
 }
 
-/// The responder's domain matching the Offer's PSK material, and what the Accept echoes.
+/// The index of the first `(entry, domain)` pair, entries first, for which `matches` holds,
+/// found in constant time: every pair is tried whatever matched, and the choice is made with
+/// constant-time selection, so timing does not tell which entry or domain matched (section 5).
+fn first_match(
+    entries: usize,
+    domains: &[DomainPsk],
+    mut matches: impl FnMut(usize, &DomainPsk) -> Choice,
+) -> Option<(usize, usize)> {
+    let mut found = Choice::from(0);
+    let (mut entry_at, mut domain_at) = (0u32, 0u32);
+    for entry in 0..entries {
+        for (index, domain) in domains.iter().enumerate() {
+            let hit = matches(entry, domain) & !found;
+            // Lists hold at most 8 entries and 3 domains: the indices fit a u32.
+            entry_at.conditional_assign(&u32::try_from(entry).unwrap_or(u32::MAX), hit);
+            domain_at.conditional_assign(&u32::try_from(index).unwrap_or(u32::MAX), hit);
+            found |= hit;
+        }
+    }
+    bool::from(found).then(|| (entry_at as usize, domain_at as usize))
+}
+
+/// The responder's domain matching an Offer entry whose binder verifies, and what the Accept
+/// echoes. An entry without a valid binder matches nothing: a captured id or tag alone, or an
+/// Offer changed after it was made, gets `CKR_SESSION_NEGOTIATION_NO_PSK`.
 fn match_psk<'p>(
     offer: &Offer,
     policy: &'p Policy,
 ) -> Result<(&'p DomainPsk, PskSelection), SessionError> {
-    match &offer.psk {
-        PskOffer::Ids(ids) => ids.iter().find_map(|id| {
-            policy
-                .domains
-                .iter()
-                .find(|d| d.matches_psk_id(id))
-                .map(|d| (d, PskSelection::Id(*id)))
+    let binder_hash = sha256(&[&offer.binder_input()?]);
+    let binder = |entry: usize| offer.binders.get(entry).copied().unwrap_or([0; 32]);
+    let (entry, domain) = match &offer.psk {
+        PskOffer::Ids(ids) => first_match(ids.len(), &policy.domains, |entry, domain| {
+            let id = ids.get(entry).copied().unwrap_or_default();
+            domain.psk_id_choice(&id) & domain.binder_matches(&binder_hash, &binder(entry))
         }),
-        PskOffer::LeetTags(tags) => tags.iter().find_map(|tag| {
-            policy
-                .domains
-                .iter()
-                .find(|d| d.matches_leet_tag(&offer.nonce, tag))
-                .map(|d| (d, PskSelection::LeetTag(*tag)))
+        PskOffer::LeetTags(tags) => first_match(tags.len(), &policy.domains, |entry, domain| {
+            let tag = tags.get(entry).copied().unwrap_or([0; 32]);
+            domain.leet_tag_choice(&offer.nonce, &tag)
+                & domain.binder_matches(&binder_hash, &binder(entry))
         }),
     }
-    .ok_or(SessionError::NoPsk)
+    .ok_or(SessionError::NoPsk)?;
+    let psk = policy.domains.get(domain).ok_or(SessionError::NoPsk)?;
+    let selection = match &offer.psk {
+        PskOffer::Ids(ids) => ids.get(entry).copied().map(PskSelection::Id),
+        PskOffer::LeetTags(tags) => tags.get(entry).copied().map(PskSelection::LeetTag),
+    }
+    .ok_or(SessionError::NoPsk)?;
+    Ok((psk, selection))
+}
+
+/// The initiator's domain named by the Accept's PSK echo, which must be one of its own Offer's
+/// entries (constant time over its domains).
+fn offered_psk<'p>(
+    offer: &Offer,
+    echo: &PskSelection,
+    policy: &'p Policy,
+) -> Result<&'p DomainPsk, SessionError> {
+    let found = match (&offer.psk, echo) {
+        (PskOffer::Ids(ids), PskSelection::Id(id)) if ids.contains(id) => {
+            first_match(1, &policy.domains, |_, domain| domain.psk_id_choice(id))
+        }
+        (PskOffer::LeetTags(tags), PskSelection::LeetTag(tag)) if tags.contains(tag) => {
+            first_match(1, &policy.domains, |_, domain| {
+                domain.leet_tag_choice(&offer.nonce, tag)
+            })
+        }
+        _ => None,
+    };
+    found
+        .and_then(|(_, domain)| policy.domains.get(domain))
+        .ok_or(SessionError::NoPsk)
 }
 
 /// Step 2, responder: checks the Offer and answers it with an Accept for session `uid`.
@@ -235,6 +295,7 @@ pub(crate) fn answer_offer<R: CryptoRng + ?Sized>(
     .encode()?;
     let record = AwaitingConfirm {
         offer: offer_bytes.to_vec(),
+        offer_hash: sha256(&[offer_bytes]),
         accept: accept.clone(),
         selection,
         listed_roots,
@@ -308,17 +369,7 @@ pub(crate) fn check_accept(
             "the responder trusts none of our roots",
         ));
     }
-    let psk = match (&offer.psk, &tbs.psk) {
-        (PskOffer::Ids(ids), PskSelection::Id(id)) if ids.contains(id) => {
-            policy.domains.iter().find(|d| d.matches_psk_id(id))
-        }
-        (PskOffer::LeetTags(tags), PskSelection::LeetTag(tag)) if tags.contains(tag) => policy
-            .domains
-            .iter()
-            .find(|d| d.matches_leet_tag(&offer.nonce, tag)),
-        _ => None,
-    }
-    .ok_or(SessionError::NoPsk)?;
+    let psk = offered_psk(&offer, &tbs.psk, policy)?;
     let peer = peer_key(&tbs.ephemeral)?;
 
     let transcript = sha256(&[&pending.offer, &tbs.encode()?]);
@@ -371,8 +422,9 @@ pub(crate) fn check_accept(
         duration: selection.duration.into(),
         next_send: 0,
         received: SeqSet::default(),
-        offer_hash: Some(sha256(&[&pending.offer])),
+        offer_hash: sha256(&[&pending.offer]),
         confirm_hash: Some(sha256(&[&confirm])),
+        peer: verified.peer().clone(),
     };
     Ok((session, confirm))
 }
@@ -420,7 +472,8 @@ pub(crate) fn check_confirm(
         duration: awaiting.selection.duration.into(),
         next_send: 0,
         received: SeqSet::default(),
-        offer_hash: None,
+        offer_hash: awaiting.offer_hash,
         confirm_hash: None,
+        peer: verified.peer().clone(),
     })
 }

@@ -9,9 +9,10 @@
 //! responder's negotiations awaiting a Confirm, and the established sessions, each of one
 //! partition, with the expiry, sweep and tombstone rules of the project's `docs/protocol.md`.
 //! Every call takes the partition's [`Policy`] (suites, KDFs, durations, roots, identity,
-//! domains, CPv4 enabled) and the device's [`HsmTime`]. The table can be persisted
-//! ([`SessionTable::to_bytes`], secrets encrypted under a caller's key) so that two processes
-//! share sessions, as on a real HSM.
+//! domains, CPv4 enabled) and the device's [`HsmTime`]. The table can be persisted as
+//! [`SealedRecord`]s, one per negotiation, session and tombstone, each sealed whole under the
+//! device's storage key ([`SessionTable::export_records`], [`SessionTable::to_bytes`]), so
+//! that processes share sessions, as on a real HSM.
 //!
 //! Errors are [`SessionError`]s; [`SessionError::rv`] gives the PKCS#11 return code.
 #![forbid(unsafe_code)]
@@ -27,9 +28,13 @@ mod table;
 #[doc(hidden)]
 pub mod testing;
 
+pub use cpv4_crypto::attest::PeerIdentity;
 pub use error::SessionError;
+pub use persist::{RecordId, RecordKind, SealedRecord};
 pub use policy::{HsmTime, Identity, Policy, PskMode, supported};
 pub use records::Role;
 pub use table::{
-    ContinueInput, ContinueOutput, MAX_TOMBSTONES, OpenedBlob, PartitionId, SessionTable, Status,
+    ContinueInput, ContinueOutput, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
+    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, MAX_TOMBSTONES, OpenedBlob, PartitionId,
+    SequenceToken, SessionTable, Status,
 };

@@ -1,10 +1,15 @@
-//! Persistence of a [`SessionTable`]: a versioned binary image in which every secret (ephemeral
-//! keys, session keys) is sealed under a key the caller provides, bound to the record it
-//! belongs to. The simulator stores the image in its database, so processes share sessions.
+//! Persistence of a [`SessionTable`], one sealed record per negotiation, session and tombstone.
+//!
+//! Every field of a record is sealed whole (`cpv4_crypto::sealed`: AES-256-GCM under a key
+//! derived from the device's storage key) with the record's identity as associated data, so a
+//! stored record can be neither read nor changed, nor passed off as another record, without the
+//! key: a changed record is refused with [`SessionError::StateCorrupt`]
+//! (`CKR_DEVICE_ERROR`). A store keeps one [`SealedRecord`] per row (its
+//! [`RecordId`] is the row's key); [`SessionTable::to_bytes`] is the same records in one image.
 //!
 //! ```text
-//! image      := "CPST" version:u8 pending* awaiting* sessions* tombstones*   (each list: count:u32)
-//! secret     := len:u32 AES-256-KWP(k, bytes), k bound to "cpv4 state" || kind || partition || name
+//! identity := "cpv4 record 2" kind:u8 partition:u64 name_len:u8 name
+//! image    := "CPST" version:u8 count:u32 (id_len:u32 identity sealed_len:u32 sealed)*
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -12,9 +17,12 @@ use std::sync::Mutex;
 
 use bytes::{Buf, BufMut};
 use cpv4_crypto::Secret32;
+use cpv4_crypto::attest::PeerIdentity;
 use cpv4_crypto::ecdh::EphemeralSecret;
 use cpv4_crypto::schedule::SessionKeys;
+use cpv4_crypto::sealed;
 use cpv4_wire::{Selection, SessionUid};
+use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::SessionError;
@@ -22,22 +30,108 @@ use crate::records::{AwaitingConfirm, PendingOffer, Role, SeqSet, Session};
 use crate::table::{Kind, Name, PartitionId, SessionTable, TableState, Tombstone};
 
 const MAGIC: &[u8; 4] = b"CPST";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const IDENTITY_LABEL: &[u8] = b"cpv4 record 2";
+/// Records per image: the caps of the table bound a real one far below this.
+const MAX_RECORDS: usize = 1 << 20;
 
-const PENDING: u8 = 1;
-const AWAITING: u8 = 2;
-const SESSION: u8 = 3;
-
-fn binding(kind: u8, partition: PartitionId, name: &[u8]) -> Vec<u8> {
-    let mut out = b"cpv4 state".to_vec();
-    out.push(kind);
-    out.put_u64(partition);
-    out.extend_from_slice(name);
-    out
+/// What a persisted record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// An initiator's pending Offer (named by the Offer's hash).
+    Pending,
+    /// A responder's negotiation awaiting the Confirm (named by the UID).
+    Negotiation,
+    /// An established session (named by the UID).
+    Session,
+    /// A tombstone (named by what it buries).
+    Tombstone,
 }
 
+impl RecordKind {
+    fn tag(self) -> u8 {
+        match self {
+            RecordKind::Pending => 1,
+            RecordKind::Negotiation => 2,
+            RecordKind::Session => 3,
+            RecordKind::Tombstone => 4,
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<Self> {
+        Some(match tag {
+            1 => RecordKind::Pending,
+            2 => RecordKind::Negotiation,
+            3 => RecordKind::Session,
+            4 => RecordKind::Tombstone,
+            _ => return None,
+        })
+    }
+}
+
+/// The identity of a persisted record: its kind, partition and name. It is the associated data
+/// of the record's seal, and a store's key for the row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId {
+    /// What the record holds.
+    pub kind: RecordKind,
+    /// The partition it belongs to.
+    pub partition: PartitionId,
+    /// Its name: an Offer hash (32 bytes), a UID (16 bytes), or for a tombstone a tag byte
+    /// (1 pending Offer, 2 answered Offer, 3 UID) and the buried name.
+    pub name: Vec<u8>,
+}
+
+impl RecordId {
+    /// The identity as bytes (the seal's associated data).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = IDENTITY_LABEL.to_vec();
+        out.put_u8(self.kind.tag());
+        out.put_u64(self.partition);
+        // Names are at most 33 bytes.
+        out.put_u8(u8::try_from(self.name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(&self.name);
+        out
+    }
+
+    /// Parses [`RecordId::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionError> {
+        let mut r = Reader {
+            input: bytes
+                .strip_prefix(IDENTITY_LABEL)
+                .ok_or_else(|| corrupt("not a record identity"))?,
+        };
+        let kind = RecordKind::from_tag(r.u8()?).ok_or_else(|| corrupt("unknown record kind"))?;
+        let partition = r.u64()?;
+        let len = usize::from(r.u8()?);
+        r.need(len)?;
+        let name = r.input.get(..len).unwrap_or_default().to_vec();
+        r.input.advance(len);
+        r.end()?;
+        Ok(Self {
+            kind,
+            partition,
+            name,
+        })
+    }
+}
+
+/// One record, sealed: what a store keeps per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    /// The record's identity.
+    pub id: RecordId,
+    /// Its sealed contents (`cpv4_crypto::sealed`), bound to `id`.
+    pub sealed: Vec<u8>,
+}
+
+fn corrupt(what: &'static str) -> SessionError {
+    SessionError::StateCorrupt(what)
+}
+
+#[derive(Default)]
 struct Writer {
-    out: Vec<u8>,
+    out: Zeroizing<Vec<u8>>,
 }
 
 impl Writer {
@@ -51,32 +145,16 @@ impl Writer {
     fn count(&mut self, count: usize) {
         self.out.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
     }
-
-    fn secret(
-        &mut self,
-        key: &Secret32,
-        binding: &[u8],
-        secret: &[u8],
-    ) -> Result<(), SessionError> {
-        let sealed = cpv4_crypto::blob::seal(key, binding, secret)
-            .map_err(|_| SessionError::StateCorrupt("a secret could not be sealed"))?;
-        self.bytes(&sealed);
-        Ok(())
-    }
 }
 
 struct Reader<'a> {
     input: &'a [u8],
 }
 
-fn corrupt() -> SessionError {
-    SessionError::StateCorrupt("truncated or malformed session state")
-}
-
 impl<'a> Reader<'a> {
     fn need(&self, len: usize) -> Result<(), SessionError> {
         if self.input.remaining() < len {
-            Err(corrupt())
+            Err(corrupt("truncated session state"))
         } else {
             Ok(())
         }
@@ -105,30 +183,32 @@ impl<'a> Reader<'a> {
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], SessionError> {
-        let len = usize::try_from(self.u32()?).map_err(|_| corrupt())?;
+        let len = usize::try_from(self.u32()?).map_err(|_| corrupt("length"))?;
         self.need(len)?;
         let (head, tail) = self.input.split_at(len);
         self.input = tail;
         Ok(head)
     }
 
+    fn text(&mut self) -> Result<String, SessionError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("text"))
+    }
+
     /// A count, bounded by what the remaining input could hold (`min_size` bytes per entry).
     fn count(&mut self, min_size: usize) -> Result<usize, SessionError> {
-        let count = usize::try_from(self.u32()?).map_err(|_| corrupt())?;
+        let count = usize::try_from(self.u32()?).map_err(|_| corrupt("count"))?;
         if count.saturating_mul(min_size) > self.input.remaining() {
-            return Err(corrupt());
+            return Err(corrupt("count beyond the input"));
         }
         Ok(count)
     }
 
-    fn secret(
-        &mut self,
-        key: &Secret32,
-        binding: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SessionError> {
-        let sealed = self.bytes()?;
-        cpv4_crypto::blob::open(key, binding, sealed)
-            .map_err(|_| SessionError::StateCorrupt("a secret does not unseal (another key?)"))
+    fn end(&self) -> Result<(), SessionError> {
+        if self.input.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt("trailing bytes"))
+        }
     }
 }
 
@@ -148,76 +228,115 @@ fn get_selection(r: &mut Reader<'_>) -> Result<Selection, SessionError> {
     })
 }
 
-fn put_option_hash(w: &mut Writer, hash: Option<[u8; 32]>) {
-    match hash {
-        Some(hash) => {
-            w.out.put_u8(1);
-            w.out.extend_from_slice(&hash);
-        }
-        None => w.out.put_u8(0),
-    }
-}
-
-fn get_option_hash(r: &mut Reader<'_>) -> Result<Option<[u8; 32]>, SessionError> {
-    match r.u8()? {
-        0 => Ok(None),
-        1 => Ok(Some(r.array()?)),
-        _ => Err(corrupt()),
-    }
-}
-
 fn keys_from(bytes: &[u8]) -> Result<SessionKeys, SessionError> {
-    SessionKeys::from_slice(bytes).ok_or(SessionError::StateCorrupt("session keys of a wrong size"))
+    SessionKeys::from_slice(bytes).ok_or(corrupt("session keys of a wrong size"))
+}
+
+fn put_peer(w: &mut Writer, peer: &PeerIdentity) {
+    w.bytes(peer.hsm_serial.as_bytes());
+    w.bytes(peer.partition.as_bytes());
+    w.out.extend_from_slice(&peer.leaf_spki_sha256);
+}
+
+fn get_peer(r: &mut Reader<'_>) -> Result<PeerIdentity, SessionError> {
+    Ok(PeerIdentity {
+        hsm_serial: r.text()?,
+        partition: r.text()?,
+        leaf_spki_sha256: r.array()?,
+    })
+}
+
+fn uid_name(name: &[u8]) -> Result<SessionUid, SessionError> {
+    SessionUid::try_from(name).map_err(|_| corrupt("a record name is not a UID"))
+}
+
+fn hash_name(name: &[u8]) -> Result<[u8; 32], SessionError> {
+    name.try_into()
+        .map_err(|_| corrupt("a record name is not a hash"))
+}
+
+fn tombstone_name(name: &Name) -> Vec<u8> {
+    match name {
+        Name::Offer(hash) => [&[1][..], hash].concat(),
+        Name::Answered(hash) => [&[2][..], hash].concat(),
+        Name::Uid(uid) => [&[3][..], uid.as_bytes()].concat(),
+    }
+}
+
+fn name_from(bytes: &[u8]) -> Result<Name, SessionError> {
+    match bytes.split_first() {
+        Some((1, hash)) => Ok(Name::Offer(hash_name(hash)?)),
+        Some((2, hash)) => Ok(Name::Answered(hash_name(hash)?)),
+        Some((3, uid)) => Ok(Name::Uid(uid_name(uid)?)),
+        _ => Err(corrupt("unknown tombstone name")),
+    }
+}
+
+fn seal_record<R: CryptoRng + ?Sized>(
+    key: &Secret32,
+    rng: &mut R,
+    id: RecordId,
+    w: Writer,
+) -> Result<SealedRecord, SessionError> {
+    let sealed = sealed::seal(key, &id.to_bytes(), &w.out, rng)
+        .map_err(|_| corrupt("a record could not be sealed"))?;
+    Ok(SealedRecord { id, sealed })
 }
 
 impl SessionTable {
-    /// The table as bytes, every secret sealed under `key` (AES-256-KWP bound to its record).
-    pub fn to_bytes(&self, key: &Secret32) -> Result<Vec<u8>, SessionError> {
+    /// Every record of the table, each sealed whole under `key` with its identity as
+    /// associated data, in a deterministic order (tombstones last, oldest first).
+    pub fn export_records<R: CryptoRng + ?Sized>(
+        &self,
+        key: &Secret32,
+        rng: &mut R,
+    ) -> Result<Vec<SealedRecord>, SessionError> {
         let state = self.lock();
-        let mut w = Writer {
-            out: MAGIC.to_vec(),
-        };
-        w.out.put_u8(VERSION);
+        let mut records = Vec::new();
 
-        w.count(state.pending.len());
-        for ((partition, hash), pending) in &state.pending {
-            w.out.put_u64(*partition);
-            w.out.extend_from_slice(hash);
-            w.out.put_u64(pending.created);
-            w.bytes(&pending.offer);
-            let scalar = pending.ephemeral.to_secret();
-            w.secret(
-                key,
-                &binding(PENDING, *partition, hash),
-                scalar.expose_secret(),
-            )?;
+        let mut pending: Vec<_> = state.pending.iter().collect();
+        pending.sort_by_key(|(k, _)| **k);
+        for ((partition, hash), record) in pending {
+            let mut w = Writer::default();
+            w.out.put_u64(record.created);
+            w.bytes(&record.offer);
+            w.out
+                .extend_from_slice(record.ephemeral.to_secret().expose_secret());
+            let id = RecordId {
+                kind: RecordKind::Pending,
+                partition: *partition,
+                name: hash.to_vec(),
+            };
+            records.push(seal_record(key, rng, id, w)?);
         }
 
-        w.count(state.awaiting.len());
-        for ((partition, uid), awaiting) in &state.awaiting {
-            w.out.put_u64(*partition);
-            w.out.extend_from_slice(uid.as_bytes());
-            w.out.put_u64(awaiting.created);
-            w.bytes(&awaiting.offer);
-            w.bytes(&awaiting.accept);
-            put_selection(&mut w, &awaiting.selection);
-            w.count(awaiting.listed_roots.len());
-            awaiting
+        let mut awaiting: Vec<_> = state.awaiting.iter().collect();
+        awaiting.sort_by_key(|(k, _)| **k);
+        for ((partition, uid), record) in awaiting {
+            let mut w = Writer::default();
+            w.out.put_u64(record.created);
+            w.out.extend_from_slice(&record.offer_hash);
+            w.bytes(&record.offer);
+            w.bytes(&record.accept);
+            put_selection(&mut w, &record.selection);
+            w.count(record.listed_roots.len());
+            record
                 .listed_roots
                 .iter()
                 .for_each(|root| w.out.extend_from_slice(root));
-            let keys = awaiting.keys.to_bytes();
-            w.secret(
-                key,
-                &binding(AWAITING, *partition, uid.as_bytes()),
-                &keys[..],
-            )?;
+            w.out.extend_from_slice(&record.keys.to_bytes()[..]);
+            let id = RecordId {
+                kind: RecordKind::Negotiation,
+                partition: *partition,
+                name: uid.as_bytes().to_vec(),
+            };
+            records.push(seal_record(key, rng, id, w)?);
         }
 
-        w.count(state.sessions.len());
-        for ((partition, uid), session) in &state.sessions {
-            w.out.put_u64(*partition);
-            w.out.extend_from_slice(uid.as_bytes());
+        let mut sessions: Vec<_> = state.sessions.iter().collect();
+        sessions.sort_by_key(|(k, _)| **k);
+        for ((partition, uid), session) in sessions {
+            let mut w = Writer::default();
             w.out.put_u8(match session.role {
                 Role::Initiator => 1,
                 Role::Responder => 2,
@@ -231,36 +350,198 @@ impl SessionTable {
                 w.out.put_u64(*start);
                 w.out.put_u64(*end);
             }
-            put_option_hash(&mut w, session.offer_hash);
-            put_option_hash(&mut w, session.confirm_hash);
-            let keys = session.keys.to_bytes();
-            w.secret(
-                key,
-                &binding(SESSION, *partition, uid.as_bytes()),
-                &keys[..],
-            )?;
-        }
-
-        w.count(state.tombstones.len());
-        for tombstone in &state.tombstones {
-            w.out.put_u64(tombstone.partition);
-            match tombstone.name {
-                Name::Offer(hash) => {
+            w.out.extend_from_slice(&session.offer_hash);
+            match session.confirm_hash {
+                Some(hash) => {
                     w.out.put_u8(1);
                     w.out.extend_from_slice(&hash);
                 }
-                Name::Uid(uid) => {
-                    w.out.put_u8(2);
-                    w.out.extend_from_slice(uid.as_bytes());
+                None => w.out.put_u8(0),
+            }
+            put_peer(&mut w, &session.peer);
+            w.out.extend_from_slice(&session.keys.to_bytes()[..]);
+            let id = RecordId {
+                kind: RecordKind::Session,
+                partition: *partition,
+                name: uid.as_bytes().to_vec(),
+            };
+            records.push(seal_record(key, rng, id, w)?);
+        }
+
+        let mut partitions: Vec<_> = state.tombstones.keys().copied().collect();
+        partitions.sort_unstable();
+        for partition in partitions {
+            let list = state.tombstones.get(&partition).into_iter().flatten();
+            for (ordinal, tombstone) in list.enumerate() {
+                let mut w = Writer::default();
+                w.out.put_u8(match tombstone.kind {
+                    Kind::Negotiation => 1,
+                    Kind::Session => 2,
+                });
+                w.out.put_u64(tombstone.at);
+                w.out.put_u64(u64::try_from(ordinal).unwrap_or(u64::MAX));
+                let id = RecordId {
+                    kind: RecordKind::Tombstone,
+                    partition,
+                    name: tombstone_name(&tombstone.name),
+                };
+                records.push(seal_record(key, rng, id, w)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Restores a table from records made by [`SessionTable::export_records`] under the same
+    /// `key`. A record that was changed, truncated, renamed or sealed under another key is
+    /// refused ([`SessionError::StateCorrupt`]), never trusted.
+    pub fn import_records<I: IntoIterator<Item = SealedRecord>>(
+        records: I,
+        key: &Secret32,
+    ) -> Result<Self, SessionError> {
+        let mut state = TableState::default();
+        let mut tombstones: HashMap<PartitionId, Vec<(u64, Tombstone)>> = HashMap::new();
+        for record in records {
+            let plain = sealed::open(key, &record.id.to_bytes(), &record.sealed)
+                .map_err(|_| corrupt("a record does not authenticate (changed, or another key)"))?;
+            let mut r = Reader { input: &plain };
+            let RecordId {
+                kind,
+                partition,
+                name,
+            } = record.id;
+            match kind {
+                RecordKind::Pending => {
+                    let hash = hash_name(&name)?;
+                    let created = r.u64()?;
+                    let offer = r.bytes()?.to_vec();
+                    let scalar = Secret32::from_bytes(r.array()?);
+                    let ephemeral = EphemeralSecret::from_secret(&scalar)
+                        .ok_or(corrupt("an ephemeral key does not restore"))?;
+                    r.end()?;
+                    if state.pending.contains_key(&(partition, hash)) {
+                        return Err(corrupt("a record appears twice"));
+                    }
+                    let record = PendingOffer {
+                        offer,
+                        ephemeral,
+                        created,
+                    };
+                    state.insert_pending(partition, hash, record);
+                }
+                RecordKind::Negotiation => {
+                    let uid = uid_name(&name)?;
+                    let created = r.u64()?;
+                    let offer_hash = r.array()?;
+                    let offer = r.bytes()?.to_vec();
+                    let accept = r.bytes()?.to_vec();
+                    let selection = get_selection(&mut r)?;
+                    let listed_roots = (0..r.count(32)?)
+                        .map(|_| r.array::<32>())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let keys = keys_from(r.input)?;
+                    if state.awaiting.contains_key(&(partition, uid)) {
+                        return Err(corrupt("a record appears twice"));
+                    }
+                    let record = AwaitingConfirm {
+                        offer,
+                        offer_hash,
+                        accept,
+                        selection,
+                        listed_roots,
+                        keys,
+                        created,
+                    };
+                    state.insert_awaiting(partition, uid, record);
+                }
+                RecordKind::Session => {
+                    let uid = uid_name(&name)?;
+                    let role = match r.u8()? {
+                        1 => Role::Initiator,
+                        2 => Role::Responder,
+                        _ => return Err(corrupt("unknown role")),
+                    };
+                    let encoding = r.u32()?;
+                    let established = r.u64()?;
+                    let duration = r.u64()?;
+                    let next_send = r.u64()?;
+                    let ranges = (0..r.count(16)?)
+                        .map(|_| Ok((r.u64()?, r.u64()?)))
+                        .collect::<Result<Vec<_>, SessionError>>()?;
+                    let received =
+                        SeqSet::from_ranges(ranges).ok_or(corrupt("a malformed sequence set"))?;
+                    let offer_hash = r.array()?;
+                    let confirm_hash = match r.u8()? {
+                        0 => None,
+                        1 => Some(r.array()?),
+                        _ => return Err(corrupt("a malformed confirm hash")),
+                    };
+                    let peer = get_peer(&mut r)?;
+                    let keys = keys_from(r.input)?;
+                    if state.sessions.contains_key(&(partition, uid)) {
+                        return Err(corrupt("a record appears twice"));
+                    }
+                    let session = Session {
+                        role,
+                        keys,
+                        encoding,
+                        established,
+                        duration,
+                        next_send,
+                        received,
+                        offer_hash,
+                        confirm_hash,
+                        peer,
+                    };
+                    state.insert_session(partition, uid, session);
+                }
+                RecordKind::Tombstone => {
+                    let name = name_from(&name)?;
+                    let kind = match r.u8()? {
+                        1 => Kind::Negotiation,
+                        2 => Kind::Session,
+                        _ => return Err(corrupt("unknown tombstone kind")),
+                    };
+                    let at = r.u64()?;
+                    let ordinal = r.u64()?;
+                    r.end()?;
+                    tombstones
+                        .entry(partition)
+                        .or_default()
+                        .push((ordinal, Tombstone { name, kind, at }));
                 }
             }
-            w.out.put_u8(match tombstone.kind {
-                Kind::Negotiation => 1,
-                Kind::Session => 2,
-            });
-            w.out.put_u64(tombstone.at);
         }
-        Ok(w.out)
+        for (partition, mut list) in tombstones {
+            list.sort_by_key(|(ordinal, _)| *ordinal);
+            let list: VecDeque<_> = list.into_iter().map(|(_, t)| t).collect();
+            if list.len() > crate::MAX_TOMBSTONES {
+                return Err(corrupt("more tombstones than a partition keeps"));
+            }
+            state.tombstones.insert(partition, list);
+        }
+        Ok(Self {
+            state: Mutex::new(state),
+        })
+    }
+
+    /// The table as one image: its [`SealedRecord`]s, each sealed under `key`.
+    pub fn to_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        key: &Secret32,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, SessionError> {
+        let records = self.export_records(key, rng)?;
+        let mut out = MAGIC.to_vec();
+        out.put_u8(VERSION);
+        out.put_u32(u32::try_from(records.len()).unwrap_or(u32::MAX));
+        for record in records {
+            let id = record.id.to_bytes();
+            for part in [&id[..], &record.sealed[..]] {
+                out.put_u32(u32::try_from(part.len()).unwrap_or(u32::MAX));
+                out.extend_from_slice(part);
+            }
+        }
+        Ok(out)
     }
 
     /// Restores a table saved by [`SessionTable::to_bytes`] with the same `key`. An empty
@@ -271,120 +552,22 @@ impl SessionTable {
         }
         let mut r = Reader { input: bytes };
         if r.array::<4>()? != *MAGIC {
-            return Err(SessionError::StateCorrupt("not a session table image"));
+            return Err(corrupt("not a session table image"));
         }
         if r.u8()? != VERSION {
-            return Err(SessionError::StateCorrupt("unknown session table version"));
+            return Err(corrupt("unknown session table version"));
         }
-        let mut state = TableState::default();
-
-        let mut pending = HashMap::new();
-        for _ in 0..r.count(52)? {
-            let partition = r.u64()?;
-            let hash = r.array::<32>()?;
-            let created = r.u64()?;
-            let offer = r.bytes()?.to_vec();
-            let scalar = r.secret(key, &binding(PENDING, partition, &hash))?;
-            let scalar = Secret32::from_slice(&scalar).ok_or_else(corrupt)?;
-            let ephemeral = EphemeralSecret::from_secret(&scalar).ok_or_else(corrupt)?;
-            pending.insert(
-                (partition, hash),
-                PendingOffer {
-                    offer,
-                    ephemeral,
-                    created,
-                },
-            );
+        let count = r.count(8)?;
+        if count > MAX_RECORDS {
+            return Err(corrupt("too many records"));
         }
-        state.pending = pending;
-
-        for _ in 0..r.count(56)? {
-            let partition = r.u64()?;
-            let uid = SessionUid(r.array()?);
-            let created = r.u64()?;
-            let offer = r.bytes()?.to_vec();
-            let accept = r.bytes()?.to_vec();
-            let selection = get_selection(&mut r)?;
-            let listed_roots = (0..r.count(32)?)
-                .map(|_| r.array::<32>())
-                .collect::<Result<Vec<_>, _>>()?;
-            let keys = keys_from(&r.secret(key, &binding(AWAITING, partition, uid.as_bytes()))?)?;
-            state.awaiting.insert(
-                (partition, uid),
-                AwaitingConfirm {
-                    offer,
-                    accept,
-                    selection,
-                    listed_roots,
-                    keys,
-                    created,
-                },
-            );
+        let mut records = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = RecordId::from_bytes(r.bytes()?)?;
+            let sealed = r.bytes()?.to_vec();
+            records.push(SealedRecord { id, sealed });
         }
-
-        for _ in 0..r.count(60)? {
-            let partition = r.u64()?;
-            let uid = SessionUid(r.array()?);
-            let role = match r.u8()? {
-                1 => Role::Initiator,
-                2 => Role::Responder,
-                _ => return Err(corrupt()),
-            };
-            let encoding = r.u32()?;
-            let established = r.u64()?;
-            let duration = r.u64()?;
-            let next_send = r.u64()?;
-            let ranges = (0..r.count(16)?)
-                .map(|_| Ok((r.u64()?, r.u64()?)))
-                .collect::<Result<Vec<_>, SessionError>>()?;
-            let received = SeqSet::from_ranges(ranges).ok_or_else(corrupt)?;
-            let offer_hash = get_option_hash(&mut r)?;
-            let confirm_hash = get_option_hash(&mut r)?;
-            let keys = keys_from(&r.secret(key, &binding(SESSION, partition, uid.as_bytes()))?)?;
-            state.sessions.insert(
-                (partition, uid),
-                Session {
-                    role,
-                    keys,
-                    encoding,
-                    established,
-                    duration,
-                    next_send,
-                    received,
-                    offer_hash,
-                    confirm_hash,
-                },
-            );
-        }
-
-        let mut tombstones = VecDeque::new();
-        for _ in 0..r.count(19)? {
-            let partition = r.u64()?;
-            let name = match r.u8()? {
-                1 => Name::Offer(r.array()?),
-                2 => Name::Uid(SessionUid(r.array()?)),
-                _ => return Err(corrupt()),
-            };
-            let kind = match r.u8()? {
-                1 => Kind::Negotiation,
-                2 => Kind::Session,
-                _ => return Err(corrupt()),
-            };
-            tombstones.push_back(Tombstone {
-                partition,
-                name,
-                kind,
-                at: r.u64()?,
-            });
-        }
-        state.tombstones = tombstones;
-        if !r.input.is_empty() {
-            return Err(SessionError::StateCorrupt(
-                "trailing bytes after the session table",
-            ));
-        }
-        Ok(Self {
-            state: Mutex::new(state),
-        })
+        r.end()?;
+        Self::import_records(records, key)
     }
 }

@@ -31,10 +31,11 @@ impl HsmTime {
 /// How the initiator presents its cloning domains in the Offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PskMode {
-    /// Stable PSK ids (mode 1).
-    #[default]
+    /// Stable PSK ids (mode 1): Offers of one domain are linkable, and a precomputed table of
+    /// guessed secrets' ids matches a captured Offer by lookup.
     Ids,
-    /// LEET tags bound to the Offer's nonce, unlinkable across sessions (mode 2).
+    /// LEET tags bound to the Offer's nonce, unlinkable across sessions (mode 2): the default.
+    #[default]
     LeetTags,
 }
 

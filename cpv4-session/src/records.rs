@@ -1,12 +1,14 @@
 //! The records a device keeps per partition: pending negotiations (initiator), negotiations
 //! awaiting the Confirm (responder) and sessions, plus the set of received sequence numbers.
 
+use cpv4_crypto::attest::PeerIdentity;
 use cpv4_crypto::ecdh::EphemeralSecret;
 use cpv4_crypto::schedule::SessionKeys;
 use cpv4_wire::Selection;
+use cpv4_wire::consts::cpv4::NEGOTIATION_LIFETIME_SECS;
 
 /// Which side of the negotiation a session belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     /// Called Start; the target of `CA_MigrateKeys`.
     Initiator,
@@ -22,15 +24,41 @@ pub(crate) struct PendingOffer {
     pub(crate) created: u64,
 }
 
-/// Responder: an Accept sent, waiting for the Confirm. Keyed by the UID.
-#[derive(Debug)]
+impl PendingOffer {
+    /// A copy, for the cryptography that runs outside the table's lock.
+    pub(crate) fn duplicate(&self) -> Result<Self, crate::SessionError> {
+        let ephemeral = EphemeralSecret::from_secret(&self.ephemeral.to_secret()).ok_or(
+            crate::SessionError::StateCorrupt("a pending ephemeral key does not restore"),
+        )?;
+        Ok(Self {
+            offer: self.offer.clone(),
+            ephemeral,
+            created: self.created,
+        })
+    }
+
+    pub(crate) fn expires(&self) -> u64 {
+        self.created.saturating_add(NEGOTIATION_LIFETIME_SECS)
+    }
+}
+
+/// Responder: an Accept sent, waiting for the Confirm. Keyed by the UID; the Offer's hash
+/// finds it again when the same Offer is replayed (the stored Accept is the answer).
+#[derive(Debug, Clone)]
 pub(crate) struct AwaitingConfirm {
     pub(crate) offer: Vec<u8>,
+    pub(crate) offer_hash: [u8; 32],
     pub(crate) accept: Vec<u8>,
     pub(crate) selection: Selection,
     pub(crate) listed_roots: Vec<[u8; 32]>,
     pub(crate) keys: SessionKeys,
     pub(crate) created: u64,
+}
+
+impl AwaitingConfirm {
+    pub(crate) fn expires(&self) -> u64 {
+        self.created.saturating_add(NEGOTIATION_LIFETIME_SECS)
+    }
 }
 
 /// An established session. Keyed by the UID.
@@ -45,14 +73,21 @@ pub(crate) struct Session {
     pub(crate) next_send: u64,
     /// Sequence numbers accepted from the peer.
     pub(crate) received: SeqSet,
-    /// Initiator only: the hash of the Offer it answered, and of its own Confirm.
-    pub(crate) offer_hash: Option<[u8; 32]>,
+    /// The hash of the Offer the session was negotiated from (both roles).
+    pub(crate) offer_hash: [u8; 32],
+    /// Initiator only: the hash of its own Confirm.
     pub(crate) confirm_hash: Option<[u8; 32]>,
+    /// The verified peer partition.
+    pub(crate) peer: PeerIdentity,
 }
 
 impl Session {
+    pub(crate) fn expires(&self) -> u64 {
+        self.established.saturating_add(self.duration)
+    }
+
     pub(crate) fn expired(&self, now: u64) -> bool {
-        now.saturating_sub(self.established) >= self.duration
+        now >= self.expires()
     }
 }
 

@@ -1,13 +1,19 @@
 //! The session table of one device: every negotiation and session of its partitions, their
-//! expiry, the sweep and the bounded tombstones. Thread-safe; time and randomness come in as
-//! arguments.
+//! expiry, the sweep, the caps and the per-partition tombstones. Thread-safe; time and
+//! randomness come in as arguments.
+//!
+//! Expensive cryptography (key pairs, ECDH, signatures, chain verification) runs outside the
+//! table's lock: a call reads what it needs under the lock, computes, then takes the lock again
+//! and commits only if the records it read are still as they were. Of two calls racing on one
+//! message, one commits and the other gets the code a replay gets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
+use cpv4_crypto::attest::PeerIdentity;
 use cpv4_crypto::blob;
-use cpv4_wire::consts::cpv4::{NEGOTIATION_LIFETIME_SECS, STEP_ACCEPT, STEP_CONFIRM, STEP_OFFER};
+use cpv4_wire::consts::cpv4::{STEP_ACCEPT, STEP_CONFIRM, STEP_OFFER};
 use cpv4_wire::{Accept, BlobHeader, Direction, ElementType, KeyBlob, SessionUid};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -20,8 +26,17 @@ use crate::records::{AwaitingConfirm, PendingOffer, Role, Session};
 /// Identifies a partition within a device: records of one partition are invisible to others.
 pub type PartitionId = u64;
 
-/// How many tombstones a device keeps; the oldest are dropped first.
+/// How many tombstones each partition keeps; its oldest are dropped first. Each partition has
+/// its own budget, so no partition can push out another's.
 pub const MAX_TOMBSTONES: usize = 1024;
+/// Live negotiations (pending Offers and Accepts awaiting their Confirm) per partition.
+pub const MAX_NEGOTIATIONS_PER_PARTITION: usize = 64;
+/// Live negotiations per device.
+pub const MAX_NEGOTIATIONS_PER_DEVICE: usize = 256;
+/// Established sessions per partition.
+pub const MAX_SESSIONS_PER_PARTITION: usize = 1024;
+/// Established sessions per device.
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4096;
 
 /// The status Continue reports (the API's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,33 +80,60 @@ pub struct ContinueOutput {
     pub status: Status,
     /// The session's UID.
     pub uid: SessionUid,
+    /// The peer partition, once verified: on the initiator at step 3 (its chain was checked);
+    /// `None` on the responder at step 2 (the initiator proves itself in the Confirm, and
+    /// [`SessionTable::deliver_confirm`] returns it).
+    pub peer: Option<PeerIdentity>,
 }
 
-/// An opened key blob. Its sequence number is not yet accepted: call
+/// Proof that [`SessionTable::open`] opened a blob: the only way to have its sequence number
+/// accepted ([`SessionTable::accept_sequence`]). It cannot be made, copied or changed outside
+/// this crate, so no caller can mark a number for which no blob was opened.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "the sequence number is accepted only by passing the token to accept_sequence"]
+pub struct SequenceToken {
+    partition: PartitionId,
+    uid: SessionUid,
+    sequence: u64,
+}
+
+impl SequenceToken {
+    /// The blob's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}
+
+/// An opened key blob. Its sequence number is not yet accepted: pass [`OpenedBlob::token`] to
 /// [`SessionTable::accept_sequence`] once the object is stored. `Debug` shows the payload's
 /// length only: it holds key material.
 pub struct OpenedBlob {
     /// The element type of the header.
     pub element_type: ElementType,
-    /// The blob's sequence number.
-    pub sequence: u64,
     /// The encoded object (zeroized on drop).
     pub payload: Zeroizing<Vec<u8>>,
+    /// What accepts the blob's sequence number.
+    pub token: SequenceToken,
 }
 
 impl std::fmt::Debug for OpenedBlob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenedBlob")
             .field("element_type", &self.element_type)
-            .field("sequence", &self.sequence)
+            .field("sequence", &self.token.sequence)
             .field("payload_len", &self.payload.len())
             .finish()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a tombstone names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Name {
+    /// An initiator's pending Offer, by its hash.
     Offer([u8; 32]),
+    /// A responder's answered Offer, by its hash.
+    Answered([u8; 32]),
+    /// A negotiation or session, by its UID.
     Uid(SessionUid),
 }
 
@@ -103,10 +145,17 @@ pub(crate) enum Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tombstone {
-    pub(crate) partition: PartitionId,
     pub(crate) name: Name,
     pub(crate) kind: Kind,
     pub(crate) at: u64,
+}
+
+/// A record, for the expiry index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RecordRef {
+    Pending(PartitionId, [u8; 32]),
+    Awaiting(PartitionId, SessionUid),
+    Session(PartitionId, SessionUid),
 }
 
 /// What a UID names on a partition, before the sweep.
@@ -135,36 +184,207 @@ impl Class {
     }
 }
 
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    negotiations: usize,
+    sessions: usize,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct TableState {
     pub(crate) pending: HashMap<(PartitionId, [u8; 32]), PendingOffer>,
     pub(crate) awaiting: HashMap<(PartitionId, SessionUid), AwaitingConfirm>,
     pub(crate) sessions: HashMap<(PartitionId, SessionUid), Session>,
-    pub(crate) tombstones: VecDeque<Tombstone>,
-}
-
-fn negotiation_expired(created: u64, now: u64) -> bool {
-    now.saturating_sub(created) >= NEGOTIATION_LIFETIME_SECS
+    /// Offer hash -> UID of the record made from it, per partition and role.
+    by_offer: HashMap<(PartitionId, [u8; 32], Role), SessionUid>,
+    /// Every record by its expiry time, so a sweep touches only what expired.
+    expiries: BTreeSet<(u64, RecordRef)>,
+    pub(crate) tombstones: HashMap<PartitionId, VecDeque<Tombstone>>,
+    counts: HashMap<PartitionId, Counts>,
+    total: Counts,
 }
 
 impl TableState {
+    fn count(&mut self, partition: PartitionId, change: impl Fn(&mut Counts)) {
+        change(self.counts.entry(partition).or_default());
+        change(&mut self.total);
+        if let Some(counts) = self.counts.get(&partition)
+            && counts.negotiations == 0
+            && counts.sessions == 0
+        {
+            self.counts.remove(&partition);
+        }
+    }
+
+    fn counts_of(&self, partition: PartitionId) -> Counts {
+        self.counts.get(&partition).copied().unwrap_or_default()
+    }
+
+    fn room_for_negotiation(&self, partition: PartitionId) -> Result<(), SessionError> {
+        if self.counts_of(partition).negotiations >= MAX_NEGOTIATIONS_PER_PARTITION
+            || self.total.negotiations >= MAX_NEGOTIATIONS_PER_DEVICE
+        {
+            return Err(SessionError::CapacityReached(
+                "too many live negotiations; retry when one completes or expires (10 minutes)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn room_for_session(&self, partition: PartitionId) -> Result<(), SessionError> {
+        if self.counts_of(partition).sessions >= MAX_SESSIONS_PER_PARTITION
+            || self.total.sessions >= MAX_SESSIONS_PER_DEVICE
+        {
+            return Err(SessionError::CapacityReached(
+                "too many live sessions; close sessions that are no longer used",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn insert_pending(
+        &mut self,
+        partition: PartitionId,
+        hash: [u8; 32],
+        pending: PendingOffer,
+    ) {
+        self.expiries
+            .insert((pending.expires(), RecordRef::Pending(partition, hash)));
+        if let Some(old) = self.pending.insert((partition, hash), pending) {
+            self.expiries
+                .remove(&(old.expires(), RecordRef::Pending(partition, hash)));
+        } else {
+            self.count(partition, |c| c.negotiations += 1);
+        }
+    }
+
+    fn remove_pending(&mut self, partition: PartitionId, hash: [u8; 32]) -> Option<PendingOffer> {
+        let pending = self.pending.remove(&(partition, hash))?;
+        self.expiries
+            .remove(&(pending.expires(), RecordRef::Pending(partition, hash)));
+        self.count(partition, |c| c.negotiations -= 1);
+        Some(pending)
+    }
+
+    pub(crate) fn insert_awaiting(
+        &mut self,
+        partition: PartitionId,
+        uid: SessionUid,
+        awaiting: AwaitingConfirm,
+    ) {
+        self.by_offer
+            .insert((partition, awaiting.offer_hash, Role::Responder), uid);
+        self.expiries
+            .insert((awaiting.expires(), RecordRef::Awaiting(partition, uid)));
+        if let Some(old) = self.awaiting.insert((partition, uid), awaiting) {
+            self.expiries
+                .remove(&(old.expires(), RecordRef::Awaiting(partition, uid)));
+        } else {
+            self.count(partition, |c| c.negotiations += 1);
+        }
+    }
+
+    fn remove_awaiting(
+        &mut self,
+        partition: PartitionId,
+        uid: SessionUid,
+    ) -> Option<AwaitingConfirm> {
+        let awaiting = self.awaiting.remove(&(partition, uid))?;
+        self.expiries
+            .remove(&(awaiting.expires(), RecordRef::Awaiting(partition, uid)));
+        self.unindex(partition, awaiting.offer_hash, Role::Responder, uid);
+        self.count(partition, |c| c.negotiations -= 1);
+        Some(awaiting)
+    }
+
+    pub(crate) fn insert_session(
+        &mut self,
+        partition: PartitionId,
+        uid: SessionUid,
+        session: Session,
+    ) {
+        self.by_offer
+            .insert((partition, session.offer_hash, session.role), uid);
+        self.expiries
+            .insert((session.expires(), RecordRef::Session(partition, uid)));
+        if let Some(old) = self.sessions.insert((partition, uid), session) {
+            self.expiries
+                .remove(&(old.expires(), RecordRef::Session(partition, uid)));
+        } else {
+            self.count(partition, |c| c.sessions += 1);
+        }
+    }
+
+    fn remove_session(&mut self, partition: PartitionId, uid: SessionUid) -> Option<Session> {
+        let session = self.sessions.remove(&(partition, uid))?;
+        self.expiries
+            .remove(&(session.expires(), RecordRef::Session(partition, uid)));
+        self.unindex(partition, session.offer_hash, session.role, uid);
+        self.count(partition, |c| c.sessions -= 1);
+        Some(session)
+    }
+
+    fn unindex(&mut self, partition: PartitionId, hash: [u8; 32], role: Role, uid: SessionUid) {
+        let key = (partition, hash, role);
+        if self.by_offer.get(&key) == Some(&uid) {
+            self.by_offer.remove(&key);
+        }
+    }
+
     fn tombstone(&self, partition: PartitionId, name: Name) -> Option<Kind> {
         self.tombstones
+            .get(&partition)?
             .iter()
             .rev()
-            .find(|t| t.partition == partition && t.name == name)
+            .find(|t| t.name == name)
             .map(|t| t.kind)
     }
 
-    fn bury(&mut self, partition: PartitionId, name: Name, kind: Kind, at: u64) {
-        self.tombstones.push_back(Tombstone {
-            partition,
-            name,
-            kind,
-            at,
-        });
-        while self.tombstones.len() > MAX_TOMBSTONES {
-            self.tombstones.pop_front();
+    pub(crate) fn bury(&mut self, partition: PartitionId, name: Name, kind: Kind, at: u64) {
+        let list = self.tombstones.entry(partition).or_default();
+        list.retain(|t| t.name != name);
+        list.push_back(Tombstone { name, kind, at });
+        while list.len() > MAX_TOMBSTONES {
+            list.pop_front();
+        }
+    }
+
+    /// Removes a record, wiping its keys (on drop), and leaves its tombstones.
+    fn bury_record(&mut self, record: RecordRef, at: u64) {
+        match record {
+            RecordRef::Pending(partition, hash) => {
+                if self.remove_pending(partition, hash).is_some() {
+                    self.bury(partition, Name::Offer(hash), Kind::Negotiation, at);
+                }
+            }
+            RecordRef::Awaiting(partition, uid) => {
+                if let Some(awaiting) = self.remove_awaiting(partition, uid) {
+                    self.bury(partition, Name::Uid(uid), Kind::Negotiation, at);
+                    let answered = Name::Answered(awaiting.offer_hash);
+                    self.bury(partition, answered, Kind::Negotiation, at);
+                }
+            }
+            RecordRef::Session(partition, uid) => {
+                if let Some(session) = self.remove_session(partition, uid) {
+                    self.bury(partition, Name::Uid(uid), Kind::Session, at);
+                    if session.role == Role::Responder {
+                        let answered = Name::Answered(session.offer_hash);
+                        self.bury(partition, answered, Kind::Session, at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes every expired record of the device, leaving tombstones. Only expired records
+    /// are touched (the expiry index), so the cost does not grow with the live ones.
+    pub(crate) fn sweep(&mut self, now: u64) {
+        while let Some(&(expires, record)) = self.expiries.first() {
+            if expires > now {
+                break;
+            }
+            self.expiries.pop_first();
+            self.bury_record(record, now);
         }
     }
 
@@ -178,7 +398,7 @@ impl TableState {
             };
         }
         if let Some(awaiting) = self.awaiting.get(&key) {
-            return if negotiation_expired(awaiting.created, now) {
+            return if now >= awaiting.expires() {
                 Class::Expired(Kind::Negotiation)
             } else {
                 Class::Live(Kind::Negotiation)
@@ -190,50 +410,20 @@ impl TableState {
 
     fn classify_offer(&self, partition: PartitionId, hash: [u8; 32], now: u64) -> Class {
         if let Some(pending) = self.pending.get(&(partition, hash)) {
-            return if negotiation_expired(pending.created, now) {
+            return if now >= pending.expires() {
                 Class::Expired(Kind::Negotiation)
             } else {
                 Class::Live(Kind::Negotiation)
             };
         }
-        let answered = self
-            .sessions
-            .iter()
-            .any(|((p, _), session)| *p == partition && session.offer_hash == Some(hash));
-        if answered {
+        if self
+            .by_offer
+            .contains_key(&(partition, hash, Role::Initiator))
+        {
             return Class::Live(Kind::Session);
         }
         self.tombstone(partition, Name::Offer(hash))
             .map_or(Class::Unknown, Class::Tombstoned)
-    }
-
-    /// Removes every expired record of the device, leaving tombstones.
-    pub(crate) fn sweep(&mut self, now: u64) {
-        let mut buried = Vec::new();
-        self.pending.retain(|(partition, hash), pending| {
-            let keep = !negotiation_expired(pending.created, now);
-            if !keep {
-                buried.push((*partition, Name::Offer(*hash), Kind::Negotiation));
-            }
-            keep
-        });
-        self.awaiting.retain(|(partition, uid), awaiting| {
-            let keep = !negotiation_expired(awaiting.created, now);
-            if !keep {
-                buried.push((*partition, Name::Uid(*uid), Kind::Negotiation));
-            }
-            keep
-        });
-        self.sessions.retain(|(partition, uid), session| {
-            let keep = !session.expired(now);
-            if !keep {
-                buried.push((*partition, Name::Uid(*uid), Kind::Session));
-            }
-            keep
-        });
-        for (partition, name, kind) in buried {
-            self.bury(partition, name, kind, now);
-        }
     }
 
     fn uid_taken(&self, partition: PartitionId, uid: SessionUid) -> bool {
@@ -241,6 +431,34 @@ impl TableState {
         self.sessions.contains_key(&key)
             || self.awaiting.contains_key(&key)
             || self.tombstone(partition, Name::Uid(uid)).is_some()
+    }
+
+    /// The responder's answer to an Offer it has already answered, if any: the stored Accept
+    /// while its negotiation lives, a refusal once it became a session or was swept.
+    fn answered(
+        &self,
+        partition: PartitionId,
+        hash: [u8; 32],
+    ) -> Option<Result<ContinueOutput, SessionError>> {
+        if let Some(uid) = self.by_offer.get(&(partition, hash, Role::Responder)) {
+            return Some(match self.awaiting.get(&(partition, *uid)) {
+                Some(awaiting) => Ok(ContinueOutput {
+                    step: STEP_ACCEPT,
+                    output: awaiting.accept.clone(),
+                    status: Status::More,
+                    uid: *uid,
+                    peer: None,
+                }),
+                None => Err(SessionError::NegotiationInvalid(
+                    "the Offer was already answered and its session established",
+                )),
+            });
+        }
+        self.tombstone(partition, Name::Answered(hash)).map(|_| {
+            Err(SessionError::NegotiationInvalid(
+                "the Offer was already answered",
+            ))
+        })
     }
 }
 
@@ -297,19 +515,24 @@ impl SessionTable {
         rng: &mut R,
     ) -> Result<Vec<u8>, SessionError> {
         let now = preamble(policy, now)?;
-        let mut state = self.lock();
-        state.sweep(now);
+        {
+            let mut state = self.lock();
+            state.sweep(now);
+            state.room_for_negotiation(partition)?;
+        }
         let pending = handshake::make_offer(policy, now, rng)?;
         let offer = pending.offer.clone();
-        state
-            .pending
-            .insert((partition, sha256(&[&offer])), pending);
+        let mut state = self.lock();
+        state.sweep(now);
+        state.room_for_negotiation(partition)?;
+        state.insert_pending(partition, sha256(&[&offer]), pending);
         Ok(offer)
     }
 
     /// Flow steps 2 and 3 (`CA_MigrationContinueSessionNegotiation`): with an Offer (step 2)
     /// on the responder, returns the Accept and the new UID (status MORE); with an Accept
-    /// (step 3) and its UID on the initiator, returns the Confirm (status DONE).
+    /// (step 3) and its UID on the initiator, returns the Confirm (status DONE) and the
+    /// verified peer.
     pub fn continue_negotiation<R: CryptoRng + ?Sized>(
         &self,
         partition: PartitionId,
@@ -354,38 +577,58 @@ impl SessionTable {
         rng: &mut R,
         offer: &[u8],
     ) -> Result<ContinueOutput, SessionError> {
-        let mut state = self.lock();
-        state.sweep(now);
+        let hash = sha256(&[offer]);
         let mut uid = random_uid(rng);
-        while state.uid_taken(partition, uid) {
-            uid = random_uid(rng);
+        {
+            // A replay is answered from the record, with no new work; a full table refuses
+            // before any cryptography runs.
+            let mut state = self.lock();
+            state.sweep(now);
+            if let Some(answer) = state.answered(partition, hash) {
+                return answer;
+            }
+            state.room_for_negotiation(partition)?;
+            while state.uid_taken(partition, uid) {
+                uid = random_uid(rng);
+            }
         }
         let (record, accept) = handshake::answer_offer(policy, now, rng, offer, uid)?;
-        state.awaiting.insert((partition, uid), record);
+        let mut state = self.lock();
+        state.sweep(now);
+        // Another thread or process may have answered the same Offer meanwhile: its answer
+        // stands, ours is dropped (and its keys wiped).
+        if let Some(answer) = state.answered(partition, hash) {
+            return answer;
+        }
+        state.room_for_negotiation(partition)?;
+        if state.uid_taken(partition, uid) {
+            return Err(SessionError::SessionIdExists);
+        }
+        state.insert_awaiting(partition, uid, record);
         Ok(ContinueOutput {
             step: STEP_ACCEPT,
             output: accept,
             status: Status::More,
             uid,
+            peer: None,
         })
     }
 
-    fn answer_accept(
-        &self,
+    /// Classifies the Accept's Offer and checks the caller's UID, under the lock: the first
+    /// checks of section 7.3.
+    fn accept_preflight(
+        state: &mut TableState,
         partition: PartitionId,
-        policy: &Policy,
         now: u64,
-        input: &[u8],
+        accept: &Result<Accept, cpv4_wire::WireError>,
         uid: SessionUid,
-    ) -> Result<ContinueOutput, SessionError> {
-        let mut state = self.lock();
-        let accept = Accept::decode(input);
+    ) -> Result<(), SessionError> {
         let class = accept
             .as_ref()
             .ok()
             .map(|accept| state.classify_offer(partition, accept.tbs.offer_hash, now));
         state.sweep(now);
-        let accept = accept?;
+        let accept = accept.as_ref().map_err(|error| error.clone())?;
         match class {
             Some(Class::Live(_)) => {}
             Some(Class::Expired(_)) => return Err(SessionError::NegotiationExpired),
@@ -401,28 +644,60 @@ impl SessionTable {
                 "the UID is not the Accept's",
             ));
         }
-        if state.uid_taken(partition, uid) {
+        if state.uid_taken(partition, uid)
+            || !state
+                .pending
+                .contains_key(&(partition, accept.tbs.offer_hash))
+        {
             return Err(SessionError::SessionIdExists);
         }
-        let key = (partition, accept.tbs.offer_hash);
-        let pending = state
-            .pending
-            .get(&key)
-            .ok_or(SessionError::SessionIdExists)?;
-        let (session, confirm) = handshake::check_accept(policy, now, pending, input, &accept)?;
-        state.pending.remove(&key);
-        state.sessions.insert((partition, uid), session);
+        Ok(())
+    }
+
+    fn answer_accept(
+        &self,
+        partition: PartitionId,
+        policy: &Policy,
+        now: u64,
+        input: &[u8],
+        uid: SessionUid,
+    ) -> Result<ContinueOutput, SessionError> {
+        let decoded = Accept::decode(input);
+        let pending = {
+            let mut state = self.lock();
+            Self::accept_preflight(&mut state, partition, now, &decoded, uid)?;
+            let hash = decoded
+                .as_ref()
+                .map(|a| a.tbs.offer_hash)
+                .map_err(Clone::clone)?;
+            state
+                .pending
+                .get(&(partition, hash))
+                .ok_or(SessionError::SessionIdExists)?
+                .duplicate()?
+        };
+        let accept = decoded?;
+        let (session, confirm) = handshake::check_accept(policy, now, &pending, input, &accept)?;
+        let peer = session.peer.clone();
+        let mut state = self.lock();
+        // Commit only if the pending negotiation is still there: of two calls with one Accept,
+        // the second finds the session and gets the replay code.
+        Self::accept_preflight(&mut state, partition, now, &Ok(accept.clone()), uid)?;
+        state.room_for_session(partition)?;
+        state.remove_pending(partition, accept.tbs.offer_hash);
+        state.insert_session(partition, uid, session);
         Ok(ContinueOutput {
             step: STEP_CONFIRM,
             output: confirm,
             status: Status::Done,
             uid,
+            peer: Some(peer),
         })
     }
 
     /// The final negotiation output given to the first `CA_Extract` or `CA_Insert`: on the
     /// responder, the Confirm that completes its negotiation; on the initiator, optionally its
-    /// own Confirm again. Anything else is refused.
+    /// own Confirm again. Anything else is refused. Returns the session's verified peer.
     pub fn deliver_confirm(
         &self,
         partition: PartitionId,
@@ -430,42 +705,58 @@ impl SessionTable {
         now: HsmTime,
         uid: &[u8],
         input: &[u8],
-    ) -> Result<(), SessionError> {
+    ) -> Result<PeerIdentity, SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
-        let mut state = self.lock();
-        let class = state.classify_uid(partition, uid, now);
-        state.sweep(now);
         let key = (partition, uid);
-        match class {
-            Class::Live(Kind::Negotiation) => {
-                let awaiting = state
+        let awaiting = {
+            let mut state = self.lock();
+            let class = state.classify_uid(partition, uid, now);
+            state.sweep(now);
+            match class {
+                Class::Live(Kind::Negotiation) => state
                     .awaiting
                     .get(&key)
-                    .ok_or(SessionError::NegotiationNotStarted)?;
-                let session = handshake::check_confirm(policy, now, awaiting, uid, input)?;
-                state.awaiting.remove(&key);
-                state.sessions.insert(key, session);
-                Ok(())
-            }
-            Class::Live(Kind::Session) => {
-                let session = state
-                    .sessions
-                    .get(&key)
-                    .ok_or(SessionError::SessionIdInvalid)?;
-                match session.confirm_hash {
-                    Some(own) if own == sha256(&[input]) => Ok(()),
-                    Some(_) => Err(SessionError::NegotiationInvalid(
-                        "not this session's Confirm",
-                    )),
-                    None => Err(SessionError::NegotiationInvalid(
-                        "the session is already confirmed",
-                    )),
+                    .ok_or(SessionError::NegotiationNotStarted)?
+                    .clone(),
+                Class::Live(Kind::Session) => {
+                    let session = state
+                        .sessions
+                        .get(&key)
+                        .ok_or(SessionError::SessionIdInvalid)?;
+                    return match session.confirm_hash {
+                        Some(own) if own == sha256(&[input]) => Ok(session.peer.clone()),
+                        Some(_) => Err(SessionError::NegotiationInvalid(
+                            "not this session's Confirm",
+                        )),
+                        None => Err(SessionError::NegotiationInvalid(
+                            "the session is already confirmed",
+                        )),
+                    };
                 }
+                Class::Unknown => {
+                    return Err(SessionError::NegotiationInvalid("unknown session UID"));
+                }
+                other => return Err(other.session_error()),
             }
-            Class::Unknown => Err(SessionError::NegotiationInvalid("unknown session UID")),
-            other => Err(other.session_error()),
+        };
+        let session = handshake::check_confirm(policy, now, &awaiting, uid, input)?;
+        let peer = session.peer.clone();
+        let mut state = self.lock();
+        state.sweep(now);
+        // Of two calls delivering one Confirm, the first commits; the second finds a session.
+        if !state.awaiting.contains_key(&key) {
+            return Err(match state.classify_uid(partition, uid, now) {
+                Class::Live(Kind::Session) => {
+                    SessionError::NegotiationInvalid("the session is already confirmed")
+                }
+                other => other.session_error(),
+            });
         }
+        state.room_for_session(partition)?;
+        state.remove_awaiting(partition, uid);
+        state.insert_session(partition, uid, session);
+        Ok(peer)
     }
 
     fn live_session(
@@ -544,8 +835,8 @@ impl SessionTable {
     }
 
     /// `CA_Insert`, one object: opens a key blob of the session. The sequence number is
-    /// accepted only by [`SessionTable::accept_sequence`], once the object is stored, so a blob
-    /// whose object could not be stored may be presented again.
+    /// accepted only by [`SessionTable::accept_sequence`] with the returned token, once the
+    /// object is stored, so a blob whose object could not be stored may be presented again.
     pub fn open(
         &self,
         partition: PartitionId,
@@ -590,26 +881,28 @@ impl SessionTable {
             .map_err(|_| SessionError::BlobRefused("the blob does not unwrap"))?;
         Ok(OpenedBlob {
             element_type: header.element_type,
-            sequence: header.sequence,
             payload,
+            token: SequenceToken {
+                partition,
+                uid,
+                sequence: header.sequence,
+            },
         })
     }
 
-    /// Marks a blob's sequence number accepted, once its object is stored. Refused if it
-    /// already was (two concurrent insertions of one blob: only one may store its object).
+    /// Accepts the sequence number of a blob that [`SessionTable::open`] opened, once its
+    /// object is stored. Refused if it already was (two concurrent insertions of one blob:
+    /// only one may store its object), or if the session is no longer live.
     pub fn accept_sequence(
         &self,
-        partition: PartitionId,
         policy: &Policy,
         now: HsmTime,
-        uid: &[u8],
-        sequence: u64,
+        token: SequenceToken,
     ) -> Result<(), SessionError> {
         let now = preamble(policy, now)?;
-        let uid = uid_from(uid)?;
         let mut state = self.lock();
-        let session = Self::live_session(&mut state, partition, uid, now)?;
-        if session.received.insert(sequence) {
+        let session = Self::live_session(&mut state, token.partition, token.uid, now)?;
+        if session.received.insert(token.sequence) {
             Ok(())
         } else {
             Err(SessionError::BlobRefused(
@@ -632,18 +925,14 @@ impl SessionTable {
         let uid = uid_from(uid)?;
         let mut state = self.lock();
         let class = state.classify_uid(partition, uid, now);
-        let key = (partition, uid);
-        let removed = match class {
+        match class {
             Class::Live(Kind::Session) | Class::Expired(Kind::Session) => {
-                state.sessions.remove(&key).map(|_| Kind::Session)
+                state.bury_record(RecordRef::Session(partition, uid), now);
             }
             Class::Live(Kind::Negotiation) | Class::Expired(Kind::Negotiation) => {
-                state.awaiting.remove(&key).map(|_| Kind::Negotiation)
+                state.bury_record(RecordRef::Awaiting(partition, uid), now);
             }
-            Class::Tombstoned(_) | Class::Unknown => None,
-        };
-        if let Some(kind) = removed {
-            state.bury(partition, Name::Uid(uid), kind, now);
+            Class::Tombstoned(_) | Class::Unknown => {}
         }
         state.sweep(now);
         match class {
@@ -665,5 +954,13 @@ impl SessionTable {
             state.awaiting.len(),
             state.sessions.len(),
         )
+    }
+
+    /// How many tombstones a partition holds.
+    pub fn tombstone_count(&self, partition: PartitionId) -> usize {
+        self.lock()
+            .tombstones
+            .get(&partition)
+            .map_or(0, VecDeque::len)
     }
 }

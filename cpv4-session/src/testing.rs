@@ -100,7 +100,7 @@ impl Fixture {
             trusted_roots: vec![self.root.trusted_root()],
             identity: self.identity(initiator, validity),
             domains: vec![shared_domain()],
-            psk_mode: PskMode::Ids,
+            psk_mode: PskMode::default(),
         }
     }
 
@@ -188,7 +188,11 @@ impl Pair {
         Ok(out.output)
     }
 
-    pub fn deliver(&mut self, uid: SessionUid, confirm: &[u8]) -> Result<(), SessionError> {
+    pub fn deliver(
+        &mut self,
+        uid: SessionUid,
+        confirm: &[u8],
+    ) -> Result<cpv4_crypto::attest::PeerIdentity, SessionError> {
         self.source
             .deliver_confirm(SOURCE, &self.responder, T, uid.as_bytes(), confirm)
     }
@@ -228,6 +232,15 @@ impl Pair {
     }
 }
 
+/// Recomputes an Offer's binders under `domains`, as a relay that holds the domain PSK (a
+/// rogue member of the domain) could after changing the Offer; returns the encoding.
+pub fn rebind(offer: &mut cpv4_wire::Offer, domains: &[DomainPsk]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let hash: [u8; 32] = Sha256::digest(offer.binder_input().unwrap()).into();
+    offer.binders = domains.iter().map(|d| d.binder(&hash)).collect();
+    offer.encode().unwrap()
+}
+
 /// Asserts that `result` failed with `expected`, naming both codes on failure.
 #[track_caller]
 pub fn assert_rv<T: std::fmt::Debug>(result: Result<T, SessionError>, expected: CkRv) {
@@ -257,7 +270,7 @@ pub fn raw_confirm(uid: &SessionUid, chain: &[&[u8]]) -> Vec<u8> {
     }
     let certs: Vec<u8> = chain.iter().flat_map(|c| tlv(0x04, c)).collect();
     let tbs = [
-        tlv(0x02, &[1]),
+        tlv(0x02, &[cpv4_wire::consts::cpv4::PROTOCOL_VERSION as u8]),
         tlv(0x02, &[4]),
         tlv(0x04, uid.as_bytes()),
         tlv(0x30, &certs),
@@ -326,11 +339,11 @@ pub mod fuzz {
         SCENARIO.get_or_init(|| {
             let mut pair = Pair::new();
             let offer = pair.start();
-            let target_after_start = pair.target.to_bytes(&key()).unwrap();
+            let target_after_start = pair.target.to_bytes(&key(), &mut rng(11)).unwrap();
             let (accept, uid) = pair.respond(&offer).unwrap();
-            let source_awaiting_confirm = pair.source.to_bytes(&key()).unwrap();
+            let source_awaiting_confirm = pair.source.to_bytes(&key(), &mut rng(11)).unwrap();
             let confirm = pair.confirm(&accept, uid).unwrap();
-            let target_established = pair.target.to_bytes(&key()).unwrap();
+            let target_established = pair.target.to_bytes(&key(), &mut rng(11)).unwrap();
             pair.deliver(uid, &confirm).unwrap();
             let blob = pair
                 .source
@@ -441,7 +454,7 @@ pub mod fuzz {
     /// Restoring a session table from arbitrary bytes; what restores must save and restore.
     pub fn state(data: &[u8]) {
         if let Ok(table) = SessionTable::from_bytes(data, &key()) {
-            let saved = table.to_bytes(&key()).unwrap();
+            let saved = table.to_bytes(&key(), &mut rng(11)).unwrap();
             let again = SessionTable::from_bytes(&saved, &key()).unwrap();
             assert_eq!(again.counts(), table.counts());
         }

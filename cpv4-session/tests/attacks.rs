@@ -86,8 +86,15 @@ fn a_man_in_the_middle_replacing_the_initiators_ephemeral_key_is_detected() {
     let mut offer = Offer::decode(&honest).unwrap();
     let attacker = EphemeralSecret::generate(&mut rng(666));
     offer.ephemeral.point = attacker.public_point().to_vec();
-    // The responder cannot tell; the initiator sees a signature over another transcript.
-    let (accept, uid) = pair.respond(&offer.encode().unwrap()).unwrap();
+    // The binders cover the ephemeral key: the responder refuses the changed Offer.
+    assert_rv(
+        pair.respond(&offer.encode().unwrap()),
+        CKR_SESSION_NEGOTIATION_NO_PSK,
+    );
+    // A relay that holds the domain PSK can re-bind it; then the initiator sees a signature
+    // over another transcript.
+    let rebound = rebind(&mut offer, &[shared_domain()]);
+    let (accept, uid) = pair.respond(&rebound).unwrap();
     assert_rv(pair.confirm(&accept, uid), CKR_SESSION_NEGOTIATION_INVALID);
 }
 
@@ -117,7 +124,14 @@ fn a_downgrade_that_strips_suites_from_the_offer_is_detected() {
         .kdfs
         .retain(|kdf| *kdf == cpv4::KDF_HKDF_SHA256);
     offer.algorithms.suites.push(0x1234); // and adds a weaker, unknown one
-    let (accept, uid) = pair.respond(&offer.encode().unwrap()).unwrap();
+    assert_rv(
+        pair.respond(&offer.encode().unwrap()),
+        CKR_SESSION_NEGOTIATION_NO_PSK,
+    );
+    // Re-bound by a relay holding the PSK, the downgrade reaches the initiator's check.
+    let (accept, uid) = pair
+        .respond(&rebind(&mut offer, &[shared_domain()]))
+        .unwrap();
     assert_eq!(
         Accept::decode(&accept).unwrap().tbs.selection.kdf,
         cpv4::KDF_HKDF_SHA256
@@ -162,12 +176,18 @@ fn a_replayed_blob_is_refused() {
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
     let blob = pair.source_blob(uid, b"key");
+    // Two insertions of one blob open it before either stores its object: only the first
+    // token is accepted.
     let opened = pair
         .target
         .open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob)
         .unwrap();
+    let twin = pair
+        .target
+        .open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob)
+        .unwrap();
     pair.target
-        .accept_sequence(TARGET, &pair.initiator, T, uid.as_bytes(), opened.sequence)
+        .accept_sequence(&pair.initiator, T, opened.token)
         .unwrap();
     assert_rv(
         pair.target
@@ -175,8 +195,7 @@ fn a_replayed_blob_is_refused() {
         CKR_CPV4_MSG_ERROR,
     );
     assert_rv(
-        pair.target
-            .accept_sequence(TARGET, &pair.initiator, T, uid.as_bytes(), opened.sequence),
+        pair.target.accept_sequence(&pair.initiator, T, twin.token),
         CKR_CPV4_MSG_ERROR,
     );
 }

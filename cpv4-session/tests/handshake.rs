@@ -34,11 +34,11 @@ fn a_whole_migration_runs_both_ways_and_closes() {
         .unwrap();
     assert_eq!(opened.payload.as_slice(), b"object one");
     assert_eq!(
-        (opened.element_type, opened.sequence),
+        (opened.element_type, opened.token.sequence()),
         (ElementType::Cryptoki, 0)
     );
     pair.target
-        .accept_sequence(TARGET, &pair.initiator, T, uid, opened.sequence)
+        .accept_sequence(&pair.initiator, T, opened.token)
         .unwrap();
 
     // Now the initiator may send the other way.
@@ -123,22 +123,25 @@ fn a_negotiation_survives_a_process_boundary_on_both_sides() {
     let mut pair = Pair::new();
     let offer = pair.start();
     // The initiator's process ends after Start; a new one restores the device state.
-    let saved = pair.target.to_bytes(&key).unwrap();
+    let saved = pair.target.to_bytes(&key, &mut rng(5)).unwrap();
     pair.target = SessionTable::from_bytes(&saved, &key).unwrap();
     let (accept, uid) = pair.respond(&offer).unwrap();
-    pair.source = SessionTable::from_bytes(&pair.source.to_bytes(&key).unwrap(), &key).unwrap();
+    pair.source =
+        SessionTable::from_bytes(&pair.source.to_bytes(&key, &mut rng(5)).unwrap(), &key).unwrap();
     let confirm = pair.confirm(&accept, uid).unwrap();
     pair.deliver(uid, &confirm).unwrap();
     let blob = pair.source_blob(uid, b"k");
-    let restored = SessionTable::from_bytes(&pair.target.to_bytes(&key).unwrap(), &key).unwrap();
+    let restored =
+        SessionTable::from_bytes(&pair.target.to_bytes(&key, &mut rng(5)).unwrap(), &key).unwrap();
     let opened = restored
         .open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob)
         .unwrap();
     restored
-        .accept_sequence(TARGET, &pair.initiator, T, uid.as_bytes(), opened.sequence)
+        .accept_sequence(&pair.initiator, T, opened.token)
         .unwrap();
     // Accepted sequence numbers and tombstones persist too.
-    let again = SessionTable::from_bytes(&restored.to_bytes(&key).unwrap(), &key).unwrap();
+    let again =
+        SessionTable::from_bytes(&restored.to_bytes(&key, &mut rng(5)).unwrap(), &key).unwrap();
     assert_rv(
         again.open(TARGET, &pair.initiator, T, uid.as_bytes(), &blob),
         CKR_CPV4_MSG_ERROR,
@@ -146,7 +149,8 @@ fn a_negotiation_survives_a_process_boundary_on_both_sides() {
     again
         .close(TARGET, &pair.initiator, T, uid.as_bytes())
         .unwrap();
-    let closed = SessionTable::from_bytes(&again.to_bytes(&key).unwrap(), &key).unwrap();
+    let closed =
+        SessionTable::from_bytes(&again.to_bytes(&key, &mut rng(5)).unwrap(), &key).unwrap();
     closed
         .close(TARGET, &pair.initiator, T, uid.as_bytes())
         .unwrap();
@@ -157,7 +161,7 @@ fn persisted_state_needs_its_key_and_refuses_corruption() {
     let key = Secret32::from_bytes([0x33; 32]);
     let mut pair = Pair::new();
     pair.establish();
-    let saved = pair.source.to_bytes(&key).unwrap();
+    let saved = pair.source.to_bytes(&key, &mut rng(5)).unwrap();
     assert_rv(
         SessionTable::from_bytes(&saved, &Secret32::from_bytes([0x34; 32])),
         CKR_DEVICE_ERROR,
@@ -185,10 +189,10 @@ fn session_keys_are_redacted_in_debug_and_sealed_in_persisted_state() {
     let debug = format!("{:?}", pair.source);
     assert!(debug.contains("keys: SessionKeys { .. }"), "{debug}");
     // Secrets are sealed under the caller's key: the same table under two keys differs.
-    let a = pair.source.to_bytes(&key).unwrap();
+    let a = pair.source.to_bytes(&key, &mut rng(5)).unwrap();
     let b = pair
         .source
-        .to_bytes(&Secret32::from_bytes([0x44; 32]))
+        .to_bytes(&Secret32::from_bytes([0x44; 32]), &mut rng(5))
         .unwrap();
     assert_eq!(a.len(), b.len());
     assert_ne!(a, b, "secrets are sealed under the caller's key");

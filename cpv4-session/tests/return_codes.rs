@@ -1,5 +1,11 @@
-//! Every CPv4 return code of the API text (and the project's additions), each produced through
-//! the engine's public API by a test named after the code.
+//! The return codes the negotiation engine itself produces, each through its public API by a
+//! test named after the code: every negotiation and session code of the API text, the blob
+//! refusal (`CKR_CPV4_MSG_ERROR`), argument errors and the capacity code
+//! (`CKR_DEVICE_MEMORY`). Not here: the per-object codes of `CA_Extract`/`CA_Insert`
+//! (`CKR_CLONE_NOT_ATTEMPTED`, `CKR_OBJECT_TYPE_INVALID`, `CKR_OBJECT_HANDLE_INVALID`,
+//! `CKR_ACTION_PROHIBITED`, `CKR_FAILED_TO_CLONE_AN_OBJECT`, `CKR_BUFFER_TOO_SMALL`), which
+//! belong to the device and the API layer (luna-sim, luna-ffi), and the domain-management
+//! codes (luna-sim's `domains` tests).
 
 use cpv4_crypto::attest::ValidityPeriod;
 use cpv4_crypto::psk::DomainPsk;
@@ -185,8 +191,9 @@ fn ckr_session_negotiation_no_ephemeral_key() {
     let mut pair = Pair::new();
     let mut offer = Offer::decode(&pair.start()).unwrap();
     offer.ephemeral.point = [&[4u8][..], &[0x11; 64]].concat(); // not on the curve
+    // Made (and bound) by an initiator of the domain, so it passes the PSK check (12).
     assert_rv(
-        pair.respond(&offer.encode().unwrap()),
+        pair.respond(&rebind(&mut offer, &[shared_domain()])),
         CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY,
     );
     // The API text's spelling is the same code.
@@ -196,7 +203,7 @@ fn ckr_session_negotiation_no_ephemeral_key() {
     );
     offer.ephemeral.curve = cpv4_crypto::ecdh::ID_EC_PUBLIC_KEY; // wrong curve
     assert_rv(
-        pair.respond(&offer.encode().unwrap()),
+        pair.respond(&rebind(&mut offer, &[shared_domain()])),
         CKR_SESSION_NEGOTIATION_NO_EPHEMERAL_KEY,
     );
 }
@@ -497,7 +504,7 @@ fn ckr_cpv4_msg_error() {
         .open(TARGET, &pair.initiator, T, uid, &blob)
         .unwrap();
     pair.target
-        .accept_sequence(TARGET, &pair.initiator, T, uid, opened.sequence)
+        .accept_sequence(&pair.initiator, T, opened.token)
         .unwrap();
     assert_rv(
         pair.target.open(TARGET, &pair.initiator, T, uid, &blob),

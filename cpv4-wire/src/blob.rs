@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //!      0    4 magic          "CPKB"
-//!      4    1 version        1
+//!      4    1 version        2 (the protocol version)
 //!      5    1 direction      1 = responder to initiator, 2 = initiator to responder
 //!      6    1 elementType    0 = CK_CRYPTOKI_ELEMENT, 1 = CK_PARAM_ELEMENT
 //!      7    4 encoding       the negotiated object encoding (1 = attribute list)
@@ -128,7 +128,7 @@ impl BlobHeader {
 }
 
 fn blob_version() -> u8 {
-    // The protocol version is 1; it fits the header's one byte by construction.
+    // The protocol version is small; it fits the header's one byte by construction.
     u8::try_from(PROTOCOL_VERSION).unwrap_or(u8::MAX)
 }
 

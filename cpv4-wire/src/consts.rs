@@ -631,7 +631,7 @@ constants! {
 /// Identifiers and numbers of this project's CPv4 protocol (see `docs/protocol.md`).
 pub mod cpv4 {
     /// The protocol version carried in every message and key blob.
-    pub const PROTOCOL_VERSION: u32 = 1;
+    pub const PROTOCOL_VERSION: u32 = 2;
 
     /// API-flow step of the Offer (produced by Start, consumed by the first Continue).
     pub const STEP_OFFER: u32 = 2;

@@ -24,6 +24,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let attributes = sample_attributes().encode();
     let mut leet = sample_offer();
     leet.psk = cpv4_wire::PskOffer::LeetTags(vec![[1; 32], [2; 32]]);
+    leet.binders = vec![[3; 32], [4; 32]];
     let tagged = |selector: u8, bytes: &[u8]| [&[selector][..], bytes].concat();
     vec![
         ("offer", "seed-offer", offer.clone()),

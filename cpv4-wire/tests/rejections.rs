@@ -110,8 +110,8 @@ fn non_canonical_der_is_refused() {
 #[test]
 fn unknown_versions_are_refused() {
     assert_eq!(
-        kind(offer_with(|f| f[0] = int(2))),
-        ErrorKind::UnsupportedVersion(2)
+        kind(offer_with(|f| f[0] = int(1))),
+        ErrorKind::UnsupportedVersion(1)
     );
     let mut tbs = confirm_tbs_fields();
     tbs[0] = int(0);
@@ -246,6 +246,60 @@ fn duplicate_list_entries_are_refused() {
     let mut offer = sample_offer();
     offer.algorithms.kdfs = vec![1, 1];
     assert_eq!(kind(offer.encode()), ErrorKind::Duplicate { field: "kdfs" });
+}
+
+#[test]
+fn an_offer_needs_exactly_one_distinct_binder_per_psk_entry() {
+    // No binder for the one entry, two binders for it, a binder of the wrong size.
+    assert_eq!(
+        kind(offer_with(|f| f[8] = seq(&[]))),
+        ErrorKind::BadLength {
+            field: "binders",
+            expected: 1,
+            found: 0
+        }
+    );
+    assert_eq!(
+        kind(offer_with(
+            |f| f[8] = seq(&[octets(&[1; 32]), octets(&[2; 32])])
+        )),
+        ErrorKind::BadLength {
+            field: "binders",
+            expected: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        kind(offer_with(|f| f[8] = seq(&[octets(&[1; 31])]))),
+        ErrorKind::BadLength {
+            field: "binders",
+            expected: 32,
+            found: 31
+        }
+    );
+    let two_ids = seq(&[int(1), seq(&[octets(&[1; 16]), octets(&[2; 16])])]);
+    assert_eq!(
+        kind(offer_with(|f| {
+            f[6] = two_ids;
+            f[8] = seq(&[octets(&[3; 32]), octets(&[3; 32])]);
+        })),
+        ErrorKind::Duplicate { field: "binders" }
+    );
+    // The binder input is the Offer with an empty binder list, every other byte the same.
+    let offer = sample_offer();
+    let mut fields = offer_fields();
+    fields[8] = seq(&[]);
+    assert_eq!(offer.binder_input().unwrap(), seq(&fields));
+    // The encoder refuses a count mismatch too.
+    let mut offer = sample_offer();
+    offer.binders.clear();
+    assert!(matches!(
+        kind(offer.encode()),
+        ErrorKind::BadLength {
+            field: "binders",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -430,8 +484,8 @@ fn oversized_blob_is_refused() {
 #[test]
 fn blob_header_values_are_checked() {
     let mut bytes = blob_bytes();
-    bytes[4] = 2;
-    assert_eq!(blob_kind(bytes), ErrorKind::UnsupportedVersion(2));
+    bytes[4] = 1;
+    assert_eq!(blob_kind(bytes), ErrorKind::UnsupportedVersion(1));
     let mut bytes = blob_bytes();
     bytes[5] = 3;
     assert_eq!(

@@ -20,6 +20,8 @@ pub type RootId = [u8; 32];
 pub type PskId = [u8; 16];
 /// A cloning domain's LEET tag for one Offer (32 bytes).
 pub type LeetTag = [u8; 32];
+/// An Offer's PSK binder: a MAC keyed by one entry's PSK over the whole Offer (32 bytes).
+pub type Binder = [u8; 32];
 /// An ECDSA P-256 signature as `r || s`.
 pub type Signature = [u8; 64];
 /// A key-confirmation MAC (HMAC-SHA256).
@@ -184,6 +186,19 @@ pub enum PskOffer {
 }
 
 impl PskOffer {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        match self {
+            PskOffer::Ids(ids) => ids.len(),
+            PskOffer::LeetTags(tags) => tags.len(),
+        }
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub(crate) fn check(&self) -> Result<(), ErrorKind> {
         match self {
             PskOffer::Ids(ids) => check_list("psk", ids, MAX_PSK_ENTRIES),

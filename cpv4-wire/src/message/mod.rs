@@ -19,7 +19,7 @@ mod offer;
 
 pub use accept::{Accept, AcceptTbs, Selection};
 pub use common::{
-    Algorithms, EphemeralKey, LeetTag, Mac, Nonce, PskId, PskOffer, PskSelection, RootId,
+    Algorithms, Binder, EphemeralKey, LeetTag, Mac, Nonce, PskId, PskOffer, PskSelection, RootId,
     SessionUid, Signature, TranscriptHash,
 };
 pub use confirm::{Confirm, ConfirmTbs};

@@ -52,6 +52,7 @@ pub fn sample_offer() -> Offer {
         trusted_roots: vec![[0xB2; 32]],
         psk: PskOffer::Ids(vec![[0xC3; 16]]),
         ephemeral: sample_ephemeral(),
+        binders: vec![[0xD4; 32]],
     }
 }
 
@@ -183,16 +184,19 @@ pub fn offer() -> impl Strategy<Value = Offer> {
         psk_offer(),
         ephemeral(),
     )
-        .prop_map(
-            |(nonce, time, algorithms, trusted_roots, psk, ephemeral)| Offer {
+        .prop_map(|(nonce, time, algorithms, trusted_roots, psk, ephemeral)| {
+            // One binder per entry, distinct (the lists refuse duplicates).
+            let binders = (0..psk.len()).map(|i| [i as u8; 32]).collect();
+            Offer {
                 nonce,
                 time,
                 algorithms,
                 trusted_roots,
                 psk,
                 ephemeral,
-            },
-        )
+                binders,
+            }
+        })
 }
 
 fn chain() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -380,7 +384,7 @@ pub fn ints(values: &[u64]) -> Vec<u8> {
 pub fn offer_fields() -> Vec<Vec<u8>> {
     let ephemeral = sample_ephemeral();
     vec![
-        int(1),
+        int(2),
         int(2),
         octets(&[0xA1; 32]),
         int(1_790_000_000),
@@ -398,13 +402,14 @@ pub fn offer_fields() -> Vec<Vec<u8>> {
             oid_der(&ephemeral.curve),
             octets(&ephemeral.point),
         ]),
+        seq(&[octets(&[0xD4; 32])]),
     ]
 }
 
 /// The fields of the sample Confirm's signed part as raw DER, in order.
 pub fn confirm_tbs_fields() -> Vec<Vec<u8>> {
     vec![
-        int(1),
+        int(2),
         int(4),
         octets(&[0x5E; 16]),
         seq(&[octets(&[0x30, 0x00])]),
