@@ -168,7 +168,7 @@ fn first_match(
             found |= hit;
         }
     }
-    bool::from(found).then(|| (entry_at as usize, domain_at as usize))
+    bool::from(found).then_some((entry_at as usize, domain_at as usize))
 }
 
 /// The responder's domain matching an Offer entry whose binder verifies, and what the Accept

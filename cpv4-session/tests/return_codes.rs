@@ -551,3 +551,26 @@ fn ckr_arguments_bad() {
         CKR_ARGUMENTS_BAD,
     );
 }
+
+#[test]
+fn ckr_device_memory() {
+    // A partition holds at most MAX_NEGOTIATIONS_PER_PARTITION live negotiations.
+    let mut pair = Pair::new();
+    for partition in 0..cpv4_session::MAX_NEGOTIATIONS_PER_PARTITION as u64 {
+        let offer = pair
+            .target
+            .start(TARGET + 100 + partition, &pair.initiator, T, &mut pair.rng)
+            .unwrap();
+        pair.respond(&offer).unwrap();
+    }
+    let offer = pair.start();
+    assert_rv(pair.respond(&offer), CKR_DEVICE_MEMORY);
+    // The initiator's own Starts are capped likewise.
+    for _ in 1..cpv4_session::MAX_NEGOTIATIONS_PER_PARTITION {
+        pair.start();
+    }
+    assert_rv(
+        pair.target.start(TARGET, &pair.initiator, T, &mut pair.rng),
+        CKR_DEVICE_MEMORY,
+    );
+}

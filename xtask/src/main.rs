@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks: formatting, clippy with warnings denied, all tests, docs with
-//!   warnings denied, and that the publishable crates package.
+//!   warnings denied, a type check of the fuzz targets, and that the publishable crates
+//!   package.
 //! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target of `fuzz/` (see `fuzz/README.md`).
 //! - `fuzz-list`: lists the fuzz targets.
 //! - `codegen`: regenerates the C header `luna-ffi/include/luna_cpv4.h` from the Rust
@@ -76,6 +77,22 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     run("cargo", &["test", "--workspace"], &[])?;
+    // The fuzz crate is outside the workspace (libFuzzer's instrumentation needs nightly flags
+    // only `cargo fuzz` passes); type-check its targets here so an API change cannot break one
+    // unseen. It shares the workspace's target directory, so dependencies build once.
+    run(
+        "cargo",
+        &[
+            "check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--bins",
+            "--locked",
+            "--target-dir",
+            "target",
+        ],
+        &[],
+    )?;
     run(
         "cargo",
         &["doc", "--workspace", "--no-deps"],
