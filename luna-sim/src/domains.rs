@@ -110,9 +110,13 @@ pub(crate) fn insert_domain(
     if primary {
         tx.execute("UPDATE domains SET is_primary = 0 WHERE slot = ?1", [slot])?;
     }
+    // Every PSK is derived with the current parameters (`DomainPsk::derive`); they are kept
+    // with the domain so a later release can raise them without breaking this one.
+    let kdf_params = cpv4_crypto::psk::DomainParams::CURRENT.to_bytes();
     tx.execute(
-        "INSERT INTO domains (slot, label, psk_sealed, is_primary) VALUES (?1, ?2, x'', ?3)",
-        params![slot, label, primary],
+        "INSERT INTO domains (slot, label, psk_sealed, is_primary, kdf_params) \
+         VALUES (?1, ?2, x'', ?3, ?4)",
+        params![slot, label, primary, &kdf_params[..]],
     )?;
     let id = tx.last_insert_rowid();
     let sealed = keyring.slot(tx, slot)?.seal(

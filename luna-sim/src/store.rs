@@ -26,12 +26,17 @@ use crate::keys::{StorageKey, attribute_aad};
 /// The database file inside the simulator home.
 pub const DB_FILE: &str = "luna-sim.db";
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a call waits for another process's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations: entry `i` upgrades a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_V1];
+const MIGRATIONS: &[&str] = &[MIGRATION_V1, MIGRATION_V2];
+
+/// Version 2: each domain keeps the parameters its PSK was derived with
+/// (`cpv4_crypto::psk::DomainParams::to_bytes`); NULL for a domain of version 1, derived with
+/// `cpv4_crypto::psk::V1_PARAMS`.
+const MIGRATION_V2: &str = "ALTER TABLE domains ADD COLUMN kdf_params BLOB;";
 
 const MIGRATION_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -513,6 +518,35 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM schema_version", [], |row| row.get(0))
             .unwrap();
         assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn a_version_1_store_keeps_its_domains_and_gains_their_derivation_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATION_V1).unwrap();
+            // A bare domain row is enough here: no partition row for it to refer to.
+            conn.execute_batch(
+                "PRAGMA foreign_keys = OFF;
+                 CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1);
+                 INSERT INTO domains (slot, label, psk_sealed, is_primary)
+                     VALUES (1, x'6f6c64', x'00', 1);",
+            )
+            .unwrap();
+        }
+        let conn = open_connection(dir.path()).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        // The domain of version 1 is still there; NULL parameters mean V1_PARAMS.
+        let params: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT kdf_params FROM domains WHERE label = x'6f6c64'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(params, None);
     }
 
     #[test]
