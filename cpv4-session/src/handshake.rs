@@ -27,6 +27,14 @@ pub const CONFIRM_SIGNATURE_LABEL: &[u8] = b"cpv4 confirm";
 /// Prefix of the initiator's MAC input.
 pub const CONFIRM_MAC_LABEL: &[u8] = b"cpv4 confirm mac";
 
+/// The Offer's content: its DER with an empty binder list (`Offer::binder_input`). The
+/// transcript, the offer hash and replay recognition use the content, not the bytes as
+/// received: binders are proofs of the PSK, and those of entries the responder cannot verify
+/// (other domains) could otherwise be changed to make "new" Offers of one captured Offer.
+pub(crate) fn offer_content(offer_bytes: &[u8]) -> Result<Vec<u8>, SessionError> {
+    Ok(Offer::decode(offer_bytes)?.binder_input()?)
+}
+
 pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     parts.iter().for_each(|part| hasher.update(part));
@@ -73,7 +81,7 @@ fn derive_keys(
     nonce_i: &[u8; 32],
     nonce_r: &[u8; 32],
     transcript: &[u8; 32],
-) -> Result<SessionKeys, SessionError> {
+) -> Result<Box<SessionKeys>, SessionError> {
     let shared = secret.diffie_hellman(peer);
     SessionKeys::derive(
         kdf(selection.kdf)?,
@@ -83,6 +91,7 @@ fn derive_keys(
         nonce_r,
         transcript,
     )
+    .map(Box::new)
     .map_err(|_| SessionError::NegotiationInvalid("key derivation failed"))
 }
 
@@ -233,6 +242,7 @@ pub(crate) fn answer_offer<R: CryptoRng + ?Sized>(
     uid: SessionUid,
 ) -> Result<(AwaitingConfirm, Vec<u8>), SessionError> {
     let offer = Offer::decode(offer_bytes)?;
+    let content = offer.binder_input()?;
     if offer.time > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(SessionError::TimeNotInitialized(
             "the initiator's clock is ahead",
@@ -256,7 +266,7 @@ pub(crate) fn answer_offer<R: CryptoRng + ?Sized>(
     let nonce = random::<32, _>(rng);
     let ephemeral = EphemeralSecret::generate(rng);
     let tbs = AcceptTbs {
-        offer_hash: sha256(&[offer_bytes]),
+        offer_hash: sha256(&[&content]),
         session_uid: uid,
         nonce,
         time: now,
@@ -268,7 +278,7 @@ pub(crate) fn answer_offer<R: CryptoRng + ?Sized>(
         chain: policy.identity.chain.clone(),
     };
     let tbs_der = tbs.encode()?;
-    let transcript = sha256(&[offer_bytes, &tbs_der]);
+    let transcript = sha256(&[&content, &tbs_der]);
     let keys = derive_keys(
         &selection,
         &ephemeral,
@@ -294,8 +304,8 @@ pub(crate) fn answer_offer<R: CryptoRng + ?Sized>(
     }
     .encode()?;
     let record = AwaitingConfirm {
-        offer: offer_bytes.to_vec(),
-        offer_hash: sha256(&[offer_bytes]),
+        offer_hash: sha256(&[&content]),
+        offer: content,
         accept: accept.clone(),
         selection,
         listed_roots,
@@ -315,6 +325,7 @@ pub(crate) fn check_accept(
     accept: &Accept,
 ) -> Result<(Session, Vec<u8>), SessionError> {
     let offer = Offer::decode(&pending.offer)?;
+    let content = offer.binder_input()?;
     let tbs = &accept.tbs;
     let ours = &offer.algorithms;
     let selection = tbs.selection;
@@ -372,7 +383,7 @@ pub(crate) fn check_accept(
     let psk = offered_psk(&offer, &tbs.psk, policy)?;
     let peer = peer_key(&tbs.ephemeral)?;
 
-    let transcript = sha256(&[&pending.offer, &tbs.encode()?]);
+    let transcript = sha256(&[&content, &tbs.encode()?]);
     verify_signature(
         verified.leaf_key(),
         &[ACCEPT_SIGNATURE_LABEL, &transcript].concat(),
@@ -399,7 +410,7 @@ pub(crate) fn check_accept(
         session_uid: tbs.session_uid,
         chain: policy.identity.chain.clone(),
     };
-    let confirm_transcript = sha256(&[&pending.offer, accept_bytes, &confirm_tbs.encode()?]);
+    let confirm_transcript = sha256(&[&content, accept_bytes, &confirm_tbs.encode()?]);
     let signature = policy
         .identity
         .partition
@@ -422,7 +433,7 @@ pub(crate) fn check_accept(
         duration: selection.duration.into(),
         next_send: 0,
         received: SeqSet::default(),
-        offer_hash: sha256(&[&pending.offer]),
+        offer_hash: sha256(&[&content]),
         confirm_hash: Some(sha256(&[&confirm])),
         peer: verified.peer().clone(),
     };

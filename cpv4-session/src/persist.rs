@@ -12,7 +12,7 @@
 //! image    := "CPST" version:u8 count:u32 (id_len:u32 identity sealed_len:u32 sealed)*
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::{Buf, BufMut};
@@ -228,8 +228,10 @@ fn get_selection(r: &mut Reader<'_>) -> Result<Selection, SessionError> {
     })
 }
 
-fn keys_from(bytes: &[u8]) -> Result<SessionKeys, SessionError> {
-    SessionKeys::from_slice(bytes).ok_or(corrupt("session keys of a wrong size"))
+fn keys_from(bytes: &[u8]) -> Result<Box<SessionKeys>, SessionError> {
+    SessionKeys::from_slice(bytes)
+        .map(Box::new)
+        .ok_or(corrupt("session keys of a wrong size"))
 }
 
 fn put_peer(w: &mut Writer, peer: &PeerIdentity) {
@@ -513,12 +515,18 @@ impl SessionTable {
         }
         for (partition, mut list) in tombstones {
             list.sort_by_key(|(ordinal, _)| *ordinal);
+            let ordinals: HashSet<u64> = list.iter().map(|(ordinal, _)| *ordinal).collect();
+            let names: HashSet<Name> = list.iter().map(|(_, t)| t.name).collect();
+            if ordinals.len() != list.len() || names.len() != list.len() {
+                return Err(corrupt("a tombstone appears twice"));
+            }
             let list: VecDeque<_> = list.into_iter().map(|(_, t)| t).collect();
             if list.len() > crate::MAX_TOMBSTONES {
                 return Err(corrupt("more tombstones than a partition keeps"));
             }
             state.tombstones.insert(partition, list);
         }
+        state.check_consistent()?;
         Ok(Self {
             state: Mutex::new(state),
         })

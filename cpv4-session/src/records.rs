@@ -51,7 +51,9 @@ pub(crate) struct AwaitingConfirm {
     pub(crate) accept: Vec<u8>,
     pub(crate) selection: Selection,
     pub(crate) listed_roots: Vec<[u8; 32]>,
-    pub(crate) keys: SessionKeys,
+    /// Boxed, so the table's hash maps move a pointer, never the key bytes (a move would
+    /// leave an unwiped copy behind).
+    pub(crate) keys: Box<SessionKeys>,
     pub(crate) created: u64,
 }
 
@@ -65,7 +67,9 @@ impl AwaitingConfirm {
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) role: Role,
-    pub(crate) keys: SessionKeys,
+    /// Boxed, so the table's hash maps move a pointer, never the key bytes (a move would
+    /// leave an unwiped copy behind).
+    pub(crate) keys: Box<SessionKeys>,
     pub(crate) encoding: u32,
     pub(crate) established: u64,
     pub(crate) duration: u64,

@@ -88,7 +88,19 @@ pub struct ContinueOutput {
 
 /// Proof that [`SessionTable::open`] opened a blob: the only way to have its sequence number
 /// accepted ([`SessionTable::accept_sequence`]). It cannot be made, copied or changed outside
-/// this crate, so no caller can mark a number for which no blob was opened.
+/// this crate, so no caller can mark a number for which no blob was opened:
+///
+/// ```compile_fail
+/// // Its fields are private: no caller can build one.
+/// let token = cpv4_session::SequenceToken { partition: 1, uid: todo!(), sequence: 0 };
+/// ```
+///
+/// ```compile_fail
+/// // Nor copy one to accept a number twice.
+/// fn twice(token: cpv4_session::SequenceToken) -> (cpv4_session::SequenceToken, cpv4_session::SequenceToken) {
+///     (token.clone(), token)
+/// }
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "the sequence number is accepted only by passing the token to accept_sequence"]
 pub struct SequenceToken {
@@ -248,14 +260,16 @@ impl TableState {
         hash: [u8; 32],
         pending: PendingOffer,
     ) {
-        self.expiries
-            .insert((pending.expires(), RecordRef::Pending(partition, hash)));
-        if let Some(old) = self.pending.insert((partition, hash), pending) {
+        // The old entry goes first: its expiry may equal the new one's.
+        if let Some(old) = self.pending.remove(&(partition, hash)) {
             self.expiries
                 .remove(&(old.expires(), RecordRef::Pending(partition, hash)));
         } else {
             self.count(partition, |c| c.negotiations += 1);
         }
+        self.expiries
+            .insert((pending.expires(), RecordRef::Pending(partition, hash)));
+        self.pending.insert((partition, hash), pending);
     }
 
     fn remove_pending(&mut self, partition: PartitionId, hash: [u8; 32]) -> Option<PendingOffer> {
@@ -274,14 +288,15 @@ impl TableState {
     ) {
         self.by_offer
             .insert((partition, awaiting.offer_hash, Role::Responder), uid);
-        self.expiries
-            .insert((awaiting.expires(), RecordRef::Awaiting(partition, uid)));
-        if let Some(old) = self.awaiting.insert((partition, uid), awaiting) {
+        if let Some(old) = self.awaiting.remove(&(partition, uid)) {
             self.expiries
                 .remove(&(old.expires(), RecordRef::Awaiting(partition, uid)));
         } else {
             self.count(partition, |c| c.negotiations += 1);
         }
+        self.expiries
+            .insert((awaiting.expires(), RecordRef::Awaiting(partition, uid)));
+        self.awaiting.insert((partition, uid), awaiting);
     }
 
     fn remove_awaiting(
@@ -305,14 +320,15 @@ impl TableState {
     ) {
         self.by_offer
             .insert((partition, session.offer_hash, session.role), uid);
-        self.expiries
-            .insert((session.expires(), RecordRef::Session(partition, uid)));
-        if let Some(old) = self.sessions.insert((partition, uid), session) {
+        if let Some(old) = self.sessions.remove(&(partition, uid)) {
             self.expiries
                 .remove(&(old.expires(), RecordRef::Session(partition, uid)));
         } else {
             self.count(partition, |c| c.sessions += 1);
         }
+        self.expiries
+            .insert((session.expires(), RecordRef::Session(partition, uid)));
+        self.sessions.insert((partition, uid), session);
     }
 
     fn remove_session(&mut self, partition: PartitionId, uid: SessionUid) -> Option<Session> {
@@ -329,6 +345,38 @@ impl TableState {
         if self.by_offer.get(&key) == Some(&uid) {
             self.by_offer.remove(&key);
         }
+    }
+
+    /// Refuses a set of records that no sequence of calls makes: one UID both a negotiation
+    /// and a session, a live record whose name is also buried, two records made from one
+    /// Offer. Rows are sealed one by one, so a store could otherwise be given such a mix.
+    pub(crate) fn check_consistent(&self) -> Result<(), SessionError> {
+        let corrupt = |what| Err(SessionError::StateCorrupt(what));
+        let buried = |partition: PartitionId, name: Name| self.tombstone(partition, name).is_some();
+        for (partition, uid) in self.awaiting.keys() {
+            if self.sessions.contains_key(&(*partition, *uid)) {
+                return corrupt("one UID is both a negotiation and a session");
+            }
+        }
+        for (partition, uid) in self.awaiting.keys().chain(self.sessions.keys()) {
+            if buried(*partition, Name::Uid(*uid)) {
+                return corrupt("a live record's UID is also buried");
+            }
+        }
+        for (partition, hash) in self.pending.keys() {
+            if buried(*partition, Name::Offer(*hash)) {
+                return corrupt("a pending Offer is also buried");
+            }
+        }
+        for ((partition, _), awaiting) in &self.awaiting {
+            if buried(*partition, Name::Answered(awaiting.offer_hash)) {
+                return corrupt("a live negotiation's Offer is also buried");
+            }
+        }
+        if self.by_offer.len() != self.awaiting.len() + self.sessions.len() {
+            return corrupt("two records were made from one Offer");
+        }
+        Ok(())
     }
 
     fn tombstone(&self, partition: PartitionId, name: Name) -> Option<Kind> {
@@ -522,10 +570,11 @@ impl SessionTable {
         }
         let pending = handshake::make_offer(policy, now, rng)?;
         let offer = pending.offer.clone();
+        let key = sha256(&[&handshake::offer_content(&offer)?]);
         let mut state = self.lock();
         state.sweep(now);
         state.room_for_negotiation(partition)?;
-        state.insert_pending(partition, sha256(&[&offer]), pending);
+        state.insert_pending(partition, key, pending);
         Ok(offer)
     }
 
@@ -577,7 +626,8 @@ impl SessionTable {
         rng: &mut R,
         offer: &[u8],
     ) -> Result<ContinueOutput, SessionError> {
-        let hash = sha256(&[offer]);
+        // An Offer that does not decode is no replay; the checks below report it.
+        let hash = handshake::offer_content(offer).map_or([0; 32], |content| sha256(&[&content]));
         let mut uid = random_uid(rng);
         {
             // A replay is answered from the record, with no new work; a full table refuses
@@ -595,8 +645,9 @@ impl SessionTable {
         let (record, accept) = handshake::answer_offer(policy, now, rng, offer, uid)?;
         let mut state = self.lock();
         state.sweep(now);
-        // Another thread or process may have answered the same Offer meanwhile: its answer
-        // stands, ours is dropped (and its keys wiped).
+        // Another thread may have answered the same Offer meanwhile: its answer stands, ours
+        // is dropped (and its keys wiped). (Across processes, the store that holds the records
+        // must make this check and the insert one transaction.)
         if let Some(answer) = state.answered(partition, hash) {
             return answer;
         }

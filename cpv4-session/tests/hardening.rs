@@ -153,6 +153,7 @@ fn an_offer_flood_stays_within_the_cap_and_an_honest_negotiation_completes() {
         .close(SOURCE, &pair.responder, T, closed.as_bytes())
         .unwrap();
     let before = pair.source.counts();
+    let other_tombstones = pair.source.tombstone_count(other);
 
     // 10,000 replays of one captured Offer and 10,000 distinct forged Offers (new nonce, time
     // and key each, made without the domain PSK) against one partition.
@@ -162,10 +163,14 @@ fn an_offer_flood_stays_within_the_cap_and_an_honest_negotiation_completes() {
             respond_at(&mut pair, SOURCE, 0, &captured).unwrap().uid,
             honest_uid
         );
+        // Half keep the captured nonce, so their LEET tag still matches the domain and only
+        // the binder (which no longer covers them) refuses them; half change the nonce too.
         let mut forged = template.clone();
-        forged.nonce[..8].copy_from_slice(&i.to_be_bytes());
-        forged.time = NOW - (i % 500);
-        if i % 100 == 0 {
+        forged.time = NOW - 1 - (i % 500);
+        if i % 2 == 0 {
+            forged.nonce[..8].copy_from_slice(&i.to_be_bytes());
+        }
+        if i % 100 == 1 {
             let key = EphemeralSecret::generate(&mut rng(1000 + i));
             forged.ephemeral.point = key.public_point().to_vec();
         }
@@ -181,9 +186,14 @@ fn an_offer_flood_stays_within_the_cap_and_an_honest_negotiation_completes() {
                 .unwrap();
         }
     }
-    // The flood added no live state, and the other partition is untouched.
+    // The flood added no live state, and the other partition is untouched: its negotiation
+    // still lives (its Offer is answered from it) and its tombstones are all there.
     assert_eq!(pair.source.counts(), before);
-    assert!(pair.source.counts().1 <= cpv4_session::MAX_NEGOTIATIONS_PER_DEVICE);
+    assert_eq!(pair.source.tombstone_count(other), other_tombstones);
+    assert_eq!(
+        respond_at(&mut pair, other, 0, &other_offer).unwrap(),
+        other_out
+    );
     pair.source
         .close(other, &pair.responder, T, other_out.uid.as_bytes())
         .unwrap();
@@ -193,6 +203,64 @@ fn an_offer_flood_stays_within_the_cap_and_an_honest_negotiation_completes() {
     // After the flood, the honest negotiation it replayed completes.
     let confirm = pair.confirm(&honest_accept, honest_uid).unwrap();
     pair.deliver(honest_uid, &confirm).unwrap();
+}
+
+#[test]
+fn changing_the_binders_of_other_domains_makes_no_new_offer() {
+    // An initiator in two domains; the responder shares only the first. The second entry's
+    // binder cannot be checked by the responder: changed, it must not make a "new" Offer.
+    let mut pair = Pair::new();
+    pair.initiator
+        .domains
+        .push(cpv4_crypto::psk::DomainPsk::from_bytes([0x77; 32]));
+    let captured = pair.start();
+    let (accept, uid) = pair.respond(&captured).unwrap();
+    let mut variant = Offer::decode(&captured).unwrap();
+    for i in 0..200u8 {
+        variant.binders[1] = [i; 32];
+        let (again, again_uid) = pair.respond(&variant.encode().unwrap()).unwrap();
+        assert_eq!((again, again_uid), (accept.clone(), uid));
+    }
+    assert_eq!(pair.source.counts(), (0, 1, 0));
+    // The honest negotiation completes.
+    let confirm = pair.confirm(&accept, uid).unwrap();
+    pair.deliver(uid, &confirm).unwrap();
+}
+
+#[test]
+fn records_mixed_from_two_exports_are_refused() {
+    // Rows are sealed one by one; a set that no sequence of calls makes is refused on import.
+    let mut pair = Pair::new();
+    let exchange = pair.negotiate();
+    let awaiting = pair.source.export_records(&key(), &mut rng(8)).unwrap();
+    pair.deliver(exchange.uid, &exchange.confirm).unwrap();
+    let established = pair.source.export_records(&key(), &mut rng(9)).unwrap();
+    pair.source
+        .close(SOURCE, &pair.responder, T, exchange.uid.as_bytes())
+        .unwrap();
+    let closed = pair.source.export_records(&key(), &mut rng(10)).unwrap();
+    // The negotiation of before the Confirm beside the session it became.
+    let mixed: Vec<_> = awaiting.iter().chain(&established).cloned().collect();
+    assert_rv(
+        SessionTable::import_records(mixed, &key()),
+        CKR_DEVICE_ERROR,
+    );
+    // The closed session's tombstones beside its old negotiation.
+    let mixed: Vec<_> = closed.iter().chain(&awaiting).cloned().collect();
+    assert_rv(
+        SessionTable::import_records(mixed, &key()),
+        CKR_DEVICE_ERROR,
+    );
+    // A tombstone twice.
+    let twice: Vec<_> = closed.iter().chain(&closed).cloned().collect();
+    assert_rv(
+        SessionTable::import_records(twice, &key()),
+        CKR_DEVICE_ERROR,
+    );
+    // Each export alone restores.
+    for records in [awaiting, established, closed] {
+        SessionTable::import_records(records, &key()).unwrap();
+    }
 }
 
 #[test]
@@ -324,10 +392,12 @@ fn domain_derivation_costs_more_than_the_owasp_minimum() {
 // ---- 4. accept_sequence took any number ----------------------------------------------------
 
 #[test]
-fn an_arbitrary_sequence_number_cannot_be_marked_accepted() {
-    // With the old API an initiator could mark a number no blob was opened for, then extract
-    // to an unconfirmed responder. Now only a token that `open` returns accepts a number (a
-    // `SequenceToken` cannot be built outside the crate), so the gate holds.
+fn the_initiator_cannot_extract_to_an_unconfirmed_responder() {
+    // Version 1's `accept_sequence` took any number, so an initiator could mark one and then
+    // extract to a responder that never verified it. Now only the `SequenceToken` that
+    // `open` returns accepts a number; that it cannot be built outside the crate is checked
+    // at compile time (the `compile_fail` example of `SequenceToken`). With no blob opened,
+    // the gate holds.
     let mut pair = Pair::new();
     let exchange = pair.negotiate();
     assert_rv(
@@ -344,7 +414,9 @@ fn an_arbitrary_sequence_number_cannot_be_marked_accepted() {
 }
 
 #[test]
-fn premarking_zero_does_not_make_the_first_blob_a_replay() {
+fn the_first_blob_is_accepted_once_through_its_own_token() {
+    // Version 1 let a caller pre-mark 0, so the genuine first blob failed as a replay; now
+    // there is no way to name a number without opening its blob.
     let mut pair = Pair::new();
     let exchange = pair.establish();
     let uid = exchange.uid.as_bytes();

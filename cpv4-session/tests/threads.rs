@@ -1,6 +1,7 @@
 //! Eight threads share one session across its expiry: every call returns a documented code,
-//! the first call past the expiry reports it (`CKR_SESSION_ID_EXPIRED`), the later ones find the
-//! session swept (`CKR_SESSION_ID_INVALID`), none panics, and the tables end consistent.
+//! no extract succeeds past the expiry, both `CKR_SESSION_ID_EXPIRED` (a call that finds the
+//! expired session before a sweep) and `CKR_SESSION_ID_INVALID` (after it) are seen, none
+//! panics, and the tables end consistent.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ fn eight_threads_share_a_session_across_its_expiry() {
                 // +3600..+3609: the first call of the device past the expiry is a seal, which
                 // must see the expired session before any sweep or close removed it.
                 for step in 0..60u64 {
-                    let now = HsmTime::At(NOW + 3570 + step + thread % 3);
+                    let time = NOW + 3570 + step + thread % 3;
+                    let now = HsmTime::At(time);
                     let closing = step >= 40 && step % 7 == 0;
                     let codes = [
                         source
@@ -50,10 +52,17 @@ fn eight_threads_share_a_session_across_its_expiry() {
                             Ok(())
                         },
                     ];
+                    let past_expiry = time >= NOW + 3600;
+                    let [extract, close] = codes;
+                    let extract = extract.map_or_else(|e| e.rv(), |()| CKR_OK);
+                    // No object moves once the session has expired.
+                    assert!(
+                        !(past_expiry && extract == CKR_OK),
+                        "an extract succeeded past the expiry"
+                    );
                     let mut seen = seen.lock().unwrap();
-                    for code in codes {
-                        seen.insert(code.map_or_else(|e| e.rv(), |()| CKR_OK));
-                    }
+                    seen.insert(extract);
+                    seen.insert(close.map_or_else(|e| e.rv(), |()| CKR_OK));
                 }
             });
         }
