@@ -556,3 +556,80 @@ fn an_expired_negotiation_is_not_answered_by_its_replay() {
         CKR_TIME_NOT_INITIALIZED,
     );
 }
+
+#[test]
+fn the_device_caps_negotiations_across_its_partitions() {
+    use cpv4_session::MAX_NEGOTIATIONS_PER_DEVICE;
+    let mut pair = Pair::new();
+    let per = MAX_NEGOTIATIONS_PER_PARTITION;
+    let partitions = (MAX_NEGOTIATIONS_PER_DEVICE / per) as u64;
+    for i in 0..MAX_NEGOTIATIONS_PER_DEVICE as u64 {
+        // Offers from several initiator partitions, each under its own cap.
+        let offer = pair
+            .target
+            .start(
+                TARGET + 100 + i % partitions,
+                &pair.initiator,
+                T,
+                &mut pair.rng,
+            )
+            .unwrap();
+        respond_at(&mut pair, SOURCE + i / per as u64, 0, &offer).unwrap();
+    }
+    assert_eq!(pair.source.counts().1, MAX_NEGOTIATIONS_PER_DEVICE);
+    // A partition with no negotiation of its own is refused: the device is full. (The Offer
+    // comes from a third device: the initiator's is full of pending Offers too.)
+    let offer = SessionTable::new()
+        .start(TARGET, &pair.initiator, T, &mut rng(3))
+        .unwrap();
+    assert_rv(
+        respond_at(&mut pair, SOURCE + 99, 0, &offer),
+        CKR_DEVICE_MEMORY,
+    );
+}
+
+#[test]
+fn a_partition_caps_its_sessions_and_keeps_the_negotiation_it_cannot_confirm() {
+    use cpv4_session::MAX_SESSIONS_PER_PARTITION;
+    let mut pair = Pair::new();
+    let establish = |pair: &mut Pair, i: usize| {
+        let initiator_partition = TARGET + 100 + (i % 8) as u64;
+        let offer = pair
+            .target
+            .start(initiator_partition, &pair.initiator, T, &mut pair.rng)
+            .unwrap();
+        let out = respond_at(pair, SOURCE, 0, &offer).unwrap();
+        let done = pair
+            .target
+            .continue_negotiation(
+                initiator_partition,
+                &pair.initiator,
+                T,
+                &mut pair.rng,
+                ContinueInput {
+                    step: 3,
+                    message: &out.output,
+                    uid: Some(out.uid.as_bytes()),
+                },
+            )
+            .unwrap();
+        let delivered = pair.deliver(out.uid, &done.output);
+        (out.uid, done.output, delivered)
+    };
+    let mut first = None;
+    for i in 0..MAX_SESSIONS_PER_PARTITION {
+        let (uid, _, delivered) = establish(&mut pair, i);
+        delivered.unwrap();
+        first.get_or_insert(uid);
+    }
+    let (uid, confirm, refused) = establish(&mut pair, MAX_SESSIONS_PER_PARTITION);
+    assert_rv(refused, CKR_DEVICE_MEMORY);
+    assert_eq!(pair.source.counts(), (0, 1, MAX_SESSIONS_PER_PARTITION));
+    // Once a session is closed, the waiting negotiation is confirmed with its Confirm.
+    let first = first.unwrap();
+    pair.source
+        .close(SOURCE, &pair.responder, T, first.as_bytes())
+        .unwrap();
+    pair.deliver(uid, &confirm).unwrap();
+    assert_eq!(pair.source.counts(), (0, 0, MAX_SESSIONS_PER_PARTITION));
+}
