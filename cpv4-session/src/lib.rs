@@ -7,13 +7,15 @@
 //!
 //! One [`SessionTable`] holds a device's state: the initiator's pending negotiations, the
 //! responder's negotiations awaiting a Confirm, and the established sessions, each of one
-//! partition, with the expiry, sweep and tombstone rules of the project's `docs/protocol.md`.
-//! Every call takes the partition's [`Policy`] (suites, KDFs, durations, roots, identity,
-//! domains, CPv4 enabled) and the device's [`HsmTime`]. The table can be persisted as
-//! [`SealedRecord`]s, one per negotiation, session and tombstone, each sealed whole under the
-//! device's storage key ([`SessionTable::export_records`], [`SessionTable::to_bytes`]), so
-//! that processes share sessions, as on a real HSM.
+//! partition, with the expiry, sweep, cap and tombstone rules of the project's
+//! `docs/protocol.md`. Every call takes the partition's [`Policy`] (suites, KDFs, durations,
+//! roots, identity, domains, CPv4 enabled) and the device's [`HsmTime`].
 //!
+//! The table runs on a [`Store`]: [`MemoryStore`] by default, or any store that keeps one
+//! [`SealedRecord`] per negotiation, session and tombstone (each sealed whole under the
+//! device's storage key with [`Record::seal`]) and implements [`Txn`] over its rows, so that
+//! processes share sessions, as on a real HSM, and a call touches only its own records.
+
 //! Errors are [`SessionError`]s; [`SessionError::rv`] gives the PKCS#11 return code.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,6 +25,7 @@ pub mod handshake;
 mod persist;
 mod policy;
 mod records;
+pub mod store;
 mod table;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
@@ -30,11 +33,12 @@ pub mod testing;
 
 pub use cpv4_crypto::attest::PeerIdentity;
 pub use error::SessionError;
-pub use persist::{RecordId, RecordKind, SealedRecord};
+pub use persist::{Record, RecordId, RecordKind, SealedRecord};
 pub use policy::{HsmTime, Identity, Policy, PskMode, supported};
-pub use records::Role;
+pub use records::{AwaitingConfirm, PendingOffer, Role, Session};
+pub use store::{MAX_TOMBSTONES, MemoryStore, Store, Txn};
 pub use table::{
     ContinueInput, ContinueOutput, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
-    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, MAX_TOMBSTONES, OpenedBlob, PartitionId,
-    SequenceToken, SessionTable, Status,
+    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, OpenedBlob, PartitionId, SequenceToken,
+    SessionTable, Status,
 };

@@ -13,7 +13,6 @@
 //! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 
 use bytes::{Buf, BufMut};
 use cpv4_crypto::Secret32;
@@ -27,7 +26,8 @@ use zeroize::Zeroizing;
 
 use crate::SessionError;
 use crate::records::{AwaitingConfirm, PendingOffer, Role, SeqSet, Session};
-use crate::table::{Kind, Name, PartitionId, SessionTable, TableState, Tombstone};
+use crate::store::{Kind, MemoryStore, Name, RecordRef, Tombstone, Txn};
+use crate::table::{PartitionId, SessionTable};
 
 const MAGIC: &[u8; 4] = b"CPST";
 const VERSION: u8 = 2;
@@ -274,18 +274,238 @@ fn name_from(bytes: &[u8]) -> Result<Name, SessionError> {
     }
 }
 
-fn seal_record<R: CryptoRng + ?Sized>(
-    key: &Secret32,
-    rng: &mut R,
-    id: RecordId,
-    w: Writer,
-) -> Result<SealedRecord, SessionError> {
-    let sealed = sealed::seal(key, &id.to_bytes(), &w.out, rng)
-        .map_err(|_| corrupt("a record could not be sealed"))?;
-    Ok(SealedRecord { id, sealed })
+/// One record, open: what a store seals into one row ([`Record::seal`]) and gets back
+/// ([`Record::open`]).
+#[derive(Debug)]
+pub enum Record {
+    /// An initiator's pending negotiation.
+    Pending(PendingOffer),
+    /// A responder's negotiation awaiting its Confirm.
+    Negotiation(AwaitingConfirm),
+    /// An established session.
+    Session(Session),
+    /// A tombstone, with its position among its partition's tombstones (oldest first).
+    Tombstone(Tombstone, u64),
 }
 
-impl SessionTable {
+impl RecordId {
+    /// The identity of a live record.
+    pub fn of(record: RecordRef) -> Self {
+        let (kind, partition, name) = match record {
+            RecordRef::Pending(p, hash) => (RecordKind::Pending, p, hash.to_vec()),
+            RecordRef::Awaiting(p, uid) => (RecordKind::Negotiation, p, uid.as_bytes().to_vec()),
+            RecordRef::Session(p, uid) => (RecordKind::Session, p, uid.as_bytes().to_vec()),
+        };
+        Self {
+            kind,
+            partition,
+            name,
+        }
+    }
+
+    /// The identity of a tombstone.
+    pub fn of_tombstone(partition: PartitionId, name: &Name) -> Self {
+        Self {
+            kind: RecordKind::Tombstone,
+            partition,
+            name: tombstone_name(name),
+        }
+    }
+
+    /// The live record this identity names (`None` for a tombstone).
+    pub fn record_ref(&self) -> Result<Option<RecordRef>, SessionError> {
+        Ok(Some(match self.kind {
+            RecordKind::Pending => RecordRef::Pending(self.partition, hash_name(&self.name)?),
+            RecordKind::Negotiation => RecordRef::Awaiting(self.partition, uid_name(&self.name)?),
+            RecordKind::Session => RecordRef::Session(self.partition, uid_name(&self.name)?),
+            RecordKind::Tombstone => return Ok(None),
+        }))
+    }
+}
+
+impl Record {
+    fn kind(&self) -> RecordKind {
+        match self {
+            Record::Pending(_) => RecordKind::Pending,
+            Record::Negotiation(_) => RecordKind::Negotiation,
+            Record::Session(_) => RecordKind::Session,
+            Record::Tombstone(..) => RecordKind::Tombstone,
+        }
+    }
+
+    /// Seals the record whole for `id` under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::StateCorrupt`] if `id` is of another kind than the record, or the seal
+    /// fails.
+    pub fn seal<R: CryptoRng + ?Sized>(
+        &self,
+        id: RecordId,
+        key: &Secret32,
+        rng: &mut R,
+    ) -> Result<SealedRecord, SessionError> {
+        if id.kind != self.kind() {
+            return Err(corrupt("a record sealed under an identity of another kind"));
+        }
+        let mut w = Writer::default();
+        match self {
+            Record::Pending(record) => {
+                w.out.put_u64(record.created);
+                w.bytes(&record.offer);
+                w.out
+                    .extend_from_slice(record.ephemeral.to_secret().expose_secret());
+            }
+            Record::Negotiation(record) => {
+                w.out.put_u64(record.created);
+                w.out.extend_from_slice(&record.offer_hash);
+                w.bytes(&record.offer);
+                w.bytes(&record.accept);
+                put_selection(&mut w, &record.selection);
+                w.count(record.listed_roots.len());
+                record
+                    .listed_roots
+                    .iter()
+                    .for_each(|root| w.out.extend_from_slice(root));
+                w.out.extend_from_slice(&record.keys.to_bytes()[..]);
+            }
+            Record::Session(session) => {
+                w.out.put_u8(match session.role {
+                    Role::Initiator => 1,
+                    Role::Responder => 2,
+                });
+                w.out.put_u32(session.encoding);
+                w.out.put_u64(session.established);
+                w.out.put_u64(session.duration);
+                w.out.put_u64(session.next_send);
+                w.count(session.received.ranges().len());
+                for (start, end) in session.received.ranges() {
+                    w.out.put_u64(*start);
+                    w.out.put_u64(*end);
+                }
+                w.out.extend_from_slice(&session.offer_hash);
+                match session.confirm_hash {
+                    Some(hash) => {
+                        w.out.put_u8(1);
+                        w.out.extend_from_slice(&hash);
+                    }
+                    None => w.out.put_u8(0),
+                }
+                put_peer(&mut w, &session.peer);
+                w.out.extend_from_slice(&session.keys.to_bytes()[..]);
+            }
+            Record::Tombstone(tombstone, ordinal) => {
+                w.out.put_u8(match tombstone.kind {
+                    Kind::Negotiation => 1,
+                    Kind::Session => 2,
+                });
+                w.out.put_u64(tombstone.at);
+                w.out.put_u64(*ordinal);
+            }
+        }
+        let sealed = sealed::seal(key, &id.to_bytes(), &w.out, rng)
+            .map_err(|_| corrupt("a record could not be sealed"))?;
+        Ok(SealedRecord { id, sealed })
+    }
+
+    /// Opens a record sealed by [`Record::seal`] under `key`. A record that was changed,
+    /// truncated, renamed or sealed under another key is refused
+    /// ([`SessionError::StateCorrupt`]), never trusted.
+    pub fn open(record: &SealedRecord, key: &Secret32) -> Result<Self, SessionError> {
+        let plain = sealed::open(key, &record.id.to_bytes(), &record.sealed)
+            .map_err(|_| corrupt("a record does not authenticate (changed, or another key)"))?;
+        let mut r = Reader { input: &plain };
+        let name = &record.id.name;
+        Ok(match record.id.kind {
+            RecordKind::Pending => {
+                hash_name(name)?;
+                let created = r.u64()?;
+                let offer = r.bytes()?.to_vec();
+                let scalar = Secret32::from_bytes(r.array()?);
+                let ephemeral = EphemeralSecret::from_secret(&scalar)
+                    .ok_or(corrupt("an ephemeral key does not restore"))?;
+                r.end()?;
+                Record::Pending(PendingOffer {
+                    offer,
+                    ephemeral,
+                    created,
+                })
+            }
+            RecordKind::Negotiation => {
+                uid_name(name)?;
+                let created = r.u64()?;
+                let offer_hash = r.array()?;
+                let offer = r.bytes()?.to_vec();
+                let accept = r.bytes()?.to_vec();
+                let selection = get_selection(&mut r)?;
+                let listed_roots = (0..r.count(32)?)
+                    .map(|_| r.array::<32>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let keys = keys_from(r.input)?;
+                Record::Negotiation(AwaitingConfirm {
+                    offer,
+                    offer_hash,
+                    accept,
+                    selection,
+                    listed_roots,
+                    keys,
+                    created,
+                })
+            }
+            RecordKind::Session => {
+                uid_name(name)?;
+                let role = match r.u8()? {
+                    1 => Role::Initiator,
+                    2 => Role::Responder,
+                    _ => return Err(corrupt("unknown role")),
+                };
+                let encoding = r.u32()?;
+                let established = r.u64()?;
+                let duration = r.u64()?;
+                let next_send = r.u64()?;
+                let ranges = (0..r.count(16)?)
+                    .map(|_| Ok((r.u64()?, r.u64()?)))
+                    .collect::<Result<Vec<_>, SessionError>>()?;
+                let received =
+                    SeqSet::from_ranges(ranges).ok_or(corrupt("a malformed sequence set"))?;
+                let offer_hash = r.array()?;
+                let confirm_hash = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.array()?),
+                    _ => return Err(corrupt("a malformed confirm hash")),
+                };
+                let peer = get_peer(&mut r)?;
+                let keys = keys_from(r.input)?;
+                Record::Session(Session {
+                    role,
+                    keys,
+                    encoding,
+                    established,
+                    duration,
+                    next_send,
+                    received,
+                    offer_hash,
+                    confirm_hash,
+                    peer,
+                })
+            }
+            RecordKind::Tombstone => {
+                let name = name_from(name)?;
+                let kind = match r.u8()? {
+                    1 => Kind::Negotiation,
+                    2 => Kind::Session,
+                    _ => return Err(corrupt("unknown tombstone kind")),
+                };
+                let at = r.u64()?;
+                let ordinal = r.u64()?;
+                r.end()?;
+                Record::Tombstone(Tombstone { name, kind, at }, ordinal)
+            }
+        })
+    }
+}
+
+impl SessionTable<MemoryStore> {
     /// Every record of the table, each sealed whole under `key` with its identity as
     /// associated data, in a deterministic order (tombstones last, oldest first).
     pub fn export_records<R: CryptoRng + ?Sized>(
@@ -293,101 +513,37 @@ impl SessionTable {
         key: &Secret32,
         rng: &mut R,
     ) -> Result<Vec<SealedRecord>, SessionError> {
-        let state = self.lock();
+        let state = self.store.lock();
         let mut records = Vec::new();
-
-        let mut pending: Vec<_> = state.pending.iter().collect();
-        pending.sort_by_key(|(k, _)| **k);
-        for ((partition, hash), record) in pending {
-            let mut w = Writer::default();
-            w.out.put_u64(record.created);
-            w.bytes(&record.offer);
-            w.out
-                .extend_from_slice(record.ephemeral.to_secret().expose_secret());
-            let id = RecordId {
-                kind: RecordKind::Pending,
-                partition: *partition,
-                name: hash.to_vec(),
-            };
-            records.push(seal_record(key, rng, id, w)?);
+        let mut pending: Vec<_> = state.pending.keys().copied().collect();
+        pending.sort_unstable();
+        for (partition, hash) in pending {
+            if let Some(record) = state.pending.get(&(partition, hash)) {
+                let record = Record::Pending(record.duplicate()?);
+                let id = RecordId::of(RecordRef::Pending(partition, hash));
+                records.push(record.seal(id, key, rng)?);
+            }
         }
-
         let mut awaiting: Vec<_> = state.awaiting.iter().collect();
         awaiting.sort_by_key(|(k, _)| **k);
         for ((partition, uid), record) in awaiting {
-            let mut w = Writer::default();
-            w.out.put_u64(record.created);
-            w.out.extend_from_slice(&record.offer_hash);
-            w.bytes(&record.offer);
-            w.bytes(&record.accept);
-            put_selection(&mut w, &record.selection);
-            w.count(record.listed_roots.len());
-            record
-                .listed_roots
-                .iter()
-                .for_each(|root| w.out.extend_from_slice(root));
-            w.out.extend_from_slice(&record.keys.to_bytes()[..]);
-            let id = RecordId {
-                kind: RecordKind::Negotiation,
-                partition: *partition,
-                name: uid.as_bytes().to_vec(),
-            };
-            records.push(seal_record(key, rng, id, w)?);
+            let id = RecordId::of(RecordRef::Awaiting(*partition, *uid));
+            records.push(Record::Negotiation(record.clone()).seal(id, key, rng)?);
         }
-
         let mut sessions: Vec<_> = state.sessions.iter().collect();
         sessions.sort_by_key(|(k, _)| **k);
         for ((partition, uid), session) in sessions {
-            let mut w = Writer::default();
-            w.out.put_u8(match session.role {
-                Role::Initiator => 1,
-                Role::Responder => 2,
-            });
-            w.out.put_u32(session.encoding);
-            w.out.put_u64(session.established);
-            w.out.put_u64(session.duration);
-            w.out.put_u64(session.next_send);
-            w.count(session.received.ranges().len());
-            for (start, end) in session.received.ranges() {
-                w.out.put_u64(*start);
-                w.out.put_u64(*end);
-            }
-            w.out.extend_from_slice(&session.offer_hash);
-            match session.confirm_hash {
-                Some(hash) => {
-                    w.out.put_u8(1);
-                    w.out.extend_from_slice(&hash);
-                }
-                None => w.out.put_u8(0),
-            }
-            put_peer(&mut w, &session.peer);
-            w.out.extend_from_slice(&session.keys.to_bytes()[..]);
-            let id = RecordId {
-                kind: RecordKind::Session,
-                partition: *partition,
-                name: uid.as_bytes().to_vec(),
-            };
-            records.push(seal_record(key, rng, id, w)?);
+            let id = RecordId::of(RecordRef::Session(*partition, *uid));
+            records.push(Record::Session(session.clone()).seal(id, key, rng)?);
         }
-
         let mut partitions: Vec<_> = state.tombstones.keys().copied().collect();
         partitions.sort_unstable();
         for partition in partitions {
             let list = state.tombstones.get(&partition).into_iter().flatten();
             for (ordinal, tombstone) in list.enumerate() {
-                let mut w = Writer::default();
-                w.out.put_u8(match tombstone.kind {
-                    Kind::Negotiation => 1,
-                    Kind::Session => 2,
-                });
-                w.out.put_u64(tombstone.at);
-                w.out.put_u64(u64::try_from(ordinal).unwrap_or(u64::MAX));
-                let id = RecordId {
-                    kind: RecordKind::Tombstone,
-                    partition,
-                    name: tombstone_name(&tombstone.name),
-                };
-                records.push(seal_record(key, rng, id, w)?);
+                let id = RecordId::of_tombstone(partition, &tombstone.name);
+                let ordinal = u64::try_from(ordinal).unwrap_or(u64::MAX);
+                records.push(Record::Tombstone(*tombstone, ordinal).seal(id, key, rng)?);
             }
         }
         Ok(records)
@@ -395,141 +551,60 @@ impl SessionTable {
 
     /// Restores a table from records made by [`SessionTable::export_records`] under the same
     /// `key`. A record that was changed, truncated, renamed or sealed under another key is
-    /// refused ([`SessionError::StateCorrupt`]), never trusted.
+    /// refused ([`SessionError::StateCorrupt`]), never trusted; so is a set of records that no
+    /// sequence of calls makes.
     pub fn import_records<I: IntoIterator<Item = SealedRecord>>(
         records: I,
         key: &Secret32,
     ) -> Result<Self, SessionError> {
-        let mut state = TableState::default();
+        let table = Self::new();
         let mut tombstones: HashMap<PartitionId, Vec<(u64, Tombstone)>> = HashMap::new();
-        for record in records {
-            let plain = sealed::open(key, &record.id.to_bytes(), &record.sealed)
-                .map_err(|_| corrupt("a record does not authenticate (changed, or another key)"))?;
-            let mut r = Reader { input: &plain };
-            let RecordId {
-                kind,
-                partition,
-                name,
-            } = record.id;
-            match kind {
-                RecordKind::Pending => {
-                    let hash = hash_name(&name)?;
-                    let created = r.u64()?;
-                    let offer = r.bytes()?.to_vec();
-                    let scalar = Secret32::from_bytes(r.array()?);
-                    let ephemeral = EphemeralSecret::from_secret(&scalar)
-                        .ok_or(corrupt("an ephemeral key does not restore"))?;
-                    r.end()?;
-                    if state.pending.contains_key(&(partition, hash)) {
-                        return Err(corrupt("a record appears twice"));
-                    }
-                    let record = PendingOffer {
-                        offer,
-                        ephemeral,
-                        created,
-                    };
-                    state.insert_pending(partition, hash, record);
+        {
+            let mut state = table.store.lock();
+            for sealed in records {
+                let record = Record::open(&sealed, key)?;
+                let partition = sealed.id.partition;
+                let live = sealed.id.record_ref()?;
+                if let Some(live) = live
+                    && state.is_live(live)
+                {
+                    return Err(corrupt("a record appears twice"));
                 }
-                RecordKind::Negotiation => {
-                    let uid = uid_name(&name)?;
-                    let created = r.u64()?;
-                    let offer_hash = r.array()?;
-                    let offer = r.bytes()?.to_vec();
-                    let accept = r.bytes()?.to_vec();
-                    let selection = get_selection(&mut r)?;
-                    let listed_roots = (0..r.count(32)?)
-                        .map(|_| r.array::<32>())
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let keys = keys_from(r.input)?;
-                    if state.awaiting.contains_key(&(partition, uid)) {
-                        return Err(corrupt("a record appears twice"));
+                match (record, live) {
+                    (Record::Pending(record), Some(RecordRef::Pending(_, hash))) => {
+                        state.put_pending(partition, hash, record)?;
                     }
-                    let record = AwaitingConfirm {
-                        offer,
-                        offer_hash,
-                        accept,
-                        selection,
-                        listed_roots,
-                        keys,
-                        created,
-                    };
-                    state.insert_awaiting(partition, uid, record);
-                }
-                RecordKind::Session => {
-                    let uid = uid_name(&name)?;
-                    let role = match r.u8()? {
-                        1 => Role::Initiator,
-                        2 => Role::Responder,
-                        _ => return Err(corrupt("unknown role")),
-                    };
-                    let encoding = r.u32()?;
-                    let established = r.u64()?;
-                    let duration = r.u64()?;
-                    let next_send = r.u64()?;
-                    let ranges = (0..r.count(16)?)
-                        .map(|_| Ok((r.u64()?, r.u64()?)))
-                        .collect::<Result<Vec<_>, SessionError>>()?;
-                    let received =
-                        SeqSet::from_ranges(ranges).ok_or(corrupt("a malformed sequence set"))?;
-                    let offer_hash = r.array()?;
-                    let confirm_hash = match r.u8()? {
-                        0 => None,
-                        1 => Some(r.array()?),
-                        _ => return Err(corrupt("a malformed confirm hash")),
-                    };
-                    let peer = get_peer(&mut r)?;
-                    let keys = keys_from(r.input)?;
-                    if state.sessions.contains_key(&(partition, uid)) {
-                        return Err(corrupt("a record appears twice"));
+                    (Record::Negotiation(record), Some(RecordRef::Awaiting(_, uid))) => {
+                        state.put_awaiting(partition, uid, record)?;
                     }
-                    let session = Session {
-                        role,
-                        keys,
-                        encoding,
-                        established,
-                        duration,
-                        next_send,
-                        received,
-                        offer_hash,
-                        confirm_hash,
-                        peer,
-                    };
-                    state.insert_session(partition, uid, session);
-                }
-                RecordKind::Tombstone => {
-                    let name = name_from(&name)?;
-                    let kind = match r.u8()? {
-                        1 => Kind::Negotiation,
-                        2 => Kind::Session,
-                        _ => return Err(corrupt("unknown tombstone kind")),
-                    };
-                    let at = r.u64()?;
-                    let ordinal = r.u64()?;
-                    r.end()?;
-                    tombstones
-                        .entry(partition)
-                        .or_default()
-                        .push((ordinal, Tombstone { name, kind, at }));
+                    (Record::Session(record), Some(RecordRef::Session(_, uid))) => {
+                        state.put_session(partition, uid, record)?;
+                    }
+                    (Record::Tombstone(tombstone, ordinal), None) => {
+                        tombstones
+                            .entry(partition)
+                            .or_default()
+                            .push((ordinal, tombstone));
+                    }
+                    _ => return Err(corrupt("a record of another kind than its identity")),
                 }
             }
+            for (partition, mut list) in tombstones {
+                list.sort_by_key(|(ordinal, _)| *ordinal);
+                let ordinals: HashSet<u64> = list.iter().map(|(ordinal, _)| *ordinal).collect();
+                let names: HashSet<Name> = list.iter().map(|(_, t)| t.name).collect();
+                if ordinals.len() != list.len() || names.len() != list.len() {
+                    return Err(corrupt("a tombstone appears twice"));
+                }
+                if list.len() > crate::MAX_TOMBSTONES {
+                    return Err(corrupt("more tombstones than a partition keeps"));
+                }
+                let list: VecDeque<_> = list.into_iter().map(|(_, t)| t).collect();
+                state.tombstones.insert(partition, list);
+            }
+            state.check_consistent()?;
         }
-        for (partition, mut list) in tombstones {
-            list.sort_by_key(|(ordinal, _)| *ordinal);
-            let ordinals: HashSet<u64> = list.iter().map(|(ordinal, _)| *ordinal).collect();
-            let names: HashSet<Name> = list.iter().map(|(_, t)| t.name).collect();
-            if ordinals.len() != list.len() || names.len() != list.len() {
-                return Err(corrupt("a tombstone appears twice"));
-            }
-            let list: VecDeque<_> = list.into_iter().map(|(_, t)| t).collect();
-            if list.len() > crate::MAX_TOMBSTONES {
-                return Err(corrupt("more tombstones than a partition keeps"));
-            }
-            state.tombstones.insert(partition, list);
-        }
-        state.check_consistent()?;
-        Ok(Self {
-            state: Mutex::new(state),
-        })
+        Ok(table)
     }
 
     /// The table as one image: its [`SealedRecord`]s, each sealed under `key`.

@@ -16,9 +16,10 @@ pub enum Role {
     Responder,
 }
 
-/// Initiator: an Offer sent, waiting for its Accept. Keyed by the Offer's hash.
+/// Initiator: an Offer sent, waiting for its Accept. Keyed by the Offer's hash. Opaque: a
+/// store keeps it sealed ([`crate::Record`]).
 #[derive(Debug)]
-pub(crate) struct PendingOffer {
+pub struct PendingOffer {
     pub(crate) offer: Vec<u8>,
     pub(crate) ephemeral: EphemeralSecret,
     pub(crate) created: u64,
@@ -37,7 +38,8 @@ impl PendingOffer {
         })
     }
 
-    pub(crate) fn expires(&self) -> u64 {
+    /// When it expires (HSM time): 600 s after Start.
+    pub fn expires(&self) -> u64 {
         self.created.saturating_add(NEGOTIATION_LIFETIME_SECS)
     }
 }
@@ -45,7 +47,7 @@ impl PendingOffer {
 /// Responder: an Accept sent, waiting for the Confirm. Keyed by the UID; the Offer's hash
 /// finds it again when the same Offer is replayed (the stored Accept is the answer).
 #[derive(Debug, Clone)]
-pub(crate) struct AwaitingConfirm {
+pub struct AwaitingConfirm {
     pub(crate) offer: Vec<u8>,
     pub(crate) offer_hash: [u8; 32],
     pub(crate) accept: Vec<u8>,
@@ -58,14 +60,15 @@ pub(crate) struct AwaitingConfirm {
 }
 
 impl AwaitingConfirm {
-    pub(crate) fn expires(&self) -> u64 {
+    /// When it expires (HSM time): 600 s after the responder's Continue.
+    pub fn expires(&self) -> u64 {
         self.created.saturating_add(NEGOTIATION_LIFETIME_SECS)
     }
 }
 
 /// An established session. Keyed by the UID.
-#[derive(Debug)]
-pub(crate) struct Session {
+#[derive(Debug, Clone)]
+pub struct Session {
     pub(crate) role: Role,
     /// Boxed, so the table's hash maps move a pointer, never the key bytes (a move would
     /// leave an unwiped copy behind).
@@ -85,13 +88,31 @@ pub(crate) struct Session {
     pub(crate) peer: PeerIdentity,
 }
 
+impl AwaitingConfirm {
+    /// The hash of the Offer it answers (`TH_offer`).
+    pub fn offer_hash(&self) -> [u8; 32] {
+        self.offer_hash
+    }
+}
+
 impl Session {
-    pub(crate) fn expires(&self) -> u64 {
+    /// When it expires (HSM time): its negotiated duration after confirmation.
+    pub fn expires(&self) -> u64 {
         self.established.saturating_add(self.duration)
     }
 
     pub(crate) fn expired(&self, now: u64) -> bool {
         now >= self.expires()
+    }
+
+    /// The hash of the Offer it was negotiated from (`TH_offer`).
+    pub fn offer_hash(&self) -> [u8; 32] {
+        self.offer_hash
+    }
+
+    /// Which side of the negotiation it is.
+    pub fn role(&self) -> Role {
+        self.role
     }
 }
 

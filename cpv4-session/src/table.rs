@@ -7,9 +7,6 @@
 //! and commits only if the records it read are still as they were. Of two calls racing on one
 //! message, one commits and the other gets the code a replay gets.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
-
 use bytes::Bytes;
 use cpv4_crypto::attest::PeerIdentity;
 use cpv4_crypto::blob;
@@ -21,14 +18,12 @@ use zeroize::Zeroizing;
 use crate::SessionError;
 use crate::handshake::{self, sha256};
 use crate::policy::{HsmTime, Policy};
-use crate::records::{AwaitingConfirm, PendingOffer, Role, Session};
+use crate::records::{Role, Session};
+use crate::store::{Kind, MemoryStore, Name, RecordRef, Store, Tombstone, Txn};
 
 /// Identifies a partition within a device: records of one partition are invisible to others.
 pub type PartitionId = u64;
 
-/// How many tombstones each partition keeps; its oldest are dropped first. Each partition has
-/// its own budget, so no partition can push out another's.
-pub const MAX_TOMBSTONES: usize = 1024;
 /// Live negotiations (pending Offers and Accepts awaiting their Confirm) per partition.
 pub const MAX_NEGOTIATIONS_PER_PARTITION: usize = 64;
 /// Live negotiations per device.
@@ -138,38 +133,6 @@ impl std::fmt::Debug for OpenedBlob {
     }
 }
 
-/// What a tombstone names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Name {
-    /// An initiator's pending Offer, by its hash.
-    Offer([u8; 32]),
-    /// A responder's answered Offer, by its hash.
-    Answered([u8; 32]),
-    /// A negotiation or session, by its UID.
-    Uid(SessionUid),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Negotiation,
-    Session,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tombstone {
-    pub(crate) name: Name,
-    pub(crate) kind: Kind,
-    pub(crate) at: u64,
-}
-
-/// A record, for the expiry index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum RecordRef {
-    Pending(PartitionId, [u8; 32]),
-    Awaiting(PartitionId, SessionUid),
-    Session(PartitionId, SessionUid),
-}
-
 /// What a UID names on a partition, before the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -196,45 +159,16 @@ impl Class {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    negotiations: usize,
-    sessions: usize,
+/// The engine's view of one call's records: the checks and transitions of sections 7 and 9,
+/// on a [`Txn`].
+struct Records<'t> {
+    txn: &'t mut dyn Txn,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct TableState {
-    pub(crate) pending: HashMap<(PartitionId, [u8; 32]), PendingOffer>,
-    pub(crate) awaiting: HashMap<(PartitionId, SessionUid), AwaitingConfirm>,
-    pub(crate) sessions: HashMap<(PartitionId, SessionUid), Session>,
-    /// Offer hash -> UID of the record made from it, per partition and role.
-    by_offer: HashMap<(PartitionId, [u8; 32], Role), SessionUid>,
-    /// Every record by its expiry time, so a sweep touches only what expired.
-    expiries: BTreeSet<(u64, RecordRef)>,
-    pub(crate) tombstones: HashMap<PartitionId, VecDeque<Tombstone>>,
-    counts: HashMap<PartitionId, Counts>,
-    total: Counts,
-}
-
-impl TableState {
-    fn count(&mut self, partition: PartitionId, change: impl Fn(&mut Counts)) {
-        change(self.counts.entry(partition).or_default());
-        change(&mut self.total);
-        if let Some(counts) = self.counts.get(&partition)
-            && counts.negotiations == 0
-            && counts.sessions == 0
-        {
-            self.counts.remove(&partition);
-        }
-    }
-
-    fn counts_of(&self, partition: PartitionId) -> Counts {
-        self.counts.get(&partition).copied().unwrap_or_default()
-    }
-
+impl Records<'_> {
     fn room_for_negotiation(&self, partition: PartitionId) -> Result<(), SessionError> {
-        if self.counts_of(partition).negotiations >= MAX_NEGOTIATIONS_PER_PARTITION
-            || self.total.negotiations >= MAX_NEGOTIATIONS_PER_DEVICE
+        if self.txn.counts(partition)?.negotiations >= MAX_NEGOTIATIONS_PER_PARTITION
+            || self.txn.device_counts()?.negotiations >= MAX_NEGOTIATIONS_PER_DEVICE
         {
             return Err(SessionError::CapacityReached(
                 "too many live negotiations; retry when one completes or expires (10 minutes)",
@@ -244,8 +178,8 @@ impl TableState {
     }
 
     fn room_for_session(&self, partition: PartitionId) -> Result<(), SessionError> {
-        if self.counts_of(partition).sessions >= MAX_SESSIONS_PER_PARTITION
-            || self.total.sessions >= MAX_SESSIONS_PER_DEVICE
+        if self.txn.counts(partition)?.sessions >= MAX_SESSIONS_PER_PARTITION
+            || self.txn.device_counts()?.sessions >= MAX_SESSIONS_PER_DEVICE
         {
             return Err(SessionError::CapacityReached(
                 "too many live sessions; close sessions that are no longer used",
@@ -254,231 +188,104 @@ impl TableState {
         Ok(())
     }
 
-    pub(crate) fn insert_pending(
+    fn bury(
         &mut self,
         partition: PartitionId,
-        hash: [u8; 32],
-        pending: PendingOffer,
-    ) {
-        // The old entry goes first: its expiry may equal the new one's.
-        if let Some(old) = self.pending.remove(&(partition, hash)) {
-            self.expiries
-                .remove(&(old.expires(), RecordRef::Pending(partition, hash)));
-        } else {
-            self.count(partition, |c| c.negotiations += 1);
-        }
-        self.expiries
-            .insert((pending.expires(), RecordRef::Pending(partition, hash)));
-        self.pending.insert((partition, hash), pending);
-    }
-
-    fn remove_pending(&mut self, partition: PartitionId, hash: [u8; 32]) -> Option<PendingOffer> {
-        let pending = self.pending.remove(&(partition, hash))?;
-        self.expiries
-            .remove(&(pending.expires(), RecordRef::Pending(partition, hash)));
-        self.count(partition, |c| c.negotiations -= 1);
-        Some(pending)
-    }
-
-    pub(crate) fn insert_awaiting(
-        &mut self,
-        partition: PartitionId,
-        uid: SessionUid,
-        awaiting: AwaitingConfirm,
-    ) {
-        self.by_offer
-            .insert((partition, awaiting.offer_hash, Role::Responder), uid);
-        if let Some(old) = self.awaiting.remove(&(partition, uid)) {
-            self.expiries
-                .remove(&(old.expires(), RecordRef::Awaiting(partition, uid)));
-        } else {
-            self.count(partition, |c| c.negotiations += 1);
-        }
-        self.expiries
-            .insert((awaiting.expires(), RecordRef::Awaiting(partition, uid)));
-        self.awaiting.insert((partition, uid), awaiting);
-    }
-
-    fn remove_awaiting(
-        &mut self,
-        partition: PartitionId,
-        uid: SessionUid,
-    ) -> Option<AwaitingConfirm> {
-        let awaiting = self.awaiting.remove(&(partition, uid))?;
-        self.expiries
-            .remove(&(awaiting.expires(), RecordRef::Awaiting(partition, uid)));
-        self.unindex(partition, awaiting.offer_hash, Role::Responder, uid);
-        self.count(partition, |c| c.negotiations -= 1);
-        Some(awaiting)
-    }
-
-    pub(crate) fn insert_session(
-        &mut self,
-        partition: PartitionId,
-        uid: SessionUid,
-        session: Session,
-    ) {
-        self.by_offer
-            .insert((partition, session.offer_hash, session.role), uid);
-        if let Some(old) = self.sessions.remove(&(partition, uid)) {
-            self.expiries
-                .remove(&(old.expires(), RecordRef::Session(partition, uid)));
-        } else {
-            self.count(partition, |c| c.sessions += 1);
-        }
-        self.expiries
-            .insert((session.expires(), RecordRef::Session(partition, uid)));
-        self.sessions.insert((partition, uid), session);
-    }
-
-    fn remove_session(&mut self, partition: PartitionId, uid: SessionUid) -> Option<Session> {
-        let session = self.sessions.remove(&(partition, uid))?;
-        self.expiries
-            .remove(&(session.expires(), RecordRef::Session(partition, uid)));
-        self.unindex(partition, session.offer_hash, session.role, uid);
-        self.count(partition, |c| c.sessions -= 1);
-        Some(session)
-    }
-
-    fn unindex(&mut self, partition: PartitionId, hash: [u8; 32], role: Role, uid: SessionUid) {
-        let key = (partition, hash, role);
-        if self.by_offer.get(&key) == Some(&uid) {
-            self.by_offer.remove(&key);
-        }
-    }
-
-    /// Refuses a set of records that no sequence of calls makes: one UID both a negotiation
-    /// and a session, a live record whose name is also buried, two records made from one
-    /// Offer. Rows are sealed one by one, so a store could otherwise be given such a mix.
-    pub(crate) fn check_consistent(&self) -> Result<(), SessionError> {
-        let corrupt = |what| Err(SessionError::StateCorrupt(what));
-        let buried = |partition: PartitionId, name: Name| self.tombstone(partition, name).is_some();
-        for (partition, uid) in self.awaiting.keys() {
-            if self.sessions.contains_key(&(*partition, *uid)) {
-                return corrupt("one UID is both a negotiation and a session");
-            }
-        }
-        for (partition, uid) in self.awaiting.keys().chain(self.sessions.keys()) {
-            if buried(*partition, Name::Uid(*uid)) {
-                return corrupt("a live record's UID is also buried");
-            }
-        }
-        for (partition, hash) in self.pending.keys() {
-            if buried(*partition, Name::Offer(*hash)) {
-                return corrupt("a pending Offer is also buried");
-            }
-        }
-        for ((partition, _), awaiting) in &self.awaiting {
-            if buried(*partition, Name::Answered(awaiting.offer_hash)) {
-                return corrupt("a live negotiation's Offer is also buried");
-            }
-        }
-        if self.by_offer.len() != self.awaiting.len() + self.sessions.len() {
-            return corrupt("two records were made from one Offer");
-        }
-        Ok(())
-    }
-
-    fn tombstone(&self, partition: PartitionId, name: Name) -> Option<Kind> {
-        self.tombstones
-            .get(&partition)?
-            .iter()
-            .rev()
-            .find(|t| t.name == name)
-            .map(|t| t.kind)
-    }
-
-    pub(crate) fn bury(&mut self, partition: PartitionId, name: Name, kind: Kind, at: u64) {
-        let list = self.tombstones.entry(partition).or_default();
-        list.retain(|t| t.name != name);
-        list.push_back(Tombstone { name, kind, at });
-        while list.len() > MAX_TOMBSTONES {
-            list.pop_front();
-        }
+        name: Name,
+        kind: Kind,
+        at: u64,
+    ) -> Result<(), SessionError> {
+        self.txn.bury(partition, Tombstone { name, kind, at })
     }
 
     /// Removes a record, wiping its keys (on drop), and leaves its tombstones.
-    fn bury_record(&mut self, record: RecordRef, at: u64) {
+    fn bury_record(&mut self, record: RecordRef, at: u64) -> Result<(), SessionError> {
+        let Some((offer_hash, role)) = self.txn.remove(record)? else {
+            return Ok(());
+        };
         match record {
             RecordRef::Pending(partition, hash) => {
-                if self.remove_pending(partition, hash).is_some() {
-                    self.bury(partition, Name::Offer(hash), Kind::Negotiation, at);
-                }
+                self.bury(partition, Name::Offer(hash), Kind::Negotiation, at)
             }
             RecordRef::Awaiting(partition, uid) => {
-                if let Some(awaiting) = self.remove_awaiting(partition, uid) {
-                    self.bury(partition, Name::Uid(uid), Kind::Negotiation, at);
-                    let answered = Name::Answered(awaiting.offer_hash);
-                    self.bury(partition, answered, Kind::Negotiation, at);
-                }
+                self.bury(partition, Name::Uid(uid), Kind::Negotiation, at)?;
+                self.bury(partition, Name::Answered(offer_hash), Kind::Negotiation, at)
             }
             RecordRef::Session(partition, uid) => {
-                if let Some(session) = self.remove_session(partition, uid) {
-                    self.bury(partition, Name::Uid(uid), Kind::Session, at);
-                    if session.role == Role::Responder {
-                        let answered = Name::Answered(session.offer_hash);
-                        self.bury(partition, answered, Kind::Session, at);
-                    }
+                self.bury(partition, Name::Uid(uid), Kind::Session, at)?;
+                if role == Role::Responder {
+                    self.bury(partition, Name::Answered(offer_hash), Kind::Session, at)?;
                 }
+                Ok(())
             }
         }
     }
 
     /// Removes every expired record of the device, leaving tombstones. Only expired records
-    /// are touched (the expiry index), so the cost does not grow with the live ones.
-    pub(crate) fn sweep(&mut self, now: u64) {
-        while let Some(&(expires, record)) = self.expiries.first() {
-            if expires > now {
-                break;
-            }
-            self.expiries.pop_first();
-            self.bury_record(record, now);
+    /// are touched, so the cost does not grow with the live ones.
+    fn sweep(&mut self, now: u64) -> Result<(), SessionError> {
+        for record in self.txn.expired(now)? {
+            self.bury_record(record, now)?;
         }
+        Ok(())
     }
 
-    fn classify_uid(&self, partition: PartitionId, uid: SessionUid, now: u64) -> Class {
-        let key = (partition, uid);
-        if let Some(session) = self.sessions.get(&key) {
-            return if session.expired(now) {
+    fn classify_uid(
+        &self,
+        partition: PartitionId,
+        uid: SessionUid,
+        now: u64,
+    ) -> Result<Class, SessionError> {
+        if let Some(session) = self.txn.session(partition, uid)? {
+            return Ok(if session.expired(now) {
                 Class::Expired(Kind::Session)
             } else {
                 Class::Live(Kind::Session)
-            };
+            });
         }
-        if let Some(awaiting) = self.awaiting.get(&key) {
-            return if now >= awaiting.expires() {
+        if let Some(awaiting) = self.txn.awaiting(partition, uid)? {
+            return Ok(if now >= awaiting.expires() {
                 Class::Expired(Kind::Negotiation)
             } else {
                 Class::Live(Kind::Negotiation)
-            };
+            });
         }
-        self.tombstone(partition, Name::Uid(uid))
-            .map_or(Class::Unknown, Class::Tombstoned)
+        Ok(self
+            .txn
+            .tombstone(partition, Name::Uid(uid))?
+            .map_or(Class::Unknown, Class::Tombstoned))
     }
 
-    fn classify_offer(&self, partition: PartitionId, hash: [u8; 32], now: u64) -> Class {
-        if let Some(pending) = self.pending.get(&(partition, hash)) {
-            return if now >= pending.expires() {
+    fn classify_offer(
+        &self,
+        partition: PartitionId,
+        hash: [u8; 32],
+        now: u64,
+    ) -> Result<Class, SessionError> {
+        if let Some(pending) = self.txn.pending(partition, &hash)? {
+            return Ok(if now >= pending.expires() {
                 Class::Expired(Kind::Negotiation)
             } else {
                 Class::Live(Kind::Negotiation)
-            };
+            });
         }
         if self
-            .by_offer
-            .contains_key(&(partition, hash, Role::Initiator))
+            .txn
+            .uid_by_offer(partition, &hash, Role::Initiator)?
+            .is_some()
         {
-            return Class::Live(Kind::Session);
+            return Ok(Class::Live(Kind::Session));
         }
-        self.tombstone(partition, Name::Offer(hash))
-            .map_or(Class::Unknown, Class::Tombstoned)
+        Ok(self
+            .txn
+            .tombstone(partition, Name::Offer(hash))?
+            .map_or(Class::Unknown, Class::Tombstoned))
     }
 
-    fn uid_taken(&self, partition: PartitionId, uid: SessionUid) -> bool {
-        let key = (partition, uid);
-        self.sessions.contains_key(&key)
-            || self.awaiting.contains_key(&key)
-            || self.tombstone(partition, Name::Uid(uid)).is_some()
+    fn uid_taken(&self, partition: PartitionId, uid: SessionUid) -> Result<bool, SessionError> {
+        Ok(self.txn.session(partition, uid)?.is_some()
+            || self.txn.awaiting(partition, uid)?.is_some()
+            || self.txn.tombstone(partition, Name::Uid(uid))?.is_some())
     }
 
     /// The responder's answer to an Offer it has already answered, if any: the stored Accept
@@ -487,26 +294,88 @@ impl TableState {
         &self,
         partition: PartitionId,
         hash: [u8; 32],
-    ) -> Option<Result<ContinueOutput, SessionError>> {
-        if let Some(uid) = self.by_offer.get(&(partition, hash, Role::Responder)) {
-            return Some(match self.awaiting.get(&(partition, *uid)) {
+    ) -> Result<Option<Result<ContinueOutput, SessionError>>, SessionError> {
+        if let Some(uid) = self.txn.uid_by_offer(partition, &hash, Role::Responder)? {
+            return Ok(Some(match self.txn.awaiting(partition, uid)? {
                 Some(awaiting) => Ok(ContinueOutput {
                     step: STEP_ACCEPT,
                     output: awaiting.accept.clone(),
                     status: Status::More,
-                    uid: *uid,
+                    uid,
                     peer: None,
                 }),
                 None => Err(SessionError::NegotiationInvalid(
                     "the Offer was already answered and its session established",
                 )),
-            });
+            }));
         }
-        self.tombstone(partition, Name::Answered(hash)).map(|_| {
-            Err(SessionError::NegotiationInvalid(
-                "the Offer was already answered",
-            ))
-        })
+        Ok(self
+            .txn
+            .tombstone(partition, Name::Answered(hash))?
+            .map(|_| {
+                Err(SessionError::NegotiationInvalid(
+                    "the Offer was already answered",
+                ))
+            }))
+    }
+
+    /// Classifies a UID, sweeps, and returns the live session it names.
+    fn live_session(
+        &mut self,
+        partition: PartitionId,
+        uid: SessionUid,
+        now: u64,
+    ) -> Result<Session, SessionError> {
+        let class = self.classify_uid(partition, uid, now)?;
+        self.sweep(now)?;
+        match class {
+            Class::Live(Kind::Session) => self
+                .txn
+                .session(partition, uid)?
+                .ok_or(SessionError::SessionIdInvalid),
+            other => Err(other.session_error()),
+        }
+    }
+
+    /// Classifies the Accept's Offer and checks the caller's UID: the first checks of section
+    /// 7.3.
+    fn accept_preflight(
+        &mut self,
+        partition: PartitionId,
+        now: u64,
+        accept: &Result<Accept, cpv4_wire::WireError>,
+        uid: SessionUid,
+    ) -> Result<(), SessionError> {
+        let class = match accept {
+            Ok(accept) => Some(self.classify_offer(partition, accept.tbs.offer_hash, now)?),
+            Err(_) => None,
+        };
+        self.sweep(now)?;
+        let accept = accept.as_ref().map_err(Clone::clone)?;
+        match class {
+            Some(Class::Live(_)) => {}
+            Some(Class::Expired(_)) => return Err(SessionError::NegotiationExpired),
+            Some(Class::Tombstoned(_)) => return Err(SessionError::NegotiationNotStarted),
+            _ => {
+                return Err(SessionError::NegotiationInvalid(
+                    "no negotiation made this Offer",
+                ));
+            }
+        }
+        if accept.tbs.session_uid != uid {
+            return Err(SessionError::NegotiationInvalid(
+                "the UID is not the Accept's",
+            ));
+        }
+        if self.uid_taken(partition, uid)?
+            || self
+                .txn
+                .pending(partition, &accept.tbs.offer_hash)?
+                .is_none()
+        {
+            return Err(SessionError::SessionIdExists);
+        }
+        Ok(())
     }
 }
 
@@ -517,9 +386,11 @@ impl TableState {
 /// classifies the name it is given, then sweeps every expired record of the device, then acts,
 /// as `docs/protocol.md` (sections 7 and 9) specifies. A call that fails leaves the records it
 /// checked as they were (the sweep aside).
+/// The table runs on any [`Store`]: [`MemoryStore`] by default (one process), or a store that
+/// keeps one sealed row per record (luna-sim's database), where each call is one transaction.
 #[derive(Debug, Default)]
-pub struct SessionTable {
-    pub(crate) state: Mutex<TableState>,
+pub struct SessionTable<S = MemoryStore> {
+    pub(crate) store: S,
 }
 
 fn uid_from(bytes: &[u8]) -> Result<SessionUid, SessionError> {
@@ -539,18 +410,58 @@ fn random_uid<R: CryptoRng + ?Sized>(rng: &mut R) -> SessionUid {
     SessionUid(uid)
 }
 
-impl SessionTable {
-    /// An empty table.
+impl SessionTable<MemoryStore> {
+    /// An empty table in memory.
     pub fn new() -> Self {
         Self::default()
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, TableState> {
-        // A panic while the lock is held cannot leave a record half-changed (records are
-        // replaced whole), so a poisoned lock is still consistent.
-        self.state
+    /// The size of the blob that sealing a `payload_len`-byte object gives (whatever the
+    /// store).
+    pub fn blob_len(payload_len: usize) -> usize {
+        KeyBlob::encoded_len(blob::sealed_len(payload_len))
+    }
+
+    /// How many negotiations and sessions the device holds (pending, awaiting, established).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let state = self.store.lock();
+        (
+            state.pending.len(),
+            state.awaiting.len(),
+            state.sessions.len(),
+        )
+    }
+
+    /// How many tombstones a partition holds.
+    pub fn tombstone_count(&self, partition: PartitionId) -> usize {
+        self.store
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .tombstones
+            .get(&partition)
+            .map_or(0, std::collections::VecDeque::len)
+    }
+}
+
+impl<S: Store> SessionTable<S> {
+    /// A table over `store`.
+    pub fn with_store(store: S) -> Self {
+        Self { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Runs `f` on the records in one atomic step of the store; the store's own errors and
+    /// `f`'s are one result.
+    fn atomically<R>(
+        &self,
+        f: impl FnOnce(&mut Records<'_>) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        self.store
+            .atomically(|txn| f(&mut Records { txn }))
+            .and_then(|result| result)
     }
 
     /// Flow step 1 (`CA_MigrationStartSessionNegotiation`), initiator: returns the Offer (step
@@ -563,18 +474,18 @@ impl SessionTable {
         rng: &mut R,
     ) -> Result<Vec<u8>, SessionError> {
         let now = preamble(policy, now)?;
-        {
-            let mut state = self.lock();
-            state.sweep(now);
-            state.room_for_negotiation(partition)?;
-        }
+        self.atomically(|records| {
+            records.sweep(now)?;
+            records.room_for_negotiation(partition)
+        })?;
         let pending = handshake::make_offer(policy, now, rng)?;
         let offer = pending.offer.clone();
         let key = sha256(&[&handshake::offer_content(&offer)?]);
-        let mut state = self.lock();
-        state.sweep(now);
-        state.room_for_negotiation(partition)?;
-        state.insert_pending(partition, key, pending);
+        self.atomically(|records| {
+            records.sweep(now)?;
+            records.room_for_negotiation(partition)?;
+            records.txn.put_pending(partition, key, pending)
+        })?;
         Ok(offer)
     }
 
@@ -610,7 +521,7 @@ impl SessionTable {
                 self.answer_accept(partition, policy, now, input, uid)
             }
             _ => {
-                self.lock().sweep(now);
+                self.atomically(|records| records.sweep(now))?;
                 Err(SessionError::NegotiationInvalid(
                     "Continue takes step 2 or 3",
                 ))
@@ -629,80 +540,43 @@ impl SessionTable {
         // An Offer that does not decode is no replay; the checks below report it.
         let hash = handshake::offer_content(offer).map_or([0; 32], |content| sha256(&[&content]));
         let mut uid = random_uid(rng);
-        {
-            // A replay is answered from the record, with no new work; a full table refuses
-            // before any cryptography runs.
-            let mut state = self.lock();
-            state.sweep(now);
-            if let Some(answer) = state.answered(partition, hash) {
-                return answer;
+        // A replay is answered from the record, with no new work; a full table refuses
+        // before any cryptography runs.
+        let early = self.atomically(|records| {
+            records.sweep(now)?;
+            if let Some(answer) = records.answered(partition, hash)? {
+                return Ok(Some(answer));
             }
-            state.room_for_negotiation(partition)?;
-            while state.uid_taken(partition, uid) {
+            records.room_for_negotiation(partition)?;
+            while records.uid_taken(partition, uid)? {
                 uid = random_uid(rng);
             }
-        }
-        let (record, accept) = handshake::answer_offer(policy, now, rng, offer, uid)?;
-        let mut state = self.lock();
-        state.sweep(now);
-        // Another thread may have answered the same Offer meanwhile: its answer stands, ours
-        // is dropped (and its keys wiped). (Across processes, the store that holds the records
-        // must make this check and the insert one transaction.)
-        if let Some(answer) = state.answered(partition, hash) {
+            Ok(None)
+        })?;
+        if let Some(answer) = early {
             return answer;
         }
-        state.room_for_negotiation(partition)?;
-        if state.uid_taken(partition, uid) {
-            return Err(SessionError::SessionIdExists);
-        }
-        state.insert_awaiting(partition, uid, record);
-        Ok(ContinueOutput {
-            step: STEP_ACCEPT,
-            output: accept,
-            status: Status::More,
-            uid,
-            peer: None,
-        })
-    }
-
-    /// Classifies the Accept's Offer and checks the caller's UID, under the lock: the first
-    /// checks of section 7.3.
-    fn accept_preflight(
-        state: &mut TableState,
-        partition: PartitionId,
-        now: u64,
-        accept: &Result<Accept, cpv4_wire::WireError>,
-        uid: SessionUid,
-    ) -> Result<(), SessionError> {
-        let class = accept
-            .as_ref()
-            .ok()
-            .map(|accept| state.classify_offer(partition, accept.tbs.offer_hash, now));
-        state.sweep(now);
-        let accept = accept.as_ref().map_err(|error| error.clone())?;
-        match class {
-            Some(Class::Live(_)) => {}
-            Some(Class::Expired(_)) => return Err(SessionError::NegotiationExpired),
-            Some(Class::Tombstoned(_)) => return Err(SessionError::NegotiationNotStarted),
-            _ => {
-                return Err(SessionError::NegotiationInvalid(
-                    "no negotiation made this Offer",
-                ));
+        let (record, accept) = handshake::answer_offer(policy, now, rng, offer, uid)?;
+        self.atomically(|records| {
+            records.sweep(now)?;
+            // Another call may have answered the same Offer meanwhile: its answer stands, ours
+            // is dropped (and its keys wiped).
+            if let Some(answer) = records.answered(partition, hash)? {
+                return answer;
             }
-        }
-        if accept.tbs.session_uid != uid {
-            return Err(SessionError::NegotiationInvalid(
-                "the UID is not the Accept's",
-            ));
-        }
-        if state.uid_taken(partition, uid)
-            || !state
-                .pending
-                .contains_key(&(partition, accept.tbs.offer_hash))
-        {
-            return Err(SessionError::SessionIdExists);
-        }
-        Ok(())
+            records.room_for_negotiation(partition)?;
+            if records.uid_taken(partition, uid)? {
+                return Err(SessionError::SessionIdExists);
+            }
+            records.txn.put_awaiting(partition, uid, record)?;
+            Ok(ContinueOutput {
+                step: STEP_ACCEPT,
+                output: accept,
+                status: Status::More,
+                uid,
+                peer: None,
+            })
+        })
     }
 
     fn answer_accept(
@@ -714,29 +588,30 @@ impl SessionTable {
         uid: SessionUid,
     ) -> Result<ContinueOutput, SessionError> {
         let decoded = Accept::decode(input);
-        let pending = {
-            let mut state = self.lock();
-            Self::accept_preflight(&mut state, partition, now, &decoded, uid)?;
+        let pending = self.atomically(|records| {
+            records.accept_preflight(partition, now, &decoded, uid)?;
             let hash = decoded
                 .as_ref()
                 .map(|a| a.tbs.offer_hash)
                 .map_err(Clone::clone)?;
-            state
-                .pending
-                .get(&(partition, hash))
-                .ok_or(SessionError::SessionIdExists)?
-                .duplicate()?
-        };
+            records
+                .txn
+                .pending(partition, &hash)?
+                .ok_or(SessionError::SessionIdExists)
+        })?;
         let accept = decoded?;
         let (session, confirm) = handshake::check_accept(policy, now, &pending, input, &accept)?;
         let peer = session.peer.clone();
-        let mut state = self.lock();
-        // Commit only if the pending negotiation is still there: of two calls with one Accept,
-        // the second finds the session and gets the replay code.
-        Self::accept_preflight(&mut state, partition, now, &Ok(accept.clone()), uid)?;
-        state.room_for_session(partition)?;
-        state.remove_pending(partition, accept.tbs.offer_hash);
-        state.insert_session(partition, uid, session);
+        self.atomically(|records| {
+            // Commit only if the pending negotiation is still there: of two calls with one
+            // Accept, the second finds the session and gets the replay code.
+            records.accept_preflight(partition, now, &Ok(accept.clone()), uid)?;
+            records.room_for_session(partition)?;
+            records
+                .txn
+                .remove(RecordRef::Pending(partition, accept.tbs.offer_hash))?;
+            records.txn.put_session(partition, uid, session)
+        })?;
         Ok(ContinueOutput {
             step: STEP_CONFIRM,
             output: confirm,
@@ -759,77 +634,57 @@ impl SessionTable {
     ) -> Result<PeerIdentity, SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
-        let key = (partition, uid);
-        let awaiting = {
-            let mut state = self.lock();
-            let class = state.classify_uid(partition, uid, now);
-            state.sweep(now);
+        let awaiting = self.atomically(|records| {
+            let class = records.classify_uid(partition, uid, now)?;
+            records.sweep(now)?;
             match class {
-                Class::Live(Kind::Negotiation) => state
-                    .awaiting
-                    .get(&key)
-                    .ok_or(SessionError::NegotiationNotStarted)?
-                    .clone(),
+                Class::Live(Kind::Negotiation) => records
+                    .txn
+                    .awaiting(partition, uid)?
+                    .ok_or(SessionError::NegotiationNotStarted)
+                    .map(Ok),
                 Class::Live(Kind::Session) => {
-                    let session = state
-                        .sessions
-                        .get(&key)
+                    let session = records
+                        .txn
+                        .session(partition, uid)?
                         .ok_or(SessionError::SessionIdInvalid)?;
-                    return match session.confirm_hash {
-                        Some(own) if own == sha256(&[input]) => Ok(session.peer.clone()),
+                    Ok(Err(match session.confirm_hash {
+                        Some(own) if own == sha256(&[input]) => Ok(session.peer),
                         Some(_) => Err(SessionError::NegotiationInvalid(
                             "not this session's Confirm",
                         )),
                         None => Err(SessionError::NegotiationInvalid(
                             "the session is already confirmed",
                         )),
-                    };
+                    }))
                 }
-                Class::Unknown => {
-                    return Err(SessionError::NegotiationInvalid("unknown session UID"));
-                }
-                other => return Err(other.session_error()),
+                Class::Unknown => Err(SessionError::NegotiationInvalid("unknown session UID")),
+                other => Err(other.session_error()),
             }
+        })?;
+        let awaiting = match awaiting {
+            Ok(awaiting) => awaiting,
+            Err(answer) => return answer,
         };
         let session = handshake::check_confirm(policy, now, &awaiting, uid, input)?;
         let peer = session.peer.clone();
-        let mut state = self.lock();
-        state.sweep(now);
-        // Of two calls delivering one Confirm, the first commits; the second finds a session.
-        if !state.awaiting.contains_key(&key) {
-            return Err(match state.classify_uid(partition, uid, now) {
-                Class::Live(Kind::Session) => {
-                    SessionError::NegotiationInvalid("the session is already confirmed")
-                }
-                other => other.session_error(),
-            });
-        }
-        state.room_for_session(partition)?;
-        state.remove_awaiting(partition, uid);
-        state.insert_session(partition, uid, session);
+        self.atomically(|records| {
+            records.sweep(now)?;
+            // Of two calls delivering one Confirm, the first commits; the second finds a
+            // session.
+            if records.txn.awaiting(partition, uid)?.is_none() {
+                return Err(match records.classify_uid(partition, uid, now)? {
+                    Class::Live(Kind::Session) => {
+                        SessionError::NegotiationInvalid("the session is already confirmed")
+                    }
+                    other => other.session_error(),
+                });
+            }
+            records.room_for_session(partition)?;
+            records.txn.remove(RecordRef::Awaiting(partition, uid))?;
+            records.txn.put_session(partition, uid, session)
+        })?;
         Ok(peer)
-    }
-
-    fn live_session(
-        state: &mut TableState,
-        partition: PartitionId,
-        uid: SessionUid,
-        now: u64,
-    ) -> Result<&mut Session, SessionError> {
-        let class = state.classify_uid(partition, uid, now);
-        state.sweep(now);
-        match class {
-            Class::Live(Kind::Session) => state
-                .sessions
-                .get_mut(&(partition, uid))
-                .ok_or(SessionError::SessionIdInvalid),
-            other => Err(other.session_error()),
-        }
-    }
-
-    /// The size of the blob that sealing a `payload_len`-byte object gives.
-    pub fn blob_len(payload_len: usize) -> usize {
-        KeyBlob::encoded_len(blob::sealed_len(payload_len))
     }
 
     /// `CA_Extract`, one object: seals `payload` into the next key blob of the session.
@@ -847,42 +702,45 @@ impl SessionTable {
     ) -> Result<Bytes, SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
-        let mut state = self.lock();
-        let session = Self::live_session(&mut state, partition, uid, now)?;
-        let direction = match session.role {
-            Role::Responder => Direction::ResponderToInitiator,
-            Role::Initiator if session.received.ranges().is_empty() => {
-                return Err(SessionError::NegotiationInvalid(
-                    "the initiator extracts only after inserting a blob of the session",
+        self.atomically(|records| {
+            let mut session = records.live_session(partition, uid, now)?;
+            let direction = match session.role {
+                Role::Responder => Direction::ResponderToInitiator,
+                Role::Initiator if session.received.ranges().is_empty() => {
+                    return Err(SessionError::NegotiationInvalid(
+                        "the initiator extracts only after inserting a blob of the session",
+                    ));
+                }
+                Role::Initiator => Direction::InitiatorToResponder,
+            };
+            if session.next_send == u64::MAX {
+                return Err(SessionError::BlobRefused(
+                    "the session's sequence numbers are used up",
                 ));
             }
-            Role::Initiator => Direction::InitiatorToResponder,
-        };
-        if session.next_send == u64::MAX {
-            return Err(SessionError::BlobRefused(
-                "the session's sequence numbers are used up",
-            ));
-        }
-        let header = BlobHeader {
-            direction,
-            element_type,
-            encoding: session.encoding,
-            session_uid: uid,
-            sequence: session.next_send,
-        };
-        let key = match direction {
-            Direction::ResponderToInitiator => &session.keys.responder_to_initiator,
-            Direction::InitiatorToResponder => &session.keys.initiator_to_responder,
-        };
-        let body = blob::seal(key, &header.to_bytes(), payload)
-            .map_err(|_| SessionError::BlobRefused("the object does not fit a key blob"))?;
-        let encoded = KeyBlob {
-            header,
-            body: Bytes::from(body),
-        }
-        .encode()?;
-        session.next_send += 1;
-        Ok(encoded)
+            let header = BlobHeader {
+                direction,
+                element_type,
+                encoding: session.encoding,
+                session_uid: uid,
+                sequence: session.next_send,
+            };
+            let key = match direction {
+                Direction::ResponderToInitiator => &session.keys.responder_to_initiator,
+                Direction::InitiatorToResponder => &session.keys.initiator_to_responder,
+            };
+            let body = blob::seal(key, &header.to_bytes(), payload)
+                .map_err(|_| SessionError::BlobRefused("the object does not fit a key blob"))?;
+            let encoded = KeyBlob {
+                header,
+                body: Bytes::from(body),
+            }
+            .encode()?;
+            // The number is used whether or not the blob reaches its peer (section 8.3).
+            session.next_send += 1;
+            records.txn.put_session(partition, uid, session)?;
+            Ok(encoded)
+        })
     }
 
     /// `CA_Insert`, one object: opens a key blob of the session. The sequence number is
@@ -898,8 +756,7 @@ impl SessionTable {
     ) -> Result<OpenedBlob, SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
-        let mut state = self.lock();
-        let session = Self::live_session(&mut state, partition, uid, now)?;
+        let session = self.atomically(|records| records.live_session(partition, uid, now))?;
         let blob = KeyBlob::decode(&Bytes::copy_from_slice(blob_bytes))?;
         let header = blob.header;
         if header.session_uid != uid {
@@ -951,15 +808,15 @@ impl SessionTable {
         token: SequenceToken,
     ) -> Result<(), SessionError> {
         let now = preamble(policy, now)?;
-        let mut state = self.lock();
-        let session = Self::live_session(&mut state, token.partition, token.uid, now)?;
-        if session.received.insert(token.sequence) {
-            Ok(())
-        } else {
-            Err(SessionError::BlobRefused(
-                "the blob was already inserted (replay)",
-            ))
-        }
+        self.atomically(|records| {
+            let mut session = records.live_session(token.partition, token.uid, now)?;
+            if !session.received.insert(token.sequence) {
+                return Err(SessionError::BlobRefused(
+                    "the blob was already inserted (replay)",
+                ));
+            }
+            records.txn.put_session(token.partition, token.uid, session)
+        })
     }
 
     /// Flow step 6 (`CA_MigrationCloseSession`): deletes a negotiation or session. A UID this
@@ -974,44 +831,27 @@ impl SessionTable {
     ) -> Result<(), SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
-        let mut state = self.lock();
-        let class = state.classify_uid(partition, uid, now);
-        match class {
-            Class::Live(Kind::Session) | Class::Expired(Kind::Session) => {
-                state.bury_record(RecordRef::Session(partition, uid), now);
+        self.atomically(|records| {
+            let class = records.classify_uid(partition, uid, now)?;
+            match class {
+                Class::Live(Kind::Session) | Class::Expired(Kind::Session) => {
+                    records.bury_record(RecordRef::Session(partition, uid), now)?;
+                }
+                Class::Live(Kind::Negotiation) | Class::Expired(Kind::Negotiation) => {
+                    records.bury_record(RecordRef::Awaiting(partition, uid), now)?;
+                }
+                Class::Tombstoned(_) | Class::Unknown => {}
             }
-            Class::Live(Kind::Negotiation) | Class::Expired(Kind::Negotiation) => {
-                state.bury_record(RecordRef::Awaiting(partition, uid), now);
+            records.sweep(now)?;
+            match class {
+                Class::Unknown => Err(SessionError::SessionIdInvalid),
+                _ => Ok(()),
             }
-            Class::Tombstoned(_) | Class::Unknown => {}
-        }
-        state.sweep(now);
-        match class {
-            Class::Unknown => Err(SessionError::SessionIdInvalid),
-            _ => Ok(()),
-        }
+        })
     }
 
     /// Removes every expired record of the device (each call does this too).
-    pub fn sweep(&self, now: u64) {
-        self.lock().sweep(now);
-    }
-
-    /// How many negotiations and sessions the device holds (pending, awaiting, established).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let state = self.lock();
-        (
-            state.pending.len(),
-            state.awaiting.len(),
-            state.sessions.len(),
-        )
-    }
-
-    /// How many tombstones a partition holds.
-    pub fn tombstone_count(&self, partition: PartitionId) -> usize {
-        self.lock()
-            .tombstones
-            .get(&partition)
-            .map_or(0, VecDeque::len)
+    pub fn sweep(&self, now: u64) -> Result<(), SessionError> {
+        self.atomically(|records| records.sweep(now))
     }
 }

@@ -125,7 +125,7 @@ fn a_flood_on_one_partition_keeps_the_tombstones_of_the_others() {
             buried += 1;
         }
     }
-    pair.source.sweep(NOW + 100_000);
+    pair.source.sweep(NOW + 100_000).unwrap();
     assert!(buried > MAX_TOMBSTONES);
     assert_eq!(pair.source.tombstone_count(flooded), MAX_TOMBSTONES);
     // The closed UID of the first partition is still known: closing it again is CKR_OK.

@@ -94,7 +94,7 @@ fn eight_threads_share_a_session_across_its_expiry() {
             )
             .is_err()
     );
-    target.sweep(NOW + 4000);
+    target.sweep(NOW + 4000).unwrap();
     assert_eq!(target.counts(), (0, 0, 0));
     assert_eq!(source.counts(), (0, 0, 0));
 }
