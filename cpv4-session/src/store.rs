@@ -5,7 +5,7 @@
 //! [`Store::atomically`]: one call's records are read and written as one atomic step, and the
 //! engine touches only the records its call names, the counts, and the records that expired.
 //! A store that keeps one sealed row per record (luna-sim's database) implements these traits
-//! over its rows, with [`Record::seal`] and [`Record::open`] for the rows' contents, so the
+//! over its rows, with [`crate::Record::seal`] and [`crate::Record::open`] for the rows' contents, so the
 //! cost of a call does not grow with the number of records and two processes never lose each
 //! other's changes.
 
