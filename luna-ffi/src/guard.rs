@@ -42,7 +42,7 @@ pub(crate) enum Error {
 
 impl Error {
     /// The return code.
-    pub(crate) const fn rv(&self) -> CK_RV {
+    pub(crate) fn rv(&self) -> CK_RV {
         match self {
             Self::Sim(err) => err.rv(),
             Self::ArgumentsBad => CKR_ARGUMENTS_BAD,

@@ -209,14 +209,19 @@ pub enum SimError {
     /// The HSM clock was never set (`CKR_TIME_NOT_INITIALIZED`).
     #[error("HSM time not initialized")]
     TimeNotInitialized,
+    /// A CPv4 call was refused by the negotiation engine (its code, see
+    /// `cpv4_session::SessionError::rv`).
+    #[error("CPv4: {0}")]
+    Cpv4(cpv4_session::SessionError),
 }
 
 impl SimError {
     /// The PKCS#11 return code for this error: the one place where simulator errors become
     /// `CK_RV` values.
     #[must_use]
-    pub const fn rv(&self) -> CkRv {
+    pub fn rv(&self) -> CkRv {
         match self {
+            Self::Cpv4(error) => error.rv(),
             Self::Store(_)
             | Self::Io(_)
             | Self::Corrupt(_)

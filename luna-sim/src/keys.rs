@@ -106,6 +106,11 @@ impl StorageKey {
     }
 
     /// Seals `plaintext` bound to `aad`: `nonce (12) || ciphertext || tag (16)`.
+    /// The key as the CPv4 engine's record-sealing key (which derives its own key from it).
+    pub(crate) fn secret(&self) -> cpv4_crypto::Secret32 {
+        cpv4_crypto::Secret32::from_bytes(*self.0)
+    }
+
     pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> SimResult<Vec<u8>> {
         let cipher = Aes256Gcm::new_from_slice(self.0.as_ref())
             .map_err(|_| SimError::Internal("storage key length"))?;

@@ -26,12 +26,46 @@ use crate::keys::{StorageKey, attribute_aad};
 /// The database file inside the simulator home.
 pub const DB_FILE: &str = "luna-sim.db";
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// How long a call waits for another process's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations: entry `i` upgrades a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_V1, MIGRATION_V2];
+const MIGRATIONS: &[&str] = &[MIGRATION_V1, MIGRATION_V2, MIGRATION_V3];
+
+/// Version 3: the CPv4 engine's records, one row per pending negotiation, negotiation,
+/// session and tombstone of a device, each sealed whole (`cpv4_session::Record::seal`) with its
+/// identity (kind, partition, name) as associated data; beside it, the clear columns the
+/// engine's lookups need (expiry, the Offer a record was made from, a tombstone's order) and
+/// the live counts per partition. See `luna-sim/src/cpv4/store.rs`.
+const MIGRATION_V3: &str = "
+CREATE TABLE cpv4_records (
+    device_serial TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    partition INTEGER NOT NULL,
+    name BLOB NOT NULL,
+    expires_at INTEGER,
+    offer_hash BLOB,
+    role INTEGER,
+    ordinal INTEGER,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (device_serial, kind, partition, name)
+) WITHOUT ROWID;
+CREATE INDEX cpv4_records_expiry ON cpv4_records (device_serial, expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE INDEX cpv4_records_offer ON cpv4_records (device_serial, partition, offer_hash, role)
+    WHERE offer_hash IS NOT NULL;
+CREATE INDEX cpv4_records_tombstones ON cpv4_records (device_serial, partition, ordinal)
+    WHERE kind = 4;
+CREATE TABLE cpv4_counts (
+    device_serial TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    negotiations INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    tombstones INTEGER NOT NULL,
+    PRIMARY KEY (device_serial, partition)
+) WITHOUT ROWID;
+";
 
 /// Version 2: each domain keeps the parameters its PSK was derived with
 /// (`cpv4_crypto::psk::DomainParams::to_bytes`); NULL for a domain of version 1, derived with

@@ -1,0 +1,242 @@
+//! The device's CPv4 engine: the low-level cloning calls of the API text (Start, Continue,
+//! the Confirm delivery of the first Extract or Insert, CloseSession) on a partition, through
+//! the PKCS#11 session that makes them, on top of `cpv4-session`.
+//!
+//! Everything the protocol needs comes from the device, never from the caller: the role of
+//! the session (Crypto Officer, register A26), HSM policy 7, the partition's CPv4 enablement and
+//! policy 42, the firmware version (7.8.0 or later), the device clock, the partition's
+//! attestation identity, trust store and cloning domains. The negotiation and session records
+//! live in the home's database ([`store`]), so any process that opens the home continues what
+//! another started.
+
+mod store;
+
+use cpv4_crypto::attest::RootId;
+use cpv4_crypto::psk::DomainPsk;
+use cpv4_session::{
+    ContinueInput, ContinueOutput, HsmTime, Identity, PeerIdentity, Policy, PskMode, SessionTable,
+};
+use cpv4_wire::consts::*;
+use rusqlite::OptionalExtension;
+
+use crate::error::{SimError, SimResult};
+use crate::keys::os_rng;
+use crate::sessions::{SessionHandle, SlotId};
+use crate::sim::Simulator;
+
+use self::store::SqlStore;
+
+/// The oldest firmware that speaks CPv4 (the API text: "Requires minimum Luna HSM Firmware
+/// 7.8.0").
+pub const MIN_CPV4_FIRMWARE: (u32, u32, u32) = (7, 8, 0);
+
+/// Whether a firmware version string (`"7.8.4"`) is at least `min`; an unparsable version is
+/// not.
+fn firmware_at_least(version: &str, min: (u32, u32, u32)) -> bool {
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    let mut next = || parts.next().unwrap_or(Ok(0));
+    match (next(), next(), next()) {
+        (Ok(major), Ok(minor), Ok(patch)) => (major, minor, patch) >= min,
+        _ => false,
+    }
+}
+
+/// One CPv4 call's view of its partition.
+struct Context {
+    slot: SlotId,
+    device: String,
+    policy: Policy,
+    now: HsmTime,
+}
+
+impl Simulator {
+    /// The checks of protocol.md 7.1, steps 1, 3 and 4 (step 2, the call's own arguments, is
+    /// the caller's), and the partition's policy for the engine.
+    fn cpv4_context(&self, session: SessionHandle) -> SimResult<Context> {
+        let view = self.lock().session(session)?;
+        view.require_officer()?;
+        let slot = view.slot;
+        let partition = self.partition_info(slot)?;
+        let device = self.device_info(&partition.device_serial)?;
+        // Policy 42 ("Allow CPv1") forces the legacy protocol: CPv4 is off there (A46).
+        let enabled = device.cloning_allowed
+            && partition.cpv4_enabled
+            && !partition.policy(PARTITION_POLICY_LEGACY_CLONING_ONLY)
+            && firmware_at_least(&device.firmware, MIN_CPV4_FIRMWARE);
+        let now = match self.device_time(&device.serial) {
+            Ok(now) => HsmTime::At(u64::try_from(now).unwrap_or(0)),
+            Err(SimError::TimeNotInitialized) => HsmTime::Unset,
+            Err(other) => return Err(other),
+        };
+        let domains: Vec<DomainPsk> = self
+            .domain_psks(slot)?
+            .into_iter()
+            .map(|entry| entry.psk)
+            .collect();
+        let policy = Policy {
+            cpv4_enabled: enabled,
+            algorithms: Policy::default_algorithms(),
+            trusted_roots: self.trusted_roots(&device.serial)?,
+            identity: Identity {
+                partition: self.partition_identity(slot)?,
+                chain: self.attestation_chain(slot)?,
+                root: self.device_root(&device.serial)?,
+            },
+            domains,
+            psk_mode: PskMode::default(),
+        };
+        Ok(Context {
+            slot,
+            device: device.serial,
+            policy,
+            now,
+        })
+    }
+
+    /// The manufacturer root that certified a device.
+    fn device_root(&self, serial: &str) -> SimResult<RootId> {
+        let inner = self.lock();
+        let der: Vec<u8> = inner
+            .conn
+            .query_row(
+                "SELECT r.cert_der FROM devices d JOIN roots r ON r.id = d.root_id
+                 WHERE d.serial = ?1",
+                [serial],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| SimError::UnknownDevice(serial.to_owned()))?;
+        cpv4_crypto::attest::TrustedRoot::from_der(&der)
+            .map(|root| root.id())
+            .map_err(|_| SimError::Corrupt("root certificate".into()))
+    }
+
+    fn cpv4_table(&self, device: &str) -> SessionTable<SqlStore<'_>> {
+        SessionTable::with_store(SqlStore {
+            sim: self,
+            device: device.to_owned(),
+        })
+    }
+
+    /// `CA_MigrationStartSessionNegotiation` (flow step 1) on the initiator: the Offer
+    /// (`step` = 2). `input` is reserved and must be empty (register A10).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_USER_NOT_LOGGED_IN`, `CKR_USER_NOT_AUTHORIZED` (not
+    /// the Crypto Officer), `CKR_ARGUMENTS_BAD` (a non-empty input), `CKR_PROTOCOL_DISABLED`,
+    /// `CKR_TIME_NOT_INITIALIZED`, `CKR_DEVICE_MEMORY` (too many live negotiations).
+    pub fn cpv4_start(&self, session: SessionHandle, input: &[u8]) -> SimResult<Vec<u8>> {
+        let context = self.cpv4_context(session)?;
+        if !input.is_empty() {
+            return Err(SimError::ArgumentsBad("Start takes no input with CPv4"));
+        }
+        self.cpv4_table(&context.device)
+            .start(context.slot, &context.policy, context.now, &mut os_rng())
+            .map_err(SimError::Cpv4)
+    }
+
+    /// `CA_MigrationContinueSessionNegotiation` (flow steps 2 and 3): the responder answers an
+    /// Offer (`step` = 2) with an Accept and a new UID; the initiator answers the Accept
+    /// (`step` = 3, with its UID) with the Confirm and learns the verified peer.
+    ///
+    /// # Errors
+    ///
+    /// The session and protocol codes of [`Simulator::cpv4_start`], and every negotiation code
+    /// of protocol.md sections 7.2 and 7.3.
+    pub fn cpv4_continue(
+        &self,
+        session: SessionHandle,
+        step: CkUlong,
+        input: &[u8],
+        uid: Option<&[u8]>,
+    ) -> SimResult<ContinueOutput> {
+        let context = self.cpv4_context(session)?;
+        self.cpv4_table(&context.device)
+            .continue_negotiation(
+                context.slot,
+                &context.policy,
+                context.now,
+                &mut os_rng(),
+                ContinueInput {
+                    step,
+                    message: input,
+                    uid,
+                },
+            )
+            .map_err(SimError::Cpv4)
+    }
+
+    /// The `input` of the first `CA_Extract` or `CA_Insert` of a session: on the responder the
+    /// Confirm that completes its negotiation, on the initiator its own Confirm again. Returns
+    /// the verified peer.
+    ///
+    /// # Errors
+    ///
+    /// As protocol.md section 7.4.
+    pub fn cpv4_deliver_confirm(
+        &self,
+        session: SessionHandle,
+        uid: &[u8],
+        confirm: &[u8],
+    ) -> SimResult<PeerIdentity> {
+        let context = self.cpv4_context(session)?;
+        self.cpv4_table(&context.device)
+            .deliver_confirm(context.slot, &context.policy, context.now, uid, confirm)
+            .map_err(SimError::Cpv4)
+    }
+
+    /// `CA_MigrationCloseSession` (flow step 6).
+    ///
+    /// # Errors
+    ///
+    /// The session and protocol codes of [`Simulator::cpv4_start`]; `CKR_ARGUMENTS_BAD` for a
+    /// UID not of 16 bytes; `CKR_SESSION_ID_INVALID` for a UID this partition never knew
+    /// (register A2).
+    pub fn cpv4_close(&self, session: SessionHandle, uid: &[u8]) -> SimResult<()> {
+        let context = self.cpv4_context(session)?;
+        self.cpv4_table(&context.device)
+            .close(context.slot, &context.policy, context.now, uid)
+            .map_err(SimError::Cpv4)
+    }
+
+    /// How many live negotiations and sessions a device's partitions hold, and tombstones:
+    /// `(negotiations, sessions, tombstones)` over the whole device.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub fn cpv4_counts(&self, serial: &str) -> SimResult<(u64, u64, u64)> {
+        let inner = self.lock();
+        let counts: (i64, i64, i64) = inner.conn.query_row(
+            "SELECT COALESCE(SUM(negotiations), 0), COALESCE(SUM(sessions), 0),
+                    COALESCE(SUM(tombstones), 0)
+             FROM cpv4_counts WHERE device_serial = ?1",
+            [serial],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        Ok((count(counts.0), count(counts.1), count(counts.2)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::firmware_at_least;
+
+    #[test]
+    fn cpv4_needs_firmware_7_8_0_or_later() {
+        for (version, ok) in [
+            ("7.8.0", true),
+            ("7.8.4", true),
+            ("7.9", true),
+            ("8", true),
+            ("7.7.2", false),
+            ("6.10.9", false),
+            ("seven", false),
+            ("", false),
+        ] {
+            assert_eq!(firmware_at_least(version, (7, 8, 0)), ok, "{version}");
+        }
+    }
+}
