@@ -40,5 +40,5 @@ pub use store::{MAX_TOMBSTONES, MemoryStore, Store, Txn};
 pub use table::{
     ContinueInput, ContinueOutput, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
     MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, OpenedBlob, PartitionId, SequenceToken,
-    SessionTable, Status,
+    SessionTable, Status, accept_sequence_in,
 };

@@ -807,16 +807,7 @@ impl<S: Store> SessionTable<S> {
         now: HsmTime,
         token: SequenceToken,
     ) -> Result<(), SessionError> {
-        let now = preamble(policy, now)?;
-        self.atomically(|records| {
-            let mut session = records.live_session(token.partition, token.uid, now)?;
-            if !session.received.insert(token.sequence) {
-                return Err(SessionError::BlobRefused(
-                    "the blob was already inserted (replay)",
-                ));
-            }
-            records.txn.put_session(token.partition, token.uid, session)
-        })
+        self.atomically(|records| accept_sequence_in(records.txn, policy, now, token))
     }
 
     /// Flow step 6 (`CA_MigrationCloseSession`): deletes a negotiation or session. A UID this
@@ -854,4 +845,39 @@ impl<S: Store> SessionTable<S> {
     pub fn sweep(&self, now: u64) -> Result<(), SessionError> {
         self.atomically(|records| records.sweep(now))
     }
+
+    /// Checks that `uid` names a live session of the partition (classifying it and sweeping
+    /// first, as every call does): what a `CA_Extract` or `CA_Insert` without input checks
+    /// before its objects. Returns the session's role.
+    pub fn check_live(
+        &self,
+        partition: PartitionId,
+        policy: &Policy,
+        now: HsmTime,
+        uid: &[u8],
+    ) -> Result<Role, SessionError> {
+        let now = preamble(policy, now)?;
+        let uid = uid_from(uid)?;
+        self.atomically(|records| Ok(records.live_session(partition, uid, now)?.role))
+    }
+}
+
+/// [`SessionTable::accept_sequence`] inside a caller's transaction of the same store, so a
+/// store can accept the numbers of the objects it stores in the transaction that stores them
+/// (one insert call, one transaction).
+pub fn accept_sequence_in(
+    txn: &mut dyn Txn,
+    policy: &Policy,
+    now: HsmTime,
+    token: SequenceToken,
+) -> Result<(), SessionError> {
+    let now = preamble(policy, now)?;
+    let mut records = Records { txn };
+    let mut session = records.live_session(token.partition, token.uid, now)?;
+    if !session.received.insert(token.sequence) {
+        return Err(SessionError::BlobRefused(
+            "the blob was already inserted (replay)",
+        ));
+    }
+    records.txn.put_session(token.partition, token.uid, session)
 }

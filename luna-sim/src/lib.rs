@@ -55,7 +55,7 @@ mod store;
 pub use attrs::Attribute;
 pub use auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
 pub use clock::{Clock, ClockState, SharedClock, SystemClock, TestClock};
-pub use cpv4::MIN_CPV4_FIRMWARE;
+pub use cpv4::{ExtractItem, Extracted, InsertItem, Inserted, MIN_CPV4_FIRMWARE};
 pub use cpv4_session::{ContinueOutput, PeerIdentity};
 pub use device::{
     CERT_VALIDITY, DeviceInfo, MANUFACTURER_ID, MODEL, PartitionInfo, SlotInfo, TokenInfo,

@@ -264,3 +264,304 @@ fn expiry_holds_across_simulators_on_one_home() {
         CKR_SESSION_ID_INVALID,
     );
 }
+
+use luna_sim::{Attribute, ExtractItem, GcmParams, InsertItem, Mechanism, P256_EC_PARAMS};
+
+/// Every readable attribute of an object, as the source's session sees it.
+fn all_attributes(sim: &Simulator, session: SessionHandle, object: u64) -> Vec<(u64, Vec<u8>)> {
+    // The types the simulator stores for the classes used here.
+    let kinds: Vec<u64> = (0u64..0x200).chain([CKA_OUID]).collect();
+    let values = sim
+        .get_attribute_value(session, object, &kinds)
+        .unwrap_or_else(|_| {
+            // Unreadable (sensitive) or invalid attributes make the call fail as a whole: ask one
+            // at a time instead.
+            Vec::new()
+        });
+    if !values.is_empty() {
+        return kinds
+            .iter()
+            .zip(values)
+            .filter_map(|(kind, value)| match value {
+                luna_sim::AttributeValue::Value(v) => Some((*kind, v.to_vec())),
+                _ => None,
+            })
+            .collect();
+    }
+    kinds
+        .iter()
+        .filter_map(
+            |kind| match sim.get_attribute_value(session, object, &[*kind]) {
+                Ok(mut v) => match v.pop() {
+                    Some(luna_sim::AttributeValue::Value(v)) => Some((*kind, v.to_vec())),
+                    _ => None,
+                },
+                Err(_) => None,
+            },
+        )
+        .collect()
+}
+
+/// Extracts `objects` from the source and inserts them on the target in one batch each.
+fn migrate(
+    sim: &Simulator,
+    source: SessionHandle,
+    target: SessionHandle,
+    objects: &[u64],
+) -> Vec<u64> {
+    let n = negotiate((sim, target), (sim, source));
+    let items: Vec<_> = objects
+        .iter()
+        .map(|&handle| ExtractItem {
+            object_type: CK_CRYPTOKI_ELEMENT,
+            handle,
+            capacity: 64_000,
+        })
+        .collect();
+    // A size query first: the lengths, no sequence number used (it carries the Confirm).
+    let sizes = sim
+        .cpv4_extract(source, &n.uid, &n.confirm, 0, &items, true)
+        .unwrap();
+    assert_eq!(sizes.rv, CKR_OK);
+    assert!(sizes.blobs.iter().all(Option::is_none));
+    let extracted = sim
+        .cpv4_extract(source, &n.uid, &[], 0, &items, false)
+        .unwrap();
+    assert_eq!(extracted.rv, CKR_OK, "{:?}", extracted.results);
+    assert_eq!(extracted.lengths, sizes.lengths);
+    let blobs: Vec<_> = extracted.blobs.into_iter().map(Option::unwrap).collect();
+    let inserts: Vec<_> = blobs
+        .iter()
+        .map(|blob| InsertItem {
+            storage_type: 1,
+            object_type: CK_CRYPTOKI_ELEMENT,
+            blob,
+        })
+        .collect();
+    let inserted = sim
+        .cpv4_insert(target, &n.uid, &n.confirm, 0, &inserts)
+        .unwrap();
+    assert_eq!(inserted.rv, CKR_OK, "{:?}", inserted.results);
+    assert!(inserted.results.iter().all(|rv| *rv == CKR_OK));
+    // The same blobs again: replays, per object.
+    let again = sim
+        .cpv4_insert(target, &n.uid, &[], CKF_CONTINUE_ON_ERR, &inserts)
+        .unwrap();
+    assert_eq!(again.results, vec![CKR_CPV4_MSG_ERROR; objects.len()]);
+    sim.cpv4_close(source, &n.uid).unwrap();
+    sim.cpv4_close(target, &n.uid).unwrap();
+    inserted.handles
+}
+
+#[test]
+fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    // An AES key that is sensitive and not extractable: policies govern cloning, not
+    // CKA_EXTRACTABLE.
+    let aes = sim
+        .generate_key(
+            source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_EXTRACTABLE, false),
+                Attribute::bytes(CKA_LABEL, b"aes".to_vec()),
+            ],
+        )
+        .unwrap();
+    let (ec_public, ec_private) = sim
+        .generate_key_pair(
+            source,
+            &Mechanism::EcKeyPairGen,
+            &[
+                Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec()),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+            &[
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_SIGN, true),
+            ],
+        )
+        .unwrap();
+    let data = sim
+        .create_object(
+            source,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_VALUE, b"some data".to_vec()),
+            ],
+        )
+        .unwrap();
+    let certificate = sim
+        .create_object(
+            source,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_VALUE, vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+            ],
+        )
+        .unwrap();
+    let session_key = sim
+        .generate_key(
+            source,
+            &Mechanism::GenericSecretKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, false),
+            ],
+        )
+        .unwrap();
+    let objects = [aes, ec_public, ec_private, data, certificate, session_key];
+    let before: Vec<_> = objects
+        .iter()
+        .map(|o| all_attributes(&sim, source, *o))
+        .collect();
+    let clones = migrate(&sim, source, target, &objects);
+    // Every readable attribute matches, CKA_OUID included; the session key is a session
+    // object on the target too.
+    for (original, clone) in before.iter().zip(&clones) {
+        assert_eq!(original, &all_attributes(&sim, target, *clone));
+    }
+    assert!(clones[5] >= luna_sim::SESSION_OBJECT_BASE);
+    // What the source encrypts, the target decrypts; what the clone signs, the source
+    // verifies.
+    let gcm = Mechanism::AesGcm(GcmParams {
+        iv: vec![3; 12],
+        aad: vec![],
+        tag_bits: 128,
+    });
+    sim.encrypt_init(source, &gcm, aes).unwrap();
+    let ciphertext = sim.encrypt(source, b"moved intact").unwrap();
+    sim.decrypt_init(target, &gcm, clones[0]).unwrap();
+    assert_eq!(sim.decrypt(target, &ciphertext).unwrap(), b"moved intact");
+    sim.sign_init(target, &Mechanism::EcdsaSha256, clones[2])
+        .unwrap();
+    let signature = sim.sign(target, b"signed on the target").unwrap();
+    sim.verify_init(source, &Mechanism::EcdsaSha256, ec_public)
+        .unwrap();
+    sim.verify(source, b"signed on the target", &signature)
+        .unwrap();
+    // The source is unchanged.
+    let after: Vec<_> = objects
+        .iter()
+        .map(|o| all_attributes(&sim, source, *o))
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn per_object_codes_of_extract_and_insert() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let key = sim
+        .generate_key(
+            source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+        )
+        .unwrap();
+    let n = negotiate((&sim, target), (&sim, source));
+    let item = |object_type, handle, capacity| ExtractItem {
+        object_type,
+        handle,
+        capacity,
+    };
+    let out = sim
+        .cpv4_extract(
+            source,
+            &n.uid,
+            &n.confirm,
+            CKF_CONTINUE_ON_ERR,
+            &[
+                item(CK_CRYPTOKI_ELEMENT, key, 64_000),
+                item(2, key, 64_000),
+                item(CK_CRYPTOKI_ELEMENT, 424_242, 64_000),
+                item(CK_PARAM_ELEMENT, key, 64_000),
+                item(CK_CRYPTOKI_ELEMENT, key, 10),
+            ],
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        out.results,
+        vec![
+            CKR_OK,
+            CKR_OBJECT_TYPE_INVALID,
+            CKR_OBJECT_HANDLE_INVALID,
+            CKR_OBJECT_TYPE_INVALID,
+            CKR_BUFFER_TOO_SMALL
+        ]
+    );
+    assert_eq!(out.rv, CKR_OK);
+    assert_eq!(out.lengths[4], out.lengths[0], "the needed size is written");
+    // Without CKF_CONTINUE_ON_ERR the call stops at the first failure (register A23).
+    let stopped = sim
+        .cpv4_extract(
+            source,
+            &n.uid,
+            &[],
+            0,
+            &[item(2, key, 64_000), item(CK_CRYPTOKI_ELEMENT, key, 64_000)],
+            false,
+        )
+        .unwrap();
+    assert_eq!(stopped.rv, CKR_OBJECT_TYPE_INVALID);
+    assert_eq!(
+        stopped.results,
+        vec![CKR_OBJECT_TYPE_INVALID, CKR_CLONE_NOT_ATTEMPTED]
+    );
+    // Policy 4 off on the source: secret keys are refused.
+    sim.set_partition_policy(SOURCE, PARTITION_POLICY_SECRET_KEY_CLONING, false)
+        .unwrap();
+    let refused = sim
+        .cpv4_extract(source, &n.uid, &[], 0, &[item(0, key, 64_000)], false)
+        .unwrap();
+    assert_eq!(refused.results, vec![CKR_ACTION_PROHIBITED]);
+    sim.set_partition_policy(SOURCE, PARTITION_POLICY_SECRET_KEY_CLONING, true)
+        .unwrap();
+    // Insert: a bad storage type, a wrong object type, garbage, then the genuine blob twice
+    // in one call (the second has the OUID of the first).
+    let blob = out.blobs[0].clone().unwrap();
+    let insert = |storage_type, object_type, blob| InsertItem {
+        storage_type,
+        object_type,
+        blob,
+    };
+    let inserted = sim
+        .cpv4_insert(
+            target,
+            &n.uid,
+            &n.confirm,
+            CKF_CONTINUE_ON_ERR,
+            &[
+                insert(7, 0, &blob),
+                insert(1, 1, &blob),
+                insert(1, 0, b"not a blob"),
+                insert(1, 0, &blob),
+                insert(1, 0, &blob),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        inserted.results,
+        vec![
+            CKR_ARGUMENTS_BAD,
+            CKR_OBJECT_TYPE_INVALID,
+            CKR_CPV4_MSG_ERROR,
+            CKR_OK,
+            CKR_FAILED_TO_CLONE_AN_OBJECT
+        ]
+    );
+    assert_ne!(inserted.handles[3], 0);
+    assert_eq!(inserted.handles[4], 0);
+}

@@ -9,7 +9,10 @@
 //! live in the home's database ([`store`]), so any process that opens the home continues what
 //! another started.
 
+mod objects;
 mod store;
+
+pub use objects::{ExtractItem, Extracted, InsertItem, Inserted};
 
 use cpv4_crypto::attest::RootId;
 use cpv4_crypto::psk::DomainPsk;
@@ -45,8 +48,28 @@ fn firmware_at_least(version: &str, min: (u32, u32, u32)) -> bool {
 struct Context {
     slot: SlotId,
     device: String,
+    partition: crate::device::PartitionInfo,
     policy: Policy,
     now: HsmTime,
+}
+
+impl crate::sim::Inner {
+    /// Whether an object of the partition (a token object, or a session object of this
+    /// library instance) has `ouid`.
+    pub(crate) fn ouid_exists(&self, slot: SlotId, ouid: &[u8]) -> SimResult<bool> {
+        let sql = crate::sim::slot_sql(slot)?;
+        let token: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)",
+            rusqlite::params![sql, ouid],
+            |row| row.get(0),
+        )?;
+        Ok(token
+            || self
+                .sessions
+                .objects
+                .values()
+                .any(|object| object.slot == slot && object.attrs.get(CKA_OUID) == Some(ouid)))
+    }
 }
 
 impl Simulator {
@@ -88,6 +111,7 @@ impl Simulator {
         Ok(Context {
             slot,
             device: device.serial,
+            partition,
             policy,
             now,
         })

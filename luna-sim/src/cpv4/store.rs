@@ -58,26 +58,38 @@ pub(crate) struct SqlStore<'s> {
 impl Store for SqlStore<'_> {
     fn atomically<R>(&self, f: impl FnOnce(&mut dyn Txn) -> R) -> Result<R, SessionError> {
         let mut inner = self.sim.lock();
+        // A storage error inside the call rolls the whole call back: no transition is ever
+        // half stored.
         let result = inner.write(|tx, keyring| {
             let key = keyring.device(&self.device, false)?.secret();
-            let mut txn = SqlTxn {
-                tx,
-                device: &self.device,
-                key,
-                failure: RefCell::new(None),
-            };
-            let value = f(&mut txn);
-            // A storage error inside the call rolls the whole call back: no transition is
-            // ever half stored.
-            match txn.failure.into_inner() {
-                Some(error) => Err(error),
-                None => Ok(value),
-            }
+            with_txn(tx, &self.device, &key, f)
         });
         result.map_err(|error| match error {
             SimError::Cpv4(error) => error,
             _ => SessionError::StateCorrupt("the simulator's store failed"),
         })
+    }
+}
+
+/// Runs `f` on the CPv4 records of `device` inside the caller's transaction `tx` (an insert
+/// call stores its objects and accepts their sequence numbers in one transaction). A storage
+/// error inside `f` is returned as the transaction's error, so the caller rolls back.
+pub(crate) fn with_txn<R>(
+    tx: &Transaction<'_>,
+    device: &str,
+    key: &Secret32,
+    f: impl FnOnce(&mut dyn Txn) -> R,
+) -> Result<R, SimError> {
+    let mut txn = SqlTxn {
+        tx,
+        device,
+        key: key.clone(),
+        failure: RefCell::new(None),
+    };
+    let value = f(&mut txn);
+    match txn.failure.into_inner() {
+        Some(error) => Err(error),
+        None => Ok(value),
     }
 }
 

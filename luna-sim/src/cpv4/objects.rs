@@ -1,0 +1,418 @@
+//! `CA_Extract` and `CA_Insert` over many objects: the per-object checks and results of
+//! protocol.md section 8.6, the policies of 8.7, and one transaction per insert call.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use cpv4_session::{SessionError, SessionTable, accept_sequence_in};
+use cpv4_wire::consts::*;
+use cpv4_wire::{Attribute as WireAttribute, AttributeList, ElementType};
+
+use super::store::with_txn;
+use super::{Context, SqlStore};
+use crate::attrs::AttrMap;
+use crate::error::{SimError, SimResult};
+use crate::sessions::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle};
+use crate::sim::{Simulator, slot_sql, token_handle};
+use crate::store;
+
+/// One object of a `CA_Extract` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractItem {
+    /// `objectType[i]`: `CK_CRYPTOKI_ELEMENT` or `CK_PARAM_ELEMENT`.
+    pub object_type: CkUlong,
+    /// `objectHandle[i]`.
+    pub handle: ObjectHandle,
+    /// `keyBlobLength[i]` on entry: the room of the caller's buffer.
+    pub capacity: usize,
+}
+
+/// What a `CA_Extract` call produced, per object in the call's order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The call's own result: `CKR_OK`, or without `CKF_CONTINUE_ON_ERR` the first failing
+    /// object's code (register A23).
+    pub rv: CkRv,
+    /// `result[i]`, `CKR_CLONE_NOT_ATTEMPTED` where the call stopped before the object.
+    pub results: Vec<CkRv>,
+    /// `keyBlobLength[i]` on return: the blob's size (written for size queries and short
+    /// buffers too).
+    pub lengths: Vec<usize>,
+    /// The blobs of the objects extracted (`None` for a size query or a failed object).
+    pub blobs: Vec<Option<Bytes>>,
+}
+
+/// One object of a `CA_Insert` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertItem<'a> {
+    /// `storageType[i]`: 0 to 3 (`LUNA_STORAGE_*`); the clone keeps its `CKA_TOKEN` whatever
+    /// it says (register A5).
+    pub storage_type: CkUlong,
+    /// `objectType[i]`.
+    pub object_type: CkUlong,
+    /// `keyBlob[i]`.
+    pub blob: &'a [u8],
+}
+
+/// What a `CA_Insert` call produced, per object in the call's order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// The call's own result (as [`Extracted::rv`]).
+    pub rv: CkRv,
+    /// `result[i]`.
+    pub results: Vec<CkRv>,
+    /// `objectHandle[i]`: the clone's handle where `results[i]` is `CKR_OK`, else 0.
+    pub handles: Vec<ObjectHandle>,
+}
+
+/// The largest `storageType` value (`LUNA_STORAGE_CACHE`).
+const MAX_STORAGE_TYPE: CkUlong = 3;
+
+fn element_type(object_type: CkUlong) -> Option<ElementType> {
+    match object_type {
+        CK_CRYPTOKI_ELEMENT => Some(ElementType::Cryptoki),
+        CK_PARAM_ELEMENT => Some(ElementType::Param),
+        _ => None,
+    }
+}
+
+/// Partition policies 0 and 4 (section 8.7): whether objects of `class` may clone.
+fn class_allowed(context: &Context, class: Option<CkObjectClass>) -> bool {
+    match class {
+        Some(CKO_PRIVATE_KEY) => context
+            .partition
+            .policy(PARTITION_POLICY_PRIVATE_KEY_CLONING),
+        Some(CKO_SECRET_KEY) => context
+            .partition
+            .policy(PARTITION_POLICY_SECRET_KEY_CLONING),
+        _ => true,
+    }
+}
+
+/// An object as encoding 1 (section 8.4); `CKR_CPV4_MSG_ERROR` past the limits.
+fn encode(attrs: &AttrMap) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
+    let list = AttributeList::new(
+        attrs
+            .iter()
+            .map(|(kind, value)| {
+                WireAttribute::bytes(crate::attrs::ulong_to_u64(kind), value.to_vec())
+            })
+            .collect(),
+    )
+    .map_err(|_| CKR_CPV4_MSG_ERROR)?;
+    let encoded = zeroize::Zeroizing::new(list.encode());
+    if encoded.len() > cpv4_crypto::blob::MAX_PAYLOAD_LEN {
+        return Err(CKR_CPV4_MSG_ERROR);
+    }
+    Ok(encoded)
+}
+
+/// Decodes encoding 1 into the simulator's attribute map.
+fn decode(payload: &[u8]) -> Result<AttrMap, CkRv> {
+    let list = AttributeList::decode_borrowed(payload).map_err(|_| CKR_CPV4_MSG_ERROR)?;
+    let mut attrs = AttrMap::new();
+    for attribute in list.attributes() {
+        let kind = CkAttributeType::try_from(attribute.ty).map_err(|_| CKR_CPV4_MSG_ERROR)?;
+        attrs.set(kind, attribute.value.to_vec());
+    }
+    Ok(attrs)
+}
+
+/// Runs the per-object loop: `step` returns an object's code; the loop stops at the first
+/// failure unless `continue_on_error` (register A23).
+fn per_object(
+    count: usize,
+    continue_on_error: bool,
+    mut step: impl FnMut(usize) -> SimResult<CkRv>,
+) -> SimResult<(CkRv, Vec<CkRv>)> {
+    let mut results = vec![CKR_CLONE_NOT_ATTEMPTED; count];
+    let mut rv = CKR_OK;
+    for (i, slot) in results.iter_mut().enumerate() {
+        let code = step(i)?;
+        *slot = code;
+        if code != CKR_OK && !continue_on_error {
+            rv = code;
+            break;
+        }
+    }
+    Ok((rv, results))
+}
+
+fn check_flags(flags: CkUlong) -> SimResult<bool> {
+    if flags & !CKF_CONTINUE_ON_ERR != 0 {
+        return Err(SimError::ArgumentsBad("unknown CPv4 flags"));
+    }
+    Ok(flags & CKF_CONTINUE_ON_ERR != 0)
+}
+
+/// A per-object code for an engine refusal of one object; a refusal of the session itself
+/// ends the call.
+fn object_code(error: SessionError) -> SimResult<CkRv> {
+    match error {
+        SessionError::BlobRefused(_) | SessionError::Wire(_) => Ok(CKR_CPV4_MSG_ERROR),
+        other => Err(SimError::Cpv4(other)),
+    }
+}
+
+impl Simulator {
+    /// The Confirm a first `CA_Extract` or `CA_Insert` may carry (section 7.4), then the
+    /// session's liveness.
+    fn cpv4_enter(
+        &self,
+        table: &SessionTable<SqlStore<'_>>,
+        context: &Context,
+        uid: &[u8],
+        input: &[u8],
+    ) -> SimResult<()> {
+        if !input.is_empty() {
+            table
+                .deliver_confirm(context.slot, &context.policy, context.now, uid, input)
+                .map_err(SimError::Cpv4)?;
+        }
+        table
+            .check_live(context.slot, &context.policy, context.now, uid)
+            .map_err(SimError::Cpv4)?;
+        Ok(())
+    }
+
+    /// `CA_Extract` with `CKM_CPV4_EXTRACT`: seals each object into a key blob of session
+    /// `uid`. `input` is the Confirm on the responder's first call (or the initiator's own
+    /// Confirm), else empty. With `size_query` (every `keyBlob[i]` NULL) only the lengths and
+    /// the per-object results are computed; no sequence number is consumed (a Confirm in
+    /// `input` is still consumed, register A28). Extraction never changes the source.
+    ///
+    /// # Errors
+    ///
+    /// The session and protocol codes of [`Simulator::cpv4_start`], `CKR_ARGUMENTS_BAD` for
+    /// unknown flags, the codes of section 7.4 for `input`, and the session codes of section
+    /// 9.2. Per-object codes are in [`Extracted::results`].
+    pub fn cpv4_extract(
+        &self,
+        session: SessionHandle,
+        uid: &[u8],
+        input: &[u8],
+        flags: CkUlong,
+        items: &[ExtractItem],
+        size_query: bool,
+    ) -> SimResult<Extracted> {
+        let context = self.cpv4_context(session)?;
+        let continue_on_error = check_flags(flags)?;
+        let table = self.cpv4_table(&context.device);
+        self.cpv4_enter(&table, &context, uid, input)?;
+        let view = self.lock().session(session)?;
+        let mut lengths = vec![0; items.len()];
+        let mut blobs = vec![None; items.len()];
+        let (rv, results) = per_object(items.len(), continue_on_error, |i| {
+            let Some(item) = items.get(i) else {
+                return Ok(CKR_ARGUMENTS_BAD);
+            };
+            let Some(element) = element_type(item.object_type) else {
+                return Ok(CKR_OBJECT_TYPE_INVALID);
+            };
+            let is_param_handle = item.handle >= PARAM_OBJECT_BASE
+                && item.handle < crate::sessions::SESSION_OBJECT_BASE;
+            if (element == ElementType::Param) != is_param_handle {
+                // A data object passed as a parameter object, or the reverse (register A16).
+                return Ok(if is_param_handle || element == ElementType::Param {
+                    CKR_OBJECT_TYPE_INVALID
+                } else {
+                    CKR_OBJECT_HANDLE_INVALID
+                });
+            }
+            if element == ElementType::Param {
+                // Parameter objects (the SMK) are not cloned yet.
+                return Ok(CKR_OBJECT_TYPE_INVALID);
+            }
+            let attrs = match self.lock().load_object(&view, item.handle) {
+                Ok(object) => object.attrs,
+                Err(SimError::ObjectHandleInvalid) => return Ok(CKR_OBJECT_HANDLE_INVALID),
+                Err(other) => return Err(other),
+            };
+            if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
+                return Ok(CKR_ACTION_PROHIBITED);
+            }
+            let payload = match encode(&attrs) {
+                Ok(payload) => payload,
+                Err(code) => return Ok(code),
+            };
+            let needed = SessionTable::blob_len(payload.len());
+            if let Some(length) = lengths.get_mut(i) {
+                *length = needed;
+            }
+            if size_query {
+                return Ok(CKR_OK);
+            }
+            if item.capacity < needed {
+                return Ok(CKR_BUFFER_TOO_SMALL);
+            }
+            match table.seal(
+                context.slot,
+                &context.policy,
+                context.now,
+                uid,
+                element,
+                &payload,
+            ) {
+                Ok(blob) => {
+                    if let Some(out) = blobs.get_mut(i) {
+                        *out = Some(blob);
+                    }
+                    Ok(CKR_OK)
+                }
+                Err(error) => object_code(error),
+            }
+        })?;
+        Ok(Extracted {
+            rv,
+            results,
+            lengths,
+            blobs,
+        })
+    }
+
+    /// `CA_Insert` with `CKM_CPV4_INSERT`: opens each blob of session `uid` and stores its
+    /// object, keeping its `CKA_OUID`. The whole call is one transaction: the token objects it
+    /// stores and the sequence numbers of exactly those objects are committed together, or
+    /// none of them are. `input` is as for [`Simulator::cpv4_extract`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::cpv4_extract`]; per-object codes are in [`Inserted::results`].
+    pub fn cpv4_insert(
+        &self,
+        session: SessionHandle,
+        uid: &[u8],
+        input: &[u8],
+        flags: CkUlong,
+        items: &[InsertItem<'_>],
+    ) -> SimResult<Inserted> {
+        let context = self.cpv4_context(session)?;
+        let continue_on_error = check_flags(flags)?;
+        let table = self.cpv4_table(&context.device);
+        self.cpv4_enter(&table, &context, uid, input)?;
+        let view = self.lock().session(session)?;
+        let slot = slot_sql(context.slot)?;
+        // Open and check every blob first (no state changes), then store in one transaction.
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut seen_ouids = HashSet::new();
+        let (mut rv, mut results) = per_object(items.len(), continue_on_error, |i| {
+            let Some(item) = items.get(i) else {
+                return Ok(CKR_ARGUMENTS_BAD);
+            };
+            if item.storage_type > MAX_STORAGE_TYPE {
+                return Ok(CKR_ARGUMENTS_BAD);
+            }
+            let Some(element) = element_type(item.object_type) else {
+                return Ok(CKR_OBJECT_TYPE_INVALID);
+            };
+            let opened =
+                match table.open(context.slot, &context.policy, context.now, uid, item.blob) {
+                    Ok(opened) => opened,
+                    Err(error) => return object_code(error),
+                };
+            if opened.element_type != element || element == ElementType::Param {
+                // Parameter objects (the SMK) are not cloned yet.
+                return Ok(CKR_OBJECT_TYPE_INVALID);
+            }
+            let attrs = match decode(&opened.payload) {
+                Ok(attrs) => attrs,
+                Err(code) => return Ok(code),
+            };
+            if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
+                return Ok(CKR_ACTION_PROHIBITED);
+            }
+            view.require_writer(attrs.is(CKA_TOKEN))?;
+            let ouid = attrs.get(CKA_OUID).unwrap_or_default().to_vec();
+            if ouid.is_empty()
+                || !seen_ouids.insert(ouid.clone())
+                || self.lock().ouid_exists(context.slot, &ouid)?
+            {
+                // The OUID names another object of the partition (register A30).
+                return Ok(CKR_FAILED_TO_CLONE_AN_OBJECT);
+            }
+            accepted.push(Accepted {
+                index: i,
+                token: Some(opened.token),
+                attrs,
+                stored: None,
+            });
+            Ok(CKR_OK)
+        })?;
+        let mut inner = self.lock();
+        let device = context.device.clone();
+        let stored_tokens = inner.write(|tx, keyring| {
+            let record_key = keyring.device(&device, false)?.secret();
+            let mut stop = false;
+            let mut count = 0u64;
+            for item in &mut accepted {
+                if stop {
+                    item.stored = Some(Err(CKR_CLONE_NOT_ATTEMPTED));
+                    continue;
+                }
+                let Some(token) = item.token.take() else {
+                    continue;
+                };
+                let accepted = with_txn(tx, &device, &record_key, |txn| {
+                    accept_sequence_in(txn, &context.policy, context.now, token)
+                })?;
+                match accepted {
+                    Ok(()) => {}
+                    Err(SessionError::BlobRefused(_)) => {
+                        // Another call stored this blob's object meanwhile.
+                        item.stored = Some(Err(CKR_CPV4_MSG_ERROR));
+                        stop = !continue_on_error;
+                        continue;
+                    }
+                    Err(other) => return Err(SimError::Cpv4(other)),
+                }
+                item.stored = Some(Ok(if item.attrs.is(CKA_TOKEN) {
+                    let key = keyring.slot(tx, slot)?;
+                    count += 1;
+                    Some(store::insert_object(tx, key, slot, &item.attrs)?)
+                } else {
+                    None
+                }));
+            }
+            Ok(count)
+        })?;
+        inner.faults.objects_committed(stored_tokens);
+        let mut handles = vec![0; items.len()];
+        for item in accepted {
+            let (Some(result), Some(handle)) =
+                (results.get_mut(item.index), handles.get_mut(item.index))
+            else {
+                continue;
+            };
+            match item.stored {
+                Some(Ok(Some(id))) => *handle = token_handle(id)?,
+                Some(Ok(None)) => {
+                    *handle = inner
+                        .sessions
+                        .add_object(view.slot, view.handle, item.attrs)?;
+                }
+                Some(Err(code)) => {
+                    *result = code;
+                    if code != CKR_CLONE_NOT_ATTEMPTED && rv == CKR_OK && !continue_on_error {
+                        rv = code;
+                    }
+                }
+                None => *result = CKR_CLONE_NOT_ATTEMPTED,
+            }
+        }
+        Ok(Inserted {
+            rv,
+            results,
+            handles,
+        })
+    }
+}
+
+/// An object of an insert call that passed its checks, waiting for the call's transaction.
+struct Accepted {
+    index: usize,
+    token: Option<cpv4_session::SequenceToken>,
+    attrs: AttrMap,
+    /// After the transaction: the stored object's row id (`None` for a session object), or
+    /// the object's code.
+    stored: Option<Result<Option<i64>, CkRv>>,
+}
