@@ -455,113 +455,284 @@ fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
     assert_eq!(before, after);
 }
 
+/// A negotiated, confirmed session between the default HSMs and one AES token key on the
+/// source, for the per-object codes of section 8.6.
+struct Objects {
+    _dir: tempfile::TempDir,
+    sim: Simulator,
+    source: SessionHandle,
+    target: SessionHandle,
+    key: u64,
+    uid: Vec<u8>,
+    confirm: Vec<u8>,
+}
+
+impl Objects {
+    fn new() -> Self {
+        let (dir, sim) = fresh();
+        let source = login(&sim, SOURCE, CKU_USER);
+        let target = login(&sim, TARGET, CKU_USER);
+        let key = sim
+            .generate_key(
+                source,
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::ulong(CKA_VALUE_LEN, 32),
+                    Attribute::bool(CKA_TOKEN, true),
+                ],
+            )
+            .unwrap();
+        let n = negotiate((&sim, target), (&sim, source));
+        sim.cpv4_deliver_confirm(source, &n.uid, &n.confirm)
+            .unwrap();
+        Self {
+            _dir: dir,
+            sim,
+            source,
+            target,
+            key,
+            uid: n.uid,
+            confirm: n.confirm,
+        }
+    }
+
+    fn extract(&self, flags: CkUlong, items: &[(CkUlong, u64, usize)]) -> luna_sim::Extracted {
+        let items: Vec<_> = items
+            .iter()
+            .map(|&(object_type, handle, capacity)| ExtractItem {
+                object_type,
+                handle,
+                capacity,
+            })
+            .collect();
+        self.sim
+            .cpv4_extract(self.source, &self.uid, &[], flags, &items, false)
+            .unwrap()
+    }
+
+    fn blob(&self, handle: u64) -> Vec<u8> {
+        let out = self.extract(0, &[(CK_CRYPTOKI_ELEMENT, handle, 64_000)]);
+        assert_eq!(out.results, vec![CKR_OK]);
+        out.blobs[0].clone().unwrap().to_vec()
+    }
+
+    fn insert(&self, flags: CkUlong, items: &[(CkUlong, CkUlong, &[u8])]) -> luna_sim::Inserted {
+        let items: Vec<_> = items
+            .iter()
+            .map(|&(storage_type, object_type, blob)| InsertItem {
+                storage_type,
+                object_type,
+                blob,
+            })
+            .collect();
+        self.sim
+            .cpv4_insert(self.target, &self.uid, &self.confirm, flags, &items)
+            .unwrap()
+    }
+}
+
 #[test]
-fn per_object_codes_of_extract_and_insert() {
-    let (_dir, sim) = fresh();
-    let source = login(&sim, SOURCE, CKU_USER);
-    let target = login(&sim, TARGET, CKU_USER);
-    let key = sim
-        .generate_key(
-            source,
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::ulong(CKA_VALUE_LEN, 32),
-                Attribute::bool(CKA_TOKEN, true),
-            ],
-        )
-        .unwrap();
-    let n = negotiate((&sim, target), (&sim, source));
-    let item = |object_type, handle, capacity| ExtractItem {
-        object_type,
-        handle,
-        capacity,
-    };
-    let out = sim
-        .cpv4_extract(
-            source,
-            &n.uid,
-            &n.confirm,
-            CKF_CONTINUE_ON_ERR,
-            &[
-                item(CK_CRYPTOKI_ELEMENT, key, 64_000),
-                item(2, key, 64_000),
-                item(CK_CRYPTOKI_ELEMENT, 424_242, 64_000),
-                item(CK_PARAM_ELEMENT, key, 64_000),
-                item(CK_CRYPTOKI_ELEMENT, key, 10),
-            ],
-            false,
-        )
-        .unwrap();
+fn ckr_clone_not_attempted() {
+    // Without CKF_CONTINUE_ON_ERR the call stops at the first failure: it returns that code
+    // and the objects after it keep CKR_CLONE_NOT_ATTEMPTED (register A23).
+    let o = Objects::new();
+    let out = o.extract(
+        0,
+        &[(2, o.key, 64_000), (CK_CRYPTOKI_ELEMENT, o.key, 64_000)],
+    );
+    assert_eq!(out.rv, CKR_OBJECT_TYPE_INVALID);
     assert_eq!(
         out.results,
-        vec![
-            CKR_OK,
-            CKR_OBJECT_TYPE_INVALID,
-            CKR_OBJECT_HANDLE_INVALID,
-            CKR_OBJECT_TYPE_INVALID,
-            CKR_BUFFER_TOO_SMALL
-        ]
-    );
-    assert_eq!(out.rv, CKR_OK);
-    assert_eq!(out.lengths[4], out.lengths[0], "the needed size is written");
-    // Without CKF_CONTINUE_ON_ERR the call stops at the first failure (register A23).
-    let stopped = sim
-        .cpv4_extract(
-            source,
-            &n.uid,
-            &[],
-            0,
-            &[item(2, key, 64_000), item(CK_CRYPTOKI_ELEMENT, key, 64_000)],
-            false,
-        )
-        .unwrap();
-    assert_eq!(stopped.rv, CKR_OBJECT_TYPE_INVALID);
-    assert_eq!(
-        stopped.results,
         vec![CKR_OBJECT_TYPE_INVALID, CKR_CLONE_NOT_ATTEMPTED]
     );
-    // Policy 4 off on the source: secret keys are refused.
-    sim.set_partition_policy(SOURCE, PARTITION_POLICY_SECRET_KEY_CLONING, false)
+    assert!(out.blobs.iter().all(Option::is_none));
+}
+
+#[test]
+fn ckr_object_type_invalid() {
+    // Register A16: a type other than 0 or 1, or one that does not fit the handle or blob.
+    let o = Objects::new();
+    let out = o.extract(
+        CKF_CONTINUE_ON_ERR,
+        &[
+            (2, o.key, 64_000),
+            (CkUlong::MAX, o.key, 64_000),
+            (CK_PARAM_ELEMENT, o.key, 64_000),
+        ],
+    );
+    assert_eq!(out.results, vec![CKR_OBJECT_TYPE_INVALID; 3]);
+    assert_eq!(out.rv, CKR_OK, "with CKF_CONTINUE_ON_ERR the call succeeds");
+    let blob = o.blob(o.key);
+    let inserted = o.insert(
+        CKF_CONTINUE_ON_ERR,
+        &[(1, CK_PARAM_ELEMENT, &blob), (1, 4, &blob)],
+    );
+    assert_eq!(inserted.results, vec![CKR_OBJECT_TYPE_INVALID; 2]);
+}
+
+#[test]
+fn ckr_object_handle_invalid() {
+    let o = Objects::new();
+    let out = o.extract(
+        CKF_CONTINUE_ON_ERR,
+        &[
+            (CK_CRYPTOKI_ELEMENT, 424_242, 64_000),
+            (CK_CRYPTOKI_ELEMENT, o.key, 64_000),
+        ],
+    );
+    assert_eq!(out.results, vec![CKR_OBJECT_HANDLE_INVALID, CKR_OK]);
+}
+
+#[test]
+fn ckr_action_prohibited() {
+    // Register A27: partition policy 4 (secret keys) or 0 (private keys) off, on either side.
+    let o = Objects::new();
+    let blob = o.blob(o.key);
+    o.sim
+        .set_partition_policy(SOURCE, PARTITION_POLICY_SECRET_KEY_CLONING, false)
         .unwrap();
-    let refused = sim
-        .cpv4_extract(source, &n.uid, &[], 0, &[item(0, key, 64_000)], false)
+    let out = o.extract(0, &[(CK_CRYPTOKI_ELEMENT, o.key, 64_000)]);
+    assert_eq!(out.results, vec![CKR_ACTION_PROHIBITED]);
+    o.sim
+        .set_partition_policy(TARGET, PARTITION_POLICY_SECRET_KEY_CLONING, false)
         .unwrap();
-    assert_eq!(refused.results, vec![CKR_ACTION_PROHIBITED]);
-    sim.set_partition_policy(SOURCE, PARTITION_POLICY_SECRET_KEY_CLONING, true)
+    assert_eq!(
+        o.insert(0, &[(1, 0, &blob)]).results,
+        vec![CKR_ACTION_PROHIBITED]
+    );
+    // The refused blob was not accepted: with the policy back on, it inserts.
+    o.sim
+        .set_partition_policy(TARGET, PARTITION_POLICY_SECRET_KEY_CLONING, true)
         .unwrap();
-    // Insert: a bad storage type, a wrong object type, garbage, then the genuine blob twice
-    // in one call (the second has the OUID of the first).
-    let blob = out.blobs[0].clone().unwrap();
-    let insert = |storage_type, object_type, blob| InsertItem {
-        storage_type,
-        object_type,
-        blob,
-    };
-    let inserted = sim
-        .cpv4_insert(
-            target,
-            &n.uid,
-            &n.confirm,
-            CKF_CONTINUE_ON_ERR,
-            &[
-                insert(7, 0, &blob),
-                insert(1, 1, &blob),
-                insert(1, 0, b"not a blob"),
-                insert(1, 0, &blob),
-                insert(1, 0, &blob),
-            ],
+    assert_eq!(o.insert(0, &[(1, 0, &blob)]).results, vec![CKR_OK]);
+    // Private keys: policy 0.
+    let (_, private) = o
+        .sim
+        .generate_key_pair(
+            o.source,
+            &Mechanism::EcKeyPairGen,
+            &[Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec())],
+            &[Attribute::bool(CKA_SIGN, true)],
         )
         .unwrap();
+    o.sim
+        .set_partition_policy(SOURCE, PARTITION_POLICY_PRIVATE_KEY_CLONING, false)
+        .unwrap();
+    let out = o.extract(0, &[(CK_CRYPTOKI_ELEMENT, private, 64_000)]);
+    assert_eq!(out.results, vec![CKR_ACTION_PROHIBITED]);
+}
+
+#[test]
+fn ckr_cpv4_msg_error() {
+    let o = Objects::new();
+    let blob = o.blob(o.key);
+    let mut flipped = blob.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let inserted = o.insert(
+        CKF_CONTINUE_ON_ERR,
+        &[
+            (1, 0, b"not a blob"),
+            (1, 0, &flipped),
+            (1, 0, &blob),
+            (1, 0, &blob),
+        ],
+    );
+    // The last is the same blob again: once stored, its sequence number is a replay... in
+    // the same call the OUID check finds it first.
     assert_eq!(
         inserted.results,
         vec![
-            CKR_ARGUMENTS_BAD,
-            CKR_OBJECT_TYPE_INVALID,
+            CKR_CPV4_MSG_ERROR,
             CKR_CPV4_MSG_ERROR,
             CKR_OK,
             CKR_FAILED_TO_CLONE_AN_OBJECT
         ]
     );
-    assert_ne!(inserted.handles[3], 0);
-    assert_eq!(inserted.handles[4], 0);
+    assert_eq!(
+        o.insert(0, &[(1, 0, &blob)]).results,
+        vec![CKR_CPV4_MSG_ERROR]
+    );
+    // Register A29: an object too large for a blob.
+    let big = o
+        .sim
+        .create_object(
+            o.source,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_DATA),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bytes(CKA_VALUE, vec![7; 20_000]),
+            ],
+        )
+        .unwrap();
+    let out = o.extract(0, &[(CK_CRYPTOKI_ELEMENT, big, 64_000)]);
+    assert_eq!(out.results, vec![CKR_CPV4_MSG_ERROR]);
+}
+
+#[test]
+fn ckr_buffer_too_small() {
+    let o = Objects::new();
+    let out = o.extract(
+        CKF_CONTINUE_ON_ERR,
+        &[
+            (CK_CRYPTOKI_ELEMENT, o.key, 10),
+            (CK_CRYPTOKI_ELEMENT, o.key, 64_000),
+        ],
+    );
+    assert_eq!(out.results, vec![CKR_BUFFER_TOO_SMALL, CKR_OK]);
+    assert_eq!(out.lengths[0], out.lengths[1], "the needed size is written");
+    // No sequence number was used by the short buffer: the blob made is number 0.
+    let blob = out.blobs[1].clone().unwrap();
+    assert_eq!(&blob[27..35], &0u64.to_be_bytes());
+}
+
+#[test]
+fn ckr_failed_to_clone_an_object() {
+    // Register A30: an object with the same CKA_OUID exists on the partition.
+    let o = Objects::new();
+    let blob = o.blob(o.key);
+    assert_eq!(o.insert(0, &[(1, 0, &blob)]).results, vec![CKR_OK]);
+    let second = o.blob(o.key); // the same object, a new blob (a new sequence number)
+    let inserted = o.insert(0, &[(1, 0, &second)]);
+    assert_eq!(inserted.results, vec![CKR_FAILED_TO_CLONE_AN_OBJECT]);
+    assert_eq!(inserted.handles, vec![0]);
+    // Not accepted: the number stays free (the refusal is not a replay).
+    let mut found = Vec::new();
+    o.sim.find_objects_init(o.target, &[]).unwrap();
+    found.extend(o.sim.find_objects(o.target, 100).unwrap());
+    assert_eq!(found.len(), 1, "one clone, not two");
+}
+
+#[test]
+fn storage_types_keep_the_source_token_attribute() {
+    // Register A5: storage types 0 to 3 are accepted and do not change the clone.
+    let o = Objects::new();
+    let session_key = o
+        .sim
+        .generate_key(
+            o.source,
+            &Mechanism::GenericSecretKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, false),
+            ],
+        )
+        .unwrap();
+    let token_blob = o.blob(o.key);
+    let session_blob = o.blob(session_key);
+    let inserted = o.insert(0, &[(3, 0, &token_blob), (1, 0, &session_blob)]);
+    assert_eq!(inserted.results, vec![CKR_OK, CKR_OK]);
+    assert!(
+        inserted.handles[0] < luna_sim::PARAM_OBJECT_BASE,
+        "a token object"
+    );
+    assert!(
+        inserted.handles[1] >= luna_sim::SESSION_OBJECT_BASE,
+        "a session object"
+    );
+    let blob = o.blob(o.key);
+    assert_eq!(
+        o.insert(0, &[(4, 0, &blob)]).results,
+        vec![CKR_ARGUMENTS_BAD]
+    );
 }
