@@ -209,6 +209,14 @@ pub enum SimError {
     /// The HSM clock was never set (`CKR_TIME_NOT_INITIALIZED`).
     #[error("HSM time not initialized")]
     TimeNotInitialized,
+    /// An element type that is not valid for the call, or does not fit the object
+    /// (`CKR_OBJECT_TYPE_INVALID`).
+    #[error("object type invalid")]
+    ObjectTypeInvalid,
+    /// An object with the clone's `CKA_OUID` exists on the target
+    /// (`CKR_FAILED_TO_CLONE_AN_OBJECT`).
+    #[error("an object with this OUID exists on the target")]
+    FailedToClone,
     /// A CPv4 call was refused by the negotiation engine (its code, see
     /// `cpv4_session::SessionError::rv`).
     #[error("CPv4: {0}")]
@@ -222,6 +230,8 @@ impl SimError {
     pub fn rv(&self) -> CkRv {
         match self {
             Self::Cpv4(error) => error.rv(),
+            Self::ObjectTypeInvalid => CKR_OBJECT_TYPE_INVALID,
+            Self::FailedToClone => CKR_FAILED_TO_CLONE_AN_OBJECT,
             Self::Store(_)
             | Self::Io(_)
             | Self::Corrupt(_)

@@ -736,3 +736,122 @@ fn storage_types_keep_the_source_token_attribute() {
         vec![CKR_ARGUMENTS_BAD]
     );
 }
+
+#[test]
+fn the_legacy_clone_copies_one_object_with_its_ouid_and_the_clone_works() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let key = sim
+        .generate_key(
+            source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_EXTRACTABLE, false),
+            ],
+        )
+        .unwrap();
+    let before = all_attributes(&sim, source, key);
+    let clone = sim
+        .clone_object(target, source, CK_CRYPTOKI_ELEMENT, key)
+        .unwrap();
+    assert_eq!(
+        all_attributes(&sim, target, clone),
+        before,
+        "CKA_OUID included"
+    );
+    let gcm = Mechanism::AesGcm(GcmParams {
+        iv: vec![9; 12],
+        aad: vec![],
+        tag_bits: 128,
+    });
+    sim.encrypt_init(source, &gcm, key).unwrap();
+    let ciphertext = sim.encrypt(source, b"legacy").unwrap();
+    sim.decrypt_init(target, &gcm, clone).unwrap();
+    assert_eq!(sim.decrypt(target, &ciphertext).unwrap(), b"legacy");
+    // Once is enough: the OUID exists on the target now.
+    assert_rv(
+        sim.clone_object(target, source, CK_CRYPTOKI_ELEMENT, key),
+        CKR_FAILED_TO_CLONE_AN_OBJECT,
+    );
+    assert_eq!(
+        all_attributes(&sim, source, key),
+        before,
+        "the source is unchanged"
+    );
+}
+
+#[test]
+fn the_legacy_clone_refuses_what_the_policies_and_domains_refuse() {
+    let (dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let key = sim
+        .generate_key(
+            source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+        )
+        .unwrap();
+    assert_rv(
+        sim.clone_object(target, source, CK_PARAM_ELEMENT, key),
+        CKR_OBJECT_TYPE_INVALID,
+    );
+    assert_rv(
+        sim.clone_object(target, source, CK_CRYPTOKI_ELEMENT, 4242),
+        CKR_OBJECT_HANDLE_INVALID,
+    );
+    // Legacy cloning off on either partition, or cloning off on either device.
+    sim.set_protocol_enabled(TARGET, false, false).unwrap();
+    assert_rv(
+        sim.clone_object(target, source, 0, key),
+        CKR_PROTOCOL_DISABLED,
+    );
+    sim.set_protocol_enabled(TARGET, false, true).unwrap();
+    sim.set_hsm_policy(DEFAULT_DEVICE_SERIALS[0], HSM_POLICY_ALLOW_CLONING, false)
+        .unwrap();
+    assert_rv(
+        sim.clone_object(target, source, 0, key),
+        CKR_PROTOCOL_DISABLED,
+    );
+    sim.set_hsm_policy(DEFAULT_DEVICE_SERIALS[0], HSM_POLICY_ALLOW_CLONING, true)
+        .unwrap();
+    // Policy 4 off on the target.
+    sim.set_partition_policy(TARGET, PARTITION_POLICY_SECRET_KEY_CLONING, false)
+        .unwrap();
+    assert_rv(
+        sim.clone_object(target, source, 0, key),
+        CKR_ACTION_PROHIBITED,
+    );
+    sim.set_partition_policy(TARGET, PARTITION_POLICY_SECRET_KEY_CLONING, true)
+        .unwrap();
+    // Not a Crypto Officer on the source.
+    let other = open(dir.path());
+    let so_source = login(&other, SOURCE, CKU_SO);
+    let other_target = login(&other, TARGET, CKU_USER);
+    assert_rv(
+        other.clone_object(other_target, so_source, 0, key),
+        CKR_USER_NOT_AUTHORIZED,
+    );
+    // No cloning domain in common: the target's only domain is replaced by another.
+    let admin = open(dir.path());
+    let so_target = login(&admin, TARGET, CKU_SO);
+    admin
+        .add_kcv(so_target, Some(b"another domain secret"), b"other", true)
+        .unwrap();
+    admin
+        .delete_kcv(
+            so_target,
+            Some(luna_sim::provision::DEFAULT_DOMAIN_LABEL.as_bytes()),
+        )
+        .unwrap();
+    assert_rv(
+        sim.clone_object(target, source, 0, key),
+        CKR_SESSION_NEGOTIATION_NO_PSK,
+    );
+}

@@ -416,3 +416,96 @@ struct Accepted {
     /// the object's code.
     stored: Option<Result<Option<i64>, CkRv>>,
 }
+
+impl Simulator {
+    /// The legacy one-object clone (`CA_CloneObject(hTargetSession, hSourceSession,
+    /// ulObjectType, hObject, phClonedObject)`, protocol.md section 12): copies one object
+    /// from the source session's partition to the target session's, keeping its `CKA_OUID`,
+    /// for partitions where CPv4 is off but the older cloning is allowed. One client reaches
+    /// both partitions; there is no attestation and no session key.
+    ///
+    /// Checks, in order: both sessions valid and logged in as the Crypto Officer; HSM policy 7
+    /// on both devices and the legacy protocol enabled on both partitions
+    /// (`CKR_PROTOCOL_DISABLED`); a cloning domain in common (`CKR_SESSION_NEGOTIATION_NO_PSK`,
+    /// register A47); then the object as in section 8.6: `CKR_OBJECT_TYPE_INVALID`,
+    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (policies 0 and 4 of either
+    /// partition), `CKR_FAILED_TO_CLONE_AN_OBJECT` (the OUID exists on the target).
+    ///
+    /// # Errors
+    ///
+    /// As above; store errors.
+    pub fn clone_object(
+        &self,
+        target_session: SessionHandle,
+        source_session: SessionHandle,
+        object_type: CkUlong,
+        source_handle: ObjectHandle,
+    ) -> SimResult<ObjectHandle> {
+        let (target, source) = {
+            let inner = self.lock();
+            (
+                inner.session(target_session)?,
+                inner.session(source_session)?,
+            )
+        };
+        target.require_officer()?;
+        source.require_officer()?;
+        let mut partitions = Vec::with_capacity(2);
+        for view in [&source, &target] {
+            let partition = self.partition_info(view.slot)?;
+            let device = self.device_info(&partition.device_serial)?;
+            if !device.cloning_allowed || !partition.cpv3_enabled {
+                return Err(SimError::Cpv4(SessionError::ProtocolDisabled));
+            }
+            partitions.push(partition);
+        }
+        let source_domains = self.domain_psks(source.slot)?;
+        let target_domains = self.domain_psks(target.slot)?;
+        let shared = source_domains
+            .iter()
+            .any(|s| target_domains.iter().any(|t| t.psk == s.psk));
+        if !shared {
+            return Err(SimError::Cpv4(SessionError::NoPsk));
+        }
+        match element_type(object_type) {
+            Some(ElementType::Cryptoki) => {}
+            _ => return Err(SimError::ObjectTypeInvalid),
+        }
+        let attrs = self.lock().load_object(&source, source_handle)?.attrs;
+        let class = attrs.ulong(CKA_CLASS);
+        let allowed = partitions.iter().all(|partition| match class {
+            Some(CKO_PRIVATE_KEY) => partition.policy(PARTITION_POLICY_PRIVATE_KEY_CLONING),
+            Some(CKO_SECRET_KEY) => partition.policy(PARTITION_POLICY_SECRET_KEY_CLONING),
+            _ => true,
+        });
+        if !allowed {
+            return Err(SimError::ActionProhibited);
+        }
+        target.require_writer(attrs.is(CKA_TOKEN))?;
+        let mut inner = self.lock();
+        let ouid = attrs.get(CKA_OUID).unwrap_or_default().to_vec();
+        if ouid.is_empty() || inner.ouid_exists(target.slot, &ouid)? {
+            return Err(SimError::FailedToClone);
+        }
+        if attrs.is(CKA_TOKEN) {
+            let slot = slot_sql(target.slot)?;
+            let id = inner.write(|tx, keyring| {
+                // Another process may have cloned it meanwhile.
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)",
+                    rusqlite::params![slot, &ouid],
+                    |row| row.get(0),
+                )?;
+                if exists {
+                    return Err(SimError::FailedToClone);
+                }
+                let key = keyring.slot(tx, slot)?;
+                store::insert_object(tx, key, slot, &attrs)
+            })?;
+            inner.faults.objects_committed(1);
+            token_handle(id)
+        } else {
+            inner.sessions.add_object(target.slot, target.handle, attrs)
+        }
+    }
+}
