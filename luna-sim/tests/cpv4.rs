@@ -855,3 +855,39 @@ fn the_legacy_clone_refuses_what_the_policies_and_domains_refuse() {
         CKR_SESSION_NEGOTIATION_NO_PSK,
     );
 }
+
+#[test]
+fn the_smk_clones_and_replaces_the_targets() {
+    let o = Objects::new();
+    let source_smk = o.sim.smk(SOURCE).unwrap();
+    let target_smk = o.sim.smk(TARGET).unwrap();
+    assert_ne!(source_smk.ouid, target_smk.ouid);
+    // A data object passed as a parameter object, and the SMK as a PKCS#11 object: refused.
+    let out = o.extract(
+        CKF_CONTINUE_ON_ERR,
+        &[
+            (CK_PARAM_ELEMENT, o.key, 64_000),
+            (CK_CRYPTOKI_ELEMENT, source_smk.handle, 64_000),
+            (CK_PARAM_ELEMENT, source_smk.handle, 64_000),
+        ],
+    );
+    assert_eq!(
+        out.results,
+        vec![CKR_OBJECT_TYPE_INVALID, CKR_OBJECT_TYPE_INVALID, CKR_OK]
+    );
+    let blob = out.blobs[2].clone().unwrap();
+    let inserted = o.insert(0, &[(0, CK_PARAM_ELEMENT, &blob)]);
+    assert_eq!(inserted.results, vec![CKR_OK]);
+    let cloned = o.sim.smk(TARGET).unwrap();
+    assert_eq!(cloned.ouid, source_smk.ouid);
+    assert_eq!(cloned.secret, source_smk.secret);
+    assert_eq!(inserted.handles, vec![cloned.handle]);
+    // The same SMK again: its OUID is the target's now.
+    let again = o.extract(0, &[(CK_PARAM_ELEMENT, source_smk.handle, 64_000)]);
+    let again = again.blobs[0].clone().unwrap();
+    assert_eq!(
+        o.insert(0, &[(0, CK_PARAM_ELEMENT, &again)]).results,
+        vec![CKR_FAILED_TO_CLONE_AN_OBJECT]
+    );
+    assert_eq!(o.sim.smk(TARGET).unwrap().secret, source_smk.secret);
+}

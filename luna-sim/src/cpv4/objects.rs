@@ -219,14 +219,18 @@ impl Simulator {
                     CKR_OBJECT_HANDLE_INVALID
                 });
             }
-            if element == ElementType::Param {
-                // Parameter objects (the SMK) are not cloned yet.
-                return Ok(CKR_OBJECT_TYPE_INVALID);
-            }
-            let attrs = match self.lock().load_object(&view, item.handle) {
-                Ok(object) => object.attrs,
-                Err(SimError::ObjectHandleInvalid) => return Ok(CKR_OBJECT_HANDLE_INVALID),
-                Err(other) => return Err(other),
+            let attrs = if element == ElementType::Param {
+                let smk = self.smk(context.slot)?;
+                if item.handle != smk.handle {
+                    return Ok(CKR_OBJECT_HANDLE_INVALID);
+                }
+                smk_attributes(&smk)
+            } else {
+                match self.lock().load_object(&view, item.handle) {
+                    Ok(object) => object.attrs,
+                    Err(SimError::ObjectHandleInvalid) => return Ok(CKR_OBJECT_HANDLE_INVALID),
+                    Err(other) => return Err(other),
+                }
             };
             if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
                 return Ok(CKR_ACTION_PROHIBITED);
@@ -295,6 +299,8 @@ impl Simulator {
         // Open and check every blob first (no state changes), then store in one transaction.
         let mut accepted: Vec<Accepted> = Vec::new();
         let mut seen_ouids = HashSet::new();
+        // One partition has one SMK: a second in the same call would replace the first.
+        let mut smk_seen = false;
         let (mut rv, mut results) = per_object(items.len(), continue_on_error, |i| {
             let Some(item) = items.get(i) else {
                 return Ok(CKR_ARGUMENTS_BAD);
@@ -310,14 +316,32 @@ impl Simulator {
                     Ok(opened) => opened,
                     Err(error) => return object_code(error),
                 };
-            if opened.element_type != element || element == ElementType::Param {
-                // Parameter objects (the SMK) are not cloned yet.
+            if opened.element_type != element {
                 return Ok(CKR_OBJECT_TYPE_INVALID);
             }
             let attrs = match decode(&opened.payload) {
                 Ok(attrs) => attrs,
                 Err(code) => return Ok(code),
             };
+            if element == ElementType::Param {
+                // The SMK: it replaces the target's, unless it is the same one.
+                if !is_smk(&attrs) {
+                    return Ok(CKR_CPV4_MSG_ERROR);
+                }
+                let current = self.smk(context.slot)?;
+                if attrs.get(CKA_OUID) == Some(&current.ouid[..]) || smk_seen {
+                    return Ok(CKR_FAILED_TO_CLONE_AN_OBJECT);
+                }
+                smk_seen = true;
+                accepted.push(Accepted {
+                    index: i,
+                    token: Some(opened.token),
+                    attrs,
+                    param: true,
+                    stored: None,
+                });
+                return Ok(CKR_OK);
+            }
             if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
                 return Ok(CKR_ACTION_PROHIBITED);
             }
@@ -334,6 +358,7 @@ impl Simulator {
                 index: i,
                 token: Some(opened.token),
                 attrs,
+                param: false,
                 stored: None,
             });
             Ok(CKR_OK)
@@ -365,6 +390,11 @@ impl Simulator {
                     }
                     Err(other) => return Err(SimError::Cpv4(other)),
                 }
+                if item.param {
+                    let id = replace_smk(tx, keyring, slot, &item.attrs)?;
+                    item.stored = Some(Ok(Some(-id)));
+                    continue;
+                }
                 item.stored = Some(Ok(if item.attrs.is(CKA_TOKEN) {
                     let key = keyring.slot(tx, slot)?;
                     count += 1;
@@ -384,6 +414,12 @@ impl Simulator {
                 continue;
             };
             match item.stored {
+                Some(Ok(Some(id))) if id < 0 => {
+                    // The SMK's parameter-object handle.
+                    *handle = PARAM_OBJECT_BASE
+                        + ObjectHandle::try_from(-id)
+                            .map_err(|_| SimError::Internal("param id"))?;
+                }
                 Some(Ok(Some(id))) => *handle = token_handle(id)?,
                 Some(Ok(None)) => {
                     *handle = inner
@@ -412,8 +448,10 @@ struct Accepted {
     index: usize,
     token: Option<cpv4_session::SequenceToken>,
     attrs: AttrMap,
-    /// After the transaction: the stored object's row id (`None` for a session object), or
-    /// the object's code.
+    /// The SMK parameter object (else a PKCS#11 object).
+    param: bool,
+    /// After the transaction: the stored object's row id (`None` for a session object; the
+    /// negated row id for the SMK), or the object's code.
     stored: Option<Result<Option<i64>, CkRv>>,
 }
 
@@ -508,4 +546,53 @@ impl Simulator {
             inner.sessions.add_object(target.slot, target.handle, attrs)
         }
     }
+}
+
+/// The SMK parameter object as encoding 1: its OUID, its secret (`CKA_VALUE`) and its kind
+/// (`CKA_LABEL` = "smk"). No PKCS#11 class: it is not a PKCS#11 object.
+fn smk_attributes(smk: &crate::domains::ParamObject) -> AttrMap {
+    let mut attrs = AttrMap::new();
+    attrs.set(CKA_LABEL, crate::domains::SMK_KIND.as_bytes().to_vec());
+    attrs.set(CKA_OUID, smk.ouid.to_vec());
+    attrs.set(CKA_VALUE, smk.secret.expose_secret().to_vec());
+    attrs
+}
+
+fn is_smk(attrs: &AttrMap) -> bool {
+    attrs.len() == 3
+        && attrs.get(CKA_LABEL) == Some(crate::domains::SMK_KIND.as_bytes())
+        && attrs
+            .get(CKA_OUID)
+            .is_some_and(|o| o.len() == crate::objects::OUID_LEN)
+        && attrs.get(CKA_VALUE).is_some_and(|v| v.len() == 32)
+}
+
+/// Replaces the partition's SMK with a cloned one, in the insert's transaction (so the old
+/// one is gone only if the new one is stored). Returns the SMK's row id.
+fn replace_smk(
+    tx: &rusqlite::Transaction<'_>,
+    keyring: &mut crate::store::Keyring,
+    slot: i64,
+    attrs: &AttrMap,
+) -> SimResult<i64> {
+    let sealed = keyring.slot(tx, slot)?.seal(
+        &crate::keys::record_aad(
+            "param_objects",
+            &slot.to_be_bytes(),
+            crate::domains::SMK_KIND,
+        ),
+        attrs.get(CKA_VALUE).unwrap_or_default(),
+    )?;
+    let id: i64 = tx.query_row(
+        "UPDATE param_objects SET ouid = ?3, secret_sealed = ?4 WHERE slot = ?1 AND kind = ?2
+         RETURNING id",
+        rusqlite::params![
+            slot,
+            crate::domains::SMK_KIND,
+            attrs.get(CKA_OUID).unwrap_or_default(),
+            sealed
+        ],
+        |row| row.get(0),
+    )?;
+    Ok(id)
 }
