@@ -6,7 +6,15 @@
 //!                                                  # resuming after the last complete batch
 //! luna-sim-load mixed HOME TAG COUNT               # COUNT data objects, one per transaction,
 //!                                                  # each found again by label right away
+//! luna-sim-load cpv4 HOME SLOT STEP DIR            # one CPv4 step on SLOT as the Crypto
+//!                                                  # Officer, its messages as files of DIR
 //! ```
+//!
+//! The CPv4 steps: `start` writes `offer`; `respond` reads `offer`, writes `accept` and `uid`;
+//! `confirm` reads `accept` and `uid`, writes `confirm`; `deliver` delivers `confirm`;
+//! `extract` extracts every secret key of the slot into `blob-<n>`, carrying `confirm` (so it
+//! is the session's first extract); `insert` inserts every `blob-<n>`; `close` closes `uid`. A refused step prints
+//! its code and exits with 2.
 //!
 //! The fault plan of `LUNA_SIM_FAULTS` applies. Batch `b` holds keys labelled `b<b>-<i>` with
 //! `CKA_ID` = `batch-<b>` and the value [`key_value`]`(b, i)`, not sensitive, so a checker can
@@ -96,6 +104,74 @@ fn mixed(home: &Path, tag: &str, count: u32) -> Result<(), SimError> {
     Ok(())
 }
 
+fn cpv4(home: &Path, slot: u64, step: &str, dir: &Path) -> Result<(), SimError> {
+    let io = |e: std::io::Error| SimError::Io(e.to_string());
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(io);
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).map_err(io);
+    let sim = Simulator::open(home)?;
+    let session = sim.open_session(slot, true)?;
+    sim.login(session, CKU_USER, DEFAULT_CO_PIN.as_bytes())?;
+    match step {
+        "start" => write("offer", &sim.cpv4_start(session, &[])?),
+        "respond" => {
+            let out = sim.cpv4_continue(session, 2, &read("offer")?, None)?;
+            write("accept", &out.output)?;
+            write("uid", out.uid.as_bytes())
+        }
+        "confirm" => {
+            let uid = read("uid")?;
+            let out = sim.cpv4_continue(session, 3, &read("accept")?, Some(&uid))?;
+            write("confirm", &out.output)
+        }
+        "deliver" => sim
+            .cpv4_deliver_confirm(session, &read("uid")?, &read("confirm")?)
+            .map(drop),
+        "extract" => {
+            let keys = sim.find_all(session, &[Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY)])?;
+            let items: Vec<_> = keys
+                .iter()
+                .map(|&handle| luna_sim::ExtractItem {
+                    object_type: CK_CRYPTOKI_ELEMENT,
+                    handle,
+                    capacity: 64_000,
+                })
+                .collect();
+            let out =
+                sim.cpv4_extract(session, &read("uid")?, &read("confirm")?, 0, &items, false)?;
+            for (n, blob) in out.blobs.iter().enumerate() {
+                if let Some(blob) = blob {
+                    write(&format!("blob-{n}"), blob)?;
+                }
+            }
+            match out.rv {
+                CKR_OK => Ok(()),
+                _ => Err(SimError::Corrupt(format!("extract: {:?}", out.results))),
+            }
+        }
+        "insert" => {
+            let mut blobs = Vec::new();
+            while let Ok(blob) = read(&format!("blob-{}", blobs.len())) {
+                blobs.push(blob);
+            }
+            let items: Vec<_> = blobs
+                .iter()
+                .map(|blob| luna_sim::InsertItem {
+                    storage_type: 1,
+                    object_type: CK_CRYPTOKI_ELEMENT,
+                    blob,
+                })
+                .collect();
+            let out = sim.cpv4_insert(session, &read("uid")?, &[], 0, &items)?;
+            match out.rv {
+                CKR_OK => Ok(()),
+                _ => Err(SimError::Corrupt(format!("insert: {:?}", out.results))),
+            }
+        }
+        "close" => sim.cpv4_close(session, &read("uid")?),
+        _ => Err(SimError::ArgumentsBad("unknown CPv4 step")),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |s: &String| s.parse::<u32>().ok();
@@ -108,8 +184,19 @@ fn main() -> ExitCode {
             Some(count) => mixed(Path::new(home), tag, count),
             None => Err(SimError::ArgumentsBad("number expected")),
         },
+        [mode, home, slot, step, dir] if mode == "cpv4" => match number(slot) {
+            Some(slot) => match cpv4(Path::new(home), u64::from(slot), step, Path::new(dir)) {
+                // A refused CPv4 step: its code on stdout, exit 2 (a test reads both).
+                Err(err) if !matches!(err, SimError::Io(_) | SimError::Corrupt(_)) => {
+                    println!("{}", rv_display(err.rv()));
+                    return ExitCode::from(2);
+                }
+                other => other,
+            },
+            None => Err(SimError::ArgumentsBad("number expected")),
+        },
         _ => Err(SimError::ArgumentsBad(
-            "usage: luna-sim-load batches HOME BATCHES SIZE | mixed HOME TAG COUNT",
+            "usage: luna-sim-load batches HOME BATCHES SIZE | mixed HOME TAG COUNT | cpv4 HOME SLOT STEP DIR",
         )),
     };
     match result {
