@@ -700,6 +700,23 @@ impl<S: Store> SessionTable<S> {
         element_type: ElementType,
         payload: &[u8],
     ) -> Result<Bytes, SessionError> {
+        self.seal_batch(partition, policy, now, uid, &[(element_type, payload)])?
+            .pop()
+            .unwrap_or(Err(SessionError::BlobRefused("no blob")))
+    }
+
+    /// `CA_Extract`, many objects in one step of the store: seals each payload into the next
+    /// key blob of the session, in order. A payload that does not fit a blob gets its own
+    /// error and uses no sequence number; a refusal of the session (expired, unknown, the
+    /// initiator's gate) is the call's error.
+    pub fn seal_batch(
+        &self,
+        partition: PartitionId,
+        policy: &Policy,
+        now: HsmTime,
+        uid: &[u8],
+        payloads: &[(ElementType, &[u8])],
+    ) -> Result<Vec<Result<Bytes, SessionError>>, SessionError> {
         let now = preamble(policy, now)?;
         let uid = uid_from(uid)?;
         self.atomically(|records| {
@@ -713,34 +730,38 @@ impl<S: Store> SessionTable<S> {
                 }
                 Role::Initiator => Direction::InitiatorToResponder,
             };
-            if session.next_send == u64::MAX {
-                return Err(SessionError::BlobRefused(
-                    "the session's sequence numbers are used up",
+            let mut out = Vec::with_capacity(payloads.len());
+            for (element_type, payload) in payloads {
+                out.push(seal_one(
+                    &mut session,
+                    direction,
+                    uid,
+                    *element_type,
+                    payload,
                 ));
             }
-            let header = BlobHeader {
-                direction,
-                element_type,
-                encoding: session.encoding,
-                session_uid: uid,
-                sequence: session.next_send,
-            };
-            let key = match direction {
-                Direction::ResponderToInitiator => &session.keys.responder_to_initiator,
-                Direction::InitiatorToResponder => &session.keys.initiator_to_responder,
-            };
-            let body = blob::seal(key, &header.to_bytes(), payload)
-                .map_err(|_| SessionError::BlobRefused("the object does not fit a key blob"))?;
-            let encoded = KeyBlob {
-                header,
-                body: Bytes::from(body),
-            }
-            .encode()?;
-            // The number is used whether or not the blob reaches its peer (section 8.3).
-            session.next_send += 1;
             records.txn.put_session(partition, uid, session)?;
-            Ok(encoded)
+            Ok(out)
         })
+    }
+
+    /// `CA_Insert`, many objects: opens each blob with one read of the session (see
+    /// [`SessionTable::open`]); each result is the blob's own.
+    pub fn open_batch(
+        &self,
+        partition: PartitionId,
+        policy: &Policy,
+        now: HsmTime,
+        uid: &[u8],
+        blobs: &[&[u8]],
+    ) -> Result<Vec<Result<OpenedBlob, SessionError>>, SessionError> {
+        let now = preamble(policy, now)?;
+        let uid = uid_from(uid)?;
+        let session = self.atomically(|records| records.live_session(partition, uid, now))?;
+        Ok(blobs
+            .iter()
+            .map(|blob| open_one(&session, partition, uid, blob))
+            .collect())
     }
 
     /// `CA_Insert`, one object: opens a key blob of the session. The sequence number is
@@ -754,48 +775,9 @@ impl<S: Store> SessionTable<S> {
         uid: &[u8],
         blob_bytes: &[u8],
     ) -> Result<OpenedBlob, SessionError> {
-        let now = preamble(policy, now)?;
-        let uid = uid_from(uid)?;
-        let session = self.atomically(|records| records.live_session(partition, uid, now))?;
-        let blob = KeyBlob::decode(&Bytes::copy_from_slice(blob_bytes))?;
-        let header = blob.header;
-        if header.session_uid != uid {
-            return Err(SessionError::BlobRefused(
-                "the blob belongs to another session",
-            ));
-        }
-        let (inbound, key) = match session.role {
-            Role::Initiator => (
-                Direction::ResponderToInitiator,
-                &session.keys.responder_to_initiator,
-            ),
-            Role::Responder => (
-                Direction::InitiatorToResponder,
-                &session.keys.initiator_to_responder,
-            ),
-        };
-        if header.direction != inbound {
-            return Err(SessionError::BlobRefused("the blob travels the other way"));
-        }
-        if header.encoding != session.encoding {
-            return Err(SessionError::BlobRefused("the blob has another encoding"));
-        }
-        if session.received.contains(header.sequence) {
-            return Err(SessionError::BlobRefused(
-                "the blob was already inserted (replay)",
-            ));
-        }
-        let payload = blob::open(key, &header.to_bytes(), &blob.body)
-            .map_err(|_| SessionError::BlobRefused("the blob does not unwrap"))?;
-        Ok(OpenedBlob {
-            element_type: header.element_type,
-            payload,
-            token: SequenceToken {
-                partition,
-                uid,
-                sequence: header.sequence,
-            },
-        })
+        self.open_batch(partition, policy, now, uid, &[blob_bytes])?
+            .pop()
+            .unwrap_or(Err(SessionError::BlobRefused("no blob")))
     }
 
     /// Accepts the sequence number of a blob that [`SessionTable::open`] opened, once its
@@ -860,6 +842,90 @@ impl<S: Store> SessionTable<S> {
         let uid = uid_from(uid)?;
         self.atomically(|records| Ok(records.live_session(partition, uid, now)?.role))
     }
+}
+
+/// Seals one payload as the session's next blob (section 8.2, 8.3).
+fn seal_one(
+    session: &mut Session,
+    direction: Direction,
+    uid: SessionUid,
+    element_type: ElementType,
+    payload: &[u8],
+) -> Result<Bytes, SessionError> {
+    if session.next_send == u64::MAX {
+        return Err(SessionError::BlobRefused(
+            "the session's sequence numbers are used up",
+        ));
+    }
+    let header = BlobHeader {
+        direction,
+        element_type,
+        encoding: session.encoding,
+        session_uid: uid,
+        sequence: session.next_send,
+    };
+    let key = match direction {
+        Direction::ResponderToInitiator => &session.keys.responder_to_initiator,
+        Direction::InitiatorToResponder => &session.keys.initiator_to_responder,
+    };
+    let body = blob::seal(key, &header.to_bytes(), payload)
+        .map_err(|_| SessionError::BlobRefused("the object does not fit a key blob"))?;
+    let encoded = KeyBlob {
+        header,
+        body: Bytes::from(body),
+    }
+    .encode()?;
+    // The number is used whether or not the blob reaches its peer (section 8.3).
+    session.next_send += 1;
+    Ok(encoded)
+}
+
+/// Opens one blob of a live session (section 8.1 to 8.3); no state changes.
+fn open_one(
+    session: &Session,
+    partition: PartitionId,
+    uid: SessionUid,
+    blob_bytes: &[u8],
+) -> Result<OpenedBlob, SessionError> {
+    let blob = KeyBlob::decode(&Bytes::copy_from_slice(blob_bytes))?;
+    let header = blob.header;
+    if header.session_uid != uid {
+        return Err(SessionError::BlobRefused(
+            "the blob belongs to another session",
+        ));
+    }
+    let (inbound, key) = match session.role {
+        Role::Initiator => (
+            Direction::ResponderToInitiator,
+            &session.keys.responder_to_initiator,
+        ),
+        Role::Responder => (
+            Direction::InitiatorToResponder,
+            &session.keys.initiator_to_responder,
+        ),
+    };
+    if header.direction != inbound {
+        return Err(SessionError::BlobRefused("the blob travels the other way"));
+    }
+    if header.encoding != session.encoding {
+        return Err(SessionError::BlobRefused("the blob has another encoding"));
+    }
+    if session.received.contains(header.sequence) {
+        return Err(SessionError::BlobRefused(
+            "the blob was already inserted (replay)",
+        ));
+    }
+    let payload = blob::open(key, &header.to_bytes(), &blob.body)
+        .map_err(|_| SessionError::BlobRefused("the blob does not unwrap"))?;
+    Ok(OpenedBlob {
+        element_type: header.element_type,
+        payload,
+        token: SequenceToken {
+            partition,
+            uid,
+            sequence: header.sequence,
+        },
+    })
 }
 
 /// [`SessionTable::accept_sequence`] inside a caller's transaction of the same store, so a

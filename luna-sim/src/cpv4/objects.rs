@@ -202,7 +202,9 @@ impl Simulator {
         let view = self.lock().session(session)?;
         let mut lengths = vec![0; items.len()];
         let mut blobs = vec![None; items.len()];
-        let (rv, results) = per_object(items.len(), continue_on_error, |i| {
+        // The objects to seal, in order: all are sealed in one step of the store.
+        let mut to_seal: Vec<(usize, ElementType, zeroize::Zeroizing<Vec<u8>>)> = Vec::new();
+        let (mut rv, mut results) = per_object(items.len(), continue_on_error, |i| {
             let Some(item) = items.get(i) else {
                 return Ok(CKR_ARGUMENTS_BAD);
             };
@@ -249,23 +251,39 @@ impl Simulator {
             if item.capacity < needed {
                 return Ok(CKR_BUFFER_TOO_SMALL);
             }
-            match table.seal(
-                context.slot,
-                &context.policy,
-                context.now,
-                uid,
-                element,
-                &payload,
-            ) {
-                Ok(blob) => {
-                    if let Some(out) = blobs.get_mut(i) {
-                        *out = Some(blob);
-                    }
-                    Ok(CKR_OK)
-                }
-                Err(error) => object_code(error),
-            }
+            to_seal.push((i, element, payload));
+            Ok(CKR_OK)
         })?;
+        if !to_seal.is_empty() {
+            let payloads: Vec<_> = to_seal
+                .iter()
+                .map(|(_, element, payload)| (*element, payload.as_slice()))
+                .collect();
+            let sealed = table
+                .seal_batch(context.slot, &context.policy, context.now, uid, &payloads)
+                .map_err(SimError::Cpv4)?;
+            let mut failed = false;
+            for ((i, _, _), blob) in to_seal.iter().zip(sealed) {
+                let (Some(result), Some(out)) = (results.get_mut(*i), blobs.get_mut(*i)) else {
+                    continue;
+                };
+                if failed {
+                    // Sealed, but after a failure without CKF_CONTINUE_ON_ERR: not given out.
+                    *result = CKR_CLONE_NOT_ATTEMPTED;
+                    continue;
+                }
+                match blob {
+                    Ok(blob) => *out = Some(blob),
+                    Err(error) => {
+                        *result = object_code(error)?;
+                        if !continue_on_error {
+                            failed = true;
+                            rv = *result;
+                        }
+                    }
+                }
+            }
+        }
         Ok(Extracted {
             rv,
             results,
@@ -297,6 +315,13 @@ impl Simulator {
         let view = self.lock().session(session)?;
         let slot = slot_sql(context.slot)?;
         // Open and check every blob first (no state changes), then store in one transaction.
+        let blobs: Vec<&[u8]> = items.iter().map(|item| item.blob).collect();
+        let mut opened_all: Vec<Option<Result<cpv4_session::OpenedBlob, SessionError>>> = table
+            .open_batch(context.slot, &context.policy, context.now, uid, &blobs)
+            .map_err(SimError::Cpv4)?
+            .into_iter()
+            .map(Some)
+            .collect();
         let mut accepted: Vec<Accepted> = Vec::new();
         let mut seen_ouids = HashSet::new();
         // One partition has one SMK: a second in the same call would replace the first.
@@ -311,11 +336,11 @@ impl Simulator {
             let Some(element) = element_type(item.object_type) else {
                 return Ok(CKR_OBJECT_TYPE_INVALID);
             };
-            let opened =
-                match table.open(context.slot, &context.policy, context.now, uid, item.blob) {
-                    Ok(opened) => opened,
-                    Err(error) => return object_code(error),
-                };
+            let opened = match opened_all.get_mut(i).and_then(Option::take) {
+                Some(Ok(opened)) => opened,
+                Some(Err(error)) => return object_code(error),
+                None => return Ok(CKR_ARGUMENTS_BAD),
+            };
             if opened.element_type != element {
                 return Ok(CKR_OBJECT_TYPE_INVALID);
             }
