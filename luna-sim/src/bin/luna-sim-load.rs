@@ -6,6 +6,9 @@
 //!                                                  # resuming after the last complete batch
 //! luna-sim-load mixed HOME TAG COUNT               # COUNT data objects, one per transaction,
 //!                                                  # each found again by label right away
+//! luna-sim-load cpv4-insert HOME SLOT DIR BATCH_SIZE # inserts DIR/batch-<n> files in order,
+//!                                                  # one insert call each, resuming after the
+//!                                                  # last batch stored
 //! luna-sim-load cpv4 HOME SLOT STEP DIR            # one CPv4 step on SLOT as the Crypto
 //!                                                  # Officer, its messages as files of DIR
 //! ```
@@ -172,6 +175,64 @@ fn cpv4(home: &Path, slot: u64, step: &str, dir: &Path) -> Result<(), SimError> 
     }
 }
 
+/// The blobs of a batch file: each a big-endian u32 length and its bytes.
+fn read_batch(bytes: &[u8]) -> Result<Vec<&[u8]>, SimError> {
+    let mut blobs = Vec::new();
+    let mut rest = bytes;
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX);
+        if tail.len() < len {
+            return Err(SimError::Corrupt("truncated batch file".into()));
+        }
+        let (blob, tail) = tail.split_at(len);
+        blobs.push(blob);
+        rest = tail;
+    }
+    Ok(blobs)
+}
+
+fn cpv4_insert_batches(home: &Path, slot: u64, dir: &Path, size: usize) -> Result<(), SimError> {
+    let io = |e: std::io::Error| SimError::Io(e.to_string());
+    let sim = Simulator::open(home)?;
+    let session = sim.open_session(slot, true)?;
+    sim.login(session, CKU_USER, DEFAULT_CO_PIN.as_bytes())?;
+    let uid = std::fs::read(dir.join("uid")).map_err(io)?;
+    for batch in 0.. {
+        let Ok(bytes) = std::fs::read(dir.join(format!("batch-{batch}"))) else {
+            break;
+        };
+        let id = format!("batch-{batch}").into_bytes();
+        let stored = sim
+            .find_all(session, &[Attribute::bytes(CKA_ID, id)])?
+            .len();
+        if stored == size {
+            continue;
+        }
+        if stored != 0 {
+            return Err(SimError::Corrupt(format!(
+                "batch {batch}: {stored} objects"
+            )));
+        }
+        let blobs = read_batch(&bytes)?;
+        let items: Vec<_> = blobs
+            .iter()
+            .map(|blob| luna_sim::InsertItem {
+                storage_type: 1,
+                object_type: CK_CRYPTOKI_ELEMENT,
+                blob,
+            })
+            .collect();
+        let out = sim.cpv4_insert(session, &uid, &[], 0, &items)?;
+        if out.rv != CKR_OK {
+            return Err(SimError::Corrupt(format!(
+                "batch {batch}: {:?}",
+                out.results
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |s: &String| s.parse::<u32>().ok();
@@ -184,6 +245,17 @@ fn main() -> ExitCode {
             Some(count) => mixed(Path::new(home), tag, count),
             None => Err(SimError::ArgumentsBad("number expected")),
         },
+        [mode, home, slot, dir, size] if mode == "cpv4-insert" => {
+            match (number(slot), number(size)) {
+                (Some(slot), Some(size)) => cpv4_insert_batches(
+                    Path::new(home),
+                    u64::from(slot),
+                    Path::new(dir),
+                    usize::try_from(size).unwrap_or(usize::MAX),
+                ),
+                _ => Err(SimError::ArgumentsBad("numbers expected")),
+            }
+        }
         [mode, home, slot, step, dir] if mode == "cpv4" => match number(slot) {
             Some(slot) => match cpv4(Path::new(home), u64::from(slot), step, Path::new(dir)) {
                 // A refused CPv4 step: its code on stdout, exit 2 (a test reads both).
@@ -196,7 +268,7 @@ fn main() -> ExitCode {
             None => Err(SimError::ArgumentsBad("number expected")),
         },
         _ => Err(SimError::ArgumentsBad(
-            "usage: luna-sim-load batches HOME BATCHES SIZE | mixed HOME TAG COUNT | cpv4 HOME SLOT STEP DIR",
+            "usage: luna-sim-load batches HOME BATCHES SIZE | mixed HOME TAG COUNT | cpv4 HOME SLOT STEP DIR | cpv4-insert HOME SLOT DIR BATCH_SIZE",
         )),
     };
     match result {

@@ -481,6 +481,33 @@ struct Accepted {
 }
 
 impl Simulator {
+    /// What an insert of `blobs` would say of each blob's envelope and sequence number,
+    /// without storing anything: `CKR_OK` for a blob of session `uid` that opens (its number
+    /// not yet accepted), else its per-object code (`CKR_CPV4_MSG_ERROR` for a replay). For
+    /// operators and tests that check what a session has accepted.
+    ///
+    /// # Errors
+    ///
+    /// The session and protocol codes of [`Simulator::cpv4_insert`].
+    pub fn cpv4_probe(
+        &self,
+        session: SessionHandle,
+        uid: &[u8],
+        blobs: &[&[u8]],
+    ) -> SimResult<Vec<CkRv>> {
+        let context = self.cpv4_context(session)?;
+        let table = self.cpv4_table(&context.device);
+        table
+            .open_batch(context.slot, &context.policy, context.now, uid, blobs)
+            .map_err(SimError::Cpv4)?
+            .into_iter()
+            .map(|opened| match opened {
+                Ok(_) => Ok(CKR_OK),
+                Err(error) => object_code(error),
+            })
+            .collect()
+    }
+
     /// The legacy one-object clone (`CA_CloneObject(hTargetSession, hSourceSession,
     /// ulObjectType, hObject, phClonedObject)`, protocol.md section 12): copies one object
     /// from the source session's partition to the target session's, keeping its `CKA_OUID`,
