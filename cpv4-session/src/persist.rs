@@ -345,6 +345,24 @@ impl Record {
         key: &Secret32,
         rng: &mut R,
     ) -> Result<SealedRecord, SessionError> {
+        self.seal_bound(id, &[], key, rng)
+    }
+
+    /// As [`Record::seal`], also binding `bound` (associated data after the identity): a
+    /// store binds the clear index columns it keeps beside the row (expiry, the Offer the
+    /// record was made from, a tombstone's order), so a changed index column makes the record
+    /// refuse to open.
+    ///
+    /// # Errors
+    ///
+    /// As [`Record::seal`].
+    pub fn seal_bound<R: CryptoRng + ?Sized>(
+        &self,
+        id: RecordId,
+        bound: &[u8],
+        key: &Secret32,
+        rng: &mut R,
+    ) -> Result<SealedRecord, SessionError> {
         if id.kind != self.kind() {
             return Err(corrupt("a record sealed under an identity of another kind"));
         }
@@ -403,7 +421,8 @@ impl Record {
                 w.out.put_u64(*ordinal);
             }
         }
-        let sealed = sealed::seal(key, &id.to_bytes(), &w.out, rng)
+        let aad = [id.to_bytes().as_slice(), bound].concat();
+        let sealed = sealed::seal(key, &aad, &w.out, rng)
             .map_err(|_| corrupt("a record could not be sealed"))?;
         Ok(SealedRecord { id, sealed })
     }
@@ -412,7 +431,21 @@ impl Record {
     /// truncated, renamed or sealed under another key is refused
     /// ([`SessionError::StateCorrupt`]), never trusted.
     pub fn open(record: &SealedRecord, key: &Secret32) -> Result<Self, SessionError> {
-        let plain = sealed::open(key, &record.id.to_bytes(), &record.sealed)
+        Self::open_bound(record, &[], key)
+    }
+
+    /// Opens a record sealed by [`Record::seal_bound`] with the same `bound`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Record::open`].
+    pub fn open_bound(
+        record: &SealedRecord,
+        bound: &[u8],
+        key: &Secret32,
+    ) -> Result<Self, SessionError> {
+        let aad = [record.id.to_bytes().as_slice(), bound].concat();
+        let plain = sealed::open(key, &aad, &record.sealed)
             .map_err(|_| corrupt("a record does not authenticate (changed, or another key)"))?;
         let mut r = Reader { input: &plain };
         let name = &record.id.name;

@@ -141,8 +141,10 @@ pub trait Txn {
 
 /// Where a device's records live.
 pub trait Store {
-    /// Runs `f` on the records as one atomic step and commits what it changed, whatever `f`
-    /// returns (a refused call still sweeps). An error here is the store's own.
+    /// Runs `f` on the records as one atomic, **serializable** step (no other step may read or
+    /// write the device's records in between: a lock, or SQLite's `BEGIN IMMEDIATE`) and
+    /// commits what it changed, whatever `f` returns (a refused call still sweeps). A storage
+    /// failure inside `f` must roll the whole step back. An error here is the store's own.
     fn atomically<R>(&self, f: impl FnOnce(&mut dyn Txn) -> R) -> Result<R, SessionError>;
 }
 

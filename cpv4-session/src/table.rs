@@ -501,12 +501,16 @@ impl<S: Store> SessionTable<S> {
         rng: &mut R,
         input: ContinueInput<'_>,
     ) -> Result<ContinueOutput, SessionError> {
-        let now = preamble(policy, now)?;
         let ContinueInput {
             step: input_step,
             message: input,
             uid,
         } = input;
+        // The call rules (section 2.2) come before the protocol and the clock, and a call they
+        // refuse changes nothing (no sweep).
+        if input.is_empty() {
+            return Err(SessionError::ArgumentsBad("Continue needs an input"));
+        }
         match input_step {
             step if step == u64::from(STEP_OFFER) => {
                 if uid.is_some_and(|uid| !uid.is_empty()) {
@@ -514,18 +518,17 @@ impl<S: Store> SessionTable<S> {
                         "no session UID exists at step 2",
                     ));
                 }
+                let now = preamble(policy, now)?;
                 self.answer_offer(partition, policy, now, rng, input)
             }
             step if step == u64::from(STEP_ACCEPT) => {
                 let uid = uid_from(uid.unwrap_or_default())?;
+                let now = preamble(policy, now)?;
                 self.answer_accept(partition, policy, now, input, uid)
             }
-            _ => {
-                self.atomically(|records| records.sweep(now))?;
-                Err(SessionError::NegotiationInvalid(
-                    "Continue takes step 2 or 3",
-                ))
-            }
+            _ => Err(SessionError::NegotiationInvalid(
+                "Continue takes step 2 or 3",
+            )),
         }
     }
 
@@ -607,9 +610,14 @@ impl<S: Store> SessionTable<S> {
             // Accept, the second finds the session and gets the replay code.
             records.accept_preflight(partition, now, &Ok(accept.clone()), uid)?;
             records.room_for_session(partition)?;
-            records
+            // A store whose steps were not serialized could have lost the race here.
+            if records
                 .txn
-                .remove(RecordRef::Pending(partition, accept.tbs.offer_hash))?;
+                .remove(RecordRef::Pending(partition, accept.tbs.offer_hash))?
+                .is_none()
+            {
+                return Err(SessionError::SessionIdExists);
+            }
             records.txn.put_session(partition, uid, session)
         })?;
         Ok(ContinueOutput {
@@ -632,8 +640,10 @@ impl<S: Store> SessionTable<S> {
         uid: &[u8],
         input: &[u8],
     ) -> Result<PeerIdentity, SessionError> {
-        let now = preamble(policy, now)?;
+        // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
+        // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
+        let now = preamble(policy, now)?;
         let awaiting = self.atomically(|records| {
             let class = records.classify_uid(partition, uid, now)?;
             records.sweep(now)?;
@@ -681,7 +691,15 @@ impl<S: Store> SessionTable<S> {
                 });
             }
             records.room_for_session(partition)?;
-            records.txn.remove(RecordRef::Awaiting(partition, uid))?;
+            if records
+                .txn
+                .remove(RecordRef::Awaiting(partition, uid))?
+                .is_none()
+            {
+                return Err(SessionError::NegotiationInvalid(
+                    "the session is already confirmed",
+                ));
+            }
             records.txn.put_session(partition, uid, session)
         })?;
         Ok(peer)
@@ -717,8 +735,10 @@ impl<S: Store> SessionTable<S> {
         uid: &[u8],
         payloads: &[(ElementType, &[u8])],
     ) -> Result<Vec<Result<Bytes, SessionError>>, SessionError> {
-        let now = preamble(policy, now)?;
+        // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
+        // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
+        let now = preamble(policy, now)?;
         self.atomically(|records| {
             let mut session = records.live_session(partition, uid, now)?;
             let direction = match session.role {
@@ -755,8 +775,10 @@ impl<S: Store> SessionTable<S> {
         uid: &[u8],
         blobs: &[&[u8]],
     ) -> Result<Vec<Result<OpenedBlob, SessionError>>, SessionError> {
-        let now = preamble(policy, now)?;
+        // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
+        // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
+        let now = preamble(policy, now)?;
         let session = self.atomically(|records| records.live_session(partition, uid, now))?;
         Ok(blobs
             .iter()
@@ -802,8 +824,10 @@ impl<S: Store> SessionTable<S> {
         now: HsmTime,
         uid: &[u8],
     ) -> Result<(), SessionError> {
-        let now = preamble(policy, now)?;
+        // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
+        // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
+        let now = preamble(policy, now)?;
         self.atomically(|records| {
             let class = records.classify_uid(partition, uid, now)?;
             match class {
@@ -838,8 +862,10 @@ impl<S: Store> SessionTable<S> {
         now: HsmTime,
         uid: &[u8],
     ) -> Result<Role, SessionError> {
-        let now = preamble(policy, now)?;
+        // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
+        // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
+        let now = preamble(policy, now)?;
         self.atomically(|records| Ok(records.live_session(partition, uid, now)?.role))
     }
 }

@@ -36,8 +36,8 @@ const MIGRATIONS: &[&str] = &[MIGRATION_V1, MIGRATION_V2, MIGRATION_V3];
 /// Version 3: the CPv4 engine's records, one row per pending negotiation, negotiation,
 /// session and tombstone of a device, each sealed whole (`cpv4_session::Record::seal`) with its
 /// identity (kind, partition, name) as associated data; beside it, the clear columns the
-/// engine's lookups need (expiry, the Offer a record was made from, a tombstone's order) and
-/// the live counts per partition. See `luna-sim/src/cpv4/store.rs`.
+/// engine's lookups need (expiry, the Offer a record was made from, a tombstone's order),
+/// bound into the seal. See `luna-sim/src/cpv4/store.rs`.
 const MIGRATION_V3: &str = "
 CREATE TABLE cpv4_records (
     device_serial TEXT NOT NULL,
@@ -57,14 +57,6 @@ CREATE INDEX cpv4_records_offer ON cpv4_records (device_serial, partition, offer
     WHERE offer_hash IS NOT NULL;
 CREATE INDEX cpv4_records_tombstones ON cpv4_records (device_serial, partition, ordinal)
     WHERE kind = 4;
-CREATE TABLE cpv4_counts (
-    device_serial TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    negotiations INTEGER NOT NULL,
-    sessions INTEGER NOT NULL,
-    tombstones INTEGER NOT NULL,
-    PRIMARY KEY (device_serial, partition)
-) WITHOUT ROWID;
 ";
 
 /// Version 2: each domain keeps the parameters its PSK was derived with

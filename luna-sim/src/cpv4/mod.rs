@@ -232,15 +232,17 @@ impl Simulator {
     /// Store errors.
     pub fn cpv4_counts(&self, serial: &str) -> SimResult<(u64, u64, u64)> {
         let inner = self.lock();
-        let counts: (i64, i64, i64) = inner.conn.query_row(
-            "SELECT COALESCE(SUM(negotiations), 0), COALESCE(SUM(sessions), 0),
-                    COALESCE(SUM(tombstones), 0)
-             FROM cpv4_counts WHERE device_serial = ?1",
-            [serial],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )?;
-        let count = |value: i64| u64::try_from(value).unwrap_or(0);
-        Ok((count(counts.0), count(counts.1), count(counts.2)))
+        let count = |kinds: &str| -> SimResult<u64> {
+            let count: i64 = inner.conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM cpv4_records WHERE device_serial = ?1 AND kind IN ({kinds})"
+                ),
+                [serial],
+                |row| row.get(0),
+            )?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        };
+        Ok((count("1, 2")?, count("3")?, count("4")?))
     }
 }
 

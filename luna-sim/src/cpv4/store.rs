@@ -2,15 +2,22 @@
 //! every call is one `BEGIN IMMEDIATE` transaction, one row per record (table `cpv4_records`,
 //! schema version 3), so processes sharing a home share negotiations and sessions and never
 //! lose each other's changes, and a call reads only the rows it names, the expired rows and
-//! the counts.
+//! counts bounded by the caps.
+//!
+//! Beside each sealed record the row keeps clear index columns (its expiry, the Offer it was
+//! made from and its role, a tombstone's order). They are bound into the record's seal as
+//! associated data, so a changed column makes the record refuse to open
+//! (`CKR_DEVICE_ERROR`) wherever the engine uses it. Counts are counted from the rows
+//! themselves, never kept apart.
 
 use std::cell::RefCell;
 
 use cpv4_crypto::Secret32;
 use cpv4_session::store::{Counts, Kind, Name, RecordRef, Tombstone};
 use cpv4_session::{
-    AwaitingConfirm, MAX_TOMBSTONES, PendingOffer, Record, RecordId, RecordKind, Role,
-    SealedRecord, Session, SessionError, Store, Txn,
+    AwaitingConfirm, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
+    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, MAX_TOMBSTONES, PendingOffer, Record,
+    RecordId, RecordKind, Role, SealedRecord, Session, SessionError, Store, Txn,
 };
 use cpv4_wire::SessionUid;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -43,6 +50,10 @@ fn role_code(role: Role) -> i64 {
         Role::Initiator => 1,
         Role::Responder => 2,
     }
+}
+
+fn partition_u64(partition: i64) -> Result<u64, SessionError> {
+    u64::try_from(partition).map_err(|_| SessionError::StateCorrupt("partition id"))
 }
 
 fn partition_sql(partition: u64) -> Result<i64, SessionError> {
@@ -113,52 +124,68 @@ impl SqlTxn<'_> {
 
     fn get(&self, id: RecordId) -> Result<Option<Record>, SessionError> {
         let partition = partition_sql(id.partition)?;
-        let sealed: Option<Vec<u8>> = self.check(
+        let row: Option<(Vec<u8>, Index)> = self.check(
             self.tx
                 .prepare_cached(
-                    "SELECT sealed FROM cpv4_records
+                    "SELECT sealed, expires_at, offer_hash, role, ordinal FROM cpv4_records
                      WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4",
                 )
                 .and_then(|mut stmt| {
                     stmt.query_row(
                         params![self.device, kind_code(id.kind), partition, &id.name],
-                        |row| row.get(0),
+                        |row| {
+                            Ok((
+                                row.get(0)?,
+                                Index {
+                                    expires_at: row.get(1)?,
+                                    offer_hash: row.get(2)?,
+                                    role: row.get(3)?,
+                                    ordinal: row.get(4)?,
+                                },
+                            ))
+                        },
                     )
                     .optional()
                 }),
         )?;
-        sealed
-            .map(|sealed| Record::open(&SealedRecord { id, sealed }, &self.key))
-            .transpose()
+        row.map(|(sealed, index)| {
+            Record::open_bound(&SealedRecord { id, sealed }, &index.bound(), &self.key)
+        })
+        .transpose()
     }
 
-    fn exists(&self, id: &RecordId) -> Result<bool, SessionError> {
-        let partition = partition_sql(id.partition)?;
-        self.check(self.tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM cpv4_records
-             WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4)",
-            params![self.device, kind_code(id.kind), partition, &id.name],
-            |row| row.get(0),
-        ))
-    }
-
-    fn add_counts(
+    /// Live rows of `kinds`, of one partition or (`None`) of the device, counted up to `limit`:
+    /// the engine compares counts with its caps, so counting further is never needed.
+    fn count(
         &self,
-        partition: u64,
-        negotiations: i64,
-        sessions: i64,
-        tombstones: i64,
-    ) -> Result<(), SessionError> {
-        let partition = partition_sql(partition)?;
-        self.check(self.tx.execute(
-            "INSERT INTO cpv4_counts (device_serial, partition, negotiations, sessions, tombstones)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (device_serial, partition) DO UPDATE SET
-                 negotiations = negotiations + ?3, sessions = sessions + ?4,
-                 tombstones = tombstones + ?5",
-            params![self.device, partition, negotiations, sessions, tombstones],
-        ))?;
-        Ok(())
+        partition: Option<u64>,
+        kinds: &str,
+        limit: usize,
+    ) -> Result<usize, SessionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let count: i64 = match partition {
+            Some(partition) => {
+                let partition = partition_sql(partition)?;
+                self.check(self.tx.query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
+                         WHERE device_serial = ?1 AND partition = ?2 AND kind IN ({kinds})
+                         LIMIT ?3)"
+                    ),
+                    params![self.device, partition, limit],
+                    |row| row.get(0),
+                ))?
+            }
+            None => self.check(self.tx.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
+                     WHERE device_serial = ?1 AND kind IN ({kinds}) LIMIT ?2)"
+                ),
+                params![self.device, limit],
+                |row| row.get(0),
+            ))?,
+        };
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn put(
@@ -169,14 +196,24 @@ impl SqlTxn<'_> {
         made_from: Option<([u8; 32], Role)>,
     ) -> Result<(), SessionError> {
         let id = RecordId::of(record);
-        let is_new = !self.exists(&id)?;
-        let sealed = value.seal(id.clone(), &self.key, &mut os_rng())?;
         let partition = partition_sql(id.partition)?;
-        let expires = i64::try_from(expires).unwrap_or(i64::MAX);
         let (offer_hash, role) = match made_from {
             Some((hash, role)) => (Some(hash.to_vec()), Some(role_code(role))),
             None => (None, None),
         };
+        let index = Index {
+            expires_at: Some(i64::try_from(expires).unwrap_or(i64::MAX)),
+            offer_hash,
+            role,
+            ordinal: None,
+        };
+        let sealed = value.seal_bound(id.clone(), &index.bound(), &self.key, &mut os_rng())?;
+        let Index {
+            expires_at: expires,
+            offer_hash,
+            role,
+            ..
+        } = index;
         self.check(self.tx.execute(
             "INSERT OR REPLACE INTO cpv4_records
                  (device_serial, kind, partition, name, expires_at, offer_hash, role, ordinal, sealed)
@@ -192,13 +229,38 @@ impl SqlTxn<'_> {
                 sealed.sealed
             ],
         ))?;
-        if is_new {
-            match id.kind {
-                RecordKind::Session => self.add_counts(id.partition, 0, 1, 0)?,
-                _ => self.add_counts(id.partition, 1, 0, 0)?,
+        Ok(())
+    }
+}
+
+/// The clear index columns of a row, bound into its seal.
+struct Index {
+    expires_at: Option<i64>,
+    offer_hash: Option<Vec<u8>>,
+    role: Option<i64>,
+    ordinal: Option<i64>,
+}
+
+impl Index {
+    fn bound(&self) -> Vec<u8> {
+        let mut out = b"cpv4 row index".to_vec();
+        for value in [self.expires_at, self.role, self.ordinal] {
+            match value {
+                Some(value) => {
+                    out.push(1);
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+                None => out.push(0),
             }
         }
-        Ok(())
+        match &self.offer_hash {
+            Some(hash) => {
+                out.push(u8::try_from(hash.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(hash);
+            }
+            None => out.push(0),
+        }
+        out
     }
 }
 
@@ -260,11 +322,29 @@ impl Txn for SqlTxn<'_> {
                     .optional()
                 }),
         )?;
-        name.map(|name| {
-            SessionUid::try_from(name.as_slice())
-                .map_err(|_| SessionError::StateCorrupt("a record name is not a UID"))
-        })
-        .transpose()
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let uid = SessionUid::try_from(name.as_slice())
+            .map_err(|_| SessionError::StateCorrupt("a record name is not a UID"))?;
+        // The row's index columns are bound into its seal: opening it checks them.
+        let made_from = match role {
+            Role::Responder => match self.awaiting(partition_u64(partition)?, uid)? {
+                Some(awaiting) => Some((awaiting.offer_hash(), Role::Responder)),
+                None => self
+                    .session(partition_u64(partition)?, uid)?
+                    .map(|s| (s.offer_hash(), s.role())),
+            },
+            Role::Initiator => self
+                .session(partition_u64(partition)?, uid)?
+                .map(|s| (s.offer_hash(), s.role())),
+        };
+        if made_from != Some((*hash, role)) {
+            return Err(SessionError::StateCorrupt(
+                "an index column does not match its record",
+            ));
+        }
+        Ok(Some(uid))
     }
 
     fn tombstone(&self, partition: u64, name: Name) -> Result<Option<Kind>, SessionError> {
@@ -275,34 +355,16 @@ impl Txn for SqlTxn<'_> {
     }
 
     fn counts(&self, partition: u64) -> Result<Counts, SessionError> {
-        let partition = partition_sql(partition)?;
-        let counts: Option<(i64, i64)> = self.check(
-            self.tx
-                .query_row(
-                    "SELECT negotiations, sessions FROM cpv4_counts
-                     WHERE device_serial = ?1 AND partition = ?2",
-                    params![self.device, partition],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional(),
-        )?;
-        let (negotiations, sessions) = counts.unwrap_or_default();
         Ok(Counts {
-            negotiations: usize::try_from(negotiations).unwrap_or(usize::MAX),
-            sessions: usize::try_from(sessions).unwrap_or(usize::MAX),
+            negotiations: self.count(Some(partition), "1, 2", MAX_NEGOTIATIONS_PER_PARTITION)?,
+            sessions: self.count(Some(partition), "3", MAX_SESSIONS_PER_PARTITION)?,
         })
     }
 
     fn device_counts(&self) -> Result<Counts, SessionError> {
-        let (negotiations, sessions): (i64, i64) = self.check(self.tx.query_row(
-            "SELECT COALESCE(SUM(negotiations), 0), COALESCE(SUM(sessions), 0) FROM cpv4_counts
-             WHERE device_serial = ?1",
-            [self.device],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        ))?;
         Ok(Counts {
-            negotiations: usize::try_from(negotiations).unwrap_or(usize::MAX),
-            sessions: usize::try_from(sessions).unwrap_or(usize::MAX),
+            negotiations: self.count(None, "1, 2", MAX_NEGOTIATIONS_PER_DEVICE)?,
+            sessions: self.count(None, "3", MAX_SESSIONS_PER_DEVICE)?,
         })
     }
 
@@ -381,41 +443,25 @@ impl Txn for SqlTxn<'_> {
 
     fn remove(&mut self, record: RecordRef) -> Result<Option<([u8; 32], Role)>, SessionError> {
         let id = RecordId::of(record);
+        // What the record was made from comes from its seal, not from the clear columns.
+        let made_from = match self.get(id.clone())? {
+            None => return Ok(None),
+            Some(Record::Pending(_)) => ([0; 32], Role::Initiator),
+            Some(Record::Negotiation(awaiting)) => (awaiting.offer_hash(), Role::Responder),
+            Some(Record::Session(session)) => (session.offer_hash(), session.role()),
+            Some(Record::Tombstone(..)) => return Ok(None),
+        };
         let partition = partition_sql(id.partition)?;
-        let made_from: Option<(Option<Vec<u8>>, Option<i64>)> = self.check(
-            self.tx
-                .query_row(
-                    "DELETE FROM cpv4_records
-                     WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4
-                     RETURNING offer_hash, role",
-                    params![self.device, kind_code(id.kind), partition, &id.name],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional(),
-        )?;
-        let Some((hash, role)) = made_from else {
-            return Ok(None);
-        };
-        match id.kind {
-            RecordKind::Session => self.add_counts(id.partition, 0, -1, 0)?,
-            _ => self.add_counts(id.partition, -1, 0, 0)?,
-        }
-        let hash: [u8; 32] = match hash {
-            Some(hash) => hash
-                .try_into()
-                .map_err(|_| SessionError::StateCorrupt("an offer hash of a wrong size"))?,
-            None => [0; 32],
-        };
-        let role = match role {
-            Some(2) => Role::Responder,
-            _ => Role::Initiator,
-        };
-        Ok(Some((hash, role)))
+        self.check(self.tx.execute(
+            "DELETE FROM cpv4_records
+             WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4",
+            params![self.device, kind_code(id.kind), partition, &id.name],
+        ))?;
+        Ok(Some(made_from))
     }
 
     fn bury(&mut self, partition: u64, tombstone: Tombstone) -> Result<(), SessionError> {
         let id = RecordId::of_tombstone(partition, &tombstone.name);
-        let is_new = !self.exists(&id)?;
         let p = partition_sql(partition)?;
         let ordinal: i64 = self.check(self.tx.query_row(
             "SELECT COALESCE(MAX(ordinal), 0) + 1 FROM cpv4_records
@@ -423,8 +469,15 @@ impl Txn for SqlTxn<'_> {
             params![self.device, p],
             |row| row.get(0),
         ))?;
-        let sealed = Record::Tombstone(tombstone, u64::try_from(ordinal).unwrap_or(0)).seal(
+        let index = Index {
+            expires_at: None,
+            offer_hash: None,
+            role: None,
+            ordinal: Some(ordinal),
+        };
+        let sealed = Record::Tombstone(tombstone, u64::try_from(ordinal).unwrap_or(0)).seal_bound(
             id.clone(),
+            &index.bound(),
             &self.key,
             &mut os_rng(),
         )?;
@@ -434,23 +487,14 @@ impl Txn for SqlTxn<'_> {
              VALUES (?1, 4, ?2, ?3, NULL, NULL, NULL, ?4, ?5)",
             params![self.device, p, &id.name, ordinal, sealed.sealed],
         ))?;
-        if is_new {
-            self.add_counts(partition, 0, 0, 1)?;
-            let count: i64 = self.check(self.tx.query_row(
-                "SELECT tombstones FROM cpv4_counts WHERE device_serial = ?1 AND partition = ?2",
+        // The partition keeps its newest MAX_TOMBSTONES.
+        if self.count(Some(partition), "4", MAX_TOMBSTONES + 1)? > MAX_TOMBSTONES {
+            self.check(self.tx.execute(
+                "DELETE FROM cpv4_records WHERE device_serial = ?1 AND partition = ?2
+                 AND kind = 4 AND ordinal = (SELECT MIN(ordinal) FROM cpv4_records
+                     WHERE device_serial = ?1 AND partition = ?2 AND kind = 4)",
                 params![self.device, p],
-                |row| row.get(0),
             ))?;
-            // The partition keeps its newest MAX_TOMBSTONES.
-            if usize::try_from(count).unwrap_or(0) > MAX_TOMBSTONES {
-                self.check(self.tx.execute(
-                    "DELETE FROM cpv4_records WHERE device_serial = ?1 AND partition = ?2
-                     AND kind = 4 AND ordinal = (SELECT MIN(ordinal) FROM cpv4_records
-                         WHERE device_serial = ?1 AND partition = ?2 AND kind = 4)",
-                    params![self.device, p],
-                ))?;
-                self.add_counts(partition, 0, 0, -1)?;
-            }
         }
         Ok(())
     }
