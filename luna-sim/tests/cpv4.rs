@@ -353,11 +353,10 @@ fn migrate(
     inserted.handles
 }
 
-#[test]
-fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
-    let (_dir, sim) = fresh();
-    let source = login(&sim, SOURCE, CKU_USER);
-    let target = login(&sim, TARGET, CKU_USER);
+/// One object of each class the simulator stores, on the source: an AES key that is
+/// sensitive and not extractable, an EC key pair, a data object, a certificate (all token
+/// objects) and a generic secret session object.
+fn sample_objects(sim: &Simulator, source: SessionHandle) -> [u64; 6] {
     // An AES key that is sensitive and not extractable: policies govern cloning, not
     // CKA_EXTRACTABLE.
     let aes = sim
@@ -417,7 +416,16 @@ fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
             ],
         )
         .unwrap();
-    let objects = [aes, ec_public, ec_private, data, certificate, session_key];
+    [aes, ec_public, ec_private, data, certificate, session_key]
+}
+
+#[test]
+fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let objects = sample_objects(&sim, source);
+    let [aes, ec_public, _, _, _, _] = objects;
     let before: Vec<_> = objects
         .iter()
         .map(|o| all_attributes(&sim, source, *o))
@@ -738,49 +746,59 @@ fn storage_types_keep_the_source_token_attribute() {
 }
 
 #[test]
-fn the_legacy_clone_copies_one_object_with_its_ouid_and_the_clone_works() {
+fn the_legacy_clone_copies_each_object_with_its_ouid_and_the_clones_work() {
     let (_dir, sim) = fresh();
     let source = login(&sim, SOURCE, CKU_USER);
     let target = login(&sim, TARGET, CKU_USER);
-    let key = sim
-        .generate_key(
-            source,
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::ulong(CKA_VALUE_LEN, 32),
-                Attribute::bool(CKA_TOKEN, true),
-                Attribute::bool(CKA_EXTRACTABLE, false),
-            ],
-        )
-        .unwrap();
-    let before = all_attributes(&sim, source, key);
-    let clone = sim
-        .clone_object(target, source, CK_CRYPTOKI_ELEMENT, key)
-        .unwrap();
-    assert_eq!(
-        all_attributes(&sim, target, clone),
-        before,
-        "CKA_OUID included"
+    let objects = sample_objects(&sim, source);
+    let before: Vec<_> = objects
+        .iter()
+        .map(|o| all_attributes(&sim, source, *o))
+        .collect();
+    let clones: Vec<_> = objects
+        .iter()
+        .map(|&object| {
+            sim.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object)
+                .unwrap()
+        })
+        .collect();
+    for (original, clone) in before.iter().zip(&clones) {
+        assert_eq!(
+            original,
+            &all_attributes(&sim, target, *clone),
+            "CKA_OUID included"
+        );
+    }
+    assert!(
+        clones[5] >= luna_sim::SESSION_OBJECT_BASE,
+        "the session key stays one"
     );
     let gcm = Mechanism::AesGcm(GcmParams {
         iv: vec![9; 12],
         aad: vec![],
         tag_bits: 128,
     });
-    sim.encrypt_init(source, &gcm, key).unwrap();
+    sim.encrypt_init(source, &gcm, objects[0]).unwrap();
     let ciphertext = sim.encrypt(source, b"legacy").unwrap();
-    sim.decrypt_init(target, &gcm, clone).unwrap();
+    sim.decrypt_init(target, &gcm, clones[0]).unwrap();
     assert_eq!(sim.decrypt(target, &ciphertext).unwrap(), b"legacy");
+    sim.sign_init(target, &Mechanism::EcdsaSha256, clones[2])
+        .unwrap();
+    let signature = sim.sign(target, b"signed by the clone").unwrap();
+    sim.verify_init(source, &Mechanism::EcdsaSha256, objects[1])
+        .unwrap();
+    sim.verify(source, b"signed by the clone", &signature)
+        .unwrap();
     // Once is enough: the OUID exists on the target now.
     assert_rv(
-        sim.clone_object(target, source, CK_CRYPTOKI_ELEMENT, key),
+        sim.clone_object(target, source, CK_CRYPTOKI_ELEMENT, objects[0]),
         CKR_FAILED_TO_CLONE_AN_OBJECT,
     );
-    assert_eq!(
-        all_attributes(&sim, source, key),
-        before,
-        "the source is unchanged"
-    );
+    let after: Vec<_> = objects
+        .iter()
+        .map(|o| all_attributes(&sim, source, *o))
+        .collect();
+    assert_eq!(after, before, "the source is unchanged");
 }
 
 #[test]
