@@ -87,7 +87,8 @@ pub struct ContinueOutput {
 ///
 /// ```compile_fail
 /// // Its fields are private: no caller can build one.
-/// let token = cpv4_session::SequenceToken { partition: 1, uid: todo!(), sequence: 0 };
+/// let uid = cpv4_wire::SessionUid([0; 16]);
+/// let token = cpv4_session::SequenceToken { partition: 1, uid, sequence: 0 };
 /// ```
 ///
 /// ```compile_fail

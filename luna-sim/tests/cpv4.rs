@@ -5,27 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use cpv4_wire::consts::*;
 use luna_sim::provision::{DEFAULT_DEVICE_SERIALS, DEFAULT_SO_PIN};
-use luna_sim::{SessionHandle, SimOptions, Simulator, TestClock};
+use luna_sim::{SessionHandle, Simulator, TestClock};
 
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
 const NOW: i64 = 1_800_000_000;
-
-fn open_at(home: &std::path::Path, clock: &TestClock) -> Simulator {
-    Simulator::open_with(
-        home,
-        SimOptions {
-            clock: Arc::new(clock.clone()),
-            ..SimOptions::default()
-        },
-    )
-    .unwrap()
-}
 
 #[track_caller]
 fn assert_rv<T: std::fmt::Debug>(result: luna_sim::SimResult<T>, expected: CkRv) {

@@ -26,12 +26,6 @@ const BATCH_SIZE: u32 = 1_000;
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
 
-fn random_below(n: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    u64::from_le_bytes(bytes) % n
-}
-
 /// SHA-256 of every row of the source partition's objects and attributes.
 fn source_rows(home: &Path) -> [u8; 32] {
     let conn = rusqlite::Connection::open(home.join(luna_sim::DB_FILE)).unwrap();

@@ -5,28 +5,17 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 
 use common::*;
 use cpv4_wire::consts::*;
 use luna_sim::provision::DEFAULT_DEVICE_SERIALS;
-use luna_sim::{DB_FILE, FaultPlan, SessionHandle, SimOptions, Simulator, TestClock};
+use luna_sim::{DB_FILE, FaultPlan, SessionHandle, Simulator, TestClock};
 
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
 const NOW: i64 = 1_800_000_000;
 const ROUNDS: usize = 30;
-
-fn open_at(home: &std::path::Path, clock: &TestClock) -> Simulator {
-    Simulator::open_with(
-        home,
-        SimOptions {
-            clock: Arc::new(clock.clone()),
-            ..SimOptions::default()
-        },
-    )
-    .unwrap()
-}
 
 fn rv<T>(r: &luna_sim::SimResult<T>) -> CkRv {
     match r {

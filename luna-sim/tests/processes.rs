@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{login, open};
+use common::{login, open, random_below};
 use cpv4_wire::consts::*;
 use luna_sim::{Attribute, FAULTS_ENV};
 
@@ -34,12 +34,6 @@ fn spawn_batches(home: &Path, faults: Option<&str>) -> Child {
         None => cmd.env_remove(FAULTS_ENV),
     };
     cmd.spawn().unwrap()
-}
-
-fn random_below(n: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    u64::from_le_bytes(bytes) % n
 }
 
 /// Reopens the store and checks it: integrity, whole batches only, present batches a prefix,

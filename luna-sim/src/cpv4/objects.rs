@@ -215,11 +215,7 @@ impl Simulator {
                 && item.handle < crate::sessions::SESSION_OBJECT_BASE;
             if (element == ElementType::Param) != is_param_handle {
                 // A data object passed as a parameter object, or the reverse (register A16).
-                return Ok(if is_param_handle || element == ElementType::Param {
-                    CKR_OBJECT_TYPE_INVALID
-                } else {
-                    CKR_OBJECT_HANDLE_INVALID
-                });
+                return Ok(CKR_OBJECT_TYPE_INVALID);
             }
             let attrs = if element == ElementType::Param {
                 let smk = self.smk(context.slot)?;

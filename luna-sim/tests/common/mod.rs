@@ -7,6 +7,25 @@ use cpv4_wire::consts::*;
 use luna_sim::provision::{DEFAULT_CO_PIN, DEFAULT_CU_PIN, DEFAULT_SO_PIN};
 use luna_sim::{Attribute, SessionHandle, SimOptions, Simulator, SlotId};
 
+/// Opens a simulator on `home` driven by the test clock `clock`.
+pub fn open_at(home: &Path, clock: &luna_sim::TestClock) -> Simulator {
+    Simulator::open_with(
+        home,
+        SimOptions {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A random number below `n` (the moments at which crash tests kill their children).
+pub fn random_below(n: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    u64::from_le_bytes(bytes) % n
+}
+
 /// Opens a simulator on `home` with no faults from the environment.
 pub fn open(home: &Path) -> Simulator {
     Simulator::open_with(home, SimOptions::default()).unwrap()
