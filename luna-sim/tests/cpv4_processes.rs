@@ -118,3 +118,60 @@ fn two_processes_delivering_one_confirm_one_wins_every_time() {
         ok(&step(home, TARGET, "close", dir));
     }
 }
+
+/// Moves both default devices' clocks by `secs` (the HSM time lives in the home's database,
+/// so every process sees it; HSM policy 57 goes off so the offset takes effect).
+fn advance_devices(sim: &luna_sim::Simulator, secs: i64) {
+    for serial in luna_sim::provision::DEFAULT_DEVICE_SERIALS {
+        let now = sim.device_time(serial).unwrap();
+        sim.set_hsm_policy(serial, HSM_POLICY_SYNC_HOST_TIME, false)
+            .unwrap();
+        sim.set_device_time(serial, now + secs).unwrap();
+    }
+}
+
+#[track_caller]
+fn refused(output: &Output, code: &str) {
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains(code), "expected {code}, got {printed}");
+}
+
+#[test]
+fn expiry_rules_hold_across_processes() {
+    let (home, sim) = fresh();
+    let home = home.path();
+    // A negotiation past 10 minutes: the first process to try sees it expired, the next one
+    // finds it swept.
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ok(&step(home, TARGET, "start", dir));
+    ok(&step(home, SOURCE, "respond", dir));
+    advance_devices(&sim, 601);
+    refused(
+        &step(home, TARGET, "confirm", dir),
+        "CKR_SESSION_NEGOTIATION_EXPIRED",
+    );
+    refused(
+        &step(home, TARGET, "confirm", dir),
+        "CKR_SESSION_NEGOTIATION_NOT_STARTED",
+    );
+    // A session past its hour, on the source: expired, then invalid, each in a new process.
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ok(&step(home, TARGET, "start", dir));
+    ok(&step(home, SOURCE, "respond", dir));
+    ok(&step(home, TARGET, "confirm", dir));
+    ok(&step(home, SOURCE, "deliver", dir));
+    advance_devices(&sim, 3600);
+    refused(
+        &step(home, SOURCE, "close-expired", dir),
+        "CKR_SESSION_ID_EXPIRED",
+    );
+    refused(
+        &step(home, SOURCE, "close-expired", dir),
+        "CKR_SESSION_ID_INVALID",
+    );
+    // Closing is still CKR_OK for a UID the partition knew (register A2).
+    ok(&step(home, SOURCE, "close", dir));
+}
