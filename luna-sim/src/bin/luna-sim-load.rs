@@ -17,7 +17,7 @@
 //! `confirm` reads `accept` and `uid`, writes `confirm`; `deliver` delivers `confirm`;
 //! `extract` extracts every secret key of the slot into `blob-<n>`, carrying `confirm` (so it
 //! is the session's first extract); `insert` inserts every `blob-<n>`; `close` closes `uid`;
-//! `close-expired` makes an extract of no object (which reports an expired or unknown
+//! `check-session` makes an extract of no object (which reports an expired or unknown
 //! session). A refused step prints its code and exits with 2.
 //!
 //! The fault plan of `LUNA_SIM_FAULTS` applies. Batch `b` holds keys labelled `b<b>-<i>` with
@@ -173,7 +173,7 @@ fn cpv4(home: &Path, slot: u64, step: &str, dir: &Path) -> Result<(), SimError> 
         }
         "close" => sim.cpv4_close(session, &read("uid")?),
         // The session's liveness, as an extract of no object sees it.
-        "close-expired" => sim
+        "check-session" => sim
             .cpv4_extract(session, &read("uid")?, &[], 0, &[], false)
             .map(drop),
         _ => Err(SimError::ArgumentsBad("unknown CPv4 step")),
