@@ -30,47 +30,35 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod attrs;
-mod auth;
 pub mod ck;
-mod clock;
 mod cpv4;
-mod crypto;
 mod device;
-mod domains;
 mod error;
-mod faults;
-mod integrity;
-mod keys;
 pub mod mechanisms;
-mod object_api;
-mod objects;
-mod ops_api;
-pub mod provision;
-mod session_api;
-mod sessions;
+mod session;
 mod sim;
 mod store;
+mod token;
 
-pub use attrs::Attribute;
-pub use auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
-pub use clock::{Clock, ClockState, SharedClock, SystemClock, TestClock};
 pub use cpv4::{ExtractItem, Extracted, InsertItem, Inserted, MIN_CPV4_FIRMWARE};
 pub use cpv4_session::{ContinueOutput, PeerIdentity};
-pub use device::{
-    CERT_VALIDITY, DeviceInfo, MANUFACTURER_ID, MODEL, PartitionInfo, SlotInfo, TokenInfo,
-};
-pub use domains::{
+pub use device::api::{DeviceInfo, MANUFACTURER_ID, MODEL, PartitionInfo, SlotInfo, TokenInfo};
+pub use device::clock::{Clock, ClockState, SharedClock, SystemClock, TestClock};
+pub use device::domains::{
     DomainEntry, DomainLabel, MAX_DOMAIN_LABEL_LEN, MAX_DOMAINS, MAX_KCV_LEN, ParamObject,
 };
+pub use device::provision;
+pub use device::records::CERT_VALIDITY;
 pub use error::{SimError, SimResult};
-pub use faults::{FAULTS_ENV, FaultPlan};
-pub use integrity::IntegrityReport;
 pub use mechanisms::{GcmParams, Mechanism, MechanismInfo};
-pub use object_api::{AttributeValue, attribute_values_rv};
-pub use objects::{OUID_LEN, P256_EC_PARAMS};
-pub use sessions::{
+pub use session::auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
+pub use session::table::{
     ObjectHandle, PARAM_OBJECT_BASE, SESSION_OBJECT_BASE, SessionHandle, SessionInfo, SlotId,
 };
 pub use sim::{HOME_ENV, SimOptions, Simulator, default_home};
+pub use store::faults::{FAULTS_ENV, FaultPlan};
+pub use store::integrity::IntegrityReport;
 pub use store::{DB_FILE, SCHEMA_VERSION};
+pub use token::api::{AttributeValue, attribute_values_rv};
+pub use token::attrs::Attribute;
+pub use token::objects::{OUID_LEN, P256_EC_PARAMS};

@@ -4,19 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use cpv4_wire::consts::{CKA_PRIVATE, CkUlong};
+use cpv4_wire::consts::CKA_PRIVATE;
 use rusqlite::{Connection, Transaction};
 
-use crate::attrs::AttrMap;
-use crate::auth::Role;
-use crate::clock::{SharedClock, SystemClock};
+use crate::device::clock::{SharedClock, SystemClock};
+use crate::device::provision;
 use crate::error::{SimError, SimResult};
-use crate::faults::{FaultPlan, FaultState};
-use crate::provision;
-use crate::sessions::{
+use crate::session::auth::Role;
+use crate::session::table::{
     ObjectHandle, PARAM_OBJECT_BASE, SESSION_OBJECT_BASE, SessionHandle, SessionTable, SlotId,
 };
-use crate::store::{self, Keyring};
+use crate::store::faults::{FaultPlan, FaultState};
+use crate::store::{self, Keyring, slot_sql};
+use crate::token::attrs::AttrMap;
 
 /// The environment variable naming the simulator home.
 pub const HOME_ENV: &str = "LUNA_SIM_HOME";
@@ -131,20 +131,6 @@ pub(crate) struct LoadedObject {
     pub(crate) handle: ObjectHandle,
     pub(crate) token_id: Option<i64>,
     pub(crate) attrs: AttrMap,
-}
-
-/// The slot id as stored.
-pub(crate) fn slot_sql(slot: SlotId) -> SimResult<i64> {
-    i64::try_from(slot).map_err(|_| SimError::SlotIdInvalid)
-}
-
-/// The handle of a token object.
-pub(crate) fn token_handle(id: i64) -> SimResult<ObjectHandle> {
-    let handle = CkUlong::try_from(id).map_err(|_| SimError::Internal("object id"))?;
-    if handle >= PARAM_OBJECT_BASE {
-        return Err(SimError::Internal("token object ids exhausted"));
-    }
-    Ok(handle)
 }
 
 impl Inner {
@@ -268,7 +254,13 @@ impl Simulator {
             sessions: SessionTable::new(),
         };
         if options.provision_default {
-            provision::ensure_default(&mut inner, options.clock.now())?;
+            let Inner {
+                conn,
+                keyring,
+                faults,
+                ..
+            } = &mut inner;
+            provision::ensure_default(conn, keyring, faults)?;
         }
         inner.faults = FaultState::new(options.faults);
         Ok(Self {

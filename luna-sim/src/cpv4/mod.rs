@@ -23,9 +23,9 @@ use cpv4_wire::consts::*;
 use rusqlite::OptionalExtension;
 
 use crate::error::{SimError, SimResult};
-use crate::keys::os_rng;
-use crate::sessions::{SessionHandle, SlotId};
+use crate::session::table::{SessionHandle, SlotId};
 use crate::sim::Simulator;
+use crate::store::keys::os_rng;
 
 use self::store::SqlStore;
 
@@ -48,7 +48,7 @@ fn firmware_at_least(version: &str, min: (u32, u32, u32)) -> bool {
 struct Context {
     slot: SlotId,
     device: String,
-    partition: crate::device::PartitionInfo,
+    partition: crate::device::api::PartitionInfo,
     policy: Policy,
     now: HsmTime,
 }
@@ -57,7 +57,7 @@ impl crate::sim::Inner {
     /// Whether an object of the partition (a token object, or a session object of this
     /// library instance) has `ouid`.
     pub(crate) fn ouid_exists(&self, slot: SlotId, ouid: &[u8]) -> SimResult<bool> {
-        let sql = crate::sim::slot_sql(slot)?;
+        let sql = crate::store::slot_sql(slot)?;
         let token: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)",
             rusqlite::params![sql, ouid],

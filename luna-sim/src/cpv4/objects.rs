@@ -10,11 +10,12 @@ use cpv4_wire::{Attribute as WireAttribute, AttributeList, ElementType};
 
 use super::store::with_txn;
 use super::{Context, SqlStore};
-use crate::attrs::AttrMap;
 use crate::error::{SimError, SimResult};
-use crate::sessions::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle};
-use crate::sim::{Simulator, slot_sql, token_handle};
+use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle};
+use crate::sim::Simulator;
 use crate::store;
+use crate::store::{slot_sql, token_handle};
+use crate::token::attrs::AttrMap;
 
 /// One object of a `CA_Extract` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,7 @@ fn encode(attrs: &AttrMap) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
         attrs
             .iter()
             .map(|(kind, value)| {
-                WireAttribute::bytes(crate::attrs::ulong_to_u64(kind), value.to_vec())
+                WireAttribute::bytes(crate::token::attrs::ulong_to_u64(kind), value.to_vec())
             })
             .collect(),
     )
@@ -212,7 +213,7 @@ impl Simulator {
                 return Ok(CKR_OBJECT_TYPE_INVALID);
             };
             let is_param_handle = item.handle >= PARAM_OBJECT_BASE
-                && item.handle < crate::sessions::SESSION_OBJECT_BASE;
+                && item.handle < crate::session::table::SESSION_OBJECT_BASE;
             if (element == ElementType::Param) != is_param_handle {
                 // A data object passed as a parameter object, or the reverse (register A16).
                 return Ok(CKR_OBJECT_TYPE_INVALID);
@@ -598,9 +599,12 @@ impl Simulator {
 
 /// The SMK parameter object as encoding 1: its OUID, its secret (`CKA_VALUE`) and its kind
 /// (`CKA_LABEL` = "smk"). No PKCS#11 class: it is not a PKCS#11 object.
-fn smk_attributes(smk: &crate::domains::ParamObject) -> AttrMap {
+fn smk_attributes(smk: &crate::device::domains::ParamObject) -> AttrMap {
     let mut attrs = AttrMap::new();
-    attrs.set(CKA_LABEL, crate::domains::SMK_KIND.as_bytes().to_vec());
+    attrs.set(
+        CKA_LABEL,
+        crate::device::records::SMK_KIND.as_bytes().to_vec(),
+    );
     attrs.set(CKA_OUID, smk.ouid.to_vec());
     attrs.set(CKA_VALUE, smk.secret.expose_secret().to_vec());
     attrs
@@ -608,10 +612,10 @@ fn smk_attributes(smk: &crate::domains::ParamObject) -> AttrMap {
 
 fn is_smk(attrs: &AttrMap) -> bool {
     attrs.len() == 3
-        && attrs.get(CKA_LABEL) == Some(crate::domains::SMK_KIND.as_bytes())
+        && attrs.get(CKA_LABEL) == Some(crate::device::records::SMK_KIND.as_bytes())
         && attrs
             .get(CKA_OUID)
-            .is_some_and(|o| o.len() == crate::objects::OUID_LEN)
+            .is_some_and(|o| o.len() == crate::token::objects::OUID_LEN)
         && attrs.get(CKA_VALUE).is_some_and(|v| v.len() == 32)
 }
 
@@ -624,10 +628,10 @@ fn replace_smk(
     attrs: &AttrMap,
 ) -> SimResult<i64> {
     let sealed = keyring.slot(tx, slot)?.seal(
-        &crate::keys::record_aad(
+        &crate::store::keys::record_aad(
             "param_objects",
             &slot.to_be_bytes(),
-            crate::domains::SMK_KIND,
+            crate::device::records::SMK_KIND,
         ),
         attrs.get(CKA_VALUE).unwrap_or_default(),
     )?;
@@ -636,7 +640,7 @@ fn replace_smk(
          RETURNING id",
         rusqlite::params![
             slot,
-            crate::domains::SMK_KIND,
+            crate::device::records::SMK_KIND,
             attrs.get(CKA_OUID).unwrap_or_default(),
             sealed
         ],

@@ -23,8 +23,8 @@ use cpv4_wire::SessionUid;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::SimError;
-use crate::keys::os_rng;
 use crate::sim::Simulator;
+use crate::store::keys::os_rng;
 
 fn kind_code(kind: RecordKind) -> i64 {
     match kind {

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
-use crate::keys::fill_random;
+use crate::store::keys::fill_random;
 
 /// Shortest PIN accepted.
 pub const MIN_PIN_LEN: usize = 4;

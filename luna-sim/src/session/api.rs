@@ -10,10 +10,11 @@
 use cpv4_wire::consts::{CKA_TOKEN, CkUserType};
 use rusqlite::params;
 
-use crate::auth::{self, MAX_PIN_FAILURES, Role};
 use crate::error::{SimError, SimResult};
-use crate::sessions::{SessionHandle, SessionInfo, SlotId};
-use crate::sim::{Inner, Simulator, slot_sql};
+use crate::session::auth::{self, MAX_PIN_FAILURES, Role};
+use crate::session::table::{SessionHandle, SessionInfo, SlotId};
+use crate::sim::{Inner, Simulator};
+use crate::store::slot_sql;
 
 impl Inner {
     /// Checks `pin` for `role` on `slot`, counting failures.

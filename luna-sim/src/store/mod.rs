@@ -8,6 +8,10 @@
 //! transaction starts with `BEGIN IMMEDIATE`, so writers of several processes queue on the
 //! busy timeout instead of failing on a lock upgrade.
 
+pub(crate) mod faults;
+pub(crate) mod integrity;
+pub(crate) mod keys;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,10 +22,11 @@ use cpv4_wire::consts::{
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::attrs::AttrMap;
 use crate::error::{SimError, SimResult};
-use crate::faults::FaultState;
-use crate::keys::{StorageKey, attribute_aad};
+use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SlotId};
+use crate::store::faults::FaultState;
+use crate::store::keys::{StorageKey, attribute_aad};
+use crate::token::attrs::AttrMap;
 
 /// The database file inside the simulator home.
 pub const DB_FILE: &str = "luna-sim.db";
@@ -422,7 +427,10 @@ fn insert_attributes(
     )?;
     for (kind, value) in attrs.iter() {
         if is_sealed(class, kind) {
-            let sealed = key.seal(&attribute_aad(id, crate::attrs::ulong_to_u64(kind)), value)?;
+            let sealed = key.seal(
+                &attribute_aad(id, crate::token::attrs::ulong_to_u64(kind)),
+                value,
+            )?;
             insert.execute(params![id, ulong_to_sql(kind), sealed, true])?;
         } else {
             insert.execute(params![id, ulong_to_sql(kind), value, false])?;
@@ -481,7 +489,10 @@ pub(crate) fn load_attributes(conn: &Connection, key: &StorageKey, id: i64) -> S
         let value: Vec<u8> = row.get(1)?;
         let sealed: bool = row.get(2)?;
         if sealed {
-            let plain = key.open(&attribute_aad(id, crate::attrs::ulong_to_u64(kind)), &value)?;
+            let plain = key.open(
+                &attribute_aad(id, crate::token::attrs::ulong_to_u64(kind)),
+                &value,
+            )?;
             attrs.set(kind, plain.to_vec());
         } else {
             attrs.set(kind, value);
@@ -507,6 +518,20 @@ pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &[u8]) -> SimResu
         params![key, value],
     )?;
     Ok(())
+}
+
+/// The slot id as stored.
+pub(crate) fn slot_sql(slot: SlotId) -> SimResult<i64> {
+    i64::try_from(slot).map_err(|_| SimError::SlotIdInvalid)
+}
+
+/// The handle of a token object.
+pub(crate) fn token_handle(id: i64) -> SimResult<ObjectHandle> {
+    let handle = CkUlong::try_from(id).map_err(|_| SimError::Internal("object id"))?;
+    if handle >= PARAM_OBJECT_BASE {
+        return Err(SimError::Internal("token object ids exhausted"));
+    }
+    Ok(handle)
 }
 
 #[cfg(test)]

@@ -13,16 +13,17 @@ use cpv4_wire::consts::*;
 use rusqlite::types::Value;
 use zeroize::Zeroizing;
 
-use crate::attrs::{AttrMap, Attribute};
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
-use crate::crypto;
 use crate::error::{SimError, SimResult};
-use crate::keys::fill_random;
+use crate::mechanisms::crypto;
 use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
-use crate::objects::{self, OUID_LEN, Origin};
-use crate::sessions::{ObjectHandle, SessionHandle, SlotId};
-use crate::sim::{Inner, LoadedObject, SessionView, Simulator, slot_sql, token_handle};
+use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
+use crate::sim::{Inner, LoadedObject, SessionView, Simulator};
+use crate::store::keys::fill_random;
 use crate::store::{self, ulong_to_sql};
+use crate::store::{slot_sql, token_handle};
+use crate::token::attrs::{AttrMap, Attribute};
+use crate::token::objects::{self, OUID_LEN, Origin};
 
 /// The result of reading one attribute (`C_GetAttributeValue`).
 #[derive(Clone, PartialEq, Eq)]
@@ -210,7 +211,7 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
             CKA_OUID => Some(("o.ouid", Value::Blob(value.to_vec()))),
             CKA_CLASS => Some((
                 "o.class",
-                Value::Integer(crate::attrs::decode_ulong(value).map_or(-2, ulong_to_sql)),
+                Value::Integer(crate::token::attrs::decode_ulong(value).map_or(-2, ulong_to_sql)),
             )),
             _ => None,
         };

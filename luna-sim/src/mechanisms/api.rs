@@ -9,12 +9,12 @@
 use cpv4_wire::consts::*;
 use sha2::{Digest, Sha256};
 
-use crate::crypto::{self, CbcPad, CipherOp, SignOp};
 use crate::error::{SimError, SimResult};
-use crate::keys::fill_random;
 use crate::mechanisms::Mechanism;
-use crate::sessions::{ObjectHandle, Operations, SessionHandle};
+use crate::mechanisms::crypto::{self, CbcPad, CipherOp, SignOp};
+use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
+use crate::store::keys::fill_random;
 
 /// Which operation slot of a session.
 #[derive(Clone, Copy)]
@@ -68,7 +68,7 @@ impl Inner {
         classes: &[CkObjectClass],
         key_types: &[CkKeyType],
         usage: CkAttributeType,
-    ) -> SimResult<crate::attrs::AttrMap> {
+    ) -> SimResult<crate::token::attrs::AttrMap> {
         let obj = self.load_object(view, key).map_err(key_error)?;
         let class = obj.attrs.ulong(CKA_CLASS).unwrap_or(CkUlong::MAX);
         let key_type = obj.attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);

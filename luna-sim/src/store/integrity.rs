@@ -3,10 +3,10 @@
 use rusqlite::Connection;
 
 use crate::error::SimResult;
-use crate::keys::{attribute_aad, record_aad};
-use crate::objects::OUID_LEN;
 use crate::sim::Simulator;
+use crate::store::keys::{attribute_aad, record_aad};
 use crate::store::{Keyring, sql_to_ulong};
+use crate::token::objects::OUID_LEN;
 
 /// The result of [`Simulator::integrity_check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,7 +94,7 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
             (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
         let key = keyring.slot(conn, slot)?;
         match key.open(
-            &attribute_aad(id, crate::attrs::ulong_to_u64(sql_to_ulong(kind))),
+            &attribute_aad(id, crate::token::attrs::ulong_to_u64(sql_to_ulong(kind))),
             &value,
         ) {
             Ok(_) => report.sealed_values += 1,

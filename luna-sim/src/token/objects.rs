@@ -9,11 +9,11 @@
 
 use cpv4_wire::consts::*;
 
-use crate::attrs::{AttrMap, Attribute};
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
-use crate::crypto;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
+use crate::mechanisms::crypto;
+use crate::token::attrs::{AttrMap, Attribute};
 
 /// DER of the P-256 (prime256v1) named-curve OID, the only `CKA_EC_PARAMS` accepted.
 pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];

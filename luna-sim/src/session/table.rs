@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use cpv4_wire::consts::CkUlong;
 use sha2::Sha256;
 
-use crate::attrs::AttrMap;
-use crate::auth::Role;
-use crate::crypto::{CipherOp, SignOp};
 use crate::error::{SimError, SimResult};
+use crate::mechanisms::crypto::{CipherOp, SignOp};
+use crate::session::auth::Role;
+use crate::token::attrs::AttrMap;
 
 /// A slot id (`CK_SLOT_ID`): one partition.
 pub type SlotId = CkUlong;

@@ -1,5 +1,8 @@
 //! Mechanisms: typed parameters and the mechanism list of `C_GetMechanismList/Info`.
 
+mod api;
+pub(crate) mod crypto;
+
 use cpv4_wire::consts::*;
 
 use crate::error::{SimError, SimResult};

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
-use crate::keys::os_rng;
 use crate::mechanisms::GcmParams;
+use crate::store::keys::os_rng;
 
 const BLOCK: usize = 16;
 /// Length of an ECDSA P-256 signature (`r || s`).

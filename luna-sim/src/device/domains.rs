@@ -25,16 +25,18 @@ use std::path::PathBuf;
 use cpv4_crypto::Secret32;
 use cpv4_crypto::psk::DomainPsk;
 use cpv4_wire::consts::PARTITION_POLICY_EXTENDED_DOMAIN_MANAGEMENT;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
-use crate::auth::Role;
+use crate::device::records::{SMK_KIND, insert_domain};
 use crate::error::{SimError, SimResult};
-use crate::keys::{fill_random, record_aad};
-use crate::objects::OUID_LEN;
-use crate::sessions::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle, SlotId};
-use crate::sim::{Inner, SessionView, Simulator, slot_sql};
+use crate::session::auth::Role;
+use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle, SlotId};
+use crate::sim::{Inner, SessionView, Simulator};
 use crate::store::Keyring;
+use crate::store::keys::record_aad;
+use crate::store::slot_sql;
+use crate::token::objects::OUID_LEN;
 
 /// Most cloning domains of a partition.
 pub const MAX_DOMAINS: usize = 3;
@@ -42,8 +44,6 @@ pub const MAX_DOMAINS: usize = 3;
 pub const MAX_DOMAIN_LABEL_LEN: usize = 32;
 /// Longest typed KCV in bytes.
 pub const MAX_KCV_LEN: usize = 128;
-/// The kind name of the SMK parameter object.
-pub const SMK_KIND: &str = "smk";
 
 /// A domain as `CA_GetKCVLabels` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,55 +96,6 @@ fn domain_rows(conn: &Connection, slot: i64) -> SimResult<Vec<DomainRow>> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
-}
-
-/// Inserts a domain; `primary` demotes the current primary.
-pub(crate) fn insert_domain(
-    tx: &Transaction<'_>,
-    keyring: &mut Keyring,
-    slot: i64,
-    label: Option<&[u8]>,
-    psk: &DomainPsk,
-    primary: bool,
-) -> SimResult<()> {
-    if primary {
-        tx.execute("UPDATE domains SET is_primary = 0 WHERE slot = ?1", [slot])?;
-    }
-    // Every PSK is derived with the current parameters (`DomainPsk::derive`); they are kept
-    // with the domain so a later release can raise them without breaking this one.
-    let kdf_params = cpv4_crypto::psk::DomainParams::CURRENT.to_bytes();
-    tx.execute(
-        "INSERT INTO domains (slot, label, psk_sealed, is_primary, kdf_params) \
-         VALUES (?1, ?2, x'', ?3, ?4)",
-        params![slot, label, primary, &kdf_params[..]],
-    )?;
-    let id = tx.last_insert_rowid();
-    let sealed = keyring.slot(tx, slot)?.seal(
-        &record_aad("domains", &id.to_be_bytes(), "psk"),
-        psk.as_bytes(),
-    )?;
-    tx.execute(
-        "UPDATE domains SET psk_sealed = ?2 WHERE id = ?1",
-        params![id, sealed],
-    )?;
-    Ok(())
-}
-
-/// Creates the SMK parameter object of a new partition.
-pub(crate) fn insert_smk(tx: &Transaction<'_>, keyring: &mut Keyring, slot: i64) -> SimResult<()> {
-    let mut ouid = [0u8; OUID_LEN];
-    fill_random(&mut ouid)?;
-    let mut secret = Zeroizing::new([0u8; 32]);
-    fill_random(secret.as_mut())?;
-    let sealed = keyring.slot(tx, slot)?.seal(
-        &record_aad("param_objects", &slot.to_be_bytes(), SMK_KIND),
-        secret.as_ref(),
-    )?;
-    tx.execute(
-        "INSERT INTO param_objects (slot, kind, ouid, secret_sealed) VALUES (?1, ?2, ?3, ?4)",
-        params![slot, SMK_KIND, ouid.as_slice(), sealed],
-    )?;
-    Ok(())
 }
 
 pub(crate) fn open_psk(

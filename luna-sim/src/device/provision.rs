@@ -2,12 +2,15 @@
 
 use cpv4_crypto::psk::DomainPsk;
 
-use crate::clock::ClockState;
-use crate::device::{NewPins, insert_device, insert_partition, insert_root};
-use crate::domains::insert_domain;
+use crate::device::clock::ClockState;
+use rusqlite::Connection;
+
+use crate::device::records::{
+    NewPins, insert_device, insert_domain, insert_partition, insert_root,
+};
 use crate::error::{SimError, SimResult};
-use crate::sim::{Inner, slot_sql};
-use crate::store;
+use crate::store::faults::FaultState;
+use crate::store::{self, Keyring, slot_sql};
 
 /// Serial numbers of the two default HSMs.
 pub const DEFAULT_DEVICE_SERIALS: [&str; 2] = ["150001", "150002"];
@@ -32,13 +35,17 @@ const PROVISIONED: &str = "provisioned";
 
 /// Provisions the default layout unless the store was provisioned before. Runs in one write
 /// transaction that re-checks the marker, so processes racing on an empty home provision once.
-pub(crate) fn ensure_default(inner: &mut Inner, _now: i64) -> SimResult<()> {
-    if store::meta_get(&inner.conn, PROVISIONED)?.is_some() {
+pub(crate) fn ensure_default(
+    conn: &mut Connection,
+    keyring: &mut Keyring,
+    faults: &mut FaultState,
+) -> SimResult<()> {
+    if store::meta_get(conn, PROVISIONED)?.is_some() {
         return Ok(());
     }
     let psk = DomainPsk::derive(DEFAULT_DOMAIN_KCV.as_bytes())
         .map_err(|_| SimError::Internal("PSK derivation"))?;
-    inner.write(|tx, keyring| {
+    store::write(conn, faults, |tx| {
         if store::meta_get(tx, PROVISIONED)?.is_some() {
             return Ok(());
         }
