@@ -40,7 +40,10 @@ mod sim;
 mod store;
 mod token;
 
-pub use cpv4::{ExtractItem, Extracted, InsertItem, Inserted, MIN_CPV4_FIRMWARE};
+pub use cpv4::{
+    ExtractItem, Extracted, InsertItem, Inserted, MIN_CPV4_FIRMWARE, SimEndpoint, SimLegacy,
+};
+pub use cpv4_migrate::MigrationItem;
 pub use cpv4_session::{ContinueOutput, PeerIdentity};
 pub use device::api::{DeviceInfo, MANUFACTURER_ID, MODEL, PartitionInfo, SlotInfo, TokenInfo};
 pub use device::clock::{Clock, ClockState, SharedClock, SystemClock, TestClock};

@@ -148,6 +148,20 @@ impl Inner {
         store::write(conn, faults, |tx| body(tx, keyring))
     }
 
+    /// Runs `body` in a write transaction that is always rolled back: what a call would do,
+    /// without doing it.
+    pub(crate) fn rolled_back<T>(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>, &mut Keyring) -> SimResult<T>,
+    ) -> SimResult<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = body(&tx, &mut self.keyring);
+        tx.rollback()?;
+        value
+    }
+
     pub(crate) fn session(&self, handle: SessionHandle) -> SimResult<SessionView> {
         let info = self.sessions.info(handle)?;
         Ok(SessionView {

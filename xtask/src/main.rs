@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Crates published on crates.io: `cargo package` must succeed for each.
-const PUBLISHED: &[&str] = &["cpv4-wire", "cpv4-crypto", "cpv4-session"];
+const PUBLISHED: &[&str] = &["cpv4-wire", "cpv4-crypto", "cpv4-session", "cpv4-migrate"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

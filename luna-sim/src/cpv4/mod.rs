@@ -9,9 +9,11 @@
 //! live in the home's database ([`store`]), so any process that opens the home continues what
 //! another started.
 
+mod endpoint;
 mod objects;
 mod store;
 
+pub use endpoint::{SimEndpoint, SimLegacy};
 pub use objects::{ExtractItem, Extracted, InsertItem, Inserted};
 
 use cpv4_crypto::attest::RootId;
@@ -42,6 +44,18 @@ fn firmware_at_least(version: &str, min: (u32, u32, u32)) -> bool {
         (Ok(major), Ok(minor), Ok(patch)) => (major, minor, patch) >= min,
         _ => false,
     }
+}
+
+/// Whether CPv4 runs on a partition: HSM policy 7, the partition's CPv4 switch, the firmware,
+/// and policy 42 ("Allow CPv1"), which forces the legacy protocol (A46).
+fn cpv4_on(
+    device: &crate::device::api::DeviceInfo,
+    partition: &crate::device::api::PartitionInfo,
+) -> bool {
+    device.cloning_allowed
+        && partition.cpv4_enabled
+        && !partition.policy(PARTITION_POLICY_LEGACY_CLONING_ONLY)
+        && firmware_at_least(&device.firmware, MIN_CPV4_FIRMWARE)
 }
 
 /// One CPv4 call's view of its partition.
@@ -81,11 +95,7 @@ impl Simulator {
         let slot = view.slot;
         let partition = self.partition_info(slot)?;
         let device = self.device_info(&partition.device_serial)?;
-        // Policy 42 ("Allow CPv1") forces the legacy protocol: CPv4 is off there (A46).
-        let enabled = device.cloning_allowed
-            && partition.cpv4_enabled
-            && !partition.policy(PARTITION_POLICY_LEGACY_CLONING_ONLY)
-            && firmware_at_least(&device.firmware, MIN_CPV4_FIRMWARE);
+        let enabled = cpv4_on(&device, &partition);
         let now = match self.device_time(&device.serial) {
             Ok(now) => HsmTime::At(u64::try_from(now).unwrap_or(0)),
             Err(SimError::TimeNotInitialized) => HsmTime::Unset,
@@ -139,7 +149,82 @@ impl Simulator {
         SessionTable::with_store(SqlStore {
             sim: self,
             device: device.to_owned(),
+            dry_run: false,
         })
+    }
+
+    /// A table whose every transaction is rolled back: it computes what a call would produce
+    /// and changes nothing (size queries, register A28).
+    fn cpv4_dry_table(&self, device: &str) -> SessionTable<SqlStore<'_>> {
+        SessionTable::with_store(SqlStore {
+            sim: self,
+            device: device.to_owned(),
+            dry_run: true,
+        })
+    }
+
+    /// Whether CPv4 runs on the partition of `session` (HSM policy 7, the partition's CPv4
+    /// switch and policy 42, the firmware): what a client checks before choosing the
+    /// protocol of a migration.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`; store errors.
+    pub fn cpv4_enabled(&self, session: SessionHandle) -> SimResult<bool> {
+        let view = self.lock().session(session)?;
+        let partition = self.partition_info(view.slot)?;
+        let device = self.device_info(&partition.device_serial)?;
+        Ok(cpv4_on(&device, &partition))
+    }
+
+    /// The size of the Offer that [`Simulator::cpv4_start`] would produce now, with the same
+    /// checks and errors, changing nothing: no negotiation is created and nothing is swept
+    /// (the size query of Start). Offers of one partition all have one size (fixed-size
+    /// fields, the partition's own chain and domains).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::cpv4_start`].
+    pub fn cpv4_start_size(&self, session: SessionHandle, input: &[u8]) -> SimResult<usize> {
+        let context = self.cpv4_context(session)?;
+        if !input.is_empty() {
+            return Err(SimError::ArgumentsBad("Start takes no input with CPv4"));
+        }
+        self.cpv4_dry_table(&context.device)
+            .start(context.slot, &context.policy, context.now, &mut os_rng())
+            .map(|offer| offer.len())
+            .map_err(SimError::Cpv4)
+    }
+
+    /// The size of the output that [`Simulator::cpv4_continue`] would produce now for this
+    /// input, with the same checks and errors, changing nothing (the size query of Continue;
+    /// the session UID output is always 16 bytes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::cpv4_continue`].
+    pub fn cpv4_continue_size(
+        &self,
+        session: SessionHandle,
+        step: CkUlong,
+        input: &[u8],
+        uid: Option<&[u8]>,
+    ) -> SimResult<usize> {
+        let context = self.cpv4_context(session)?;
+        self.cpv4_dry_table(&context.device)
+            .continue_negotiation(
+                context.slot,
+                &context.policy,
+                context.now,
+                &mut os_rng(),
+                ContinueInput {
+                    step,
+                    message: input,
+                    uid,
+                },
+            )
+            .map(|output| output.output.len())
+            .map_err(SimError::Cpv4)
     }
 
     /// `CA_MigrationStartSessionNegotiation` (flow step 1) on the initiator: the Offer

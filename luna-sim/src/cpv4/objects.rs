@@ -505,29 +505,31 @@ impl Simulator {
             .collect()
     }
 
-    /// The legacy one-object clone (`CA_CloneObject(hTargetSession, hSourceSession,
-    /// ulObjectType, hObject, phClonedObject)`, protocol.md section 12): copies one object
-    /// from the source session's partition to the target session's, keeping its `CKA_OUID`,
-    /// for partitions where CPv4 is off but the older cloning is allowed. One client reaches
-    /// both partitions; there is no attestation and no session key.
-    ///
-    /// Checks, in order: both sessions valid and logged in as the Crypto Officer; HSM policy 7
-    /// on both devices and the legacy protocol enabled on both partitions
-    /// (`CKR_PROTOCOL_DISABLED`); a cloning domain in common (`CKR_SESSION_NEGOTIATION_NO_PSK`,
-    /// register A47); then the object as in section 8.6: `CKR_OBJECT_TYPE_INVALID`,
-    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (policies 0 and 4 of either
-    /// partition), `CKR_FAILED_TO_CLONE_AN_OBJECT` (the OUID exists on the target).
+    /// Checks 1 to 3 of the legacy clone (protocol.md section 12) for two sessions, with no
+    /// object: what `CA_MigrateKeys` asks before it falls back to the legacy protocol.
     ///
     /// # Errors
     ///
-    /// As above; store errors.
-    pub fn clone_object(
+    /// As [`Simulator::clone_object`] before it looks at the object.
+    pub fn clone_check(
         &self,
         target_session: SessionHandle,
         source_session: SessionHandle,
-        object_type: CkUlong,
-        source_handle: ObjectHandle,
-    ) -> SimResult<ObjectHandle> {
+    ) -> SimResult<()> {
+        self.legacy_clone_pair(target_session, source_session)
+            .map(drop)
+    }
+
+    /// The two sessions and partitions of a legacy clone, once checks 1 to 3 passed.
+    fn legacy_clone_pair(
+        &self,
+        target_session: SessionHandle,
+        source_session: SessionHandle,
+    ) -> SimResult<(
+        crate::sim::SessionView,
+        crate::sim::SessionView,
+        Vec<crate::device::api::PartitionInfo>,
+    )> {
         let (target, source) = {
             let inner = self.lock();
             (
@@ -554,6 +556,34 @@ impl Simulator {
         if !shared {
             return Err(SimError::Cpv4(SessionError::NoPsk));
         }
+        Ok((target, source, partitions))
+    }
+
+    /// The legacy one-object clone (`CA_CloneObject(hTargetSession, hSourceSession,
+    /// ulObjectType, hObject, phClonedObject)`, protocol.md section 12): copies one object
+    /// from the source session's partition to the target session's, keeping its `CKA_OUID`,
+    /// for partitions where CPv4 is off but the older cloning is allowed. One client reaches
+    /// both partitions; there is no attestation and no session key.
+    ///
+    /// Checks, in order: both sessions valid and logged in as the Crypto Officer; HSM policy 7
+    /// on both devices and the legacy protocol enabled on both partitions
+    /// (`CKR_PROTOCOL_DISABLED`); a cloning domain in common (`CKR_SESSION_NEGOTIATION_NO_PSK`,
+    /// register A47); then the object as in section 8.6: `CKR_OBJECT_TYPE_INVALID`,
+    /// `CKR_OBJECT_HANDLE_INVALID`, `CKR_ACTION_PROHIBITED` (policies 0 and 4 of either
+    /// partition), `CKR_FAILED_TO_CLONE_AN_OBJECT` (the OUID exists on the target).
+    ///
+    /// # Errors
+    ///
+    /// As above; store errors.
+    pub fn clone_object(
+        &self,
+        target_session: SessionHandle,
+        source_session: SessionHandle,
+        object_type: CkUlong,
+        source_handle: ObjectHandle,
+    ) -> SimResult<ObjectHandle> {
+        let (target, source, partitions) =
+            self.legacy_clone_pair(target_session, source_session)?;
         match element_type(object_type) {
             Some(ElementType::Cryptoki) => {}
             _ => return Err(SimError::ObjectTypeInvalid),

@@ -64,6 +64,8 @@ fn partition_sql(partition: u64) -> Result<i64, SessionError> {
 pub(crate) struct SqlStore<'s> {
     pub(crate) sim: &'s Simulator,
     pub(crate) device: String,
+    /// Every transaction is rolled back (size queries).
+    pub(crate) dry_run: bool,
 }
 
 impl Store for SqlStore<'_> {
@@ -71,10 +73,15 @@ impl Store for SqlStore<'_> {
         let mut inner = self.sim.lock();
         // A storage error inside the call rolls the whole call back: no transition is ever
         // half stored.
-        let result = inner.write(|tx, keyring| {
+        let body = |tx: &Transaction<'_>, keyring: &mut crate::store::Keyring| {
             let key = keyring.device(&self.device, false)?.secret();
             with_txn(tx, &self.device, &key, f)
-        });
+        };
+        let result = if self.dry_run {
+            inner.rolled_back(body)
+        } else {
+            inner.write(body)
+        };
         result.map_err(|error| match error {
             SimError::Cpv4(error) => error,
             _ => SessionError::StateCorrupt("the simulator's store failed"),
