@@ -158,7 +158,10 @@ pub trait LegacyCloner {
     ) -> Result<ObjectHandle, CkRv>;
 }
 
-/// One object of a migration (`CK_OBJECT_MIGRATION_DATA`).
+/// One object of a migration, with the layout of the vendor's `CK_OBJECT_MIGRATION_DATA`
+/// (four `CK_ULONG`s in this order), so a PKCS#11 module can run the flow on its caller's
+/// array in place.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MigrationItem {
     /// `CK_CRYPTOKI_ELEMENT` or `CK_PARAM_ELEMENT`.

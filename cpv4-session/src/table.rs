@@ -523,8 +523,17 @@ impl<S: Store> SessionTable<S> {
                 self.answer_offer(partition, policy, now, rng, input)
             }
             step if step == u64::from(STEP_ACCEPT) => {
-                let uid = uid_from(uid.unwrap_or_default())?;
+                let given = uid
+                    .filter(|uid| !uid.is_empty())
+                    .map(uid_from)
+                    .transpose()?;
                 let now = preamble(policy, now)?;
+                let uid = match given {
+                    Some(uid) => uid,
+                    // The vendor wrapper's step-3 call passes no UID: the Accept names the
+                    // session it answers (register A49). Its signature is checked as usual.
+                    None => Accept::decode(input)?.tbs.session_uid,
+                };
                 self.answer_accept(partition, policy, now, input, uid)
             }
             _ => Err(SessionError::NegotiationInvalid(

@@ -258,3 +258,44 @@ fn two_partitions_of_one_device_clone_through_one_table() {
     );
     assert_rv(result, CKR_SESSION_ID_EXISTS);
 }
+
+/// Register A49: the vendor wrapper calls the initiator's Continue without the UID; the Accept
+/// names the session, which completes as with the UID given, and a tampered Accept still
+/// fails its checks.
+#[test]
+fn the_initiators_continue_without_a_uid_takes_the_session_the_accept_names() {
+    let mut pair = Pair::new();
+    let offer = pair.start();
+    let (accept, uid) = pair.respond(&offer).unwrap();
+    let mut tampered = accept.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let refused = pair.target.continue_negotiation(
+        TARGET,
+        &pair.initiator,
+        T,
+        &mut pair.rng,
+        cpv4_session::ContinueInput {
+            step: 3,
+            message: &tampered,
+            uid: None,
+        },
+    );
+    assert!(refused.is_err(), "a tampered Accept is refused without a UID too");
+    let out = pair
+        .target
+        .continue_negotiation(
+            TARGET,
+            &pair.initiator,
+            T,
+            &mut pair.rng,
+            cpv4_session::ContinueInput {
+                step: 3,
+                message: &accept,
+                uid: None,
+            },
+        )
+        .unwrap();
+    assert_eq!((out.step, out.status.value(), out.uid), (4, 2, uid));
+    pair.deliver(uid, &out.output).unwrap();
+}

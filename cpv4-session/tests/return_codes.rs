@@ -545,7 +545,7 @@ fn ckr_arguments_bad() {
             ContinueInput {
                 step: 3,
                 message: &exchange.accept,
-                uid: None,
+                uid: Some(&[1; 15]),
             },
         ),
         CKR_ARGUMENTS_BAD,

@@ -323,6 +323,53 @@ typedef CK_BYTE *CK_BYTE_PTR;
 typedef CK_ULONG *CK_ULONG_PTR;
 
 /**
+ * `CK_OBJECT_MIGRATION_DATA`: one object of `CA_MigrateKeys` (vendor layout, 32 bytes).
+ */
+typedef struct CK_OBJECT_MIGRATION_DATA {
+  /**
+   * `CK_CRYPTOKI_ELEMENT` or `CK_PARAM_ELEMENT`.
+   */
+  CK_ULONG objectType;
+  /**
+   * The object on the source partition.
+   */
+  CK_OBJECT_HANDLE sourceHandle;
+  /**
+   * Out: the clone on the target (written only for objects that clone).
+   */
+  CK_OBJECT_HANDLE targetHandle;
+  /**
+   * Out: the object's result.
+   */
+  CK_RV rv;
+} CK_OBJECT_MIGRATION_DATA;
+
+/**
+ * `CK_OBJECT_MIGRATION_DATA_PTR`.
+ */
+typedef struct CK_OBJECT_MIGRATION_DATA *CK_OBJECT_MIGRATION_DATA_PTR;
+
+/**
+ * `CK_OBJECT_HANDLE_PTR`.
+ */
+typedef CK_OBJECT_HANDLE *CK_OBJECT_HANDLE_PTR;
+
+/**
+ * `CK_BBOOL`.
+ */
+typedef unsigned char CK_BBOOL;
+
+/**
+ * `CK_SLOT_ID`.
+ */
+typedef CK_ULONG CK_SLOT_ID;
+
+/**
+ * `CK_BYTE_PTR_PTR`: an array of byte buffers.
+ */
+typedef CK_BYTE_PTR *CK_BYTE_PTR_PTR;
+
+/**
  * `CK_VERSION`.
  */
 typedef struct CK_VERSION {
@@ -391,16 +438,6 @@ typedef CK_RV (*CK_C_GetInfo)(struct CK_INFO *pInfo);
  * `CK_C_GetFunctionList`.
  */
 typedef CK_RV (*CK_C_GetFunctionList)(struct CK_FUNCTION_LIST **ppFunctionList);
-
-/**
- * `CK_BBOOL`.
- */
-typedef unsigned char CK_BBOOL;
-
-/**
- * `CK_SLOT_ID`.
- */
-typedef CK_ULONG CK_SLOT_ID;
 
 /**
  * `CK_SLOT_ID_PTR`.
@@ -727,11 +764,6 @@ typedef struct CK_ATTRIBUTE {
  * `CK_ATTRIBUTE_PTR`.
  */
 typedef struct CK_ATTRIBUTE *CK_ATTRIBUTE_PTR;
-
-/**
- * `CK_OBJECT_HANDLE_PTR`.
- */
-typedef CK_OBJECT_HANDLE *CK_OBJECT_HANDLE_PTR;
 
 /**
  * `CK_C_CreateObject`.
@@ -1258,6 +1290,115 @@ typedef struct CK_GCM_PARAMS_V240 {
 } CK_GCM_PARAMS_V240;
 
 /**
+ * `CK_RV_PTR`.
+ */
+typedef CK_RV *CK_RV_PTR;
+
+/**
+ * `CK_CPV4_EXTRACT_PARAMS`: the parameter of `CKM_CPV4_EXTRACT` (vendor layout, 88 bytes).
+ */
+typedef struct CK_CPV4_EXTRACT_PARAMS {
+  /**
+   * Length of `input`.
+   */
+  CK_ULONG inputLength;
+  /**
+   * The Confirm on the responder's first call, else NULL.
+   */
+  CK_BYTE_PTR input;
+  /**
+   * Length of `sessionOuid` (16).
+   */
+  CK_ULONG sessionOuidLen;
+  /**
+   * The session UID.
+   */
+  CK_BYTE_PTR sessionOuid;
+  /**
+   * `CKF_CONTINUE_ON_ERR` or 0.
+   */
+  CK_ULONG extractionFlags;
+  /**
+   * Number of objects (the length of every array).
+   */
+  CK_ULONG numberOfObjects;
+  /**
+   * Each object's element type.
+   */
+  CK_ULONG_PTR objectType;
+  /**
+   * Each object's handle.
+   */
+  CK_ULONG_PTR objectHandle;
+  /**
+   * Out: each object's result.
+   */
+  CK_RV_PTR result;
+  /**
+   * In: each buffer's size; out: each blob's size.
+   */
+  CK_ULONG_PTR keyBlobLen;
+  /**
+   * Each blob's buffer (all NULL: a size query).
+   */
+  CK_BYTE_PTR_PTR keyBlob;
+} CK_CPV4_EXTRACT_PARAMS;
+
+/**
+ * `CK_CPV4_INSERT_PARAMS`: the parameter of `CKM_CPV4_INSERT` (vendor layout, 96 bytes).
+ */
+typedef struct CK_CPV4_INSERT_PARAMS {
+  /**
+   * Length of `input`.
+   */
+  CK_ULONG inputLength;
+  /**
+   * The Confirm on the responder's first call, else NULL.
+   */
+  CK_BYTE_PTR input;
+  /**
+   * Length of `sessionOuid` (16).
+   */
+  CK_ULONG sessionOuidLen;
+  /**
+   * The session UID.
+   */
+  CK_BYTE_PTR sessionOuid;
+  /**
+   * `CKF_CONTINUE_ON_ERR` or 0.
+   */
+  CK_ULONG insertionFlags;
+  /**
+   * Number of objects (the length of every array).
+   */
+  CK_ULONG numberOfObjects;
+  /**
+   * Each blob's element type.
+   */
+  CK_ULONG_PTR objectType;
+  /**
+   * Each blob's storage type (`LUNA_STORAGE_*`, 0 to 3).
+   */
+  CK_ULONG_PTR storageType;
+  /**
+   * Each blob's length.
+   */
+  CK_ULONG_PTR keyBlobLen;
+  /**
+   * Each blob.
+   */
+  CK_BYTE_PTR_PTR keyBlob;
+  /**
+   * Out: each blob's result.
+   */
+  CK_RV_PTR result;
+  /**
+   * Out: each new object's handle.
+   */
+  CK_OBJECT_HANDLE_PTR objectHandle;
+} CK_CPV4_INSERT_PARAMS;
+
+/**
  * `CK_CREATEMUTEX`.
  */
 typedef CK_RV (*CK_CREATEMUTEX)(CK_VOID_PTR *ppMutex);
@@ -1425,6 +1566,180 @@ CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession,
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession,
                      CK_BYTE_PTR pLastPart,
                      CK_ULONG_PTR pulLastPartLen);
+
+/**
+ * `CA_MigrationStartSessionNegotiation` (flow step 1, initiator): the Offer, `*pOutputStep`
+ * = 2. `inputLength` must be 0 (register A10). A NULL `pOutput` is a size query and a short
+ * buffer `CKR_BUFFER_TOO_SMALL`; neither creates a negotiation.
+ *
+ * # Safety
+ *
+ * Non-NULL pointers are valid for their lengths: `pInput` readable for `ulInputLength`
+ * bytes, `pOutputStep` writable, `pOutputLength` readable and writable, `pOutput` writable
+ * for `*pOutputLength` bytes.
+ */
+CK_RV CA_MigrationStartSessionNegotiation(CK_SESSION_HANDLE hSession,
+                                          CK_ULONG ulInputLength,
+                                          CK_BYTE_PTR pInput,
+                                          CK_ULONG_PTR pOutputStep,
+                                          CK_ULONG_PTR pOutputLength,
+                                          CK_BYTE_PTR pOutput);
+
+/**
+ * `CA_MigrationContinueSessionNegotiation` (flow steps 2 and 3).
+ *
+ * At step 2 (responder) `pSessionUidInput` is empty and `pSessionUidOutputLen` required: the
+ * new UID is written there. At step 3 (initiator) the UID may be given, or not: the Accept
+ * names its session (register A49); both UID output pointers may then be NULL (register A22),
+ * and if given they receive the UID. All outputs are queried together: `pOutput` NULL with a
+ * non-NULL `pSessionUidOutput`, or the reverse, is `CKR_ARGUMENTS_BAD`. A size query or a
+ * short buffer writes every needed size and changes no negotiation.
+ *
+ * # Safety
+ *
+ * Non-NULL pointers are valid for their lengths, as for
+ * [`CA_MigrationStartSessionNegotiation`]; `pStatus` is writable.
+ */
+CK_RV CA_MigrationContinueSessionNegotiation(CK_SESSION_HANDLE hSession,
+                                             CK_ULONG ulInputStep,
+                                             CK_ULONG ulInputLength,
+                                             CK_BYTE_PTR pInput,
+                                             CK_ULONG ulSessionUidInputLen,
+                                             CK_BYTE_PTR pSessionUidInput,
+                                             CK_ULONG_PTR pOutputStep,
+                                             CK_ULONG_PTR pOutputLength,
+                                             CK_BYTE_PTR pOutput,
+                                             CK_ULONG_PTR pStatus,
+                                             CK_ULONG_PTR pSessionUidOutputLen,
+                                             CK_BYTE_PTR pSessionUidOutput);
+
+/**
+ * `CA_MigrationCloseSession` (flow step 6): closes a negotiation or session of the partition
+ * (register A2).
+ *
+ * # Safety
+ *
+ * A non-NULL `pSessionUid` is readable for `ulSessionUidLen` bytes.
+ */
+CK_RV CA_MigrationCloseSession(CK_SESSION_HANDLE hSession,
+                               CK_ULONG ulSessionUidLen,
+                               CK_BYTE_PTR pSessionUid);
+
+/**
+ * `CA_Extract` with `CKM_CPV4_EXTRACT` and a `CK_CPV4_EXTRACT_PARAMS` (flow step 4): seals
+ * each object into a key blob. Every `keyBlob[i]` NULL is a size query (each
+ * `keyBlobLen[i]` receives the blob's size, no sequence number is consumed); some NULL and
+ * some not is `CKR_ARGUMENTS_BAD`. Per-object codes are in `result[i]`.
+ *
+ * # Safety
+ *
+ * `pMechanism` and its parameter are readable; every array of the parameter holds
+ * `numberOfObjects` elements (`result` and `keyBlobLen` writable), and each non-NULL
+ * `keyBlob[i]` is writable for `keyBlobLen[i]` bytes.
+ */
+CK_RV CA_Extract(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism);
+
+/**
+ * `CA_Insert` with `CKM_CPV4_INSERT` and a `CK_CPV4_INSERT_PARAMS` (flow step 5): stores
+ * each blob's object in one transaction; the handles go to `objectHandle[i]`, per-object
+ * codes to `result[i]`.
+ *
+ * # Safety
+ *
+ * `pMechanism` and its parameter are readable; every array of the parameter holds
+ * `numberOfObjects` elements (`result` and `objectHandle` writable), and each `keyBlob[i]` is
+ * readable for `keyBlobLen[i]` bytes.
+ */
+CK_RV CA_Insert(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism);
+
+/**
+ * `CA_MigrateKeys` (protocol.md 2.4): clones `ulNumberOfObjects` objects from the source
+ * session's partition to the target session's, client-side over the low-level calls (the
+ * flow of `cpv4-migrate`), with the legacy clone as fallback where CPv4 is off on either
+ * side. `numberOfObjects` 0 or a NULL array is `CKR_ARGUMENTS_BAD` (register A17).
+ *
+ * # Safety
+ *
+ * A non-NULL `pObjects` is readable and writable for `ulNumberOfObjects` elements.
+ */
+CK_RV CA_MigrateKeys(CK_SESSION_HANDLE hSourceSession,
+                     CK_SESSION_HANDLE hTargetSession,
+                     CK_ULONG ulFlags,
+                     CK_ULONG ulNumberOfObjects,
+                     CK_OBJECT_MIGRATION_DATA_PTR pObjects);
+
+/**
+ * `CA_CloneObject(hTargetSession, hSourceSession, ulObjectType, hObject, phClonedObject)`:
+ * the legacy one-object clone (protocol.md section 12).
+ *
+ * # Safety
+ *
+ * A non-NULL `phClonedObject` is writable.
+ */
+CK_RV CA_CloneObject(CK_SESSION_HANDLE hTargetSession,
+                     CK_SESSION_HANDLE hSourceSession,
+                     CK_ULONG ulObjectType,
+                     CK_OBJECT_HANDLE hObject,
+                     CK_OBJECT_HANDLE_PTR phClonedObject);
+
+/**
+ * `CA_AddKCV`: the Partition SO adds a cloning domain (a KCV of NULL and 0 comes from the
+ * PED), primary if `bMakePrimary`.
+ *
+ * # Safety
+ *
+ * Non-NULL pointers are readable for their lengths.
+ */
+CK_RV CA_AddKCV(CK_SESSION_HANDLE hSession,
+                CK_ULONG ulKCVLength,
+                CK_BYTE_PTR pKCV,
+                CK_ULONG ulLabelLength,
+                CK_BYTE_PTR pLabel,
+                CK_BBOOL bMakePrimary);
+
+/**
+ * `CA_ChangeKCVLabel`: the Partition SO relabels a domain (`pOldLabel` NULL: the unlabelled
+ * one).
+ *
+ * # Safety
+ *
+ * Non-NULL pointers are readable for their lengths.
+ */
+CK_RV CA_ChangeKCVLabel(CK_SESSION_HANDLE hSession,
+                        CK_ULONG ulOldLabelLength,
+                        CK_BYTE_PTR pOldLabel,
+                        CK_ULONG ulNewLabelLength,
+                        CK_BYTE_PTR pNewLabel);
+
+/**
+ * `CA_DeleteKCV`: the Partition SO deletes a domain (`pLabel` NULL: the unlabelled one).
+ *
+ * # Safety
+ *
+ * A non-NULL `pLabel` is readable for `ulLabelLength` bytes.
+ */
+CK_RV CA_DeleteKCV(CK_SESSION_HANDLE hSession, CK_ULONG ulLabelLength, CK_BYTE_PTR pLabel);
+
+/**
+ * `CA_GetKCVLabels`: the partition's domain labels, primary first (registers A6, A7).
+ *
+ * `*pulNumberOfLabels` 0 asks for the count. Otherwise it is the size of the two arrays:
+ * too small gives `CKR_BUFFER_TOO_SMALL` with the count written; else `pulLabelLengths[i]`
+ * receives each label's length (0 for the unlabelled domain) and `pLabels[i]`, a buffer of
+ * at least 32 bytes, the label. `pulFlags` may be NULL; if not it must hold 0 and is not
+ * written.
+ *
+ * # Safety
+ *
+ * `pulNumberOfLabels` is readable and writable; with a non-zero count, `pulLabelLengths` is
+ * writable for that many `CK_ULONG`s and `pLabels` readable for that many pointers, each
+ * writable for 32 bytes; a non-NULL `pulFlags` is readable.
+ */
+CK_RV CA_GetKCVLabels(CK_SLOT_ID slotID,
+                      CK_ULONG_PTR pulNumberOfLabels,
+                      CK_ULONG_PTR pulFlags,
+                      CK_ULONG_PTR pulLabelLengths,
+                      CK_BYTE_PTR_PTR pLabels);
 
 /**
  * `C_GetFunctionList`: works before `C_Initialize`. The list is static and must not be
@@ -2097,6 +2412,55 @@ CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession);
  * No argument is read.
  */
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved);
+
+/**
+ * `CA_GetFirmwareVersion`: the firmware of the HSM that holds the slot's partition.
+ *
+ * # Safety
+ *
+ * The three pointers are writable.
+ */
+CK_RV CA_GetFirmwareVersion(CK_SLOT_ID slotID,
+                            CK_ULONG_PTR pulMajor,
+                            CK_ULONG_PTR pulMinor,
+                            CK_ULONG_PTR pulSubminor);
+
+/**
+ * `CA_GetTime`: the HSM time of the session's partition, seconds since the Unix epoch
+ * (`CKR_TIME_NOT_INITIALIZED` for a clock never set).
+ *
+ * # Safety
+ *
+ * `pulTime` is writable.
+ */
+CK_RV CA_GetTime(CK_SESSION_HANDLE hSession, CK_ULONG_PTR pulTime);
+
+/**
+ * `CA_GetHSMPolicySetting`: the value (0 or 1) of HSM policy 7 (cloning) or 57 (sync with
+ * host time) of the HSM that holds the slot's partition; another id is `CKR_ARGUMENTS_BAD`.
+ *
+ * # Safety
+ *
+ * `pulValue` is writable.
+ */
+CK_RV CA_GetHSMPolicySetting(CK_SLOT_ID slotID, CK_ULONG ulPolicyId, CK_ULONG_PTR pulValue);
+
+/**
+ * `CA_GetTokenPolicies`: the partition policies of a slot (ids and values, 0 or 1), in the
+ * two-call convention of the vendor's wrapper: NULL arrays ask for the counts, written to
+ * `*pulIdsLen` and `*pulValuesLen`; arrays shorter than that give `CKR_BUFFER_TOO_SMALL`
+ * with the counts written.
+ *
+ * # Safety
+ *
+ * `pulIdsLen` and `pulValuesLen` are readable and writable; non-NULL arrays are writable for
+ * the counts they say.
+ */
+CK_RV CA_GetTokenPolicies(CK_SLOT_ID slotID,
+                          CK_ULONG_PTR pulIds,
+                          CK_ULONG_PTR pulIdsLen,
+                          CK_ULONG_PTR pulValues,
+                          CK_ULONG_PTR pulValuesLen);
 
 #ifdef __cplusplus
 }  // extern "C"

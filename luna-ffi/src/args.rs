@@ -16,13 +16,23 @@ pub(crate) fn ulong(value: usize) -> FfiResult<CK_ULONG> {
     Ok(CK_ULONG::try_from(value)?)
 }
 
+/// A count of `T`s that can be one slice: no more than `isize::MAX` bytes in all (a larger
+/// count cannot describe memory the caller owns, and would be undefined behaviour to slice).
+fn element_count<T>(count: CK_ULONG) -> FfiResult<usize> {
+    let count = len(count)?;
+    match count.checked_mul(size_of::<T>().max(1)) {
+        Some(bytes) if isize::try_from(bytes).is_ok() => Ok(count),
+        _ => Err(Error::ArgumentsBad),
+    }
+}
+
 /// An input slice: `(NULL, 0)` is empty; `(NULL, n > 0)` is `CKR_ARGUMENTS_BAD`.
 ///
 /// # Safety
 ///
 /// A non-NULL `ptr` must be valid for reads of `count` elements for `'a`.
 pub(crate) unsafe fn slice<'a, T>(ptr: *const T, count: CK_ULONG) -> FfiResult<&'a [T]> {
-    let count = len(count)?;
+    let count = element_count::<T>(count)?;
     if ptr.is_null() {
         return if count == 0 {
             Ok(&[])
@@ -40,7 +50,7 @@ pub(crate) unsafe fn slice<'a, T>(ptr: *const T, count: CK_ULONG) -> FfiResult<&
 ///
 /// A non-NULL `ptr` must be valid for reads and writes of `count` elements for `'a`.
 pub(crate) unsafe fn slice_mut<'a, T>(ptr: *mut T, count: CK_ULONG) -> FfiResult<&'a mut [T]> {
-    let count = len(count)?;
+    let count = element_count::<T>(count)?;
     if ptr.is_null() {
         return if count == 0 {
             Ok(&mut [])

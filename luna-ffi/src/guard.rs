@@ -6,7 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use cpv4_wire::consts::{
     CKR_ARGUMENTS_BAD, CKR_BUFFER_TOO_SMALL, CKR_CANT_LOCK, CKR_CRYPTOKI_ALREADY_INITIALIZED,
     CKR_CRYPTOKI_NOT_INITIALIZED, CKR_FUNCTION_NOT_SUPPORTED, CKR_GENERAL_ERROR,
-    CKR_MECHANISM_PARAM_INVALID, CKR_OK, CKR_OPERATION_ACTIVE, CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+    CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID, CKR_OK, CKR_OPERATION_ACTIVE,
+    CKR_SESSION_PARALLEL_NOT_SUPPORTED,
 };
 use luna_sim::SimError;
 
@@ -29,6 +30,8 @@ pub(crate) enum Error {
     CantLock,
     /// A mechanism parameter of the wrong size or shape (`CKR_MECHANISM_PARAM_INVALID`).
     MechanismParamInvalid,
+    /// A mechanism the call does not take (`CKR_MECHANISM_INVALID`).
+    MechanismInvalid,
     /// An operation is still delivering a buffered result (`CKR_OPERATION_ACTIVE`).
     OperationActive,
     /// `CKF_SERIAL_SESSION` not set (`CKR_SESSION_PARALLEL_NOT_SUPPORTED`).
@@ -51,6 +54,7 @@ impl Error {
             Self::AlreadyInitialized => CKR_CRYPTOKI_ALREADY_INITIALIZED,
             Self::CantLock => CKR_CANT_LOCK,
             Self::MechanismParamInvalid => CKR_MECHANISM_PARAM_INVALID,
+            Self::MechanismInvalid => CKR_MECHANISM_INVALID,
             Self::OperationActive => CKR_OPERATION_ACTIVE,
             Self::ParallelNotSupported => CKR_SESSION_PARALLEL_NOT_SUPPORTED,
             Self::NotSupported => CKR_FUNCTION_NOT_SUPPORTED,

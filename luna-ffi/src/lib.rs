@@ -14,6 +14,13 @@
 //! encryption, ECDSA (P-256) and HMAC-SHA256 signatures, SHA-256 digests, AES and generic
 //! secret key generation, EC key pairs, AES key wrap with padding, random. Every other
 //! standard function returns `CKR_FUNCTION_NOT_SUPPORTED`.
+//!
+//! The Luna extensions are exported by name (the vendor's wrapper resolves each with `dlsym`):
+//! the CPv4 calls (`CA_MigrationStartSessionNegotiation`,
+//! `CA_MigrationContinueSessionNegotiation`, `CA_MigrationCloseSession`, `CA_Extract`,
+//! `CA_Insert`, `CA_MigrateKeys`), the legacy `CA_CloneObject`, the domain calls
+//! (`CA_AddKCV`, `CA_ChangeKCVLabel`, `CA_DeleteKCV`, `CA_GetKCVLabels`), and
+//! `CA_GetFirmwareVersion`, `CA_GetTime`, `CA_GetHSMPolicySetting`, `CA_GetTokenPolicies`.
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_snake_case)]
@@ -21,6 +28,8 @@
 mod args;
 mod cipher;
 pub mod ck;
+mod cpv4;
+mod domains;
 mod function_list;
 mod general;
 mod guard;
@@ -33,8 +42,11 @@ mod state;
 mod template;
 pub mod types;
 mod unsupported;
+mod vendor;
 
 pub use cipher::*;
+pub use cpv4::*;
+pub use domains::*;
 pub use function_list::{C_GetFunctionList, FUNCTION_LIST};
 pub use general::*;
 pub use keys::*;
@@ -42,3 +54,4 @@ pub use object::*;
 pub use session::*;
 pub use sign::*;
 pub use unsupported::*;
+pub use vendor::*;

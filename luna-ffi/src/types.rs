@@ -237,6 +237,86 @@ pub struct CK_GCM_PARAMS_V240 {
     pub ulTagBits: CK_ULONG,
 }
 
+/// `CK_RV_PTR`.
+pub type CK_RV_PTR = *mut CK_RV;
+/// `CK_BYTE_PTR_PTR`: an array of byte buffers.
+pub type CK_BYTE_PTR_PTR = *mut CK_BYTE_PTR;
+
+/// `CK_OBJECT_MIGRATION_DATA`: one object of `CA_MigrateKeys` (vendor layout, 32 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CK_OBJECT_MIGRATION_DATA {
+    /// `CK_CRYPTOKI_ELEMENT` or `CK_PARAM_ELEMENT`.
+    pub objectType: CK_ULONG,
+    /// The object on the source partition.
+    pub sourceHandle: CK_OBJECT_HANDLE,
+    /// Out: the clone on the target (written only for objects that clone).
+    pub targetHandle: CK_OBJECT_HANDLE,
+    /// Out: the object's result.
+    pub rv: CK_RV,
+}
+
+/// `CK_OBJECT_MIGRATION_DATA_PTR`.
+pub type CK_OBJECT_MIGRATION_DATA_PTR = *mut CK_OBJECT_MIGRATION_DATA;
+
+/// `CK_CPV4_EXTRACT_PARAMS`: the parameter of `CKM_CPV4_EXTRACT` (vendor layout, 88 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_CPV4_EXTRACT_PARAMS {
+    /// Length of `input`.
+    pub inputLength: CK_ULONG,
+    /// The Confirm on the responder's first call, else NULL.
+    pub input: CK_BYTE_PTR,
+    /// Length of `sessionOuid` (16).
+    pub sessionOuidLen: CK_ULONG,
+    /// The session UID.
+    pub sessionOuid: CK_BYTE_PTR,
+    /// `CKF_CONTINUE_ON_ERR` or 0.
+    pub extractionFlags: CK_ULONG,
+    /// Number of objects (the length of every array).
+    pub numberOfObjects: CK_ULONG,
+    /// Each object's element type.
+    pub objectType: CK_ULONG_PTR,
+    /// Each object's handle.
+    pub objectHandle: CK_ULONG_PTR,
+    /// Out: each object's result.
+    pub result: CK_RV_PTR,
+    /// In: each buffer's size; out: each blob's size.
+    pub keyBlobLen: CK_ULONG_PTR,
+    /// Each blob's buffer (all NULL: a size query).
+    pub keyBlob: CK_BYTE_PTR_PTR,
+}
+
+/// `CK_CPV4_INSERT_PARAMS`: the parameter of `CKM_CPV4_INSERT` (vendor layout, 96 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_CPV4_INSERT_PARAMS {
+    /// Length of `input`.
+    pub inputLength: CK_ULONG,
+    /// The Confirm on the responder's first call, else NULL.
+    pub input: CK_BYTE_PTR,
+    /// Length of `sessionOuid` (16).
+    pub sessionOuidLen: CK_ULONG,
+    /// The session UID.
+    pub sessionOuid: CK_BYTE_PTR,
+    /// `CKF_CONTINUE_ON_ERR` or 0.
+    pub insertionFlags: CK_ULONG,
+    /// Number of objects (the length of every array).
+    pub numberOfObjects: CK_ULONG,
+    /// Each blob's element type.
+    pub objectType: CK_ULONG_PTR,
+    /// Each blob's storage type (`LUNA_STORAGE_*`, 0 to 3).
+    pub storageType: CK_ULONG_PTR,
+    /// Each blob's length.
+    pub keyBlobLen: CK_ULONG_PTR,
+    /// Each blob.
+    pub keyBlob: CK_BYTE_PTR_PTR,
+    /// Out: each blob's result.
+    pub result: CK_RV_PTR,
+    /// Out: each new object's handle.
+    pub objectHandle: CK_OBJECT_HANDLE_PTR,
+}
+
 /// `CK_CREATEMUTEX`.
 pub type CK_CREATEMUTEX = Option<unsafe extern "C" fn(ppMutex: *mut CK_VOID_PTR) -> CK_RV>;
 /// `CK_DESTROYMUTEX`.
@@ -728,4 +808,20 @@ const _: () = {
     assert!(std::mem::offset_of!(CK_TOKEN_INFO, utcTime) == 188);
     assert!(std::mem::offset_of!(CK_GCM_PARAMS, ulTagBits) == 40);
     assert!(std::mem::offset_of!(CK_C_INITIALIZE_ARGS, flags) == 32);
+    // The CPv4 structures (FACTS.md): 32, 88 and 96 bytes, fields in the vendor's order.
+    assert!(size_of::<CK_OBJECT_MIGRATION_DATA>() == 32);
+    assert!(std::mem::offset_of!(CK_OBJECT_MIGRATION_DATA, rv) == 24);
+    assert!(size_of::<CK_CPV4_EXTRACT_PARAMS>() == 88);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, input) == 8);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, sessionOuid) == 24);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, extractionFlags) == 32);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, objectHandle) == 56);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, result) == 64);
+    assert!(std::mem::offset_of!(CK_CPV4_EXTRACT_PARAMS, keyBlob) == 80);
+    assert!(size_of::<CK_CPV4_INSERT_PARAMS>() == 96);
+    assert!(std::mem::offset_of!(CK_CPV4_INSERT_PARAMS, storageType) == 56);
+    assert!(std::mem::offset_of!(CK_CPV4_INSERT_PARAMS, keyBlobLen) == 64);
+    assert!(std::mem::offset_of!(CK_CPV4_INSERT_PARAMS, keyBlob) == 72);
+    assert!(std::mem::offset_of!(CK_CPV4_INSERT_PARAMS, result) == 80);
+    assert!(std::mem::offset_of!(CK_CPV4_INSERT_PARAMS, objectHandle) == 88);
 };
