@@ -281,7 +281,10 @@ fn the_initiators_continue_without_a_uid_takes_the_session_the_accept_names() {
             uid: None,
         },
     );
-    assert!(refused.is_err(), "a tampered Accept is refused without a UID too");
+    assert!(
+        refused.is_err(),
+        "a tampered Accept is refused without a UID too"
+    );
     let out = pair
         .target
         .continue_negotiation(

@@ -2462,6 +2462,30 @@ CK_RV CA_GetTokenPolicies(CK_SLOT_ID slotID,
                           CK_ULONG_PTR pulValues,
                           CK_ULONG_PTR pulValuesLen);
 
+/**
+ * `CA_SetHSMPolicy`: sets HSM policy 7 (cloning) or 57 (sync with host time), value 0 or 1,
+ * of the HSM that holds the session's partition, as its SO (register A50).
+ *
+ * # Safety
+ *
+ * No pointer arguments.
+ */
+CK_RV CA_SetHSMPolicy(CK_SESSION_HANDLE hSession, CK_ULONG ulPolicyId, CK_ULONG ulValue);
+
+/**
+ * `CA_SetTokenPolicies`: sets `ulCount` partition policies of `slotID` (ids 0, 4, 42, 44;
+ * values 0 or 1), all or none, as the Partition SO of that slot.
+ *
+ * # Safety
+ *
+ * Non-NULL `pulIds` and `pulValues` are readable for `ulCount` elements.
+ */
+CK_RV CA_SetTokenPolicies(CK_SESSION_HANDLE hSession,
+                          CK_SLOT_ID slotID,
+                          CK_ULONG ulCount,
+                          CK_ULONG_PTR pulIds,
+                          CK_ULONG_PTR pulValues);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

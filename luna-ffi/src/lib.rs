@@ -20,7 +20,8 @@
 //! `CA_MigrationContinueSessionNegotiation`, `CA_MigrationCloseSession`, `CA_Extract`,
 //! `CA_Insert`, `CA_MigrateKeys`), the legacy `CA_CloneObject`, the domain calls
 //! (`CA_AddKCV`, `CA_ChangeKCVLabel`, `CA_DeleteKCV`, `CA_GetKCVLabels`), and
-//! `CA_GetFirmwareVersion`, `CA_GetTime`, `CA_GetHSMPolicySetting`, `CA_GetTokenPolicies`.
+//! `CA_GetFirmwareVersion`, `CA_GetTime`, `CA_GetHSMPolicySetting`, `CA_SetHSMPolicy`,
+//! `CA_GetTokenPolicies`, `CA_SetTokenPolicies`.
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_snake_case)]

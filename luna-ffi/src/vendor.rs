@@ -1,6 +1,8 @@
 //! Vendor calls that clients of the cloning API use around it: `CA_GetFirmwareVersion`,
-//! `CA_GetTime`, `CA_GetHSMPolicySetting` and `CA_GetTokenPolicies` (signatures of the
-//! vendor's wrapper, FACTS.md).
+//! `CA_GetTime`, `CA_GetHSMPolicySetting`, `CA_SetHSMPolicy`, `CA_GetTokenPolicies` and
+//! `CA_SetTokenPolicies` (signatures of the vendor's wrapper, FACTS.md), so a test written for
+//! a real Luna HSM stages cloning on or off, the legacy protocol and domain management from its
+//! own code.
 
 use cpv4_wire::consts::{HSM_POLICY_ALLOW_CLONING, HSM_POLICY_SYNC_HOST_TIME};
 
@@ -124,5 +126,57 @@ pub unsafe extern "C" fn CA_GetTokenPolicies(
         let first = ids.write(&id_list);
         let second = values.write(&value_list);
         first.and(second)
+    })
+}
+
+/// `CA_SetHSMPolicy`: sets HSM policy 7 (cloning) or 57 (sync with host time), value 0 or 1,
+/// of the HSM that holds the session's partition, as its SO (register A50).
+///
+/// # Safety
+///
+/// No pointer arguments.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn CA_SetHSMPolicy(
+    hSession: CK_SESSION_HANDLE,
+    ulPolicyId: CK_ULONG,
+    ulValue: CK_ULONG,
+) -> CK_RV {
+    entry(|| {
+        let library = state::current()?;
+        Ok(library
+            .sim
+            .set_hsm_policy_in_session(hSession, ulPolicyId, ulValue)?)
+    })
+}
+
+/// `CA_SetTokenPolicies`: sets `ulCount` partition policies of `slotID` (ids 0, 4, 42, 44;
+/// values 0 or 1), all or none, as the Partition SO of that slot.
+///
+/// # Safety
+///
+/// Non-NULL `pulIds` and `pulValues` are readable for `ulCount` elements.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn CA_SetTokenPolicies(
+    hSession: CK_SESSION_HANDLE,
+    slotID: CK_SLOT_ID,
+    ulCount: CK_ULONG,
+    pulIds: CK_ULONG_PTR,
+    pulValues: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        let library = state::current()?;
+        library.sim.session_info(hSession)?;
+        if ulCount != 0 && (pulIds.is_null() || pulValues.is_null()) {
+            return Err(Error::ArgumentsBad);
+        }
+        // SAFETY: forwarded from this function's contract.
+        let ids = unsafe { args::slice(pulIds.cast_const(), ulCount) }?;
+        // SAFETY: forwarded from this function's contract.
+        let values = unsafe { args::slice(pulValues.cast_const(), ulCount) }?;
+        let policies: Vec<(CK_ULONG, CK_ULONG)> =
+            ids.iter().copied().zip(values.iter().copied()).collect();
+        Ok(library
+            .sim
+            .set_partition_policies_in_session(hSession, slotID, &policies)?)
     })
 }

@@ -102,6 +102,15 @@ impl SessionView {
         }
     }
 
+    /// The role is the Partition SO (domain management, partition policies).
+    pub(crate) const fn require_so(&self) -> SimResult<()> {
+        match self.role {
+            None => Err(SimError::UserNotLoggedIn),
+            Some(Role::So) => Ok(()),
+            Some(_) => Err(SimError::UserNotAuthorized),
+        }
+    }
+
     /// As [`Self::require_officer`], plus a read-write session for token objects.
     pub(crate) fn require_writer(&self, token: bool) -> SimResult<()> {
         self.require_officer()?;

@@ -165,13 +165,16 @@ impl Simulator {
 
     /// Whether CPv4 runs on the partition of `session` (HSM policy 7, the partition's CPv4
     /// switch and policy 42, the firmware): what a client checks before choosing the
-    /// protocol of a migration.
+    /// protocol of a migration. Like every cloning call it needs the Crypto Officer, so a
+    /// migration with the wrong role fails before it makes any state.
     ///
     /// # Errors
     ///
-    /// `CKR_SESSION_HANDLE_INVALID`; store errors.
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_USER_NOT_LOGGED_IN`, `CKR_USER_NOT_AUTHORIZED`; store
+    /// errors.
     pub fn cpv4_enabled(&self, session: SessionHandle) -> SimResult<bool> {
         let view = self.lock().session(session)?;
+        view.require_officer()?;
         let partition = self.partition_info(view.slot)?;
         let device = self.device_info(&partition.device_serial)?;
         Ok(cpv4_on(&device, &partition))

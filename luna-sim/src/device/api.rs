@@ -15,7 +15,7 @@ use crate::device::records::{
 };
 use crate::error::{SimError, SimResult};
 use crate::session::auth::{self, MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
-use crate::session::table::SlotId;
+use crate::session::table::{SessionHandle, SlotId};
 use crate::sim::{Inner, Simulator};
 use crate::store::keys::record_aad;
 use crate::store::slot_sql;
@@ -389,6 +389,66 @@ impl Simulator {
         })
     }
 
+    /// `CA_SetHSMPolicy`: sets HSM policy 7 or 57 (value 0 or 1) of the HSM that holds the
+    /// session's partition. On Luna the HSM SO does this; the simulator has no HSM SO
+    /// session, so the Partition SO of a partition on that HSM stands in (register A50).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_USER_NOT_LOGGED_IN`, `CKR_USER_NOT_AUTHORIZED` (not
+    /// the SO), `CKR_ARGUMENTS_BAD` (another policy, or a value other than 0 and 1).
+    pub fn set_hsm_policy_in_session(
+        &self,
+        session: SessionHandle,
+        policy: CkUlong,
+        value: CkUlong,
+    ) -> SimResult<()> {
+        let view = self.lock().session(session)?;
+        view.require_so()?;
+        let on = policy_value(value)?;
+        let serial = self.partition_info(view.slot)?.device_serial;
+        self.set_hsm_policy(&serial, policy, on)
+    }
+
+    /// `CA_SetTokenPolicies`: sets partition policies (ids and values, 0 or 1) of `slot`, all
+    /// or none, as the Partition SO of that slot.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_USER_NOT_LOGGED_IN`, `CKR_USER_NOT_AUTHORIZED` (not
+    /// the SO, or the SO of another slot), `CKR_ARGUMENTS_BAD` (an unknown policy or a value
+    /// other than 0 and 1; nothing is changed).
+    pub fn set_partition_policies_in_session(
+        &self,
+        session: SessionHandle,
+        slot: SlotId,
+        policies: &[(CkUlong, CkUlong)],
+    ) -> SimResult<()> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_so()?;
+        if view.slot != slot {
+            return Err(SimError::UserNotAuthorized);
+        }
+        let mut values = Vec::with_capacity(policies.len());
+        for &(policy, value) in policies {
+            if !PARTITION_POLICIES.contains(&policy) {
+                return Err(SimError::ArgumentsBad("unknown partition policy"));
+            }
+            values.push((policy, policy_value(value)?));
+        }
+        let sql = slot_sql(slot)?;
+        inner.write(|tx, _| {
+            for (policy, on) in values {
+                tx.execute(
+                    "UPDATE partition_policies SET value = ?3 WHERE slot = ?1 AND policy = ?2",
+                    params![sql, crate::store::ulong_to_sql(policy), on],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     /// Enables or disables CPv4 (`cpv4`) or the legacy protocols (`!cpv4`) on a partition.
     ///
     /// # Errors
@@ -646,5 +706,14 @@ impl Simulator {
             firmware_version: firmware_major_minor(&device.firmware),
             utc_time,
         })
+    }
+}
+
+/// A policy value of the vendor calls: 0 (off) or 1 (on).
+fn policy_value(value: CkUlong) -> SimResult<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(SimError::ArgumentsBad("a policy value is 0 or 1")),
     }
 }

@@ -30,9 +30,8 @@ use zeroize::Zeroizing;
 
 use crate::device::records::{SMK_KIND, insert_domain};
 use crate::error::{SimError, SimResult};
-use crate::session::auth::Role;
 use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle, SlotId};
-use crate::sim::{Inner, SessionView, Simulator};
+use crate::sim::{Inner, Simulator};
 use crate::store::Keyring;
 use crate::store::keys::record_aad;
 use crate::store::slot_sql;
@@ -116,14 +115,6 @@ pub(crate) fn open_psk(
         .try_into()
         .map_err(|_| SimError::Corrupt("domain PSK length".into()))?;
     Ok(DomainPsk::from_bytes(bytes))
-}
-
-const fn require_so(session: &SessionView) -> SimResult<()> {
-    match session.role {
-        None => Err(SimError::UserNotLoggedIn),
-        Some(Role::So) => Ok(()),
-        Some(_) => Err(SimError::UserNotAuthorized),
-    }
 }
 
 /// Checks a required label (1..=32 bytes) against the existing domains.
@@ -240,7 +231,7 @@ impl Simulator {
     ) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        require_so(&view)?;
+        view.require_so()?;
         if !inner.domain_policy_on(view.slot)? {
             return Err(SimError::DomainManagementNotAllowed);
         }
@@ -322,7 +313,7 @@ impl Simulator {
     ) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        require_so(&view)?;
+        view.require_so()?;
         let slot = slot_sql(view.slot)?;
         inner.write(|tx, _| {
             let rows = domain_rows(tx, slot)?;
@@ -349,7 +340,7 @@ impl Simulator {
     pub fn delete_kcv(&self, session: SessionHandle, label: Option<&[u8]>) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        require_so(&view)?;
+        view.require_so()?;
         if !inner.domain_policy_on(view.slot)? {
             return Err(SimError::DomainManagementNotAllowed);
         }
