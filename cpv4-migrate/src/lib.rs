@@ -27,7 +27,8 @@
 pub use cpv4_wire::SessionUid;
 use cpv4_wire::consts::{
     CKF_CONTINUE_ON_ERR, CKR_ARGUMENTS_BAD, CKR_CLONE_NOT_ATTEMPTED, CKR_GENERAL_ERROR, CKR_OK,
-    CKR_PROTOCOL_DISABLED, CKR_SESSION_ID_EXPIRED, CkRv, CkUlong, LUNA_STORAGE_DEFAULT,
+    CKR_PROTOCOL_DISABLED, CKR_SESSION_ID_EXPIRED, CKR_SESSION_ID_INVALID, CkRv, CkUlong,
+    LUNA_STORAGE_DEFAULT,
 };
 
 /// A PKCS#11 object handle.
@@ -202,7 +203,9 @@ pub enum Protocol {
 /// `legacy` is the fallback where CPv4 is off on either partition; without one that case is
 /// `CKR_PROTOCOL_DISABLED`. Per-object failures do not fail the call; without
 /// `CKF_CONTINUE_ON_ERR` processing stops at the first failing object (register A23). A
-/// session that expires during the migration is re-negotiated once per batch (register A48).
+/// session that expires during the migration (`CKR_SESSION_ID_EXPIRED`, or
+/// `CKR_SESSION_ID_INVALID` once another call swept it) is re-negotiated once per batch
+/// (register A48).
 pub fn migrate_keys(
     source: &mut dyn Endpoint,
     target: &mut dyn Endpoint,
@@ -245,7 +248,7 @@ pub fn migrate_keys_with(
     let result = (|| {
         for batch in items.chunks_mut(BATCH_OBJECTS) {
             let go_on = match run_batch(source, target, &mut session, flags, batch) {
-                Err(rv) if rv == CKR_SESSION_ID_EXPIRED => {
+                Err(rv) if session_gone(rv) => {
                     // The session's lifetime ended between two batches or inside one: a new
                     // one carries the rest. A batch is redone whole: its insert is one
                     // transaction, so an expired insert stored nothing.
@@ -263,6 +266,13 @@ pub fn migrate_keys_with(
     })();
     session.close(source, target);
     result
+}
+
+/// Whether a call's code says the flow's own session is gone: expired, or already swept
+/// after its expiry by another call on the partition (the flow never closed it, so a UID
+/// the device no longer knows can only be that).
+fn session_gone(rv: CkRv) -> bool {
+    rv == CKR_SESSION_ID_EXPIRED || rv == CKR_SESSION_ID_INVALID
 }
 
 /// A negotiated session, and whether its Confirm still has to go to the source.
@@ -346,7 +356,7 @@ fn run_batch(
     let insertion = match target.insert(&session.uid, flags, &blobs) {
         Ok(insertion) => insertion,
         Err(rv) => {
-            if rv != CKR_SESSION_ID_EXPIRED {
+            if !session_gone(rv) {
                 // One transaction: nothing of this call was stored.
                 for (item, _) in extracted {
                     item.rv = rv;

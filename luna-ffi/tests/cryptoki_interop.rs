@@ -1,5 +1,6 @@
 //! The `cryptoki` crate drives the built `libluna_ffi.so`: slots, login, AES key generation,
-//! AES-GCM and AES-CBC-PAD, an EC P-256 key pair, ECDSA signatures, SHA-256.
+//! AES-GCM and AES-CBC-PAD, an EC P-256 key pair, ECDSA signatures, SHA-256; and, with the
+//! raw `CA_MigrateKeys` symbol, a migration of every object class whose clones work.
 //!
 //! The library state is per process, so each scenario runs in its own child process (the
 //! ignored `scenario_*` tests, re-run by the visible tests) with its own `LUNA_SIM_HOME`.
@@ -198,4 +199,162 @@ fn scenario_pins() {
     );
     drop(session);
     pkcs11.finalize().unwrap();
+}
+
+/// `CA_MigrateKeys` from the module, resolved by name as a Luna application resolves it.
+type MigrateKeys = unsafe extern "C" fn(
+    luna_ffi::types::CK_SESSION_HANDLE,
+    luna_ffi::types::CK_SESSION_HANDLE,
+    luna_ffi::types::CK_ULONG,
+    luna_ffi::types::CK_ULONG,
+    *mut luna_ffi::types::CK_OBJECT_MIGRATION_DATA,
+) -> luna_ffi::types::CK_RV;
+
+#[test]
+fn cryptoki_and_the_raw_ca_symbols_migrate_every_object_class_and_the_clones_work() {
+    common::run_scenario("scenario_migrate", common::home().path());
+}
+
+#[test]
+#[ignore = "runs in a child process of its visible test"]
+#[allow(unsafe_code)]
+fn scenario_migrate() {
+    use luna_ffi::types::CK_OBJECT_MIGRATION_DATA;
+
+    let (pkcs11, source) = open();
+    let slots = pkcs11.get_slots_with_token().unwrap();
+    let target = pkcs11.open_rw_session(slots[1]).unwrap();
+    target
+        .login(UserType::User, Some(&AuthPin::new(common::CO_PIN.into())))
+        .unwrap();
+    let aes = source
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Extractable(false),
+            ],
+        )
+        .unwrap();
+    let (public, private) = source
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[
+                Attribute::EcParams(P256.to_vec()),
+                Attribute::Verify(true),
+                Attribute::Token(true),
+            ],
+            &[Attribute::Sign(true), Attribute::Token(true)],
+        )
+        .unwrap();
+    let certificate = source
+        .create_object(&[
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::CertificateType(cryptoki::object::CertificateType::X_509),
+            Attribute::Token(true),
+            Attribute::Value(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+        ])
+        .unwrap();
+    let data = source
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Value(b"some data".to_vec()),
+        ])
+        .unwrap();
+    let objects = [aes, public, private, certificate, data];
+    let mut migration: Vec<CK_OBJECT_MIGRATION_DATA> = objects
+        .iter()
+        .map(|object| CK_OBJECT_MIGRATION_DATA {
+            objectType: cpv4_wire::consts::CK_CRYPTOKI_ELEMENT,
+            sourceHandle: object.handle(),
+            ..CK_OBJECT_MIGRATION_DATA::default()
+        })
+        .collect();
+    // SAFETY: the module is the one cryptoki loaded (the same library instance); the symbol
+    // has the signature of `MigrateKeys` (the generated header), and the array holds as many
+    // elements as the count says.
+    let rv = unsafe {
+        let module = libloading::Library::new(common::library()).unwrap();
+        let migrate: libloading::Symbol<'_, MigrateKeys> = module.get(b"CA_MigrateKeys").unwrap();
+        migrate(
+            source.handle(),
+            target.handle(),
+            0,
+            migration.len() as _,
+            migration.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rv, cpv4_wire::consts::CKR_OK);
+    let clones: Vec<cryptoki::object::ObjectHandle> = migration
+        .iter()
+        .map(|item| {
+            assert_eq!(item.rv, cpv4_wire::consts::CKR_OK);
+            // SAFETY: a handle the module returned for the target session.
+            unsafe { cryptoki::object::ObjectHandle::new_from_raw(item.targetHandle) }
+        })
+        .collect();
+    // Every readable attribute matches, CKA_OUID included.
+    let readable = [
+        AttributeType::Class,
+        AttributeType::Token,
+        AttributeType::Label,
+        AttributeType::KeyType,
+        AttributeType::EcPoint,
+        AttributeType::EcParams,
+        AttributeType::Value,
+        AttributeType::Extractable,
+        AttributeType::VendorDefined(cpv4_wire::consts::CKA_OUID),
+    ];
+    for (object, clone) in objects.iter().zip(&clones) {
+        let wanted: Vec<AttributeType> = readable
+            .iter()
+            .copied()
+            .filter(|kind| {
+                source
+                    .get_attribute_info(*object, &[*kind])
+                    .is_ok_and(|info| {
+                        matches!(info[..], [cryptoki::object::AttributeInfo::Available(_)])
+                    })
+            })
+            .collect();
+        assert!(wanted.contains(&AttributeType::VendorDefined(cpv4_wire::consts::CKA_OUID)));
+        assert_eq!(
+            source.get_attributes(*object, &wanted).unwrap(),
+            target.get_attributes(*clone, &wanted).unwrap()
+        );
+    }
+    // The clones work: what the source encrypted or signed, the target decrypts or verifies,
+    // and the reverse.
+    let mut iv = [3u8; 12];
+    let gcm = GcmParams::new(&mut iv, &[], 128.into()).unwrap();
+    let ciphertext = source
+        .encrypt(&Mechanism::AesGcm(gcm), aes, b"migrated")
+        .unwrap();
+    let gcm = GcmParams::new(&mut iv, &[], 128.into()).unwrap();
+    assert_eq!(
+        target
+            .decrypt(&Mechanism::AesGcm(gcm), clones[0], &ciphertext)
+            .unwrap(),
+        b"migrated"
+    );
+    let signature = target
+        .sign(&Mechanism::EcdsaSha256, clones[2], b"by the clone")
+        .unwrap();
+    source
+        .verify(&Mechanism::EcdsaSha256, public, b"by the clone", &signature)
+        .unwrap();
+    let signature = source
+        .sign(&Mechanism::EcdsaSha256, private, b"by the source")
+        .unwrap();
+    target
+        .verify(
+            &Mechanism::EcdsaSha256,
+            clones[1],
+            b"by the source",
+            &signature,
+        )
+        .unwrap();
+    drop(pkcs11);
 }

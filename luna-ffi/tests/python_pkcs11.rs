@@ -1,4 +1,5 @@
-//! `python-pkcs11` (PyPI) drives the built module through `tests/python_pkcs11.py`.
+//! `python-pkcs11` (PyPI) drives the built module through `tests/python_pkcs11.py`, and plain
+//! `ctypes` migrates keys with the CA_ extensions (`tests/python_ctypes_cpv4.py`).
 // Test helpers, like tests, fail loudly.
 #![allow(
     clippy::unwrap_used,
@@ -32,4 +33,25 @@ fn python_pkcs11_generates_a_key_and_encrypts_and_decrypts() {
             .env("LUNA_SIM_HOME", home.path()),
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("python-pkcs11: OK"));
+}
+
+/// The vendor wrapper's calling conventions, with nothing but `ctypes`
+/// (`tests/python_ctypes_cpv4.py`).
+#[test]
+fn python_ctypes_migrates_keys_in_the_vendor_wrappers_conventions() {
+    let present = Command::new("python3")
+        .args(["-c", "import ctypes"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require_tool("python3", present, "apt-get install python3") {
+        return;
+    }
+    let home = common::home();
+    let output = common::run_ok(
+        Command::new("python3")
+            .arg(common::package_dir().join("tests/python_ctypes_cpv4.py"))
+            .arg(common::library())
+            .env("LUNA_SIM_HOME", home.path()),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("python-ctypes-cpv4: OK"));
 }

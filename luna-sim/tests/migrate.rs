@@ -205,6 +205,9 @@ struct AgingTarget<'a> {
     clock: TestClock,
     inserts: usize,
     starts: usize,
+    /// A session on the source whose own call, right after the jump, meets the expired
+    /// session first and sweeps it: the flow's next call then finds it gone.
+    sweeper: Option<SessionHandle>,
 }
 
 impl Endpoint for AgingTarget<'_> {
@@ -242,6 +245,13 @@ impl Endpoint for AgingTarget<'_> {
         self.inserts += 1;
         if self.inserts == 1 {
             self.clock.advance(3_601);
+            if let Some(sweeper) = self.sweeper {
+                let swept = self
+                    .inner
+                    .sim
+                    .cpv4_extract(sweeper, &uid.0, &[], 0, &[], false);
+                assert_eq!(swept.unwrap_err().rv(), CKR_SESSION_ID_EXPIRED);
+            }
         }
         inserted
     }
@@ -250,10 +260,7 @@ impl Endpoint for AgingTarget<'_> {
     }
 }
 
-/// Register A48: a session that expires between two batches is re-negotiated; every object
-/// clones exactly once and no session is left behind.
-#[test]
-fn a_session_that_expires_during_a_migration_is_renegotiated_and_every_object_clones_once() {
+fn renegotiates_across_expiry(sweep: bool) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new(1_800_000_000);
     let sim = open_at(dir.path(), &clock);
@@ -269,6 +276,7 @@ fn a_session_that_expires_during_a_migration_is_renegotiated_and_every_object_cl
         clock: clock.clone(),
         inserts: 0,
         starts: 0,
+        sweeper: sweep.then(|| sim.open_session(SOURCE, true).unwrap()),
     };
     let protocol = cpv4_migrate::migrate_keys_with(
         &mut SimEndpoint {
@@ -295,4 +303,55 @@ fn a_session_that_expires_during_a_migration_is_renegotiated_and_every_object_cl
     assert_eq!(live(&sim, SOURCE_HSM), (0, 0));
     assert_eq!(live(&sim, TARGET_HSM), (0, 0));
     assert_eq!(aging.starts, 2, "the expired session and its successor");
+}
+
+/// Register A48: a session that expires between two batches is re-negotiated; every object
+/// clones exactly once and no session is left behind.
+#[test]
+fn a_session_that_expires_during_a_migration_is_renegotiated_and_every_object_clones_once() {
+    renegotiates_across_expiry(false);
+}
+
+/// Register A48: the same when another call swept the expired session before the flow's next
+/// call (which then gets `CKR_SESSION_ID_INVALID`).
+#[test]
+fn a_session_swept_by_another_call_during_a_migration_is_renegotiated_too() {
+    renegotiates_across_expiry(true);
+}
+
+/// Partitions of no common cloning domain: `CKR_SESSION_NEGOTIATION_NO_PSK` from the CPv4
+/// negotiation, and the same from the legacy path (register A47); no object is attempted.
+#[test]
+fn migrate_keys_between_partitions_of_no_common_domain_is_no_psk() {
+    let (dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let keys = session_keys(&sim, source, 2);
+    let admin = common::open(dir.path());
+    let so_target = login(&admin, TARGET, CKU_SO);
+    admin
+        .add_kcv(so_target, Some(b"another domain secret"), b"other", true)
+        .unwrap();
+    admin
+        .delete_kcv(
+            so_target,
+            Some(luna_sim::provision::DEFAULT_DOMAIN_LABEL.as_bytes()),
+        )
+        .unwrap();
+    let mut data = items(&keys);
+    assert_eq!(
+        sim.migrate_keys(source, target, CKF_CONTINUE_ON_ERR, &mut data),
+        CKR_SESSION_NEGOTIATION_NO_PSK
+    );
+    assert!(data.iter().all(|i| i.rv == CKR_CLONE_NOT_ATTEMPTED));
+    // The initiator's pending negotiation stays until its lifetime ends (it has no UID to
+    // close); the responder made nothing.
+    assert_eq!(live(&sim, SOURCE_HSM), (0, 0));
+    sim.set_protocol_enabled(SOURCE, true, false).unwrap();
+    assert_eq!(
+        sim.migrate_keys(source, target, CKF_CONTINUE_ON_ERR, &mut data),
+        CKR_SESSION_NEGOTIATION_NO_PSK,
+        "the legacy path too"
+    );
+    assert!(data.iter().all(|i| i.rv == CKR_CLONE_NOT_ATTEMPTED));
 }

@@ -52,8 +52,8 @@ pub fn home() -> tempfile::TempDir {
 
 /// Runs the ignored test `name` of this test binary in a child process with
 /// `LUNA_SIM_HOME=home`, so each scenario has its own library state; fails if the child
-/// fails.
-pub fn run_scenario(name: &str, home: &Path) {
+/// fails, else returns what it printed.
+pub fn run_scenario(name: &str, home: &Path) -> String {
     let exe = std::env::current_exe().expect("test binary path");
     let output = Command::new(exe)
         .args([
@@ -73,6 +73,7 @@ pub fn run_scenario(name: &str, home: &Path) {
         "scenario {name} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
+    stdout.into_owned()
 }
 
 /// Whether the scenario runs as a child of [`run_scenario`] (it has its own home).
