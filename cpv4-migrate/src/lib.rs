@@ -134,6 +134,15 @@ pub trait Endpoint {
     ///
     /// The call's code.
     fn close(&mut self, uid: &SessionUid) -> Result<(), CkRv>;
+
+    /// Abandons the pending negotiation this partition's Start made for `offer`, once the
+    /// peer refused it (register A51): a pending negotiation has no UID to close, and left
+    /// behind it would count against the partition's cap until it expires.
+    ///
+    /// # Errors
+    ///
+    /// The call's code.
+    fn abandon(&mut self, offer: &[u8]) -> Result<(), CkRv>;
 }
 
 /// The legacy one-object clone between two sessions one client holds (`CA_CloneObject`,
@@ -284,13 +293,22 @@ struct Negotiated {
 impl Negotiated {
     fn new(source: &mut dyn Endpoint, target: &mut dyn Endpoint) -> Result<Self, CkRv> {
         let offer = target.start()?;
-        let accepted = source.continue_negotiation(STEP_OFFER, &offer, None)?;
+        let accepted = match source.continue_negotiation(STEP_OFFER, &offer, None) {
+            Ok(accepted) => accepted,
+            Err(rv) => {
+                // Nothing may stay behind a refused migration (errors of the clean-up are
+                // not reported; the call's own code is).
+                let _ = target.abandon(&offer);
+                return Err(rv);
+            }
+        };
         let confirmed =
             match target.continue_negotiation(STEP_ACCEPT, &accepted.output, Some(&accepted.uid)) {
                 Ok(confirmed) => confirmed,
                 Err(rv) => {
-                    // The source holds a negotiation under this UID now.
+                    // The source holds a negotiation under this UID now, the target its Offer.
                     let _ = source.close(&accepted.uid);
+                    let _ = target.abandon(&offer);
                     return Err(rv);
                 }
             };

@@ -857,6 +857,41 @@ impl<S: Store> SessionTable<S> {
         })
     }
 
+    /// Abandons the pending negotiation that Start made on this partition for `offer` (the
+    /// Offer as Start returned it): the record and its keys are deleted and a tombstone is
+    /// left, so an Accept for it gets `CKR_SESSION_NEGOTIATION_NOT_STARTED`. What a client
+    /// does when the peer refused the Offer, so failed migrations do not fill the partition's
+    /// negotiation cap (register A51). An Offer already answered (its session exists) or
+    /// already gone is left as it is (`Ok`).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_NEGOTIATION_INVALID` for an Offer that does not decode or that this
+    /// partition never made; `CKR_PROTOCOL_DISABLED`, the clock codes.
+    pub fn abandon(
+        &self,
+        partition: PartitionId,
+        policy: &Policy,
+        now: HsmTime,
+        offer: &[u8],
+    ) -> Result<(), SessionError> {
+        let hash = sha256(&[&handshake::offer_content(offer)?]);
+        let now = preamble(policy, now)?;
+        self.atomically(|records| {
+            let class = records.classify_offer(partition, hash, now)?;
+            if let Class::Live(Kind::Negotiation) | Class::Expired(Kind::Negotiation) = class {
+                records.bury_record(RecordRef::Pending(partition, hash), now)?;
+            }
+            records.sweep(now)?;
+            match class {
+                Class::Unknown => Err(SessionError::NegotiationInvalid(
+                    "no negotiation of this partition was made for that Offer",
+                )),
+                _ => Ok(()),
+            }
+        })
+    }
+
     /// Removes every expired record of the device (each call does this too).
     pub fn sweep(&self, now: u64) -> Result<(), SessionError> {
         self.atomically(|records| records.sweep(now))

@@ -302,3 +302,34 @@ fn the_initiators_continue_without_a_uid_takes_the_session_the_accept_names() {
     assert_eq!((out.step, out.status.value(), out.uid), (4, 2, uid));
     pair.deliver(uid, &out.output).unwrap();
 }
+
+/// Register A51: an abandoned Offer leaves nothing live; an Accept for it then gets
+/// `CKR_SESSION_NEGOTIATION_NOT_STARTED`; abandoning twice is fine, an Offer this partition
+/// never made is `CKR_SESSION_NEGOTIATION_INVALID`.
+#[test]
+fn an_abandoned_offer_leaves_a_tombstone_and_its_accept_is_refused() {
+    let mut pair = Pair::new();
+    let offer = pair.start();
+    pair.target
+        .abandon(TARGET, &pair.initiator, T, &offer)
+        .unwrap();
+    pair.target
+        .abandon(TARGET, &pair.initiator, T, &offer)
+        .unwrap();
+    let (accept, uid) = pair.respond(&offer).unwrap();
+    assert_rv(
+        pair.confirm(&accept, uid),
+        CKR_SESSION_NEGOTIATION_NOT_STARTED,
+    );
+    // The target's next Offer, on the source partition, which never made it.
+    let next = pair.start();
+    assert_rv(
+        pair.source.abandon(SOURCE, &pair.responder, T, &next),
+        CKR_SESSION_NEGOTIATION_INVALID,
+    );
+    assert_rv(
+        pair.target
+            .abandon(TARGET, &pair.initiator, T, b"not an offer"),
+        CKR_SESSION_NEGOTIATION_INVALID,
+    );
+}

@@ -16,6 +16,69 @@ pub(crate) fn ulong(value: usize) -> FfiResult<CK_ULONG> {
     Ok(CK_ULONG::try_from(value)?)
 }
 
+/// A non-NULL pointer must be aligned for `T`: Rust references and slices require it, and
+/// the standard library's check of it would abort the process rather than unwind.
+fn aligned<T>(ptr: *const T) -> FfiResult<()> {
+    if ptr.is_null() || ptr.is_aligned() {
+        Ok(())
+    } else {
+        Err(Error::ArgumentsBad)
+    }
+}
+
+/// A memory region of a call's arguments: its address and length in bytes.
+pub(crate) type Region = (usize, usize);
+
+/// The region of `count` elements at `ptr` (empty for NULL).
+pub(crate) fn region<T>(ptr: *const T, count: usize) -> Region {
+    if ptr.is_null() {
+        (0, 0)
+    } else {
+        (ptr as usize, count.saturating_mul(size_of::<T>()))
+    }
+}
+
+/// Checks that no region the call writes overlaps another region of the call (written or
+/// read): the call holds Rust references to all of them at once, and overlapping ones would
+/// alias. Empty regions are ignored. `CKR_ARGUMENTS_BAD` otherwise.
+pub(crate) fn disjoint(written: &[Region], read: &[Region]) -> FfiResult<()> {
+    let overlap = |a: &Region, b: &Region| {
+        a.1 != 0 && b.1 != 0 && a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+    };
+    let mut sorted: Vec<Region> = written.iter().copied().filter(|r| r.1 != 0).collect();
+    sorted.sort_unstable();
+    if sorted
+        .windows(2)
+        .any(|pair| matches!(pair, [a, b] if overlap(a, b)))
+    {
+        return Err(Error::ArgumentsBad);
+    }
+    if written.iter().any(|w| read.iter().any(|r| overlap(w, r))) {
+        return Err(Error::ArgumentsBad);
+    }
+    Ok(())
+}
+
+/// The value at a length location, read before any reference to it is made (0 for NULL).
+///
+/// # Safety
+///
+/// A non-NULL `ptr` must be valid for reads of a `CK_ULONG`.
+pub(crate) unsafe fn peek_len(ptr: *const CK_ULONG) -> FfiResult<usize> {
+    if ptr.is_null() {
+        return Ok(0);
+    }
+    aligned(ptr)?;
+    // SAFETY: non-NULL, aligned (checked) and readable (this function's contract).
+    len(unsafe { ptr.read() })
+}
+
+/// The length in elements of a caller's count, saturated for regions (the slices themselves
+/// refuse what cannot be memory).
+pub(crate) fn count(value: CK_ULONG) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
 /// A count of `T`s that can be one slice: no more than `isize::MAX` bytes in all (a larger
 /// count cannot describe memory the caller owns, and would be undefined behaviour to slice).
 fn element_count<T>(count: CK_ULONG) -> FfiResult<usize> {
@@ -33,6 +96,7 @@ fn element_count<T>(count: CK_ULONG) -> FfiResult<usize> {
 /// A non-NULL `ptr` must be valid for reads of `count` elements for `'a`.
 pub(crate) unsafe fn slice<'a, T>(ptr: *const T, count: CK_ULONG) -> FfiResult<&'a [T]> {
     let count = element_count::<T>(count)?;
+    aligned(ptr)?;
     if ptr.is_null() {
         return if count == 0 {
             Ok(&[])
@@ -51,6 +115,7 @@ pub(crate) unsafe fn slice<'a, T>(ptr: *const T, count: CK_ULONG) -> FfiResult<&
 /// A non-NULL `ptr` must be valid for reads and writes of `count` elements for `'a`.
 pub(crate) unsafe fn slice_mut<'a, T>(ptr: *mut T, count: CK_ULONG) -> FfiResult<&'a mut [T]> {
     let count = element_count::<T>(count)?;
+    aligned(ptr.cast_const())?;
     if ptr.is_null() {
         return if count == 0 {
             Ok(&mut [])
@@ -68,6 +133,7 @@ pub(crate) unsafe fn slice_mut<'a, T>(ptr: *mut T, count: CK_ULONG) -> FfiResult
 ///
 /// A non-NULL `ptr` must be valid for writes of a `T` for `'a`.
 pub(crate) unsafe fn out<'a, T>(ptr: *mut T) -> FfiResult<&'a mut T> {
+    aligned(ptr.cast_const())?;
     // SAFETY: the caller guarantees that a non-NULL `ptr` is valid and writable.
     unsafe { ptr.as_mut() }.ok_or(Error::ArgumentsBad)
 }
@@ -78,6 +144,7 @@ pub(crate) unsafe fn out<'a, T>(ptr: *mut T) -> FfiResult<&'a mut T> {
 ///
 /// A non-NULL `ptr` must be valid for reads of a `T` for `'a`.
 pub(crate) unsafe fn input<'a, T>(ptr: *const T) -> FfiResult<&'a T> {
+    aligned(ptr)?;
     // SAFETY: the caller guarantees that a non-NULL `ptr` is valid and readable.
     unsafe { ptr.as_ref() }.ok_or(Error::ArgumentsBad)
 }
@@ -97,6 +164,7 @@ impl<'a, T: Copy> OutBuf<'a, T> {
     /// A non-NULL `length` must be valid for reads and writes; a non-NULL `buffer` must be
     /// valid for writes of `*length` elements, for `'a`.
     pub(crate) unsafe fn new(buffer: *mut T, length: *mut CK_ULONG) -> FfiResult<Self> {
+        aligned(buffer.cast_const())?;
         // SAFETY: forwarded from this function's contract.
         let length = unsafe { out(length) }?;
         Ok(Self { buffer, length })

@@ -9,7 +9,10 @@
 //! nothing (register A28), so the negotiation never advances on them.
 
 use cpv4_migrate::MigrationItem;
-use cpv4_wire::consts::{CKM_CPV4_EXTRACT, CKM_CPV4_INSERT, CkUlong};
+use cpv4_wire::consts::{
+    CKM_CPV4_EXTRACT, CKM_CPV4_INSERT, CKR_BUFFER_TOO_SMALL, CKR_CLONE_NOT_ATTEMPTED, CKR_OK,
+    CkUlong,
+};
 use cpv4_wire::limits::MAX_MESSAGE_SIZE;
 use luna_sim::{ExtractItem, InsertItem};
 
@@ -59,6 +62,19 @@ pub unsafe extern "C" fn CA_MigrationStartSessionNegotiation(
     entry(|| {
         let library = library_with_session(hSession)?;
         // SAFETY: forwarded from this function's contract.
+        let capacity = unsafe { args::peek_len(pOutputLength) }?;
+        args::disjoint(
+            &[
+                args::region(pOutputStep.cast_const(), 1),
+                args::region(pOutputLength.cast_const(), 1),
+                args::region(pOutput.cast_const(), capacity),
+            ],
+            &[args::region(
+                pInput.cast_const(),
+                args::count(ulInputLength),
+            )],
+        )?;
+        // SAFETY: forwarded from this function's contract.
         let step = unsafe { args::out(pOutputStep) }?;
         // SAFETY: forwarded from this function's contract.
         let mut output = unsafe { OutBuf::new(pOutput, pOutputLength) }?;
@@ -72,7 +88,12 @@ pub unsafe extern "C" fn CA_MigrationStartSessionNegotiation(
                 return Ok(());
             }
         }
-        let offer = library.sim.cpv4_start(hSession, input)?;
+        // Should the Offer be larger than the size query said (the domains changed in
+        // between), the simulator abandons it: the call still leaves no negotiation.
+        let offer = library
+            .sim
+            .cpv4_start_within(hSession, input, output.capacity()?)?
+            .or_else(|needed| output.answer_length(needed).map(|_| Vec::new()))?;
         *step = 2;
         output.write(&offer)
     })
@@ -111,6 +132,30 @@ pub unsafe extern "C" fn CA_MigrationContinueSessionNegotiation(
         if ulInputLength == 0 || pInput.is_null() {
             return Err(Error::ArgumentsBad);
         }
+        // SAFETY: forwarded from this function's contract.
+        let (capacity, uid_capacity) = unsafe {
+            (
+                args::peek_len(pOutputLength)?,
+                args::peek_len(pSessionUidOutputLen)?,
+            )
+        };
+        args::disjoint(
+            &[
+                args::region(pOutputStep.cast_const(), 1),
+                args::region(pOutputLength.cast_const(), 1),
+                args::region(pStatus.cast_const(), 1),
+                args::region(pSessionUidOutputLen.cast_const(), 1),
+                args::region(pOutput.cast_const(), capacity),
+                args::region(pSessionUidOutput.cast_const(), uid_capacity),
+            ],
+            &[
+                args::region(pInput.cast_const(), args::count(ulInputLength)),
+                args::region(
+                    pSessionUidInput.cast_const(),
+                    args::count(ulSessionUidInputLen),
+                ),
+            ],
+        )?;
         // SAFETY: forwarded from this function's contract.
         let input = unsafe { args::slice(pInput.cast_const(), ulInputLength) }?;
         // SAFETY: forwarded from this function's contract.
@@ -162,9 +207,21 @@ pub unsafe extern "C" fn CA_MigrationContinueSessionNegotiation(
                 return Ok(());
             }
         }
-        let continued = library
-            .sim
-            .cpv4_continue(hSession, ulInputStep, input, uid_in)?;
+        // An output larger than the size query said (the partition changed in between)
+        // closes what the call made: the caller starts over.
+        let continued = match library.sim.cpv4_continue_within(
+            hSession,
+            ulInputStep,
+            input,
+            uid_in,
+            output.capacity()?,
+        )? {
+            Ok(continued) => continued,
+            Err(needed) => {
+                output.answer_length(needed)?;
+                return Err(Error::BufferTooSmall);
+            }
+        };
         output.write(&continued.output)?;
         if let Some(buffer) = uid_out.as_mut() {
             buffer.write(&continued.uid.0)?;
@@ -281,6 +338,22 @@ pub unsafe extern "C" fn CA_Extract(
         let params: CK_CPV4_EXTRACT_PARAMS =
             unsafe { parameter(pMechanism.cast_const(), CKM_CPV4_EXTRACT) }?;
         let count = params.numberOfObjects;
+        let n = args::count(count);
+        let read = [
+            args::region(params.input.cast_const(), args::count(params.inputLength)),
+            args::region(
+                params.sessionOuid.cast_const(),
+                args::count(params.sessionOuidLen),
+            ),
+            args::region(params.objectType.cast_const(), n),
+            args::region(params.objectHandle.cast_const(), n),
+            args::region(params.keyBlob.cast_const(), n),
+        ];
+        let written = [
+            args::region(params.result.cast_const(), n),
+            args::region(params.keyBlobLen.cast_const(), n),
+        ];
+        args::disjoint(&written, &read)?;
         // SAFETY: forwarded from this function's contract (each pointer below is one of the
         // parameter's arrays or buffers).
         let uid = unsafe { session_uid(params.sessionOuid, params.sessionOuidLen) }?;
@@ -300,6 +373,17 @@ pub unsafe extern "C" fn CA_Extract(
         if !size_query && blobs.iter().any(|blob| blob.is_null()) {
             return Err(Error::ArgumentsBad);
         }
+        // The blob buffers are written too: apart from each other and from every array.
+        let buffers: Vec<args::Region> = blobs
+            .iter()
+            .zip(lengths.iter())
+            .map(|(&blob, &room)| args::region(blob.cast_const(), args::count(room)))
+            .chain(written)
+            .collect();
+        args::disjoint(&buffers, &read)?;
+        // Every argument is usable: from here on each result says what became of its object,
+        // also when the call fails as a whole.
+        results.fill(CKR_CLONE_NOT_ATTEMPTED);
         let items = types
             .iter()
             .zip(handles)
@@ -323,8 +407,15 @@ pub unsafe extern "C" fn CA_Extract(
         for (i, result) in results.iter_mut().enumerate() {
             *result = extracted.results.get(i).copied().unwrap_or(*result);
         }
+        // A length is written where the object's blob was sized (extracted, sized by a size
+        // query, or too large for its buffer); the others keep the caller's value, so preset
+        // buffers can be reused for a retry.
         for (i, length) in lengths.iter_mut().enumerate() {
-            if let Some(&size) = extracted.lengths.get(i) {
+            let sized = matches!(
+                extracted.results.get(i),
+                Some(&CKR_OK | &CKR_BUFFER_TOO_SMALL)
+            );
+            if let (true, Some(&size)) = (sized, extracted.lengths.get(i)) {
                 *length = args::ulong(size)?;
             }
         }
@@ -364,6 +455,23 @@ pub unsafe extern "C" fn CA_Insert(
         let params: CK_CPV4_INSERT_PARAMS =
             unsafe { parameter(pMechanism.cast_const(), CKM_CPV4_INSERT) }?;
         let count = params.numberOfObjects;
+        let n = args::count(count);
+        let written = [
+            args::region(params.result.cast_const(), n),
+            args::region(params.objectHandle.cast_const(), n),
+        ];
+        let mut read = vec![
+            args::region(params.input.cast_const(), args::count(params.inputLength)),
+            args::region(
+                params.sessionOuid.cast_const(),
+                args::count(params.sessionOuidLen),
+            ),
+            args::region(params.objectType.cast_const(), n),
+            args::region(params.storageType.cast_const(), n),
+            args::region(params.keyBlobLen.cast_const(), n),
+            args::region(params.keyBlob.cast_const(), n),
+        ];
+        args::disjoint(&written, &read)?;
         // SAFETY: forwarded from this function's contract (each pointer below is one of the
         // parameter's arrays or buffers).
         let uid = unsafe { session_uid(params.sessionOuid, params.sessionOuidLen) }?;
@@ -377,6 +485,14 @@ pub unsafe extern "C" fn CA_Insert(
         let lengths = unsafe { array(params.keyBlobLen.cast_const(), count) }?;
         // SAFETY: as above.
         let blobs = unsafe { array(params.keyBlob.cast_const(), count) }?;
+        // The blobs are read while the results and handles are written.
+        read.extend(
+            blobs
+                .iter()
+                .zip(lengths)
+                .map(|(&blob, &length)| args::region(blob.cast_const(), args::count(length))),
+        );
+        args::disjoint(&written, &read)?;
         // SAFETY: as above.
         let results = unsafe { array_mut(params.result, count) }?;
         // SAFETY: as above.
@@ -394,6 +510,9 @@ pub unsafe extern "C" fn CA_Insert(
                 blob,
             });
         }
+        // Every argument is usable: from here on each result says what became of its blob.
+        results.fill(CKR_CLONE_NOT_ATTEMPTED);
+        handles.fill(0);
         let inserted =
             library
                 .sim

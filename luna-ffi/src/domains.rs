@@ -125,9 +125,21 @@ pub unsafe extern "C" fn CA_GetKCVLabels(
     entry(|| {
         let library = state::current()?;
         // SAFETY: forwarded from this function's contract.
+        let room = unsafe { args::peek_len(pulNumberOfLabels) }?;
+        args::disjoint(
+            &[
+                args::region(pulNumberOfLabels.cast_const(), 1),
+                args::region(pulLabelLengths.cast_const(), room),
+            ],
+            &[
+                args::region(pulFlags.cast_const(), 1),
+                args::region(pLabels.cast_const(), room),
+            ],
+        )?;
+        // SAFETY: forwarded from this function's contract.
         let count = unsafe { args::out(pulNumberOfLabels) }?;
         // SAFETY: forwarded from this function's contract.
-        if unsafe { pulFlags.as_ref() }.is_some_and(|flags| *flags != 0) {
+        if !pulFlags.is_null() && *unsafe { args::input(pulFlags.cast_const()) }? != 0 {
             return Err(Error::ArgumentsBad);
         }
         let labels = library.sim.get_kcv_labels(slotID)?;
@@ -150,6 +162,23 @@ pub unsafe extern "C" fn CA_GetKCVLabels(
         if buffers.iter().take(labels.len()).any(|b| b.is_null()) {
             return Err(Error::ArgumentsBad);
         }
+        // The label buffers are written: apart from each other and from the arrays.
+        let written: Vec<args::Region> = buffers
+            .iter()
+            .take(labels.len())
+            .map(|&buffer| args::region(buffer.cast_const(), LABEL_ROOM))
+            .chain([
+                args::region(pulNumberOfLabels.cast_const(), 1),
+                args::region(pulLabelLengths.cast_const(), room),
+            ])
+            .collect();
+        args::disjoint(
+            &written,
+            &[
+                args::region(pulFlags.cast_const(), 1),
+                args::region(pLabels.cast_const(), room),
+            ],
+        )?;
         for ((domain, length), &buffer) in labels.iter().zip(lengths).zip(buffers) {
             let label = domain.label.as_deref().unwrap_or_default();
             if label.len() > LABEL_ROOM {

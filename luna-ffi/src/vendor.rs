@@ -34,6 +34,14 @@ pub unsafe extern "C" fn CA_GetFirmwareVersion(
     entry(|| {
         let library = state::current()?;
         let partition = library.sim.partition_info(slotID)?;
+        args::disjoint(
+            &[
+                args::region(pulMajor.cast_const(), 1),
+                args::region(pulMinor.cast_const(), 1),
+                args::region(pulSubminor.cast_const(), 1),
+            ],
+            &[],
+        )?;
         // SAFETY: forwarded from this function's contract.
         let (major, minor, subminor) = unsafe {
             (
@@ -116,16 +124,33 @@ pub unsafe extern "C" fn CA_GetTokenPolicies(
         let library = state::current()?;
         let policies = library.sim.partition_info(slotID)?.policies;
         // SAFETY: forwarded from this function's contract.
+        let (ids_room, values_room) =
+            unsafe { (args::peek_len(pulIdsLen)?, args::peek_len(pulValuesLen)?) };
+        args::disjoint(
+            &[
+                args::region(pulIds.cast_const(), ids_room),
+                args::region(pulIdsLen.cast_const(), 1),
+                args::region(pulValues.cast_const(), values_room),
+                args::region(pulValuesLen.cast_const(), 1),
+            ],
+            &[],
+        )?;
+        // SAFETY: forwarded from this function's contract.
         let mut ids = unsafe { args::OutBuf::new(pulIds, pulIdsLen) }?;
         // SAFETY: forwarded from this function's contract.
         let mut values = unsafe { args::OutBuf::new(pulValues, pulValuesLen) }?;
+        // Both sizes are answered before anything is written: a call that fails for one
+        // array writes neither.
+        let first = ids.answer_length(policies.len());
+        let second = values.answer_length(policies.len());
+        if first? | second? {
+            return Ok(());
+        }
         let id_list: Vec<CK_ULONG> = policies.iter().map(|(id, _)| *id).collect();
         let value_list: Vec<CK_ULONG> =
             policies.iter().map(|(_, on)| CK_ULONG::from(*on)).collect();
-        // Both answered before either fails, so one call tells both sizes.
-        let first = ids.write(&id_list);
-        let second = values.write(&value_list);
-        first.and(second)
+        ids.write(&id_list)?;
+        values.write(&value_list)
     })
 }
 

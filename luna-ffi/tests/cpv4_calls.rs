@@ -144,6 +144,11 @@ fn ouid(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Vec<u8> {
         call!(C_GetAttributeValue(session, object, &mut attribute, 1)),
         CKR_OK
     );
+    assert_eq!(
+        attribute.ulValueLen as usize,
+        luna_sim::OUID_LEN,
+        "every object has its CKA_OUID"
+    );
     buffer[..attribute.ulValueLen as usize].to_vec()
 }
 
@@ -481,6 +486,38 @@ scenario!(
         assert_eq!(rv, CKR_OK);
         assert!(out_len > 0);
         assert_eq!(counts(TARGET_HSM), (1, 0, 0), "still pending");
+        let confirm_len = out_len;
+        // Step 3 with a short output, then a short UID buffer: every size written, still
+        // pending.
+        let mut short = vec![0u8; 16];
+        let mut big = vec![0u8; confirm_len as usize];
+        let mut uid_buffer = [0u8; 16];
+        for (room, uid_room) in [(16, 16), (confirm_len, 8)] {
+            let (mut out_len, mut uid_len) = (room, uid_room);
+            let rv = call!(CA_MigrationContinueSessionNegotiation(
+                target,
+                3,
+                accept.len() as CK_ULONG,
+                accept.as_ptr().cast_mut(),
+                0,
+                null_mut(),
+                &mut out_step,
+                &mut out_len,
+                if room == 16 {
+                    short.as_mut_ptr()
+                } else {
+                    big.as_mut_ptr()
+                },
+                &mut status,
+                &mut uid_len,
+                uid_buffer.as_mut_ptr()
+            ));
+            assert_eq!(
+                (rv, out_len, uid_len),
+                (CKR_BUFFER_TOO_SMALL, confirm_len, 16)
+            );
+            assert_eq!(counts(TARGET_HSM), (1, 0, 0), "still pending");
+        }
         let (rv, step, confirm, status, uid_out) = continue_(target, 3, &accept, None, true);
         assert_eq!((rv, step, status), (CKR_OK, 4, CPV4_STATUS_DONE));
         assert_eq!(uid_out, uid, "the session the Accept names");
@@ -895,12 +932,18 @@ scenario!(
         params.numberOfObjects = 1 << 61;
         assert_eq!(run(&mut params, CKM_CPV4_EXTRACT, size), CKR_ARGUMENTS_BAD);
         params.numberOfObjects = 2;
-        // A size query (every blob buffer NULL) with an unknown flag.
+        assert_eq!(
+            results,
+            [0, 0],
+            "no call refused for its arguments wrote a result"
+        );
+        // A size query (every blob buffer NULL) with an unknown flag: the device refuses it,
+        // and every result says the object was not attempted.
         blobs[0] = null_mut();
         params.keyBlob = blobs.as_mut_ptr();
         params.extractionFlags = 0x80;
         assert_eq!(run(&mut params, CKM_CPV4_EXTRACT, size), CKR_ARGUMENTS_BAD);
-        assert_eq!(results, [0, 0], "no refused call wrote a result");
+        assert_eq!(results, [CKR_CLONE_NOT_ATTEMPTED; 2]);
         assert_eq!(call!(CA_Extract(source, null_mut())), CKR_ARGUMENTS_BAD);
         // The refused calls did not consume the Confirm: it is still to come.
         let (rv, result, _, blob) = extract(source, &uid, &confirm, key, false);
@@ -1282,6 +1325,386 @@ scenario!(
                 null_mut()
             )),
             CKR_PROTOCOL_DISABLED
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    the_argument_matrix_of_the_domain_and_policy_calls,
+    scenario_the_argument_matrix_of_the_domain_and_policy_calls,
+    {
+        initialize();
+        let session = open(SOURCE);
+        let label = b"extra";
+        let kcv = b"a domain secret";
+        // Not logged in, then the wrong user type: nothing changes.
+        assert_eq!(
+            call!(CA_AddKCV(
+                session,
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                5,
+                label.as_ptr().cast_mut(),
+                0
+            )),
+            CKR_USER_NOT_LOGGED_IN
+        );
+        login(session, CKU_USER);
+        for rv in [
+            call!(CA_AddKCV(
+                session,
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                5,
+                label.as_ptr().cast_mut(),
+                0
+            )),
+            call!(CA_ChangeKCVLabel(
+                session,
+                14,
+                b"default-domain".as_ptr().cast_mut(),
+                5,
+                label.as_ptr().cast_mut()
+            )),
+            call!(CA_DeleteKCV(
+                session,
+                14,
+                b"default-domain".as_ptr().cast_mut()
+            )),
+            call!(CA_SetHSMPolicy(session, HSM_POLICY_ALLOW_CLONING, 0)),
+        ] {
+            assert_eq!(rv, CKR_USER_NOT_AUTHORIZED);
+        }
+        assert_eq!(call!(C_Logout(session)), CKR_OK);
+        login(session, CKU_SO);
+        // NULL with a length, a length without bytes, a missing label, a huge length.
+        for (kcv_len, kcv_ptr, label_len, label_ptr) in [
+            (4, null_mut(), 5, label.as_ptr().cast_mut()),
+            (
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                5,
+                null_mut(),
+            ),
+            (
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                0,
+                null_mut(),
+            ),
+            (
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                CK_ULONG::MAX,
+                label.as_ptr().cast_mut(),
+            ),
+        ] {
+            assert_eq!(
+                call!(CA_AddKCV(
+                    session, kcv_len, kcv_ptr, label_len, label_ptr, 1
+                )),
+                CKR_ARGUMENTS_BAD
+            );
+        }
+        // A label of 33 bytes, and the PED unplugged for a KCV of NULL and 0.
+        let long = [b'a'; 33];
+        assert_eq!(
+            call!(CA_AddKCV(
+                session,
+                kcv.len() as CK_ULONG,
+                kcv.as_ptr().cast_mut(),
+                33,
+                long.as_ptr().cast_mut(),
+                0
+            )),
+            CKR_DOMAIN_LABEL_INVALID
+        );
+        assert_eq!(
+            call!(CA_AddKCV(
+                session,
+                0,
+                null_mut(),
+                5,
+                label.as_ptr().cast_mut(),
+                0
+            )),
+            CKR_PED_UNPLUGGED
+        );
+        assert_eq!(
+            call!(CA_ChangeKCVLabel(
+                session,
+                3,
+                null_mut(),
+                5,
+                label.as_ptr().cast_mut()
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(CA_ChangeKCVLabel(
+                session,
+                5,
+                b"nope!".as_ptr().cast_mut(),
+                5,
+                label.as_ptr().cast_mut()
+            )),
+            CKR_DOMAIN_LABEL_INVALID
+        );
+        assert_eq!(
+            call!(CA_DeleteKCV(session, 2, null_mut())),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(CA_DeleteKCV(
+                session,
+                14,
+                b"default-domain".as_ptr().cast_mut()
+            )),
+            CKR_DOMAIN_NO_PRIMARY,
+            "the partition's last domain"
+        );
+        // Nothing of the refused calls changed the domains.
+        let mut count = 0;
+        assert_eq!(
+            call!(CA_GetKCVLabels(
+                SOURCE,
+                &mut count,
+                null_mut(),
+                null_mut(),
+                null_mut()
+            )),
+            CKR_OK
+        );
+        assert_eq!(count, 1);
+        // The policy calls: short arrays, NULL arrays with a count, an unknown policy.
+        let (mut ids_len, mut values_len) = (1 as CK_ULONG, 1 as CK_ULONG);
+        let (mut ids, mut values) = ([0 as CK_ULONG; 1], [0 as CK_ULONG; 1]);
+        assert_eq!(
+            call!(CA_GetTokenPolicies(
+                SOURCE,
+                ids.as_mut_ptr(),
+                &mut ids_len,
+                values.as_mut_ptr(),
+                &mut values_len
+            )),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!((ids_len, values_len), (4, 4), "both needed counts written");
+        assert_eq!((ids, values), ([0], [0]), "and no array");
+        // Enough room for the ids only: still neither array is written.
+        let mut ids4 = [0 as CK_ULONG; 4];
+        let (mut ids_len, mut values_len) = (4 as CK_ULONG, 1 as CK_ULONG);
+        assert_eq!(
+            call!(CA_GetTokenPolicies(
+                SOURCE,
+                ids4.as_mut_ptr(),
+                &mut ids_len,
+                values.as_mut_ptr(),
+                &mut values_len
+            )),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(ids4, [0; 4]);
+        assert_eq!(
+            call!(CA_GetTokenPolicies(
+                SOURCE,
+                null_mut(),
+                null_mut(),
+                null_mut(),
+                &mut values_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(CA_SetTokenPolicies(
+                session,
+                SOURCE,
+                1,
+                null_mut(),
+                null_mut()
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(CA_SetTokenPolicies(
+                session,
+                SOURCE,
+                CK_ULONG::MAX,
+                ids.as_mut_ptr(),
+                values.as_mut_ptr()
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(call!(CA_SetHSMPolicy(session, 8, 1)), CKR_ARGUMENTS_BAD);
+        assert_eq!(
+            call!(CA_GetHSMPolicySetting(
+                SOURCE,
+                HSM_POLICY_ALLOW_CLONING,
+                null_mut()
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    misaligned_and_overlapping_arguments_are_refused_not_a_crash,
+    scenario_misaligned_and_overlapping_arguments_are_refused_not_a_crash,
+    {
+        initialize();
+        let source = officer(SOURCE);
+        let target = officer(TARGET);
+        let keys = [aes_key(source), aes_key(source)];
+        let (uid, confirm) = negotiate(source, target);
+        // A misaligned array: CKR_ARGUMENTS_BAD, where the standard library's check would
+        // abort the process.
+        // On the heap, so the buffer is 8-aligned and one byte in is not.
+        #[allow(clippy::useless_vec)]
+        let mut raw = vec![0u8; 8 * 3 + 1];
+        let misaligned = raw[1..].as_mut_ptr().cast::<CK_ULONG>();
+        let mut handles = keys;
+        let mut results = [0 as CK_RV; 2];
+        let mut lengths = [64_000 as CK_ULONG; 2];
+        let mut first = vec![0u8; 64_000];
+        let mut second = vec![0u8; 64_000];
+        let mut blobs = [first.as_mut_ptr(), second.as_mut_ptr()];
+        let mut params = CK_CPV4_EXTRACT_PARAMS {
+            inputLength: confirm.len() as CK_ULONG,
+            input: confirm.as_ptr().cast_mut(),
+            sessionOuidLen: 16,
+            sessionOuid: uid.as_ptr().cast_mut(),
+            extractionFlags: 0,
+            numberOfObjects: 2,
+            objectType: misaligned,
+            objectHandle: handles.as_mut_ptr(),
+            result: results.as_mut_ptr(),
+            keyBlobLen: lengths.as_mut_ptr(),
+            keyBlob: blobs.as_mut_ptr(),
+        };
+        let run = |params: &mut CK_CPV4_EXTRACT_PARAMS| {
+            let mut mechanism = CK_MECHANISM {
+                mechanism: CKM_CPV4_EXTRACT,
+                pParameter: std::ptr::from_mut(params).cast(),
+                ulParameterLen: size_of::<CK_CPV4_EXTRACT_PARAMS>() as CK_ULONG,
+            };
+            call!(CA_Extract(source, &mut mechanism))
+        };
+        assert_eq!(run(&mut params), CKR_ARGUMENTS_BAD);
+        let mut types = [CK_CRYPTOKI_ELEMENT; 2];
+        params.objectType = types.as_mut_ptr();
+        // Arrays that overlap: the results written over the lengths, a blob buffer over the
+        // handles.
+        params.result = lengths.as_mut_ptr();
+        assert_eq!(run(&mut params), CKR_ARGUMENTS_BAD);
+        params.result = results.as_mut_ptr();
+        blobs[1] = handles.as_mut_ptr().cast();
+        params.keyBlob = blobs.as_mut_ptr();
+        assert_eq!(run(&mut params), CKR_ARGUMENTS_BAD);
+        assert_eq!(results, [0, 0], "nothing written");
+        // The same call with sound arguments works: nothing was consumed by the refusals.
+        blobs[1] = second.as_mut_ptr();
+        params.keyBlob = blobs.as_mut_ptr();
+        assert_eq!(run(&mut params), CKR_OK);
+        assert_eq!(results, [CKR_OK, CKR_OK]);
+
+        // Continue with one location for two outputs, Start with the step over the length.
+        let offer = start(target);
+        let (mut step, mut len, mut status) = (0, 0 as CK_ULONG, 0);
+        let rv = call!(CA_MigrationContinueSessionNegotiation(
+            source,
+            2,
+            offer.len() as CK_ULONG,
+            offer.as_ptr().cast_mut(),
+            0,
+            null_mut(),
+            &mut step,
+            &mut len,
+            null_mut(),
+            &mut status,
+            &mut len,
+            null_mut()
+        ));
+        assert_eq!(rv, CKR_ARGUMENTS_BAD);
+        let rv = call!(CA_MigrationStartSessionNegotiation(
+            target,
+            0,
+            null_mut(),
+            &mut len,
+            &mut len,
+            null_mut()
+        ));
+        assert_eq!(rv, CKR_ARGUMENTS_BAD);
+        assert_eq!(counts(SOURCE_HSM).0, 0, "the refused Continue made nothing");
+
+        // CA_MigrateKeys on a misaligned array.
+        #[allow(clippy::useless_vec)]
+        let mut raw = vec![0u8; size_of::<CK_OBJECT_MIGRATION_DATA>() + 4];
+        let data = raw[4..].as_mut_ptr().cast::<CK_OBJECT_MIGRATION_DATA>();
+        assert_eq!(
+            call!(CA_MigrateKeys(source, target, 0, 1, data)),
+            CKR_ARGUMENTS_BAD
+        );
+        // CA_GetFirmwareVersion with one location for two outputs.
+        let mut one: CK_ULONG = 0;
+        let mut other: CK_ULONG = 0;
+        assert_eq!(
+            call!(CA_GetFirmwareVersion(
+                SOURCE, &mut one, &mut one, &mut other
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    extract_keeps_the_preset_lengths_of_objects_it_did_not_size,
+    scenario_extract_keeps_the_preset_lengths_of_objects_it_did_not_size,
+    {
+        initialize();
+        let source = officer(SOURCE);
+        let target = officer(TARGET);
+        let keys = [aes_key(source), aes_key(source)];
+        let (uid, confirm) = negotiate(source, target);
+        let mut types = [CK_CRYPTOKI_ELEMENT; 3];
+        let mut handles = [keys[0], 0xDEAD, keys[1]];
+        let mut results = [0 as CK_RV; 3];
+        let mut lengths = [64_000 as CK_ULONG; 3];
+        let mut buffers = vec![vec![0u8; 64_000]; 3];
+        let mut blobs: Vec<CK_BYTE_PTR> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+        let mut params = CK_CPV4_EXTRACT_PARAMS {
+            inputLength: confirm.len() as CK_ULONG,
+            input: confirm.as_ptr().cast_mut(),
+            sessionOuidLen: 16,
+            sessionOuid: uid.as_ptr().cast_mut(),
+            extractionFlags: 0,
+            numberOfObjects: 3,
+            objectType: types.as_mut_ptr(),
+            objectHandle: handles.as_mut_ptr(),
+            result: results.as_mut_ptr(),
+            keyBlobLen: lengths.as_mut_ptr(),
+            keyBlob: blobs.as_mut_ptr(),
+        };
+        let mut mechanism = CK_MECHANISM {
+            mechanism: CKM_CPV4_EXTRACT,
+            pParameter: std::ptr::from_mut(&mut params).cast(),
+            ulParameterLen: size_of::<CK_CPV4_EXTRACT_PARAMS>() as CK_ULONG,
+        };
+        assert_eq!(
+            call!(CA_Extract(source, &mut mechanism)),
+            CKR_OBJECT_HANDLE_INVALID
+        );
+        assert_eq!(
+            results,
+            [CKR_OK, CKR_OBJECT_HANDLE_INVALID, CKR_CLONE_NOT_ATTEMPTED]
+        );
+        assert!(lengths[0] > 0 && lengths[0] < 64_000);
+        assert_eq!(
+            &lengths[1..],
+            [64_000, 64_000],
+            "the preset lengths are kept"
         );
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }

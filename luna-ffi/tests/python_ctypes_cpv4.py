@@ -132,6 +132,7 @@ def main(path):
         value = (c_ubyte * 64)()
         attribute = CK_ATTRIBUTE(CKA_OUID, ctypes.cast(value, c_void_p), 64)
         check(p11.C_GetAttributeValue(session, CK_ULONG(handle), byref(attribute), CK_ULONG(1)), "CKA_OUID")
+        assert attribute.ulValueLen == 12, "every object has its 12-byte CKA_OUID"
         return bytes(value[: attribute.ulValueLen])
 
     def negotiate(step3_with_uid):

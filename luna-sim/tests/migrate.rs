@@ -258,6 +258,9 @@ impl Endpoint for AgingTarget<'_> {
     fn close(&mut self, uid: &cpv4_migrate::SessionUid) -> Result<(), CkRv> {
         self.inner.close(uid)
     }
+    fn abandon(&mut self, offer: &[u8]) -> Result<(), CkRv> {
+        self.inner.abandon(offer)
+    }
 }
 
 fn renegotiates_across_expiry(sweep: bool) {
@@ -344,9 +347,17 @@ fn migrate_keys_between_partitions_of_no_common_domain_is_no_psk() {
         CKR_SESSION_NEGOTIATION_NO_PSK
     );
     assert!(data.iter().all(|i| i.rv == CKR_CLONE_NOT_ATTEMPTED));
-    // The initiator's pending negotiation stays until its lifetime ends (it has no UID to
-    // close); the responder made nothing.
+    // Register A51: the target abandoned its Offer; nothing is left on either side, however
+    // often the migration is refused (past the 64 negotiations a partition may hold).
     assert_eq!(live(&sim, SOURCE_HSM), (0, 0));
+    assert_eq!(live(&sim, TARGET_HSM), (0, 0));
+    for _ in 0..=cpv4_session::MAX_NEGOTIATIONS_PER_PARTITION {
+        assert_eq!(
+            sim.migrate_keys(source, target, 0, &mut data),
+            CKR_SESSION_NEGOTIATION_NO_PSK
+        );
+    }
+    assert_eq!(live(&sim, TARGET_HSM), (0, 0));
     sim.set_protocol_enabled(SOURCE, true, false).unwrap();
     assert_eq!(
         sim.migrate_keys(source, target, CKF_CONTINUE_ON_ERR, &mut data),
@@ -354,4 +365,80 @@ fn migrate_keys_between_partitions_of_no_common_domain_is_no_psk() {
         "the legacy path too"
     );
     assert!(data.iter().all(|i| i.rv == CKR_CLONE_NOT_ATTEMPTED));
+}
+
+/// Register A51: a responder whose clock runs 10 s ahead makes an Accept the initiator
+/// refuses (`CKR_TIME_NOT_INITIALIZED`, register A18); the source's negotiation is closed and
+/// the target's Offer abandoned, so neither side keeps anything.
+#[test]
+fn a_refused_accept_leaves_nothing_on_either_side() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let keys = session_keys(&sim, source, 1);
+    sim.set_hsm_policy(SOURCE_HSM, HSM_POLICY_SYNC_HOST_TIME, false)
+        .unwrap();
+    sim.set_device_time(SOURCE_HSM, sim.host_time() + 10)
+        .unwrap();
+    let mut data = items(&keys);
+    assert_eq!(
+        sim.migrate_keys(source, target, 0, &mut data),
+        CKR_TIME_NOT_INITIALIZED
+    );
+    assert_eq!(data[0].rv, CKR_CLONE_NOT_ATTEMPTED);
+    assert_eq!(live(&sim, SOURCE_HSM), (0, 0));
+    assert_eq!(live(&sim, TARGET_HSM), (0, 0));
+}
+
+/// Register A52: both sessions on one partition are refused before anything is made.
+#[test]
+fn migrate_keys_within_one_partition_is_arguments_bad() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let other = sim.open_session(SOURCE, true).unwrap();
+    let keys = session_keys(&sim, source, 1);
+    let mut data = items(&keys);
+    assert_eq!(
+        sim.migrate_keys(source, other, CKF_CONTINUE_ON_ERR, &mut data),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        sim.migrate_keys(source, source, 0, &mut data),
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(data[0].rv, CKR_CLONE_NOT_ATTEMPTED);
+    assert_eq!(sim.cpv4_counts(SOURCE_HSM).unwrap(), (0, 0, 0));
+}
+
+/// Register A51: Start and Continue for a buffer that turns out too small (the partition
+/// changed between the size query and the call) leave nothing: the Offer is abandoned, the
+/// responder's new negotiation closed; a later Accept for the abandoned Offer is refused.
+#[test]
+fn an_output_too_large_for_its_buffer_leaves_no_negotiation() {
+    let (_dir, sim) = fresh();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let needed = sim.cpv4_start_within(target, &[], 10).unwrap().unwrap_err();
+    assert_eq!(needed, sim.cpv4_start_size(target, &[]).unwrap());
+    assert_eq!(live(&sim, TARGET_HSM), (0, 0));
+    let offer = sim.cpv4_start_within(target, &[], needed).unwrap().unwrap();
+    assert_eq!(live(&sim, TARGET_HSM), (1, 0));
+    let too_small = sim
+        .cpv4_continue_within(source, 2, &offer, None, 10)
+        .unwrap();
+    assert!(too_small.is_err());
+    assert_eq!(live(&sim, SOURCE_HSM), (0, 0), "the responder closed it");
+    // The Offer was answered once and closed: a second answer is refused (replay rules).
+    let accept = sim.cpv4_continue(source, 2, &offer, None);
+    assert!(accept.is_err(), "{accept:?}");
+    // The initiator abandons its Offer; nothing is left, and abandoning again is fine.
+    sim.cpv4_abandon(target, &offer).unwrap();
+    assert_eq!(live(&sim, TARGET_HSM), (0, 0));
+    sim.cpv4_abandon(target, &offer).unwrap();
+    let other = sim.cpv4_start(source, &[]).unwrap();
+    assert_eq!(
+        sim.cpv4_abandon(target, &other).unwrap_err().rv(),
+        CKR_SESSION_NEGOTIATION_INVALID,
+        "an Offer this partition never made"
+    );
 }

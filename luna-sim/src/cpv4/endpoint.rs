@@ -7,7 +7,7 @@ use cpv4_migrate::{
     Continued, Endpoint, Extraction, Insertion, LegacyCloner, MigrationItem, ObjectHandle,
     SessionUid,
 };
-use cpv4_wire::consts::{CkRv, CkUlong};
+use cpv4_wire::consts::{CKR_ARGUMENTS_BAD, CkRv, CkUlong};
 use cpv4_wire::limits::MAX_BLOB_SIZE;
 
 use super::{ExtractItem, InsertItem};
@@ -107,6 +107,12 @@ impl Endpoint for SimEndpoint<'_> {
             .cpv4_close(self.session, &uid.0)
             .map_err(|e| e.rv())
     }
+
+    fn abandon(&mut self, offer: &[u8]) -> Result<(), CkRv> {
+        self.sim
+            .cpv4_abandon(self.session, offer)
+            .map_err(|e| e.rv())
+    }
 }
 
 /// The legacy clone between two sessions of one simulator.
@@ -141,7 +147,8 @@ impl LegacyCloner for SimLegacy<'_> {
 impl Simulator {
     /// `CA_MigrateKeys(source, target, flags, n, data)` (protocol.md 2.4): the flow of
     /// `cpv4-migrate` on the two sessions, which may be on different simulated HSMs, with the
-    /// legacy clone as fallback where CPv4 is off on either partition.
+    /// legacy clone as fallback where CPv4 is off on either partition. Two sessions of one
+    /// partition are `CKR_ARGUMENTS_BAD`, before any state is made (register A52).
     pub fn migrate_keys(
         &self,
         source: SessionHandle,
@@ -149,6 +156,17 @@ impl Simulator {
         flags: CkUlong,
         items: &mut [MigrationItem],
     ) -> CkRv {
+        let slots = {
+            let inner = self.lock();
+            inner
+                .session(source)
+                .and_then(|s| inner.session(target).map(|t| (s.slot, t.slot)))
+        };
+        match slots {
+            Err(error) => return error.rv(),
+            Ok((from, to)) if from == to => return CKR_ARGUMENTS_BAD,
+            Ok(_) => {}
+        }
         let mut legacy = SimLegacy {
             sim: self,
             source,

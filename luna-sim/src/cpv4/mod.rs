@@ -298,6 +298,65 @@ impl Simulator {
             .map_err(SimError::Cpv4)
     }
 
+    /// Abandons the pending negotiation this partition's Start made for `offer` (register
+    /// A51): what a client does when the peer refused the Offer.
+    ///
+    /// # Errors
+    ///
+    /// The session and protocol codes of [`Simulator::cpv4_start`];
+    /// `CKR_SESSION_NEGOTIATION_INVALID` for an Offer this partition never made.
+    pub fn cpv4_abandon(&self, session: SessionHandle, offer: &[u8]) -> SimResult<()> {
+        let context = self.cpv4_context(session)?;
+        self.cpv4_table(&context.device)
+            .abandon(context.slot, &context.policy, context.now, offer)
+            .map_err(SimError::Cpv4)
+    }
+
+    /// [`Simulator::cpv4_start`] for a caller's buffer of `capacity` bytes: an Offer that does
+    /// not fit is abandoned at once and its size returned as `Err`, so the call leaves no
+    /// negotiation (the size query said less than this call made: the partition's domains
+    /// changed in between).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::cpv4_start`].
+    pub fn cpv4_start_within(
+        &self,
+        session: SessionHandle,
+        input: &[u8],
+        capacity: usize,
+    ) -> SimResult<Result<Vec<u8>, usize>> {
+        let offer = self.cpv4_start(session, input)?;
+        if offer.len() <= capacity {
+            return Ok(Ok(offer));
+        }
+        self.cpv4_abandon(session, &offer)?;
+        Ok(Err(offer.len()))
+    }
+
+    /// [`Simulator::cpv4_continue`] for a caller's buffer of `capacity` bytes: an output that
+    /// does not fit closes the negotiation or session the call made (the caller starts over)
+    /// and its size is returned as `Err`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::cpv4_continue`].
+    pub fn cpv4_continue_within(
+        &self,
+        session: SessionHandle,
+        step: CkUlong,
+        input: &[u8],
+        uid: Option<&[u8]>,
+        capacity: usize,
+    ) -> SimResult<Result<ContinueOutput, usize>> {
+        let output = self.cpv4_continue(session, step, input, uid)?;
+        if output.output.len() <= capacity {
+            return Ok(Ok(output));
+        }
+        self.cpv4_close(session, &output.uid.0)?;
+        Ok(Err(output.output.len()))
+    }
+
     /// `CA_MigrationCloseSession` (flow step 6).
     ///
     /// # Errors
