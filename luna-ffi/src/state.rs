@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use luna_sim::{SessionHandle, Simulator, SlotId};
+use zeroize::Zeroizing;
 
 use crate::guard::{Error, FfiResult};
 
@@ -32,15 +33,28 @@ pub(crate) enum Call {
 
 /// A computed output that did not fit the caller's buffer: the operation is over in the
 /// simulator, but for the caller it is still active until the result is fetched by repeating
-/// the same call with a buffer large enough.
-#[derive(Debug)]
+/// the same call with a buffer large enough. The output is decrypted plaintext: it is wiped
+/// when dropped and never shown by `Debug`.
 pub(crate) struct Held {
     /// The slot of the session (dropped on logout or `C_CloseAllSessions`).
     pub(crate) slot: SlotId,
     /// The call and its input.
     pub(crate) call: Call,
     /// The output.
-    pub(crate) output: Vec<u8>,
+    pub(crate) output: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("slot", &self.slot)
+            .field("call", &self.call)
+            .field(
+                "output",
+                &format_args!("<{} bytes redacted>", self.output.len()),
+            )
+            .finish()
+    }
 }
 
 /// One initialized library instance.
@@ -111,5 +125,26 @@ pub(crate) fn finalize() -> FfiResult<()> {
 impl From<std::num::TryFromIntError> for Error {
     fn from(_: std::num::TryFromIntError) -> Self {
         Self::ArgumentsBad
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_plaintext_is_not_shown_by_debug() {
+        let held = Held {
+            slot: 0,
+            call: Call::Final,
+            output: Zeroizing::new(b"the decrypted secret".to_vec()),
+        };
+        let shown = format!("{held:?}");
+        // Neither as text nor as the byte list a derived `Debug` prints.
+        let bytes = format!("{:?}", &b"the decrypted secret"[..]);
+        let bytes = bytes.trim_start_matches('[').trim_end_matches(']');
+        assert!(!shown.contains("decrypted secret"), "{shown}");
+        assert!(!shown.contains(bytes), "{shown}");
+        assert!(shown.contains("20 bytes redacted"), "{shown}");
     }
 }
