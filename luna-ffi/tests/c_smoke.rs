@@ -13,25 +13,26 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-fn a_c_program_built_against_the_header_runs_a_session() {
+/// Builds `tests/c/{name}.c` against the header (`-Wall -Wextra -Werror`) and runs it on the
+/// built module in a fresh home; its standard output, or `None` without a C compiler.
+fn build_and_run(name: &str) -> Option<String> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     if !common::require_tool(
         "a C compiler (cc)",
         common::tool_present(&cc, &["--version"]),
         "apt-get install gcc",
     ) {
-        return;
+        return None;
     }
     let dir = common::home();
-    let exe = dir.path().join("smoke");
+    let exe = dir.path().join(name);
     let package = common::package_dir();
     common::run_ok(
         Command::new(&cc)
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE"])
             .arg("-I")
             .arg(package.join("include"))
-            .arg(package.join("tests/c/smoke.c"))
+            .arg(package.join(format!("tests/c/{name}.c")))
             .arg("-o")
             .arg(&exe)
             .arg("-ldl"),
@@ -42,40 +43,22 @@ fn a_c_program_built_against_the_header_runs_a_session() {
             .arg(common::library())
             .env("LUNA_SIM_HOME", home.path()),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn a_c_program_built_against_the_header_runs_a_session() {
+    let Some(stdout) = build_and_run("smoke") else {
+        return;
+    };
     assert!(stdout.contains("slot 0: source"), "{stdout}");
     assert!(stdout.contains("smoke: OK"), "{stdout}");
 }
 
 #[test]
 fn a_c_program_runs_the_cpv4_flow_migrate_keys_clone_object_and_the_domain_calls() {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    if !common::require_tool(
-        "a C compiler (cc)",
-        common::tool_present(&cc, &["--version"]),
-        "apt-get install gcc",
-    ) {
+    let Some(stdout) = build_and_run("cpv4") else {
         return;
-    }
-    let dir = common::home();
-    let exe = dir.path().join("cpv4");
-    let package = common::package_dir();
-    common::run_ok(
-        Command::new(&cc)
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE"])
-            .arg("-I")
-            .arg(package.join("include"))
-            .arg(package.join("tests/c/cpv4.c"))
-            .arg("-o")
-            .arg(&exe)
-            .arg("-ldl"),
-    );
-    let home = common::home();
-    let output = common::run_ok(
-        Command::new(&exe)
-            .arg(common::library())
-            .env("LUNA_SIM_HOME", home.path()),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    };
     assert!(stdout.contains("cpv4: OK"), "{stdout}");
 }

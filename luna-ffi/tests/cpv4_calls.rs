@@ -15,6 +15,7 @@
     clippy::indexing_slicing
 )]
 
+#[macro_use]
 mod common;
 
 use std::ptr::null_mut;
@@ -22,32 +23,6 @@ use std::ptr::null_mut;
 use cpv4_wire::consts::*;
 use luna_ffi::types::*;
 use luna_ffi::*;
-
-/// Calls an exported function.
-macro_rules! call {
-    ($function:ident($($arg:expr),* $(,)?)) => {{
-        // SAFETY: every pointer argument is NULL or points to a live local of the right type
-        // and size, as the function's contract requires.
-        unsafe { $function($($arg),*) }
-    }};
-}
-
-/// A visible test that runs the ignored `$child` in a fresh process and home.
-macro_rules! scenario {
-    ($visible:ident, $child:ident, $body:block) => {
-        #[test]
-        fn $visible() {
-            common::run_scenario(stringify!($child), common::home().path());
-        }
-
-        #[test]
-        #[ignore = "runs in a child process of its visible test"]
-        fn $child() {
-            assert!(common::in_scenario(), "run through its parent test");
-            $body
-        }
-    };
-}
 
 const SOURCE: CK_SLOT_ID = 0;
 const TARGET: CK_SLOT_ID = 1;

@@ -9,24 +9,7 @@
 #include <string.h>
 
 #include "luna_cpv4.h"
-
-#define CHECK(call)                                                                   \
-    do {                                                                              \
-        CK_RV rv_ = (call);                                                           \
-        if (rv_ != CKR_OK) {                                                          \
-            fprintf(stderr, "%s:%d: %s returned 0x%08lX\n", __FILE__, __LINE__, #call, \
-                    (unsigned long)rv_);                                              \
-            return 1;                                                                 \
-        }                                                                             \
-    } while (0)
-
-#define EXPECT(cond)                                                                  \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);        \
-            return 1;                                                                 \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 int main(int argc, char **argv) {
     if (argc != 2) {

@@ -5,6 +5,34 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Calls an exported function of the rlib.
+#[allow(unused_macros)]
+macro_rules! call {
+    ($function:ident($($arg:expr),* $(,)?)) => {{
+        // SAFETY: every pointer argument is NULL or points to a live local of the right type
+        // and size, as the function's contract requires.
+        unsafe { $function($($arg),*) }
+    }};
+}
+
+/// A visible test that runs the ignored `$child` in a fresh process and home.
+#[allow(unused_macros)]
+macro_rules! scenario {
+    ($visible:ident, $child:ident, $body:block) => {
+        #[test]
+        fn $visible() {
+            common::run_scenario(stringify!($child), common::home().path());
+        }
+
+        #[test]
+        #[ignore = "runs in a child process of its visible test"]
+        fn $child() {
+            assert!(common::in_scenario(), "run through its parent test");
+            $body
+        }
+    };
+}
+
 /// The development PIN of the Crypto Officer in luna-sim's default layout.
 pub const CO_PIN: &str = "co-pin";
 /// The development PIN of the Partition SO.
