@@ -20,6 +20,9 @@
 //! `check-session` makes an extract of no object (which reports an expired or unknown
 //! session). A refused step prints its code and exits with 2.
 //!
+//! `batches` and `cpv4-insert` print `open` once they start writing and `committed N` after
+//! each batch they commit, so a crash test can time its kills by the child's own pace.
+//!
 //! The fault plan of `LUNA_SIM_FAULTS` applies. Batch `b` holds keys labelled `b<b>-<i>` with
 //! `CKA_ID` = `batch-<b>` and the value [`key_value`]`(b, i)`, not sensitive, so a checker can
 //! read it back.
@@ -55,6 +58,7 @@ fn batches(home: &Path, total: u32, size: u32) -> Result<(), SimError> {
         }
         first += 1;
     }
+    println!("open");
     for batch in first..total {
         let templates: Vec<Vec<Attribute>> = (0..size)
             .map(|i| {
@@ -70,6 +74,7 @@ fn batches(home: &Path, total: u32, size: u32) -> Result<(), SimError> {
             })
             .collect();
         sim.create_objects(session, &templates)?;
+        println!("committed {batch}");
     }
     Ok(())
 }
@@ -202,6 +207,7 @@ fn cpv4_insert_batches(home: &Path, slot: u64, dir: &Path, size: usize) -> Resul
     let session = sim.open_session(slot, true)?;
     sim.login(session, CKU_USER, DEFAULT_CO_PIN.as_bytes())?;
     let uid = std::fs::read(dir.join("uid")).map_err(io)?;
+    println!("open");
     for batch in 0.. {
         let Ok(bytes) = std::fs::read(dir.join(format!("batch-{batch}"))) else {
             break;
@@ -234,6 +240,7 @@ fn cpv4_insert_batches(home: &Path, slot: u64, dir: &Path, size: usize) -> Resul
                 out.results
             )));
         }
+        println!("committed {batch}");
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ pub(crate) mod keys;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpv4_wire::consts::{
     CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CKA_VALUE, CKO_PRIVATE_KEY,
@@ -181,14 +181,33 @@ pub(crate) fn open_connection(home: &Path) -> SimResult<Connection> {
     create_private(&path)?;
     let conn = Connection::open(&path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // journal_mode returns a row, so it is queried rather than executed.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(SimError::Store(format!("journal mode {mode}, not WAL")));
-    }
+    enable_wal(&conn)?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     migrate(&conn)?;
     Ok(conn)
+}
+
+/// Puts the database in WAL mode (a no-op once it is). SQLite does not call the busy handler
+/// while another connection is switching a new database to WAL, so a first open that races
+/// another gets "database is locked" at once; the switch is retried within [`BUSY_TIMEOUT`].
+fn enable_wal(conn: &Connection) -> SimResult<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        // journal_mode returns a row, so it is queried rather than executed.
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(SimError::Store(format!("journal mode {mode}, not WAL"))),
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
 }
 
 /// The schema version of a database (0 for an empty one).

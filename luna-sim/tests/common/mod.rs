@@ -26,6 +26,56 @@ pub fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(bytes) % n
 }
 
+/// Kills a child at random moments of its writes, paced by the child itself, so the number of
+/// batches a child gets through before its kill does not depend on the machine's speed. The
+/// child prints `open` once it starts writing and `committed N` after each committed batch.
+pub struct Killer {
+    /// How long the child's last observed batch took.
+    pace: std::time::Duration,
+}
+
+impl Default for Killer {
+    fn default() -> Self {
+        Self {
+            pace: std::time::Duration::from_millis(50),
+        }
+    }
+}
+
+impl Killer {
+    /// Runs `command`, lets it commit zero or one batch, then kills it with SIGKILL a random
+    /// part of a batch's time later (so at most about two batches per run). Returns whether
+    /// the child had exited before the kill.
+    pub fn run(&mut self, command: &mut std::process::Command) -> bool {
+        use std::io::BufRead;
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // The `open` line, then zero or one `committed` line.
+        let mut running = lines.next().is_some();
+        let mut mark = std::time::Instant::now();
+        for _ in 0..random_below(2) {
+            running = running && lines.next().is_some();
+            if running {
+                self.pace = mark.elapsed();
+                mark = std::time::Instant::now();
+            }
+        }
+        if running {
+            let pace = u64::try_from(self.pace.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            std::thread::sleep(std::time::Duration::from_micros(random_below(pace)));
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap_or(());
+        child.wait().unwrap();
+        finished
+    }
+}
+
 /// Opens a simulator on `home` with no faults from the environment.
 pub fn open(home: &Path) -> Simulator {
     Simulator::open_with(home, SimOptions::default()).unwrap()
