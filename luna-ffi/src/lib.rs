@@ -29,6 +29,7 @@
 mod args;
 mod cipher;
 pub mod ck;
+pub mod client;
 mod cpv4;
 mod domains;
 mod function_list;

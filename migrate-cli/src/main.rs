@@ -1,0 +1,289 @@
+//! `cpv4`: CPv4 key cloning between Luna partitions from the shell, over the simulator linked
+//! into this binary (nothing to configure) or any PKCS#11 module (`--module`).
+#![forbid(unsafe_code)]
+
+#[macro_use]
+mod hsm;
+mod admin;
+mod migrate;
+mod quickstart;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::hsm::{CliError, CliResult, Hsm, PinSource};
+
+/// CPv4 key cloning between Luna partitions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cpv4",
+    version,
+    after_help = "Example:\n  cpv4 quickstart\n  cpv4 migrate --from 0 --to 1 --all"
+)]
+struct Cli {
+    /// A PKCS#11 module to use instead of the built-in simulator (a Luna client library).
+    #[arg(long, env = "CPV4_MODULE", global = true)]
+    module: Option<PathBuf>,
+    /// A file holding the Crypto Officer PIN (its first line).
+    #[arg(long, global = true)]
+    pin_file: Option<PathBuf>,
+    /// A file holding the Partition SO PIN (domain commands); else `$CPV4_SO_PIN`.
+    #[arg(long, global = true)]
+    so_pin_file: Option<PathBuf>,
+    /// The environment variable holding the Crypto Officer PIN.
+    #[arg(long, global = true, default_value = "CPV4_PIN")]
+    pin_env: String,
+    /// More output (-v: each object; -vv: debug logs). `RUST_LOG` also sets the logs.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create keys of every kind, clone them to a second partition, prove the clones work.
+    #[command(after_help = "Example:\n  cpv4 quickstart")]
+    Quickstart,
+    /// List the slots and their tokens.
+    #[command(after_help = "Example:\n  cpv4 slots --json")]
+    Slots {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the objects of a slot.
+    #[command(after_help = "Example:\n  cpv4 objects --slot 1")]
+    Objects {
+        /// The slot.
+        #[arg(long)]
+        slot: u64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate keys on a slot.
+    #[command(
+        after_help = "Example:\n  cpv4 keygen --slot 0 --kind aes --label app-key --count 100"
+    )]
+    Keygen {
+        /// The slot.
+        #[arg(long)]
+        slot: u64,
+        /// The kind of key.
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// The label (numbered `-1`, `-2`... with `--count` above 1).
+        #[arg(long)]
+        label: String,
+        /// How many keys.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// Clone objects from one partition to another.
+    #[command(
+        after_help = "Examples:\n  cpv4 migrate --from 0 --to 1 --all\n  cpv4 migrate --from 0 --to 1 --label app-key --dry-run --json\n\nExit codes: 0 every selected object is on the target, 3 some are, 4 none are, 1 an error stopped the run."
+    )]
+    Migrate {
+        /// The source slot.
+        #[arg(long)]
+        from: u64,
+        /// The target slot.
+        #[arg(long)]
+        to: u64,
+        /// Select objects by label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Select objects by CKA_ID (hex).
+        #[arg(long)]
+        id: Option<String>,
+        /// Select objects by class.
+        #[arg(long, value_enum)]
+        class: Option<ObjectClass>,
+        /// Select every object of the source.
+        #[arg(long, conflicts_with_all = ["label", "id", "class"])]
+        all: bool,
+        /// Go on past objects that fail.
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Say what would be cloned, clone nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A JSON document with each object's result.
+        #[arg(long)]
+        json: bool,
+        /// Objects per CA_MigrateKeys call (memory is bounded by one batch).
+        #[arg(long, default_value_t = migrate::BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        batch: u64,
+    },
+    /// Cloning domains of a partition.
+    #[command(subcommand)]
+    Domain(admin::DomainCommand),
+    /// The simulator: devices, partitions, policies, clocks.
+    #[command(subcommand)]
+    Sim(admin::SimCommand),
+    /// Shell completions.
+    #[command(after_help = "Example:\n  cpv4 completions bash > /etc/bash_completion.d/cpv4")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Kinds of keys `keygen` makes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyKind {
+    /// AES-256.
+    Aes,
+    /// A 256-bit generic secret (HMAC).
+    Generic,
+    /// An EC P-256 key pair.
+    Ec,
+}
+
+/// Object classes for selection.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ObjectClass {
+    /// CKO_DATA.
+    Data,
+    /// CKO_CERTIFICATE.
+    Certificate,
+    /// CKO_PUBLIC_KEY.
+    Public,
+    /// CKO_PRIVATE_KEY.
+    Private,
+    /// CKO_SECRET_KEY.
+    Secret,
+}
+
+impl ObjectClass {
+    fn cko(self) -> u64 {
+        use cpv4_wire::consts::*;
+        match self {
+            Self::Data => CKO_DATA,
+            Self::Certificate => CKO_CERTIFICATE,
+            Self::Public => CKO_PUBLIC_KEY,
+            Self::Private => CKO_PRIVATE_KEY,
+            Self::Secret => CKO_SECRET_KEY,
+        }
+    }
+}
+
+fn hex(text: &str) -> CliResult<Vec<u8>> {
+    let bad = || CliError::new(format!("--id {text:?} is not hex"));
+    if !text.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+fn logs(verbose: u8) {
+    let default = if verbose >= 2 { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> CliResult<u8> {
+    let pins = PinSource {
+        file: cli.pin_file.clone(),
+        env: Some(cli.pin_env.clone()),
+        so_file: cli.so_pin_file.clone(),
+    };
+    let open = || Hsm::open(cli.module.as_deref(), pins.clone());
+    match cli.command {
+        Command::Quickstart => quickstart::run(&open()?).map(|()| 0),
+        Command::Slots { json } => admin::slots(&open()?, json).map(|()| 0),
+        Command::Objects { slot, json } => admin::objects(&open()?, slot, json).map(|()| 0),
+        Command::Keygen {
+            slot,
+            kind,
+            label,
+            count,
+        } => admin::keygen(&open()?, slot, kind, &label, count).map(|()| 0),
+        Command::Migrate {
+            from,
+            to,
+            label,
+            id,
+            class,
+            all,
+            continue_on_error,
+            dry_run,
+            json,
+            batch,
+        } => {
+            if !all && label.is_none() && id.is_none() && class.is_none() {
+                return Err(CliError::new(
+                    "say which objects: --label, --id, --class, or --all",
+                ));
+            }
+            let selection = migrate::Selection {
+                label,
+                id: id.as_deref().map(hex).transpose()?,
+                class: class.map(ObjectClass::cko),
+            };
+            let options = migrate::Options {
+                continue_on_error,
+                dry_run,
+                batch: usize::try_from(batch).unwrap_or(migrate::BATCH),
+            };
+            let hsm = open()?;
+            let source = hsm.officer_session(from)?;
+            let finder = hsm.officer_session(from)?;
+            let target = hsm.officer_session(to)?;
+            let summary = if json {
+                let mut report = migrate::JsonReport::new()?;
+                let summary =
+                    migrate::run(&finder, &source, &target, &selection, options, &mut report)?;
+                report.finish(&summary)?;
+                summary
+            } else {
+                let mut report = migrate::TextReport::new(cli.verbose > 0);
+                let summary =
+                    migrate::run(&finder, &source, &target, &selection, options, &mut report)?;
+                drop(report);
+                out!(
+                    "{} selected: {} cloned, {} already on the target, {} would be cloned, {} failed",
+                    summary.selected,
+                    summary.cloned,
+                    summary.present,
+                    summary.would_clone,
+                    summary.failed
+                );
+                summary
+            };
+            Ok(summary.exit_code())
+        }
+        Command::Domain(command) => admin::domain(&open()?, command).map(|()| 0),
+        Command::Sim(command) => admin::sim(command).map(|()| 0),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cpv4", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logs(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("cpv4: {err}");
+            ExitCode::from(1)
+        }
+    }
+}

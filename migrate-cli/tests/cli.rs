@@ -1,0 +1,406 @@
+//! The `cpv4` binary as a user runs it: quickstart on an empty home, migrations with JSON
+//! output, resumption after an injected failure, and a module loaded by path.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CPV4: &str = env!("CARGO_BIN_EXE_cpv4");
+
+/// `cpv4 ARGS` with the simulator home `home` and nothing else configured.
+fn cpv4(home: &Path, args: &[&str]) -> Output {
+    Command::new(CPV4)
+        .args(args)
+        .env("LUNA_SIM_HOME", home)
+        .env_remove("LUNA_SIM_FAULTS")
+        .env_remove("CPV4_MODULE")
+        .env_remove("CPV4_PIN")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+}
+
+#[test]
+fn quickstart_runs_twice_on_an_empty_home_with_nothing_configured() {
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(CPV4)
+            .arg("quickstart")
+            .env("HOME", home.path())
+            .env_remove("LUNA_SIM_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("LUNA_SIM_FAULTS")
+            .env_remove("CPV4_MODULE")
+            .env_remove("CPV4_PIN")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let text = stdout(&first);
+    assert!(
+        first.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(text.contains("6 cloned now with CA_MigrateKeys"), "{text}");
+    for proof in [
+        "decrypted on the target (AES-GCM)",
+        "verified on the target (HMAC-SHA256)",
+        "signed on the target, verified on the source (ECDSA P-256)",
+        "signed on the source, verified on the target (ECDSA P-256)",
+        "same CKA_VALUE on both partitions",
+    ] {
+        assert!(text.contains(proof), "missing {proof:?}: {text}");
+    }
+    assert_eq!(text.matches("created, cloned now").count(), 6, "{text}");
+    assert!(
+        text.contains("Verified peer: partition \"target\", serial 150002001"),
+        "{text}"
+    );
+    let state = home.path().join(".local/share/luna-sim");
+    assert!(
+        text.contains(&format!("State: the simulator home {}", state.display())),
+        "{text}"
+    );
+    assert!(state.join(luna_sim::DB_FILE).is_file());
+    let next: Vec<&str> = text
+        .split("Try next:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|line| line.trim_start().starts_with("cpv4 "))
+        .collect();
+    assert_eq!(next.len(), 3, "{text}");
+
+    let second = run();
+    let text = stdout(&second);
+    assert!(second.status.success(), "{text}");
+    assert!(text.contains("0 cloned now"), "{text}");
+    assert_eq!(
+        text.matches("reused, clone already on the target").count(),
+        6,
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "This run reused 6 existing source objects and found 6 clones already on the target."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("made no negotiation"), "{text}");
+}
+
+/// The `status` of each object of a JSON migration report.
+fn statuses(report: &serde_json::Value) -> Vec<String> {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn migrate_json_reports_each_object_and_a_second_run_clones_only_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    assert!(
+        cpv4(
+            home,
+            &[
+                "keygen", "--slot", "0", "--kind", "aes", "--label", "app", "--count", "12"
+            ]
+        )
+        .status
+        .success()
+    );
+    let dry = cpv4(
+        home,
+        &[
+            "migrate",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--all",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_eq!(dry.status.code(), Some(0));
+    let report = json(&dry);
+    assert_eq!(statuses(&report), vec!["would-clone"; 12]);
+    assert_eq!(report["summary"]["would_clone"], 12);
+    // A dry run clones nothing.
+    let listed = json(&cpv4(home, &["objects", "--slot", "1", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 0);
+
+    let first = cpv4(
+        home,
+        &[
+            "migrate", "--from", "0", "--to", "1", "--label", "app-3", "--json",
+        ],
+    );
+    assert_eq!(first.status.code(), Some(0));
+    let report = json(&first);
+    let objects = report["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0]["label"], "app-3");
+    assert_eq!(objects[0]["status"], "cloned");
+    assert_eq!(objects[0]["rv"], "CKR_OK");
+    assert!(objects[0]["source_handle"].as_u64().unwrap() > 0);
+    assert!(objects[0]["target_handle"].as_u64().unwrap() > 0);
+
+    let all = cpv4(
+        home,
+        &[
+            "migrate", "--from", "0", "--to", "1", "--all", "--batch", "5", "--json",
+        ],
+    );
+    assert_eq!(all.status.code(), Some(0));
+    let report = json(&all);
+    let mut seen = statuses(&report);
+    seen.sort();
+    assert_eq!(seen.iter().filter(|s| *s == "cloned").count(), 11);
+    assert_eq!(seen.iter().filter(|s| *s == "present").count(), 1);
+    assert_eq!(report["summary"]["cloned"], 11);
+    assert_eq!(report["summary"]["present"], 1);
+    let listed = json(&cpv4(home, &["objects", "--slot", "1", "--json"]));
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        12,
+        "no duplicates on the target"
+    );
+}
+
+#[test]
+fn migrate_refuses_a_run_without_a_selection_and_the_same_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = cpv4(dir.path(), &["migrate", "--from", "0", "--to", "1"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--label, --id, --class, or --all"));
+    let same = cpv4(
+        dir.path(),
+        &["migrate", "--from", "0", "--to", "0", "--all"],
+    );
+    assert_eq!(same.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&same.stderr).contains("same slot"));
+    let bad = cpv4(
+        dir.path(),
+        &["migrate", "--from", "0", "--to", "7", "--all"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("CKR_SLOT_ID_INVALID"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// A store failure injected at every write of a migration in turn: each failed run leaves
+/// only whole clones, and the next run completes it without a duplicate.
+#[test]
+fn a_migration_interrupted_at_any_write_completes_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    assert!(
+        cpv4(
+            &base,
+            &[
+                "keygen", "--slot", "0", "--kind", "generic", "--label", "k", "--count", "7"
+            ]
+        )
+        .status
+        .success()
+    );
+    let mut partial = 0;
+    for n in 1..=40 {
+        let home = dir.path().join(format!("run-{n}"));
+        copy_dir(&base, &home);
+        let failed = Command::new(CPV4)
+            .args([
+                "migrate", "--from", "0", "--to", "1", "--all", "--batch", "3", "--json",
+            ])
+            .env("LUNA_SIM_HOME", &home)
+            .env("LUNA_SIM_FAULTS", format!("fail_write={n}"))
+            .output()
+            .unwrap();
+        let listed = json(&cpv4(&home, &["objects", "--slot", "1", "--json"]));
+        let stored = listed.as_array().unwrap().len();
+        assert!(stored <= 7, "n={n}: {stored} objects");
+        let rerun = cpv4(
+            &home,
+            &["migrate", "--from", "0", "--to", "1", "--all", "--json"],
+        );
+        assert_eq!(rerun.status.code(), Some(0), "n={n}: {}", stdout(&rerun));
+        let report = json(&rerun);
+        assert_eq!(report["summary"]["present"], stored, "n={n}");
+        assert_eq!(report["summary"]["cloned"], 7 - stored, "n={n}");
+        let listed = json(&cpv4(&home, &["objects", "--slot", "1", "--json"]));
+        assert_eq!(
+            listed.as_array().unwrap().len(),
+            7,
+            "n={n}: duplicates or losses"
+        );
+        if !failed.status.success() && stored > 0 {
+            partial += 1;
+        }
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+    assert!(partial > 0, "no injected failure fell between two batches");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The crate's `.so`, built if this test run did not build it.
+fn library() -> PathBuf {
+    let exe = PathBuf::from(CPV4);
+    let dir = exe.parent().unwrap();
+    let candidates = [dir.join("libluna_ffi.so"), dir.join("deps/libluna_ffi.so")];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return found.clone();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "luna-ffi"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("libluna_ffi.so")
+}
+
+#[test]
+fn a_module_loaded_by_path_migrates_like_the_builtin_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let module = library();
+    let with_module = |args: &[&str]| {
+        Command::new(CPV4)
+            .arg("--module")
+            .arg(&module)
+            .args(args)
+            .env("LUNA_SIM_HOME", home)
+            .env("CPV4_PIN", "co-pin")
+            .env_remove("LUNA_SIM_FAULTS")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        with_module(&["keygen", "--slot", "0", "--kind", "ec", "--label", "pair"])
+            .status
+            .success()
+    );
+    let out = with_module(&["migrate", "--from", "0", "--to", "1", "--all", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(
+        report["summary"]["cloned"], 2,
+        "the public and the private key"
+    );
+    // A wrong PIN is the module's code with advice, not a crash.
+    let wrong = Command::new(CPV4)
+        .arg("--module")
+        .arg(&module)
+        .args(["objects", "--slot", "0"])
+        .env("LUNA_SIM_HOME", home)
+        .env("CPV4_PIN", "not-the-pin")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("CKR_PIN_INCORRECT") && stderr.contains("check the PIN"),
+        "{stderr}"
+    );
+    // No module at the path: a clear message.
+    let missing = Command::new(CPV4)
+        .args(["--module", "/nonexistent/libnothing.so", "slots"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open the module"));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(CPV4)
+        .arg("quickstart")
+        .env("LUNA_SIM_HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in [
+        vec!["quickstart"],
+        vec!["slots"],
+        vec!["objects"],
+        vec!["keygen"],
+        vec!["migrate"],
+        vec!["domain", "add"],
+        vec!["domain", "list"],
+        vec!["domain", "relabel"],
+        vec!["domain", "delete"],
+        vec!["sim", "init"],
+        vec!["sim", "status"],
+        vec!["sim", "policy"],
+        vec!["sim", "clock"],
+        vec!["sim", "reset"],
+        vec!["completions"],
+    ] {
+        let output = Command::new(CPV4)
+            .args(&command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command:?}");
+        assert!(
+            text.contains("Example"),
+            "{command:?} has no example: {text}"
+        );
+    }
+    let bash = Command::new(CPV4)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("cpv4"));
+}
