@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod relay;
+
 pub use cpv4_wire::SessionUid;
 use cpv4_wire::consts::{
     CKF_CONTINUE_ON_ERR, CKR_ARGUMENTS_BAD, CKR_CLONE_NOT_ATTEMPTED, CKR_GENERAL_ERROR, CKR_OK,

@@ -74,6 +74,8 @@ constants! {
     CKR_DEVICE_ERROR = 0x0000_0030;
     /// The device ran out of memory or storage.
     CKR_DEVICE_MEMORY = 0x0000_0031;
+    /// The device went away during the call (a relay's peer that stopped answering).
+    CKR_DEVICE_REMOVED = 0x0000_0032;
     /// The ciphertext is invalid.
     CKR_ENCRYPTED_DATA_INVALID = 0x0000_0040;
     /// The ciphertext has an invalid length.

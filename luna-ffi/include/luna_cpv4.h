@@ -33,6 +33,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_DATA_LEN_RANGE                               0x00000021UL
 #define CKR_DEVICE_ERROR                                 0x00000030UL
 #define CKR_DEVICE_MEMORY                                0x00000031UL
+#define CKR_DEVICE_REMOVED                               0x00000032UL
 #define CKR_ENCRYPTED_DATA_INVALID                       0x00000040UL
 #define CKR_ENCRYPTED_DATA_LEN_RANGE                     0x00000041UL
 #define CKR_FUNCTION_NOT_SUPPORTED                       0x00000054UL

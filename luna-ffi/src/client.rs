@@ -837,14 +837,16 @@ impl Module {
     ) -> CallResult<Continued> {
         let continue_ = present(self.extensions.CA_MigrationContinueSessionNegotiation)?;
         let uid_in: &[u8] = uid.map_or(&[], |uid| uid.0.as_slice());
+        // The outputs are queried together (A28): the size query passes both buffers NULL.
         let call = |output: CK_BYTE_PTR,
+                    uid_out: CK_BYTE_PTR,
                     len: &mut CK_ULONG,
                     out_step: &mut CK_ULONG,
-                    uid_out: &mut [u8; 16],
                     uid_len: &mut CK_ULONG| {
             let mut status: CK_ULONG = 0;
-            // SAFETY: the inputs are readable for their lengths; `output` is NULL (a size
-            // query) or writable for `*len` bytes; the other outputs are writable.
+            // SAFETY: the inputs are readable for their lengths; `output` and `uid_out` are
+            // both NULL (a size query) or writable for `*len` and `*uid_len` bytes; the other
+            // outputs are writable.
             check(unsafe {
                 continue_(
                     session,
@@ -858,7 +860,7 @@ impl Module {
                     output,
                     &raw mut status,
                     uid_len,
-                    uid_out.as_mut_ptr(),
+                    uid_out,
                 )
             })
         };
@@ -866,18 +868,18 @@ impl Module {
         let mut uid_out = [0u8; 16];
         call(
             ptr::null_mut(),
+            ptr::null_mut(),
             &mut len,
             &mut out_step,
-            &mut uid_out,
             &mut uid_len,
         )?;
-        let mut output = vec![0u8; size(len)?];
+        let mut output = vec![0u8; size(len)?.max(1)];
         uid_len = 16;
         call(
             output.as_mut_ptr(),
+            uid_out.as_mut_ptr(),
             &mut len,
             &mut out_step,
-            &mut uid_out,
             &mut uid_len,
         )?;
         output.truncate(size(len)?);
@@ -920,7 +922,8 @@ impl Module {
         let mut results = vec![0; count];
         let mut lens = vec![0; count];
         let mut pointers: Vec<CK_BYTE_PTR> = vec![ptr::null_mut(); count];
-        let call = |results: &mut [CK_RV],
+        let call = |input: &[u8],
+                    results: &mut [CK_RV],
                     lens: &mut [CK_ULONG],
                     pointers: &mut [CK_BYTE_PTR],
                     types: &mut [CK_ULONG],
@@ -948,10 +951,12 @@ impl Module {
             // query) or writable for its `keyBlobLen`.
             Ok(unsafe { extract(session, &raw mut mechanism) })
         };
-        // The size query: every blob pointer NULL. An object it fails gets a one-byte buffer
-        // (all pointers must be set), and the real call reports it again.
+        // The size query: every blob pointer NULL, and the Confirm if this is the session's
+        // first call. An object it fails gets a one-byte buffer (all pointers must be set),
+        // and the real call reports it again.
         per_object(
             call(
+                input,
                 &mut results,
                 &mut lens,
                 &mut pointers,
@@ -978,7 +983,9 @@ impl Module {
                 blob.as_mut_ptr()
             };
         }
+        // The size query consumed the Confirm (register A28): the real call carries none.
         let rv = call(
+            &[],
             &mut results,
             &mut lens,
             &mut pointers,

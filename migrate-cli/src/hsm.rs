@@ -36,6 +36,8 @@ pub struct CliError {
     pub what: String,
     /// The module's code, if a call failed.
     pub rv: Option<CK_RV>,
+    /// Whether it ends the command even where per-object results were reported.
+    pub fatal: bool,
 }
 
 impl CliError {
@@ -44,6 +46,16 @@ impl CliError {
         Self {
             what: what.into(),
             rv: None,
+            fatal: false,
+        }
+    }
+
+    /// A failure that ends the command (a lost relay).
+    pub fn fatal(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            rv: None,
+            fatal: true,
         }
     }
 
@@ -52,6 +64,7 @@ impl CliError {
         Self {
             what: what.into(),
             rv: Some(rv),
+            fatal: false,
         }
     }
 }

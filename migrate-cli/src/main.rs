@@ -7,9 +7,11 @@ mod hsm;
 mod admin;
 mod migrate;
 mod quickstart;
+mod relay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -84,15 +86,26 @@ enum Command {
     },
     /// Clone objects from one partition to another.
     #[command(
-        after_help = "Examples:\n  cpv4 migrate --from 0 --to 1 --all\n  cpv4 migrate --from 0 --to 1 --label app-key --dry-run --json\n\nExit codes: 0 every selected object is on the target, 3 some are, 4 none are, 1 an error stopped the run."
+        after_help = "Examples:\n  cpv4 migrate --from 0 --to 1 --all\n  cpv4 migrate --from 0 --to 1 --label app-key --dry-run --json\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay serve --slot 1' --all\n\nExit codes: 0 every selected object is on the target, 3 some are, 4 none are, 1 an error stopped the run."
     )]
     Migrate {
         /// The source slot.
         #[arg(long)]
         from: u64,
         /// The target slot.
-        #[arg(long)]
-        to: u64,
+        #[arg(
+            long,
+            required_unless_present = "to_remote",
+            conflicts_with = "to_remote"
+        )]
+        to: Option<u64>,
+        /// A command whose stdin and stdout reach the target: `cpv4 relay serve` on the
+        /// other host (for example `ssh hostb cpv4 relay serve --slot 1`).
+        #[arg(long, value_name = "COMMAND")]
+        to_remote: Option<String>,
+        /// With --to-remote: seconds to wait for an answer of the peer before giving up.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        relay_timeout: u64,
         /// Select objects by label.
         #[arg(long)]
         label: Option<String>,
@@ -118,6 +131,9 @@ enum Command {
         #[arg(long, default_value_t = migrate::BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         batch: u64,
     },
+    /// The serving end of a two-host migration.
+    #[command(subcommand)]
+    Relay(RelayCommand),
     /// Cloning domains of a partition.
     #[command(subcommand)]
     Domain(admin::DomainCommand),
@@ -129,6 +145,19 @@ enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RelayCommand {
+    /// Answer a `cpv4 migrate --to-remote` on stdin and stdout, as the target.
+    #[command(
+        after_help = "Example (run by the other host through ssh):\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay serve --slot 1' --all"
+    )]
+    Serve {
+        /// The slot served.
+        #[arg(long)]
+        slot: u64,
     },
 }
 
@@ -196,6 +225,103 @@ fn logs(verbose: u8) {
         .try_init();
 }
 
+/// `cpv4 migrate`: to a slot of the module, or through a relay. With `--json` the document
+/// is written whatever happens, an error included.
+#[allow(clippy::too_many_arguments)]
+fn migrate_command(
+    hsm: &Hsm,
+    from: u64,
+    to: Option<u64>,
+    to_remote: Option<(String, Duration)>,
+    selection: &migrate::Selection,
+    options: migrate::Options,
+    json: bool,
+    verbose: u8,
+) -> CliResult<u8> {
+    let summary = if json {
+        let mut report = migrate::JsonReport::new()?;
+        let result = migrate_to(
+            hsm,
+            from,
+            to,
+            to_remote,
+            selection,
+            options,
+            &mut report,
+            false,
+        );
+        report.finish(result.as_ref().ok(), result.as_ref().err())?;
+        result?
+    } else {
+        let mut report = migrate::TextReport::new(verbose > 0);
+        let summary = migrate_to(
+            hsm,
+            from,
+            to,
+            to_remote,
+            selection,
+            options,
+            &mut report,
+            true,
+        )?;
+        drop(report);
+        out!(
+            "{} selected: {} cloned, {} already on the target, {} would be cloned, {} failed",
+            summary.selected,
+            summary.cloned,
+            summary.present,
+            summary.would_clone,
+            summary.failed
+        );
+        summary
+    };
+    Ok(summary.exit_code())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn migrate_to(
+    hsm: &Hsm,
+    from: u64,
+    to: Option<u64>,
+    to_remote: Option<(String, Duration)>,
+    selection: &migrate::Selection,
+    options: migrate::Options,
+    report: &mut dyn migrate::Report,
+    say_peer: bool,
+) -> CliResult<migrate::Summary> {
+    let source = hsm.officer_session(from)?;
+    let finder = hsm.officer_session(from)?;
+    let local;
+    let mut remote = None;
+    let mut local_target;
+    let target: &mut dyn migrate::Target = match (to, to_remote) {
+        (Some(to), None) => {
+            if to == from {
+                return Err(CliError::new(
+                    "the source and the target are the same slot: name two partitions",
+                ));
+            }
+            local = hsm.officer_session(to)?;
+            local_target = migrate::LocalTarget { session: &local };
+            &mut local_target
+        }
+        (None, Some((command, timeout))) => {
+            let peer = remote.insert(relay::RemoteTarget::spawn(&command, timeout)?);
+            tracing::info!(label = %peer.peer.0, serial = %peer.peer.1, "relay peer");
+            if say_peer {
+                out!("peer: partition {:?}, serial {}", peer.peer.0, peer.peer.1);
+            }
+            peer
+        }
+        _ => return Err(CliError::new("give --to SLOT or --to-remote COMMAND")),
+    };
+    let summary = migrate::run(&finder, &source, target, selection, options, report)?;
+    if let Some(remote) = remote {
+        remote.finish()?;
+    }
+    Ok(summary)
+}
+
 fn run(cli: Cli) -> CliResult<u8> {
     let pins = PinSource {
         file: cli.pin_file.clone(),
@@ -216,6 +342,8 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Migrate {
             from,
             to,
+            to_remote,
+            relay_timeout,
             label,
             id,
             class,
@@ -240,33 +368,19 @@ fn run(cli: Cli) -> CliResult<u8> {
                 dry_run,
                 batch: usize::try_from(batch).unwrap_or(migrate::BATCH),
             };
-            let hsm = open()?;
-            let source = hsm.officer_session(from)?;
-            let finder = hsm.officer_session(from)?;
-            let target = hsm.officer_session(to)?;
-            let summary = if json {
-                let mut report = migrate::JsonReport::new()?;
-                let summary =
-                    migrate::run(&finder, &source, &target, &selection, options, &mut report)?;
-                report.finish(&summary)?;
-                summary
-            } else {
-                let mut report = migrate::TextReport::new(cli.verbose > 0);
-                let summary =
-                    migrate::run(&finder, &source, &target, &selection, options, &mut report)?;
-                drop(report);
-                out!(
-                    "{} selected: {} cloned, {} already on the target, {} would be cloned, {} failed",
-                    summary.selected,
-                    summary.cloned,
-                    summary.present,
-                    summary.would_clone,
-                    summary.failed
-                );
-                summary
-            };
-            Ok(summary.exit_code())
+            let remote = to_remote.map(|command| (command, Duration::from_secs(relay_timeout)));
+            migrate_command(
+                &open()?,
+                from,
+                to,
+                remote,
+                &selection,
+                options,
+                json,
+                cli.verbose,
+            )
         }
+        Command::Relay(RelayCommand::Serve { slot }) => relay::serve(&open()?, slot).map(|()| 0),
         Command::Domain(command) => admin::domain(&open()?, command).map(|()| 0),
         Command::Sim(command) => admin::sim(command).map(|()| 0),
         Command::Completions { shell } => {

@@ -130,14 +130,54 @@ fn label_of(session: &Session<'_>, handle: CK_OBJECT_HANDLE) -> CliResult<String
         .unwrap_or_default())
 }
 
-/// The object of the target with `ouid`, if any.
-fn on_target(target: &Session<'_>, ouid: &[u8]) -> CliResult<Option<CK_OBJECT_HANDLE>> {
-    let found = target
-        .hsm
-        .module
-        .find(target.handle, &[Attr::bytes(CKA_OUID, ouid.to_vec())])
-        .or_fail(|| "looking up an object's OUID on the target".to_owned())?;
-    Ok(found.first().copied())
+/// Where the objects go: a slot of this module, or a relay's peer.
+pub trait Target {
+    /// The target's handle of the object with each OUID, if it holds one.
+    fn lookup(&mut self, ouids: &[Vec<u8>]) -> CliResult<Vec<Option<CK_OBJECT_HANDLE>>>;
+
+    /// Migrates `items` from `source`, filling each item's handle and code. The inner
+    /// `Err` is the call's code; the outer one a failure that ends the run (a lost relay).
+    fn migrate(
+        &mut self,
+        source: &Session<'_>,
+        flags: u64,
+        items: &mut [CK_OBJECT_MIGRATION_DATA],
+    ) -> CliResult<Result<(), CK_RV>>;
+}
+
+/// A slot of the same module: `CA_MigrateKeys`.
+pub struct LocalTarget<'s, 'h> {
+    /// The target session.
+    pub session: &'s Session<'h>,
+}
+
+impl Target for LocalTarget<'_, '_> {
+    fn lookup(&mut self, ouids: &[Vec<u8>]) -> CliResult<Vec<Option<CK_OBJECT_HANDLE>>> {
+        let target = self.session;
+        ouids
+            .iter()
+            .map(|ouid| {
+                let found = target
+                    .hsm
+                    .module
+                    .find(target.handle, &[Attr::bytes(CKA_OUID, ouid.clone())])
+                    .or_fail(|| "looking up an object's OUID on the target".to_owned())?;
+                Ok(found.first().copied())
+            })
+            .collect()
+    }
+
+    fn migrate(
+        &mut self,
+        source: &Session<'_>,
+        flags: u64,
+        items: &mut [CK_OBJECT_MIGRATION_DATA],
+    ) -> CliResult<Result<(), CK_RV>> {
+        Ok(source
+            .hsm
+            .module
+            .migrate_keys(source.handle, self.session.handle, flags, items))
+    }
 }
 
 /// Migrates the selected objects of `source` (searched through `finder`, a second session
@@ -145,16 +185,11 @@ fn on_target(target: &Session<'_>, ouid: &[u8]) -> CliResult<Option<CK_OBJECT_HA
 pub fn run(
     finder: &Session<'_>,
     source: &Session<'_>,
-    target: &Session<'_>,
+    target: &mut dyn Target,
     selection: &Selection,
     options: Options,
     report: &mut dyn Report,
 ) -> CliResult<Summary> {
-    if source.slot == target.slot {
-        return Err(CliError::new(
-            "the source and the target are the same slot: name two partitions",
-        ));
-    }
     let module = &source.hsm.module;
     let template = selection.template();
     let mut summary = Summary::default();
@@ -184,7 +219,7 @@ pub fn run(
     let done = summary.cloned + summary.present + summary.would_clone + summary.failed;
     summary.failed += summary.selected.saturating_sub(done);
     match stop {
-        Some(err) if err.rv.is_some() => Err(err),
+        Some(err) if err.rv.is_some() || err.fatal => Err(err),
         _ => Ok(summary),
     }
 }
@@ -193,7 +228,7 @@ pub fn run(
 /// skipping those already on the target; `false` if an object failed and the run must stop.
 pub fn migrate_handles(
     source: &Session<'_>,
-    target: &Session<'_>,
+    target: &mut dyn Target,
     chunk: &[CK_OBJECT_HANDLE],
     options: Options,
     report: &mut dyn Report,
@@ -205,17 +240,19 @@ pub fn migrate_handles(
     } else {
         0
     };
-    let mut pending: Vec<(CK_OBJECT_HANDLE, String)> = Vec::with_capacity(chunk.len());
+    let mut described = Vec::with_capacity(chunk.len());
     for &handle in chunk {
         let label = label_of(source, handle)?;
         let ouid = module
             .attribute(source.handle, handle, CKA_OUID)
             .or_fail(|| format!("reading the OUID of object {handle}"))?;
-        let present = match &ouid {
-            Some(ouid) => on_target(target, ouid)?,
-            None => None,
-        };
-        match present {
+        described.push((handle, label, ouid.map(|o| o.to_vec()).unwrap_or_default()));
+    }
+    let ouids: Vec<Vec<u8>> = described.iter().map(|d| d.2.clone()).collect();
+    let present = target.lookup(&ouids)?;
+    let mut pending: Vec<(CK_OBJECT_HANDLE, String)> = Vec::with_capacity(chunk.len());
+    for ((handle, label, ouid), present) in described.into_iter().zip(present) {
+        match present.filter(|_| !ouid.is_empty()) {
             Some(target_handle) => {
                 summary.present += 1;
                 report.object(&ObjectResult {
@@ -254,8 +291,7 @@ pub fn migrate_handles(
             rv: CKR_CLONE_NOT_ATTEMPTED,
         })
         .collect();
-    let call: Result<(), CK_RV> =
-        module.migrate_keys(source.handle, target.handle, flags, &mut items);
+    let call = target.migrate(source, flags, &mut items)?;
     let mut all_ok = true;
     for (item, (handle, label)) in items.iter().zip(pending) {
         let ok = item.rv == CKR_OK;
@@ -282,7 +318,7 @@ pub fn migrate_handles(
                 .iter()
                 .all(|i| i.rv == CKR_OK || i.rv == CKR_CLONE_NOT_ATTEMPTED) =>
         {
-            Err(CliError::call("CA_MigrateKeys", rv))
+            Err(CliError::call("migrating a batch", rv))
         }
         Err(_) => Ok(all_ok || options.continue_on_error),
     }
@@ -349,10 +385,21 @@ impl JsonReport {
         Ok(Self { first: true })
     }
 
-    /// Closes the document with the summary.
-    pub fn finish(self, summary: &Summary) -> CliResult<()> {
-        let summary = serde_json::to_string(summary).map_err(|e| CliError::new(e.to_string()))?;
-        print_raw(&format!("],\"summary\":{summary}}}\n"))
+    /// Closes the document with the summary, or with the error that stopped the run (the
+    /// document stays valid JSON either way).
+    pub fn finish(self, summary: Option<&Summary>, error: Option<&CliError>) -> CliResult<()> {
+        let tail = match (summary, error) {
+            (Some(summary), _) => format!(
+                "\"summary\":{}",
+                serde_json::to_string(summary).map_err(|e| CliError::new(e.to_string()))?
+            ),
+            (None, error) => format!(
+                "\"error\":{}",
+                serde_json::to_string(&error.map(ToString::to_string))
+                    .map_err(|e| CliError::new(e.to_string()))?
+            ),
+        };
+        print_raw(&format!("],{tail}}}\n"))
     }
 }
 

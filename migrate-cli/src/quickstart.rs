@@ -312,7 +312,7 @@ pub fn run(hsm: &Hsm) -> CliResult<()> {
     let mut summary = Summary::default();
     migrate::migrate_handles(
         &source,
-        &target,
+        &mut migrate::LocalTarget { session: &target },
         &handles,
         Options::default(),
         &mut collect,

@@ -6,6 +6,8 @@ use cpv4_crypto::attest::{
 };
 use cpv4_wire::consts::*;
 use rusqlite::{OptionalExtension, params};
+
+use crate::store::keys::os_rng;
 use zeroize::Zeroizing;
 
 use crate::device::clock::ClockState;
@@ -478,7 +480,9 @@ impl Simulator {
     /// [`SimError::ArgumentsBad`] for an invalid common name; store errors.
     pub fn add_manufacturer_root(&self, common_name: &str) -> SimResult<RootId> {
         let mut inner = self.lock();
-        inner.write(|tx, keyring| insert_root(tx, keyring, common_name).map(|(_, id)| id))
+        inner.write(|tx, keyring| {
+            insert_root(tx, keyring, common_name, &mut os_rng()).map(|(_, id)| id)
+        })
     }
 
     /// Every manufacturer root (with its key), in creation order.

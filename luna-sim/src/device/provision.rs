@@ -3,6 +3,7 @@
 use cpv4_crypto::psk::DomainPsk;
 
 use crate::device::clock::ClockState;
+use rand_chacha::rand_core::SeedableRng;
 use rusqlite::Connection;
 
 use crate::device::records::{
@@ -20,7 +21,13 @@ pub const DEFAULT_FIRMWARE: &str = "7.8.4";
 pub const DEFAULT_PARTITION_LABELS: [&str; 2] = ["source", "target"];
 /// Common name of the default manufacturer root.
 pub const DEFAULT_ROOT_NAME: &str = "Luna Simulated Manufacturer Root 1";
-/// Label of the default cloning domain.
+/// The seed of the default manufacturer root's key. Every Luna HSM chains to one
+/// manufacturer root, so every simulator home makes the same one: HSMs of separate homes, or
+/// of separate hosts, attest to each other out of the box (register A53). The seed is
+/// public, so a simulated attestation proves nothing against someone who reads this source;
+/// roots added with `Simulator::add_manufacturer_root` are random.
+pub const SHARED_ROOT_SEED: [u8; 32] = *b"luna-sim shared manufacturer rt1";
+/// The label of the default cloning domain.
 pub const DEFAULT_DOMAIN_LABEL: &str = "default-domain";
 /// KCV (domain secret) of the default cloning domain. Only its PSK is stored.
 pub const DEFAULT_DOMAIN_KCV: &str = "default-domain-secret";
@@ -49,7 +56,8 @@ pub(crate) fn ensure_default(
         if store::meta_get(tx, PROVISIONED)?.is_some() {
             return Ok(());
         }
-        let (root_row, _) = insert_root(tx, keyring, DEFAULT_ROOT_NAME)?;
+        let mut shared = rand_chacha::ChaCha20Rng::from_seed(SHARED_ROOT_SEED);
+        let (root_row, _) = insert_root(tx, keyring, DEFAULT_ROOT_NAME, &mut shared)?;
         for (serial, label) in DEFAULT_DEVICE_SERIALS.iter().zip(DEFAULT_PARTITION_LABELS) {
             insert_device(
                 tx,

@@ -30,12 +30,13 @@ pub const PARTITION_POLICIES: &[CkUlong] = &[
     PARTITION_POLICY_EXTENDED_DOMAIN_MANAGEMENT,
 ];
 
-pub(crate) fn insert_root(
+pub(crate) fn insert_root<R: rand_core::CryptoRng + ?Sized>(
     tx: &Transaction<'_>,
     keyring: &mut Keyring,
     common_name: &str,
+    rng: &mut R,
 ) -> SimResult<(i64, RootId)> {
-    let root = ManufacturerRoot::generate(&mut os_rng(), common_name, CERT_VALIDITY)
+    let root = ManufacturerRoot::generate(rng, common_name, CERT_VALIDITY)
         .map_err(|_| SimError::ArgumentsBad("invalid root common name"))?;
     let id = root.root_id();
     let key = keyring.manufacturer(true)?;
