@@ -335,13 +335,26 @@ pub fn domain(hsm: &Hsm, command: DomainCommand) -> CliResult<()> {
                 read_secret(path)?
             };
             let session = so_session(hsm, slot)?;
-            hsm.module
+            // A generated secret is saved before the HSM takes it: a domain whose secret
+            // nobody holds could never be added to a peer.
+            let saved = match (&secret_file, generate) {
+                (Some(path), true) => {
+                    write_secret(path, &secret)?;
+                    Some(path)
+                }
+                _ => None,
+            };
+            let added = hsm
+                .module
                 .add_kcv(session.handle, &secret, &label, primary)
-                .or_fail(|| format!("CA_AddKCV of {label:?} on slot {slot}"))?;
+                .or_fail(|| format!("CA_AddKCV of {label:?} on slot {slot}"));
+            if let (Err(_), Some(path)) = (&added, saved) {
+                let _ = std::fs::remove_file(path);
+            }
+            added?;
             if generate {
                 match &secret_file {
                     Some(path) => {
-                        write_secret(path, &secret)?;
                         out!(
                             "added domain {label:?} to slot {slot}; its secret is in {} (mode 0600): add it to the peer partition with --secret-file",
                             path.display()

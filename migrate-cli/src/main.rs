@@ -8,6 +8,7 @@ mod admin;
 mod migrate;
 mod quickstart;
 mod relay;
+mod steps;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -159,6 +160,9 @@ enum RelayCommand {
         #[arg(long)]
         slot: u64,
     },
+    /// One step of an air-gapped migration, its input and output as files.
+    #[command(subcommand)]
+    Step(steps::StepCommand),
 }
 
 /// Kinds of keys `keygen` makes.
@@ -381,6 +385,7 @@ fn run(cli: Cli) -> CliResult<u8> {
             )
         }
         Command::Relay(RelayCommand::Serve { slot }) => relay::serve(&open()?, slot).map(|()| 0),
+        Command::Relay(RelayCommand::Step(step)) => steps::run(&open()?, step).map(|()| 0),
         Command::Domain(command) => admin::domain(&open()?, command).map(|()| 0),
         Command::Sim(command) => admin::sim(command).map(|()| 0),
         Command::Completions { shell } => {

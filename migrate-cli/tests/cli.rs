@@ -385,6 +385,12 @@ fn every_command_has_help_with_an_example() {
         vec!["sim", "clock"],
         vec!["sim", "reset"],
         vec!["completions"],
+        vec!["relay", "serve"],
+        vec!["relay", "step", "offer"],
+        vec!["relay", "step", "accept"],
+        vec!["relay", "step", "confirm"],
+        vec!["relay", "step", "extract"],
+        vec!["relay", "step", "insert"],
     ] {
         let output = Command::new(CPV4)
             .args(&command)
@@ -403,4 +409,281 @@ fn every_command_has_help_with_an_example() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&bash.stdout).contains("cpv4"));
+}
+
+#[test]
+fn the_progress_bar_is_drawn_on_a_terminal_and_not_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    assert!(
+        cpv4(
+            home,
+            &[
+                "keygen", "--slot", "0", "--kind", "aes", "--label", "p", "--count", "50"
+            ]
+        )
+        .status
+        .success()
+    );
+    // Piped: no bar on stderr, only the summary on stdout.
+    let piped = cpv4(
+        home,
+        &["migrate", "--from", "0", "--to", "1", "--all", "--dry-run"],
+    );
+    assert_eq!(piped.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("objects") && !stderr.contains("ETA"),
+        "{stderr}"
+    );
+    // On a terminal (util-linux `script` gives the command a pty): the bar with its rate and ETA.
+    let command = format!("'{CPV4}' migrate --from 0 --to 1 --all");
+    let tty = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("LUNA_SIM_HOME", home)
+        .env_remove("LUNA_SIM_FAULTS")
+        .output()
+        .expect("util-linux `script` (package bsdutils) runs the pty test");
+    assert!(tty.status.success());
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        screen.contains("/50 objects") && screen.contains("/s") && screen.contains("ETA"),
+        "{screen}"
+    );
+    assert!(screen.contains("50 selected: 50 cloned"), "{screen}");
+}
+
+#[test]
+fn domains_are_added_listed_relabelled_and_deleted_and_a_generated_secret_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let secret = dir.path().join("team.secret");
+    let out = cpv4(
+        &home,
+        &[
+            "domain",
+            "add",
+            "--slot",
+            "0",
+            "--label",
+            "team",
+            "--generate",
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let hex_secret = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(hex_secret.len(), 64);
+    assert!(
+        !stdout(&out).contains(&hex_secret),
+        "a secret written to a file is not printed"
+    );
+    // The same secret on the target partition: a domain the two share.
+    assert!(
+        cpv4(
+            &home,
+            &[
+                "domain",
+                "add",
+                "--slot",
+                "1",
+                "--label",
+                "team",
+                "--secret-file",
+                secret.to_str().unwrap()
+            ]
+        )
+        .status
+        .success()
+    );
+    let listed = stdout(&cpv4(&home, &["domain", "list", "--slot", "1"]));
+    assert!(
+        listed.contains("default-domain  (primary)") && listed.contains("team"),
+        "{listed}"
+    );
+    // Not overwritten: a second --generate into the same file is refused before any change.
+    let twice = cpv4(
+        &home,
+        &[
+            "domain",
+            "add",
+            "--slot",
+            "0",
+            "--label",
+            "again",
+            "--generate",
+            "--secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(twice.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), hex_secret);
+    assert!(!stdout(&cpv4(&home, &["domain", "list", "--slot", "0"])).contains("again"));
+    // A generated secret the HSM refuses (its label exists) leaves no file behind.
+    let fresh = dir.path().join("fresh.secret");
+    let refused = cpv4(
+        &home,
+        &[
+            "domain",
+            "add",
+            "--slot",
+            "0",
+            "--label",
+            "team",
+            "--generate",
+            "--secret-file",
+            fresh.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("CKR_DOMAIN_LABEL_ALREADY_EXISTS"));
+    assert!(!fresh.exists());
+    assert!(
+        cpv4(
+            &home,
+            &[
+                "domain",
+                "relabel",
+                "--slot",
+                "1",
+                "--label",
+                "team",
+                "--new-label",
+                "team-b"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cpv4(
+            &home,
+            &["domain", "delete", "--slot", "1", "--label", "team-b"]
+        )
+        .status
+        .success()
+    );
+    let listed = stdout(&cpv4(&home, &["domain", "list", "--slot", "1"]));
+    assert!(!listed.contains("team"), "{listed}");
+    // Shown once when no file is given.
+    let shown = cpv4(
+        &home,
+        &[
+            "domain",
+            "add",
+            "--slot",
+            "0",
+            "--label",
+            "shown",
+            "--generate",
+        ],
+    );
+    assert!(stdout(&shown).contains("shown only now"));
+}
+
+#[test]
+fn sim_policies_stage_the_error_paths_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    assert!(
+        cpv4(
+            home,
+            &["keygen", "--slot", "0", "--kind", "aes", "--label", "x"]
+        )
+        .status
+        .success()
+    );
+    // CPv4 off on the target and the legacy protocol off too: nothing can clone.
+    assert!(
+        cpv4(home, &["sim", "policy", "--slot", "1", "--cpv4", "--off"])
+            .status
+            .success()
+    );
+    let status = stdout(&cpv4(home, &["sim", "status"]));
+    assert!(
+        status.contains("slot 1 \"target\" serial 150002001: CPv4 off"),
+        "{status}"
+    );
+    // HSM policy 7 off on the source's HSM.
+    assert!(
+        cpv4(
+            home,
+            &["sim", "policy", "--hsm", "150001", "--policy", "7", "--off"]
+        )
+        .status
+        .success()
+    );
+    let refused = cpv4(home, &["migrate", "--from", "0", "--to", "1", "--all"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("CKR_PROTOCOL_DISABLED")
+            || stdout(&refused).contains("CKR_PROTOCOL_DISABLED"),
+        "{stderr}"
+    );
+    assert!(
+        cpv4(
+            home,
+            &["sim", "policy", "--hsm", "150001", "--policy", "7", "--on"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cpv4(home, &["sim", "policy", "--slot", "1", "--cpv4", "--on"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        cpv4(home, &["migrate", "--from", "0", "--to", "1", "--all"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // An unset clock on the target's HSM.
+    assert!(
+        cpv4(
+            home,
+            &["keygen", "--slot", "0", "--kind", "aes", "--label", "y"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cpv4(home, &["sim", "clock", "--hsm", "150002", "--unset"])
+            .status
+            .success()
+    );
+    assert!(stdout(&cpv4(home, &["sim", "status"])).contains("clock not set"));
+    let unset = cpv4(
+        home,
+        &["migrate", "--from", "0", "--to", "1", "--label", "y"],
+    );
+    let text = format!(
+        "{}{}",
+        stdout(&unset),
+        String::from_utf8_lossy(&unset.stderr)
+    );
+    assert!(
+        text.contains("CKR_TIME_NOT_INITIALIZED") || text.contains("CKR_PROTOCOL_DISABLED"),
+        "{text}"
+    );
+    // Reset needs --yes.
+    assert_eq!(cpv4(home, &["sim", "reset"]).status.code(), Some(1));
+    assert!(home.join(luna_sim::DB_FILE).exists());
+    assert!(cpv4(home, &["sim", "reset", "--yes"]).status.success());
+    assert!(!home.exists());
 }

@@ -248,3 +248,211 @@ fn a_silent_peer_fails_the_run_after_the_timeout() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no answer for 1 s"), "{stderr}");
 }
+
+/// Runs one `cpv4 relay step` in `dir` on `home`; a separate process each time.
+fn step(home: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(CPV4)
+        .args(["relay", "step"])
+        .args(args)
+        .current_dir(dir)
+        .env("LUNA_SIM_HOME", home)
+        .env_remove("LUNA_SIM_FAULTS")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Steps 1 to 4 between `a` (source, slot 0) and `b` (target, slot 1), the files in `dir`.
+fn negotiate_and_extract(a: &Path, b: &Path, dir: &Path) {
+    ok(step(
+        b,
+        dir,
+        &["offer", "--slot", "1", "--out", "1-offer.cpv4"],
+    ));
+    ok(step(
+        a,
+        dir,
+        &[
+            "accept",
+            "--slot",
+            "0",
+            "--in",
+            "1-offer.cpv4",
+            "--out",
+            "2-accept.cpv4",
+        ],
+    ));
+    ok(step(
+        b,
+        dir,
+        &[
+            "confirm",
+            "--slot",
+            "1",
+            "--in",
+            "2-accept.cpv4",
+            "--out",
+            "3-confirm.cpv4",
+        ],
+    ));
+    ok(step(
+        a,
+        dir,
+        &[
+            "extract",
+            "--slot",
+            "0",
+            "--in",
+            "3-confirm.cpv4",
+            "--out",
+            "4-blobs.cpv4",
+            "--all",
+        ],
+    ));
+}
+
+#[test]
+fn the_file_steps_carry_a_thousand_objects_each_step_a_separate_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, files) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("files"),
+    );
+    std::fs::create_dir(&files).unwrap();
+    assert!(
+        cpv4(
+            &a,
+            &[
+                "keygen", "--slot", "0", "--kind", "aes", "--label", "f", "--count", "1000"
+            ]
+        )
+        .status
+        .success()
+    );
+    negotiate_and_extract(&a, &b, &files);
+    let header = std::fs::read(files.join("4-blobs.cpv4")).unwrap();
+    let header = String::from_utf8_lossy(&header[..200]);
+    assert!(
+        header.starts_with("cpv4 relay file, version 1\nholds: blobs\nsession: "),
+        "{header}"
+    );
+    assert!(header.contains("next: cpv4 relay step insert"), "{header}");
+    let inserted = ok(step(
+        &b,
+        &files,
+        &["insert", "--slot", "1", "--in", "4-blobs.cpv4"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&inserted.stdout)
+            .contains("inserted 1000 objects on slot 1 (0 refused)")
+    );
+    assert_eq!(ouids(&b, "1"), ouids(&a, "0"));
+    // The session is closed: the same file again is refused with what to do.
+    let again = step(
+        &b,
+        &files,
+        &["insert", "--slot", "1", "--in", "4-blobs.cpv4"],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("is not open on this slot") && stderr.contains("relay step offer"),
+        "{stderr}"
+    );
+    assert_eq!(ouids(&b, "1").len(), 1000);
+}
+
+#[test]
+fn damaged_truncated_or_misplaced_step_files_are_refused_and_insert_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, files) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("files"),
+    );
+    std::fs::create_dir(&files).unwrap();
+    assert!(
+        cpv4(
+            &a,
+            &[
+                "keygen", "--slot", "0", "--kind", "generic", "--label", "d", "--count", "300"
+            ]
+        )
+        .status
+        .success()
+    );
+    negotiate_and_extract(&a, &b, &files);
+    let good = std::fs::read(files.join("4-blobs.cpv4")).unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(files.join(name), bytes).unwrap();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for cut in [0, 10, 60, good.len() / 3, good.len() - 1] {
+        cases.push((format!("cut-{cut}"), good[..cut].to_vec()));
+    }
+    for at in [5, 30, good.len() / 2, good.len() - 2] {
+        let mut damaged = good.clone();
+        damaged[at] ^= 0x20;
+        cases.push((format!("flip-{at}"), damaged));
+    }
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"trailing");
+    cases.push(("longer".into(), longer));
+    for (name, bytes) in &cases {
+        write(name, bytes);
+        let out = step(&b, &files, &["insert", "--slot", "1", "--in", name]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("damaged")
+                || stderr.contains("truncated")
+                || stderr.contains("not a cpv4 relay file")
+                || stderr.contains("is not open on this slot")
+                || stderr.contains("no message"),
+            "{name}: {stderr}"
+        );
+        assert!(ouids(&b, "1").is_empty(), "{name}: objects were inserted");
+    }
+    // A file of another step is refused with the step it belongs to.
+    let misplaced = step(
+        &b,
+        &files,
+        &["insert", "--slot", "1", "--in", "3-confirm.cpv4"],
+    );
+    let stderr = String::from_utf8_lossy(&misplaced.stderr);
+    assert!(stderr.contains("this file holds the confirm: it is the input of `cpv4 relay step extract` on the source's host"), "{stderr}");
+    // A file of another session.
+    let other = good.clone();
+    let text = String::from_utf8_lossy(&other[..100]).into_owned();
+    let uid_at = text.find("session: ").unwrap() + "session: ".len();
+    let mut other = other;
+    other[uid_at..uid_at + 32].copy_from_slice(b"00112233445566778899aabbccddeeff");
+    write("other-session", &other);
+    let refused = step(
+        &b,
+        &files,
+        &["insert", "--slot", "1", "--in", "other-session"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("session 00112233445566778899aabbccddeeff is not open on this slot"),
+        "{stderr}"
+    );
+    assert!(ouids(&b, "1").is_empty());
+    // The intact file still inserts everything, once.
+    ok(step(
+        &b,
+        &files,
+        &["insert", "--slot", "1", "--in", "4-blobs.cpv4"],
+    ));
+    assert_eq!(ouids(&b, "1"), ouids(&a, "0"));
+}
