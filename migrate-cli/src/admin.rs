@@ -500,11 +500,17 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
                     }
                     luna_sim::ClockState::NotSet => "not set".to_owned(),
                 };
+                let (negotiations, sessions, tombstones) = sim
+                    .cpv4_counts(&serial)
+                    .map_err(sim_error("CPv4 records"))?;
                 out!(
                     "HSM {serial}: firmware {}, policy 7 (cloning) {}, policy 57 (clock sync) {}, clock {clock}",
                     device.firmware,
                     on(device.cloning_allowed),
                     on(device.sync_with_host_time)
+                );
+                out!(
+                    "  CPv4 state held: {negotiations} negotiations, {sessions} sessions, {tombstones} tombstones (expired ones go at the next call)"
                 );
                 for slot in device.slots {
                     let partition = sim.partition_info(slot).map_err(sim_error("partition"))?;

@@ -26,7 +26,14 @@ macro_rules! out {
 pub fn write_line(args: std::fmt::Arguments<'_>) -> CliResult<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{args}").map_err(|e| CliError::new(format!("writing the output: {e}")))
+    writeln!(stdout, "{args}").map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader is gone (`| head`): stop quietly, as other tools do.
+            CliError::new("")
+        } else {
+            CliError::new(format!("writing the output: {e}"))
+        }
+    })
 }
 
 /// A failure, printed as one line with the `CK_RV` name and a sentence saying what to do.

@@ -87,7 +87,7 @@ enum Command {
     },
     /// Clone objects from one partition to another.
     #[command(
-        after_help = "Examples:\n  cpv4 migrate --from 0 --to 1 --all\n  cpv4 migrate --from 0 --to 1 --label app-key --dry-run --json\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay serve --slot 1' --all\n\nExit codes: 0 every selected object is on the target, 3 some are, 4 none are, 1 an error stopped the run."
+        after_help = "Examples:\n  cpv4 migrate --from 0 --to 1 --all\n  cpv4 migrate --from 0 --to 1 --label app-key --dry-run --json\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay --serve --slot 1' --all\n\nExit codes: 0 every selected object is on the target, 3 some are, 4 none are, 1 an error stopped the run."
     )]
     Migrate {
         /// The source slot.
@@ -100,8 +100,8 @@ enum Command {
             conflicts_with = "to_remote"
         )]
         to: Option<u64>,
-        /// A command whose stdin and stdout reach the target: `cpv4 relay serve` on the
-        /// other host (for example `ssh hostb cpv4 relay serve --slot 1`).
+        /// A command whose stdin and stdout reach the target: `cpv4 relay --serve` on the
+        /// other host (for example `ssh hostb cpv4 relay --serve --slot 1`).
         #[arg(long, value_name = "COMMAND")]
         to_remote: Option<String>,
         /// With --to-remote: seconds to wait for an answer of the peer before giving up.
@@ -132,9 +132,12 @@ enum Command {
         #[arg(long, default_value_t = migrate::BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         batch: u64,
     },
-    /// The serving end of a two-host migration.
-    #[command(subcommand)]
-    Relay(RelayCommand),
+    /// Two hosts: the serving end of `migrate --to-remote`, or the air-gapped steps.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay --serve --slot 1' --all\n  cpv4 relay step offer --slot 1 --out 1-offer.cpv4"
+    )]
+    Relay(RelayArgs),
     /// Cloning domains of a partition.
     #[command(subcommand)]
     Domain(admin::DomainCommand),
@@ -149,17 +152,20 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct RelayArgs {
+    /// Answer a `cpv4 migrate --to-remote` on stdin and stdout, as the target.
+    #[arg(long, requires = "slot")]
+    serve: bool,
+    /// The slot served.
+    #[arg(long, requires = "serve")]
+    slot: Option<u64>,
+    #[command(subcommand)]
+    step: Option<RelayCommand>,
+}
+
 #[derive(Debug, Subcommand)]
 enum RelayCommand {
-    /// Answer a `cpv4 migrate --to-remote` on stdin and stdout, as the target.
-    #[command(
-        after_help = "Example (run by the other host through ssh):\n  cpv4 migrate --from 0 --to-remote 'ssh hostb cpv4 relay serve --slot 1' --all"
-    )]
-    Serve {
-        /// The slot served.
-        #[arg(long)]
-        slot: u64,
-    },
     /// One step of an air-gapped migration, its input and output as files.
     #[command(subcommand)]
     Step(steps::StepCommand),
@@ -384,8 +390,18 @@ fn run(cli: Cli) -> CliResult<u8> {
                 cli.verbose,
             )
         }
-        Command::Relay(RelayCommand::Serve { slot }) => relay::serve(&open()?, slot).map(|()| 0),
-        Command::Relay(RelayCommand::Step(step)) => steps::run(&open()?, step).map(|()| 0),
+        Command::Relay(RelayArgs {
+            step: Some(RelayCommand::Step(step)),
+            ..
+        }) => steps::run(&open()?, step).map(|()| 0),
+        Command::Relay(RelayArgs {
+            serve: true,
+            slot: Some(slot),
+            ..
+        }) => relay::serve(&open()?, slot).map(|()| 0),
+        Command::Relay(_) => Err(CliError::new(
+            "say `cpv4 relay --serve --slot N` or `cpv4 relay step ...`",
+        )),
         Command::Domain(command) => admin::domain(&open()?, command).map(|()| 0),
         Command::Sim(command) => admin::sim(command).map(|()| 0),
         Command::Completions { shell } => {
@@ -401,7 +417,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("cpv4: {err}");
+            if !err.what.is_empty() {
+                eprintln!("cpv4: {err}");
+            }
             ExitCode::from(1)
         }
     }

@@ -210,7 +210,9 @@ pub fn run(
             match outcome {
                 Ok(true) => {}
                 Ok(false) => stop = Some(CliError::new("stopped at the first object that failed")),
-                Err(err) => stop = Some(err),
+                // Any error of a batch ends the run as an error (a lost relay, a closed
+                // output, a failed call), unlike an object that failed.
+                Err(err) => stop = Some(CliError { fatal: true, ..err }),
             }
             Ok(())
         })
@@ -407,7 +409,13 @@ fn print_raw(text: &str) -> CliResult<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::new(format!("writing the output: {e}")))
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                CliError::new("")
+            } else {
+                CliError::new(format!("writing the output: {e}"))
+            }
+        })
 }
 
 impl Report for JsonReport {

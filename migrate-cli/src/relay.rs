@@ -1,6 +1,6 @@
-//! Two hosts: `cpv4 migrate --to-remote COMMAND` runs COMMAND (`ssh hostb cpv4 relay serve
+//! Two hosts: `cpv4 migrate --to-remote COMMAND` runs COMMAND (`ssh hostb cpv4 relay --serve
 //! --slot 1`) and drives the shared migration flow with the source here and the target at the
-//! far end of COMMAND's stdin and stdout (`cpv4_migrate::relay`); `cpv4 relay serve` is that
+//! far end of COMMAND's stdin and stdout (`cpv4_migrate::relay`); `cpv4 relay --serve` is that
 //! far end. Neither host holds the other's HSM session, and the serving side opens no port.
 
 use std::io::{BufReader, BufWriter, Read};
@@ -51,7 +51,7 @@ impl RemoteTarget {
             Ok(Response::Hello { label, serial }) => target.peer = (label, serial),
             _ => {
                 return Err(target.lost(&format!(
-                    "{command:?} did not answer as a `cpv4 relay serve`"
+                    "{command:?} did not answer as a `cpv4 relay --serve`"
                 )));
             }
         }
@@ -249,7 +249,7 @@ impl Partition for ServedPartition<'_, '_> {
     }
 }
 
-/// `cpv4 relay serve --slot N`: answers a relay on stdin and stdout until its input ends.
+/// `cpv4 relay --serve --slot N`: answers a relay on stdin and stdout until its input ends.
 pub fn serve(hsm: &Hsm, slot: u64) -> CliResult<()> {
     let session = hsm.officer_session(slot)?;
     let mut endpoint = ModuleEndpoint {
@@ -260,5 +260,5 @@ pub fn serve(hsm: &Hsm, slot: u64) -> CliResult<()> {
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut output = BufWriter::new(std::io::stdout().lock());
     serve_stream(&mut endpoint, &mut partition, &mut input, &mut output)
-        .map_err(|e| CliError::new(format!("relay serve on slot {slot}: {e}")))
+        .map_err(|e| CliError::new(format!("relay --serve on slot {slot}: {e}")))
 }

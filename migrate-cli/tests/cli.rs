@@ -385,7 +385,7 @@ fn every_command_has_help_with_an_example() {
         vec!["sim", "clock"],
         vec!["sim", "reset"],
         vec!["completions"],
-        vec!["relay", "serve"],
+        vec!["relay"],
         vec!["relay", "step", "offer"],
         vec!["relay", "step", "accept"],
         vec!["relay", "step", "confirm"],

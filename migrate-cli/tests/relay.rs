@@ -1,4 +1,4 @@
-//! Two hosts: `cpv4 migrate --to-remote` with `cpv4 relay serve` on another simulator home as
+//! Two hosts: `cpv4 migrate --to-remote` with `cpv4 relay --serve` on another simulator home as
 //! its child, and relays that die, truncate or damage the stream on the way.
 #![allow(
     clippy::unwrap_used,
@@ -47,7 +47,7 @@ fn ouids(home: &Path, slot: &str) -> BTreeSet<String> {
 /// The command that serves slot 1 of `home`, with a filter in front of it or behind it.
 fn serve(home: &Path, before: &str, after: &str) -> String {
     format!(
-        "{before} env LUNA_SIM_HOME='{}' '{CPV4}' relay serve --slot 1 {after}",
+        "{before} env LUNA_SIM_HOME='{}' '{CPV4}' relay --serve --slot 1 {after}",
         home.display()
     )
 }
@@ -212,7 +212,7 @@ fn a_command_that_is_not_a_relay_is_refused_clearly() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
         assert!(
-            stderr.contains("did not answer as a `cpv4 relay serve`"),
+            stderr.contains("did not answer as a `cpv4 relay --serve`"),
             "{command}: {stderr}"
         );
     }
