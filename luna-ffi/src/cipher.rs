@@ -74,11 +74,11 @@ fn decrypt_step(
         return out.answer_length(bound).map(|_| ());
     }
     // Plaintext: wiped once written out or dropped.
-    let output = zeroize::Zeroizing::new(match &call {
+    let output = match &call {
         Call::Single(data) => sim.decrypt(session, data)?,
         Call::Update(data) => sim.decrypt_update(session, data)?,
         Call::Final => sim.decrypt_final(session)?,
-    });
+    };
     match out.write(&output) {
         Err(Error::BufferTooSmall) => {
             let slot = sim.session_info(session)?.slot;

@@ -151,10 +151,13 @@ pub unsafe extern "C" fn C_GenerateRandom(
     ulRandomLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        // PKCS#11's order: initialized, then the session, then the arguments.
+        let library = state::current()?;
+        library.sim.session_info(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::slice_mut(RandomData, ulRandomLen) }?;
-        let random = state::current()?.sim.generate_random(hSession, out.len())?;
-        out.copy_from_slice(&random);
-        Ok(())
+        // Written in place: a huge length allocates nothing (the caller vouches for its
+        // buffer, as for every output).
+        Ok(library.sim.generate_random_into(hSession, out)?)
     })
 }

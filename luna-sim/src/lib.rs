@@ -23,7 +23,7 @@
 //! sim.encrypt_init(session, &gcm, key)?;
 //! let ciphertext = sim.encrypt(session, b"hello")?;
 //! sim.decrypt_init(session, &gcm, key)?;
-//! assert_eq!(sim.decrypt(session, &ciphertext)?, b"hello");
+//! assert_eq!(sim.decrypt(session, &ciphertext)?.as_slice(), b"hello"); // wiped on drop
 //! # Ok(())
 //! # }
 //! ```

@@ -389,3 +389,76 @@ fn smk_is_a_separate_sealed_param_object_per_partition() {
     assert!(a.handle >= luna_sim::PARAM_OBJECT_BASE && a.handle < luna_sim::SESSION_OBJECT_BASE);
     assert_eq!(sim.smk(0).unwrap().secret, a.secret);
 }
+
+/// PED key files hold domain secrets: they are written as the storage keys are (0600, in a
+/// 0700 directory, synced, whole or absent), and a secret file others can read is refused, PED
+/// key or storage key (the audit found PED files written with the umask, and key files' modes
+/// never checked).
+#[cfg(unix)]
+#[test]
+fn secret_files_are_private_and_a_readable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let (dir, sim) = fresh();
+    sim.ped_store_key("blue", b"ped secret").unwrap();
+    sim.ped_attach(Some("blue")).unwrap();
+    let ped = dir.path().join("ped");
+    assert_eq!(mode(&ped), 0o700);
+    assert_eq!(mode(&ped.join("blue.key")), 0o600);
+    assert_eq!(mode(&ped.join("attached")), 0o600);
+    assert_eq!(std::fs::read(ped.join("blue.key")).unwrap(), b"ped secret");
+    // Re-storing replaces the file whole (a rename, so no temporary is left behind).
+    sim.ped_store_key("blue", b"another secret").unwrap();
+    let names: Vec<_> = std::fs::read_dir(&ped)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // A PED key others can read is refused when it is used.
+    chmod(&ped.join("blue.key"), 0o644);
+    let so = login(&sim, 0, CKU_SO);
+    let refused = sim.add_kcv(so, None, b"ped-domain", false).unwrap_err();
+    assert!(refused.to_string().contains("must be 0600"), "{refused}");
+    assert_eq!(refused.rv(), CKR_DEVICE_ERROR);
+    sim.logout(so).unwrap();
+    let co = login(&sim, 0, CKU_USER);
+    let data = sim
+        .create_object(
+            co,
+            &[
+                luna_sim::Attribute::ulong(CKA_CLASS, CKO_DATA),
+                luna_sim::Attribute::bool(CKA_TOKEN, true),
+                luna_sim::Attribute::bytes(CKA_VALUE, b"sealed at rest".to_vec()),
+            ],
+        )
+        .unwrap();
+    drop(sim);
+    // A storage key file others can read is refused when the home is opened.
+    let keys: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        chmod(key, 0o640);
+    }
+    let opened = luna_sim::Simulator::open_with(dir.path(), luna_sim::SimOptions::default())
+        .and_then(|sim| sim.slots().map(|_| sim))
+        .and_then(|sim| {
+            let session = sim.open_session(0, true)?;
+            sim.login(session, CKU_USER, b"co-pin")?;
+            sim.get_attribute_value(session, data, &[CKA_VALUE])
+                .map(|_| ())
+        });
+    let err = opened.unwrap_err();
+    assert!(err.to_string().contains("must be 0600"), "{err}");
+    for key in &keys {
+        chmod(key, 0o600);
+    }
+    assert!(common::open(dir.path()).slots().is_ok());
+}

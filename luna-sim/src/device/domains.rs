@@ -33,7 +33,7 @@ use crate::error::{SimError, SimResult};
 use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SessionHandle, SlotId};
 use crate::sim::{Inner, Simulator};
 use crate::store::Keyring;
-use crate::store::keys::record_aad;
+use crate::store::keys::{check_private, create_private_dir, record_aad, write_private};
 use crate::store::slot_sql;
 use crate::token::objects::OUID_LEN;
 
@@ -168,9 +168,9 @@ impl Simulator {
                 "PED key value must be 1 to 128 bytes",
             ));
         }
-        fs::create_dir_all(self.ped_dir())?;
-        fs::write(self.ped_dir().join(format!("{name}.key")), kcv)?;
-        Ok(())
+        // The file holds a domain secret: as private and as durable as the key files.
+        create_private_dir(&self.ped_dir())?;
+        write_private(&self.ped_dir().join(format!("{name}.key")), kcv)
     }
 
     /// Attaches the PED key `name` (`Some`), or detaches the PED (`None`): the file
@@ -184,8 +184,8 @@ impl Simulator {
         match name {
             Some(name) => {
                 check_ped_name(name)?;
-                fs::create_dir_all(self.ped_dir())?;
-                fs::write(attached, name)?;
+                create_private_dir(&self.ped_dir())?;
+                write_private(&attached, name.as_bytes())?;
             }
             None => match fs::remove_file(attached) {
                 Ok(()) => {}
@@ -206,8 +206,17 @@ impl Simulator {
             Err(err) => return Err(err.into()),
         };
         check_ped_name(&name).map_err(|_| SimError::PedUnplugged)?;
-        match fs::read(self.ped_dir().join(format!("{name}.key"))) {
-            Ok(kcv) if !kcv.is_empty() && kcv.len() <= MAX_KCV_LEN => Ok(Zeroizing::new(kcv)),
+        let path = self.ped_dir().join(format!("{name}.key"));
+        let Ok(mut file) = fs::File::open(&path) else {
+            return Err(SimError::PedUnplugged);
+        };
+        check_private(&file, &path)?;
+        // Room for one byte more than a KCV may have, so reading never reallocates (which
+        // would leave an unwiped copy behind).
+        let mut kcv = Zeroizing::new(Vec::with_capacity(MAX_KCV_LEN + 1));
+        let limit = u64::try_from(MAX_KCV_LEN + 1).unwrap_or(u64::MAX);
+        match std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limit), &mut kcv) {
+            Ok(_) if !kcv.is_empty() && kcv.len() <= MAX_KCV_LEN => Ok(kcv),
             Ok(_) | Err(_) => Err(SimError::PedUnplugged),
         }
     }

@@ -9,6 +9,8 @@
 use cpv4_wire::consts::*;
 use sha2::{Digest, Sha256};
 
+use zeroize::Zeroizing;
+
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::Mechanism;
 use crate::mechanisms::crypto::{self, CbcPad, CipherOp, SignOp};
@@ -344,8 +346,11 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_ENCRYPTED_DATA_INVALID`,
     /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
-    pub fn decrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
-        self.lock().cipher_single(session, Kind::Decrypt, data)
+    /// The plaintext is wiped when dropped.
+    pub fn decrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
+        self.lock()
+            .cipher_single(session, Kind::Decrypt, data)
+            .map(Zeroizing::new)
     }
 
     /// `C_DecryptUpdate`.
@@ -353,10 +358,14 @@ impl Simulator {
     /// # Errors
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`.
-    pub fn decrypt_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+    pub fn decrypt_update(
+        &self,
+        session: SessionHandle,
+        data: &[u8],
+    ) -> SimResult<Zeroizing<Vec<u8>>> {
         let mut inner = self.lock();
         let result = inner.cipher_update(session, Kind::Decrypt, data);
-        end_on_error(&mut inner, session, Kind::Decrypt, result)
+        end_on_error(&mut inner, session, Kind::Decrypt, result).map(Zeroizing::new)
     }
 
     /// `C_DecryptFinal`; ends the operation.
@@ -365,8 +374,10 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_ENCRYPTED_DATA_INVALID`,
     /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
-    pub fn decrypt_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
-        self.lock().cipher_final(session, Kind::Decrypt)
+    pub fn decrypt_final(&self, session: SessionHandle) -> SimResult<Zeroizing<Vec<u8>>> {
+        self.lock()
+            .cipher_final(session, Kind::Decrypt)
+            .map(Zeroizing::new)
     }
 
     /// Output length (upper bound) of the next decryption call, as
@@ -553,15 +564,24 @@ impl Simulator {
         Ok(hash.finalize().to_vec())
     }
 
-    /// `C_GenerateRandom`.
+    /// `C_GenerateRandom` into `out`, in place: the caller's length costs no allocation.
     ///
     /// # Errors
     ///
     /// `CKR_SESSION_HANDLE_INVALID`, `CKR_DEVICE_ERROR` if the OS generator fails.
-    pub fn generate_random(&self, session: SessionHandle, len: usize) -> SimResult<Vec<u8>> {
+    pub fn generate_random_into(&self, session: SessionHandle, out: &mut [u8]) -> SimResult<()> {
         self.lock().session(session)?;
+        fill_random(out)
+    }
+
+    /// `C_GenerateRandom` of `len` bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::generate_random_into`].
+    pub fn generate_random(&self, session: SessionHandle, len: usize) -> SimResult<Vec<u8>> {
         let mut out = vec![0u8; len];
-        fill_random(&mut out)?;
+        self.generate_random_into(session, &mut out)?;
         Ok(out)
     }
 }

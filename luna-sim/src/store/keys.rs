@@ -79,13 +79,15 @@ impl StorageKey {
         }
     }
 
-    /// Reads an existing key file; `None` if there is none.
+    /// Reads an existing key file; `None` if there is none. A file others may read is
+    /// refused: its key is no longer the home's secret.
     pub(crate) fn load(path: &Path) -> SimResult<Option<Self>> {
         let mut file = match fs::File::open(path) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err.into()),
         };
+        check_private(&file, path)?;
         let mut buf = Zeroizing::new(Vec::with_capacity(STORAGE_KEY_LEN));
         file.read_to_end(&mut buf)?;
         let mut bytes = Zeroizing::new([0u8; STORAGE_KEY_LEN]);
@@ -148,6 +150,62 @@ impl StorageKey {
 }
 
 /// Fsyncs the directory holding `path`, so a new directory entry survives a crash.
+/// Refuses a secret file that its group or others may read or write.
+pub(crate) fn check_private(file: &fs::File, path: &Path) -> SimResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SimError::Store(format!(
+                "{} has mode {mode:03o}; a secret file must be 0600 (chmod 600 it if it was not read by anyone else)",
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
+    Ok(())
+}
+
+/// Writes a secret file as the key files are written: a private temporary file, synced, then
+/// renamed over `path`, and the directory synced, so a crash leaves the old file or the new
+/// one, never a part, and no one else can read it at any moment.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> SimResult<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    let renamed = fs::rename(&tmp, path);
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed?;
+    sync_dir(path)
+}
+
+/// Creates a directory readable by its owner only (if missing).
+pub(crate) fn create_private_dir(path: &Path) -> SimResult<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)?;
+    Ok(())
+}
+
 fn sync_dir(path: &Path) -> SimResult<()> {
     #[cfg(unix)]
     if let Some(dir) = path.parent() {

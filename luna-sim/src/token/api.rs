@@ -182,7 +182,7 @@ impl Inner {
             if post_filter {
                 let key = self.keyring.slot(&self.conn, slot_sql)?;
                 let attrs = store::load_attributes(&self.conn, key, id)?;
-                if !attrs.matches(template) {
+                if !objects::find_matches(&attrs, template) {
                     continue;
                 }
             }
@@ -403,7 +403,7 @@ impl Simulator {
                 .iter()
                 .filter(|(_, o)| o.slot == view.slot)
                 .filter(|(_, o)| view.sees_private() || !o.attrs.is(CKA_PRIVATE))
-                .filter(|(_, o)| o.attrs.matches(&template))
+                .filter(|(_, o)| objects::find_matches(&o.attrs, &template))
                 .map(|(h, _)| *h),
         );
         inner.sessions.get_mut(session)?.ops.find = Some(VecDeque::from(found));

@@ -191,11 +191,6 @@ impl AttrMap {
         self.0.len()
     }
 
-    /// Whether every attribute of `template` is present here with the same value.
-    pub(crate) fn matches(&self, template: &AttrMap) -> bool {
-        template.iter().all(|(k, v)| self.get(k) == Some(v))
-    }
-
     /// The key value (`CKA_VALUE`), or an error naming it missing.
     pub(crate) fn value(&self) -> SimResult<&[u8]> {
         self.get(CKA_VALUE)

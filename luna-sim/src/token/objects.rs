@@ -131,6 +131,15 @@ pub(crate) fn is_unreadable(attrs: &AttrMap, kind: CkAttributeType) -> bool {
         && (attrs.is(CKA_SENSITIVE) || !attrs.flag(CKA_EXTRACTABLE).unwrap_or(false))
 }
 
+/// Whether `attrs` matches every attribute of a find `template`. An attribute the caller could
+/// not read (the value of a sensitive or non-extractable key) matches nothing, so a find
+/// cannot confirm a guessed key value.
+pub(crate) fn find_matches(attrs: &AttrMap, template: &AttrMap) -> bool {
+    template
+        .iter()
+        .all(|(kind, value)| !is_unreadable(attrs, kind) && attrs.get(kind) == Some(value))
+}
+
 /// Builds a complete object from a caller's template.
 ///
 /// For [`Origin::Generated`] and [`Origin::Unwrapped`] the caller has already put the key
