@@ -490,3 +490,40 @@ fn default_home_follows_the_environment_order() {
         assert_eq!(home.unwrap_err().rv(), CKR_DEVICE_ERROR);
     }
 }
+
+/// Eight connections to one home (as eight processes would be) guessing the Crypto Officer's
+/// PIN at once get exactly MAX_PIN_FAILURES wrong answers between them before the lockout:
+/// the audit found the count read outside the transaction that raised it, so parallel
+/// guessers could check more PINs than the lockout allows.
+#[test]
+fn parallel_guessers_check_no_more_pins_than_the_lockout_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let wrong_answers: i64 = std::thread::scope(|scope| {
+        let guessers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let sim = open(dir.path());
+                    let session = sim.open_session(0, false).unwrap();
+                    let mut incorrect = 0;
+                    loop {
+                        match sim.login(session, CKU_USER, b"a wrong guess") {
+                            Err(SimError::PinIncorrect) => incorrect += 1,
+                            Err(SimError::PinLocked) => return incorrect,
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        guessers.into_iter().map(|g| g.join().unwrap()).sum()
+    });
+    assert_eq!(wrong_answers, MAX_PIN_FAILURES);
+    // And the right PIN is locked out too.
+    let sim = open(dir.path());
+    let session = sim.open_session(0, false).unwrap();
+    assert_eq!(
+        sim.login(session, CKU_USER, b"co-pin").unwrap_err().rv(),
+        CKR_PIN_LOCKED
+    );
+}

@@ -19,36 +19,35 @@ use crate::store::slot_sql;
 impl Inner {
     /// Checks `pin` for `role` on `slot`, counting failures.
     fn verify_role_pin(&mut self, slot: i64, role: Role, pin: &[u8]) -> SimResult<()> {
-        let (hash, failures): (Option<Vec<u8>>, i64) = self.conn.query_row(
-            "SELECT hash, failures FROM pins WHERE slot = ?1 AND role = ?2",
-            params![slot, role.code()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let hash = hash.ok_or(SimError::UserPinNotInitialized)?;
-        if failures >= MAX_PIN_FAILURES {
-            return Err(SimError::PinLocked);
-        }
-        if auth::verify_pin(&hash, pin)? {
-            if failures > 0 {
-                self.write(|tx, _| {
-                    tx.execute(
-                        "UPDATE pins SET failures = 0 WHERE slot = ?1 AND role = ?2",
-                        params![slot, role.code()],
-                    )?;
-                    Ok(())
-                })?;
+        // The attempt is counted before the PIN is checked, in the transaction that reads
+        // the count: however many processes try at once, at most MAX_PIN_FAILURES wrong PINs
+        // are ever checked. A right PIN then clears the count.
+        let hash = self.write(|tx, _| {
+            let (hash, failures): (Option<Vec<u8>>, i64) = tx.query_row(
+                "SELECT hash, failures FROM pins WHERE slot = ?1 AND role = ?2",
+                params![slot, role.code()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let hash = hash.ok_or(SimError::UserPinNotInitialized)?;
+            if failures >= MAX_PIN_FAILURES {
+                return Err(SimError::PinLocked);
             }
-            Ok(())
-        } else {
-            self.write(|tx, _| {
-                tx.execute(
-                    "UPDATE pins SET failures = failures + 1 WHERE slot = ?1 AND role = ?2",
-                    params![slot, role.code()],
-                )?;
-                Ok(())
-            })?;
-            Err(SimError::PinIncorrect)
+            tx.execute(
+                "UPDATE pins SET failures = failures + 1 WHERE slot = ?1 AND role = ?2",
+                params![slot, role.code()],
+            )?;
+            Ok(hash)
+        })?;
+        if !auth::verify_pin(&hash, pin)? {
+            return Err(SimError::PinIncorrect);
         }
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE pins SET failures = 0 WHERE slot = ?1 AND role = ?2",
+                params![slot, role.code()],
+            )?;
+            Ok(())
+        })
     }
 
     fn store_pin(&mut self, slot: i64, role: Role, pin: &[u8]) -> SimResult<()> {
