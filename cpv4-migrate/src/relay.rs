@@ -25,7 +25,7 @@
 
 use std::io::{Read, Write};
 
-use cpv4_wire::consts::{CKR_DEVICE_REMOVED, CkRv, CkUlong};
+use cpv4_wire::consts::{CKR_DEVICE_REMOVED, CKR_OK, CkRv, CkUlong};
 
 use crate::{Continued, Endpoint, Extraction, Insertion, ObjectHandle, SessionUid};
 
@@ -137,6 +137,9 @@ pub enum RelayError {
     Malformed(&'static str),
     /// A frame whose CRC does not match: damaged on the way.
     Checksum,
+    /// A well-formed answer that does not answer the request (of another kind, or of
+    /// another number of objects); its kind.
+    Mismatch(u8),
 }
 
 impl std::fmt::Display for RelayError {
@@ -150,6 +153,10 @@ impl std::fmt::Display for RelayError {
             Self::TooLarge(n) => write!(f, "a relay frame of {n} bytes, over {MAX_FRAME}"),
             Self::Malformed(what) => write!(f, "a malformed relay frame: {what}"),
             Self::Checksum => f.write_str("a relay frame failed its CRC: the stream was damaged"),
+            Self::Mismatch(k) => write!(
+                f,
+                "the peer answered with a frame of kind 0x{k:02x}, which does not answer the request"
+            ),
         }
     }
 }
@@ -451,6 +458,22 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, RelayError> {
 }
 
 impl Response {
+    /// The frame kind of this response.
+    #[must_use]
+    pub const fn kind(&self) -> u8 {
+        match self {
+            Self::Failed(_) => kind::FAILED,
+            Self::Hello { .. } => kind::R_HELLO,
+            Self::Done => kind::DONE,
+            Self::Flag(_) => kind::FLAG,
+            Self::Message(_) => kind::MESSAGE,
+            Self::Continued(_) => kind::CONTINUED,
+            Self::Extraction(_) => kind::EXTRACTION,
+            Self::Insertion(_) => kind::INSERTION,
+            Self::Handles(_) => kind::HANDLES,
+        }
+    }
+
     /// The response as one frame.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
@@ -626,6 +649,10 @@ impl<R: Read, W: Write> RelayClient<R, W> {
             decode_response(&frame)
         })();
         match result {
+            Ok(Response::Failed(CKR_OK)) => {
+                self.failure = Some(RelayError::Malformed("a failure with the code CKR_OK"));
+                Err(CKR_DEVICE_REMOVED)
+            }
             Ok(Response::Failed(rv)) => Err(rv),
             Ok(response) => Ok(response),
             Err(err) => {
@@ -635,8 +662,8 @@ impl<R: Read, W: Write> RelayClient<R, W> {
         }
     }
 
-    fn unexpected(&mut self, kind: u8) -> CkRv {
-        self.failure = Some(RelayError::Kind(kind));
+    fn unexpected(&mut self, got: &Response) -> CkRv {
+        self.failure = Some(RelayError::Mismatch(got.kind()));
         CKR_DEVICE_REMOVED
     }
 }
@@ -645,14 +672,14 @@ impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
     fn cpv4_enabled(&mut self) -> Result<bool, CkRv> {
         match self.call(&Request::Enabled)? {
             Response::Flag(flag) => Ok(flag),
-            _ => Err(self.unexpected(kind::FLAG)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
     fn start(&mut self) -> Result<Vec<u8>, CkRv> {
         match self.call(&Request::Start)? {
             Response::Message(offer) => Ok(offer),
-            _ => Err(self.unexpected(kind::MESSAGE)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
@@ -669,7 +696,7 @@ impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
         };
         match self.call(&request)? {
             Response::Continued(continued) => Ok(continued),
-            _ => Err(self.unexpected(kind::CONTINUED)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
@@ -688,7 +715,7 @@ impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
         };
         match self.call(&request)? {
             Response::Extraction(e) if e.results.len() == objects.len() => Ok(e),
-            _ => Err(self.unexpected(kind::EXTRACTION)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
@@ -705,14 +732,14 @@ impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
         };
         match self.call(&request)? {
             Response::Insertion(i) if i.results.len() == blobs.len() => Ok(i),
-            _ => Err(self.unexpected(kind::INSERTION)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
     fn close(&mut self, uid: &SessionUid) -> Result<(), CkRv> {
         match self.call(&Request::Close { uid: *uid })? {
             Response::Done => Ok(()),
-            _ => Err(self.unexpected(kind::DONE)),
+            other => Err(self.unexpected(&other)),
         }
     }
 
@@ -721,7 +748,7 @@ impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
             offer: offer.to_vec(),
         })? {
             Response::Done => Ok(()),
-            _ => Err(self.unexpected(kind::DONE)),
+            other => Err(self.unexpected(&other)),
         }
     }
 }

@@ -127,7 +127,10 @@ pub fn objects(hsm: &Hsm, slot: u64, json: bool) -> CliResult<()> {
                     Ok(row) => {
                         let line = crate::hsm::write_line(format_args!(
                             "{:<8} {:<12} {:<26} {}",
-                            row.handle, row.class, row.ouid, row.label
+                            row.handle,
+                            row.class,
+                            row.ouid,
+                            printable(&row.label)
                         ));
                         if let Err(err) = line {
                             failure = Some(err);
@@ -283,12 +286,10 @@ fn write_secret(path: &PathBuf, secret: &[u8]) -> CliResult<()> {
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Reads a secret file: hex if it is hex, else its bytes.
+/// Reads a secret file: hex if it is hex (as `--generate` writes it), else its bytes less a
+/// final line break.
 fn read_secret(path: &PathBuf) -> CliResult<Zeroizing<Vec<u8>>> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display())))?,
-    );
+    let bytes = crate::hsm::read_small(path, "the secret file")?;
     let text = String::from_utf8_lossy(&bytes);
     let trimmed = text.trim();
     let decoded: Option<Vec<u8>> = (trimmed.len().is_multiple_of(2) && !trimmed.is_empty())
@@ -303,7 +304,21 @@ fn read_secret(path: &PathBuf) -> CliResult<Zeroizing<Vec<u8>>> {
                 .collect()
         })
         .flatten();
-    Ok(Zeroizing::new(decoded.unwrap_or_else(|| bytes.to_vec())))
+    let secret = match decoded {
+        Some(decoded) => Zeroizing::new(decoded),
+        None => {
+            let raw = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            Zeroizing::new(raw.to_vec())
+        }
+    };
+    if secret.is_empty() {
+        return Err(CliError::usage(format!(
+            "the secret file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(secret)
 }
 
 fn so_session<'h>(hsm: &'h Hsm, slot: u64) -> CliResult<crate::hsm::Session<'h>> {
@@ -335,12 +350,19 @@ pub fn domain(hsm: &Hsm, command: DomainCommand) -> CliResult<()> {
                 read_secret(path)?
             };
             let session = so_session(hsm, slot)?;
-            // A generated secret is saved before the HSM takes it: a domain whose secret
-            // nobody holds could never be added to a peer.
+            // A generated secret is saved, or shown, before the HSM takes it: a domain whose
+            // secret nobody holds could never be added to a peer.
             let saved = match (&secret_file, generate) {
                 (Some(path), true) => {
                     write_secret(path, &secret)?;
                     Some(path)
+                }
+                (None, true) => {
+                    out!(
+                        "the new domain's secret, shown only now (add it to the peer partition with --secret-file):"
+                    );
+                    out!("{}", Zeroizing::new(hex(&secret)).as_str());
+                    None
                 }
                 _ => None,
             };
@@ -360,10 +382,7 @@ pub fn domain(hsm: &Hsm, command: DomainCommand) -> CliResult<()> {
                             path.display()
                         );
                     }
-                    None => {
-                        out!("added domain {label:?} to slot {slot}. Its secret, shown only now:");
-                        out!("{}", Zeroizing::new(hex(&secret)).as_str());
-                    }
+                    None => out!("added domain {label:?} to slot {slot}"),
                 }
             } else {
                 out!("added domain {label:?} to slot {slot}");
@@ -468,7 +487,7 @@ pub enum SimCommand {
 }
 
 fn sim_error(what: &str) -> impl FnOnce(luna_sim::SimError) -> CliError + '_ {
-    move |e| CliError::new(format!("{what}: {e}"))
+    move |e| CliError::call(format!("{what}: {e}"), e.rv())
 }
 
 /// `cpv4 sim ...`.
@@ -519,37 +538,25 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
                         .iter()
                         .map(|(id, value)| format!("{id}={}", u8::from(*value)))
                         .collect();
-                    // The labels are shown to a logged-in partition: the development
-                    // Crypto Officer PIN is tried, and a changed PIN shows none.
-                    let session = sim
-                        .open_session(slot, false)
-                        .map_err(sim_error("session"))?;
-                    let login = sim.login(
-                        session,
-                        cpv4_wire::consts::CKU_USER,
-                        luna_sim::provision::DEFAULT_CO_PIN.as_bytes(),
-                    );
-                    let domains = login
-                        .and_then(|()| sim.get_kcv_labels(slot))
-                        .map(|labels| {
-                            labels
-                                .iter()
-                                .map(|d| {
-                                    let label = d.label.as_deref().map_or_else(
-                                        || "(unlabelled)".to_owned(),
-                                        |l| String::from_utf8_lossy(l).into_owned(),
-                                    );
-                                    if d.primary {
-                                        format!("{label} (primary)")
-                                    } else {
-                                        label
-                                    }
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                    // Read as the simulator's administrator (no login, so no PIN attempt is
+                    // spent); the PSKs are not shown.
+                    let domains = sim
+                        .domain_psks(slot)
+                        .map_err(sim_error("domains"))?
+                        .iter()
+                        .map(|d| {
+                            let label = d.label.as_deref().map_or_else(
+                                || "(unlabelled)".to_owned(),
+                                |l| printable(&String::from_utf8_lossy(l)),
+                            );
+                            if d.primary {
+                                format!("{label} (primary)")
+                            } else {
+                                label
+                            }
                         })
-                        .unwrap_or_else(|_| "see `cpv4 domain list`".to_owned());
-                    let _ = sim.close_session(session);
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     out!(
                         "  slot {slot} {:?} serial {}: CPv4 {}, legacy {}, policies {}, domains [{domains}]",
                         partition.label,
@@ -570,7 +577,7 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
             off,
         } => {
             if turn_on == off {
-                return Err(CliError::new("say --on or --off"));
+                return Err(CliError::usage("say --on or --off"));
             }
             let sim = open()?;
             match (hsm, slot, policy, cpv4) {
@@ -587,7 +594,7 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
                         .map_err(sim_error("setting CPv4"))?;
                 }
                 _ => {
-                    return Err(CliError::new(
+                    return Err(CliError::usage(
                         "give --hsm SERIAL --policy N, --slot N --policy N, or --slot N --cpv4",
                     ));
                 }
@@ -608,24 +615,65 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
                         .map_err(sim_error("resetting the clock"))?;
                     out!("HSM {hsm} clock is unset");
                 }
-                _ => return Err(CliError::new("give --offset SECONDS or --unset")),
+                _ => return Err(CliError::usage("give --offset SECONDS or --unset")),
             }
         }
         SimCommand::Reset { yes } => {
             if !yes {
-                return Err(CliError::new(format!(
-                    "this deletes {} and every key in it; add --yes",
+                return Err(CliError::usage(format!(
+                    "this deletes the simulator home {} and every key in it; add --yes",
                     home.display()
                 )));
             }
-            if home.exists() {
-                std::fs::remove_dir_all(&home)
-                    .map_err(|e| CliError::new(format!("cannot delete {}: {e}", home.display())))?;
+            if !home.join(luna_sim::DB_FILE).is_file() {
+                return Err(CliError::usage(format!(
+                    "{} is not a simulator home (it has no {}): nothing deleted",
+                    home.display(),
+                    luna_sim::DB_FILE
+                )));
             }
+            // Only what the simulator made: anything else in the directory stays.
+            let entries = std::fs::read_dir(&home)
+                .map_err(|e| CliError::new(format!("cannot list {}: {e}", home.display())))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                let ours = name == luna_sim::DB_FILE
+                    || name.starts_with(&format!("{}-", luna_sim::DB_FILE))
+                    || (name.ends_with(".key") && path.is_file())
+                    || name.contains(".tmp")
+                    || (name == "ped" && path.is_dir());
+                if !ours {
+                    continue;
+                }
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed
+                    .map_err(|e| CliError::new(format!("cannot delete {}: {e}", path.display())))?;
+            }
+            // The directory goes too if nothing else is in it.
+            let _ = std::fs::remove_dir(&home);
             out!("deleted {}", home.display());
         }
     }
     Ok(())
+}
+
+/// A label as it may be printed in a table: control characters (an escape sequence, a
+/// newline) are shown escaped rather than sent to the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn on(value: bool) -> &'static str {

@@ -45,6 +45,8 @@ pub struct CliError {
     pub rv: Option<CK_RV>,
     /// Whether it ends the command even where per-object results were reported.
     pub fatal: bool,
+    /// The exit code: 1, or 2 for a usage error.
+    pub exit: u8,
 }
 
 impl CliError {
@@ -54,6 +56,15 @@ impl CliError {
             what: what.into(),
             rv: None,
             fatal: false,
+            exit: 1,
+        }
+    }
+
+    /// A command given wrongly (exit code 2).
+    pub fn usage(what: impl Into<String>) -> Self {
+        Self {
+            exit: 2,
+            ..Self::new(what)
         }
     }
 
@@ -63,6 +74,7 @@ impl CliError {
             what: what.into(),
             rv: None,
             fatal: true,
+            exit: 1,
         }
     }
 
@@ -72,6 +84,7 @@ impl CliError {
             what: what.into(),
             rv: Some(rv),
             fatal: false,
+            exit: 1,
         }
     }
 }
@@ -95,7 +108,19 @@ fn advice(rv: CK_RV) -> &'static str {
             "the module does not have this function (a Luna extension missing from a non-Luna module?)"
         }
         CKR_DEVICE_ERROR => "the device's store failed; run `cpv4 sim status` and retry",
-        _ => "see docs/protocol.md, section 9, for what this code means here",
+        cpv4_wire::consts::CKR_DEVICE_REMOVED => {
+            "the relay's peer stopped answering or its stream was damaged; nothing partial was stored: run the command again"
+        }
+        cpv4_wire::consts::CKR_DOMAIN_MAX_REACHED => {
+            "the partition holds as many domains as it may: delete one with `cpv4 domain delete`"
+        }
+        cpv4_wire::consts::CKR_DOMAIN_LABEL_ALREADY_EXISTS => {
+            "the partition has a domain of that label: pick another, or `cpv4 domain relabel` it"
+        }
+        cpv4_wire::consts::CKR_USER_ANOTHER_ALREADY_LOGGED_IN => {
+            "another role is logged in to that partition; log it out first"
+        }
+        _ => "see the error table, section 10 of docs/protocol.md, for what this code means here",
     }
 }
 
@@ -142,6 +167,38 @@ enum Role {
     So,
 }
 
+impl Role {
+    fn sim(self) -> luna_sim::Role {
+        match self {
+            Self::Officer => luna_sim::Role::CryptoOfficer,
+            Self::So => luna_sim::Role::So,
+        }
+    }
+}
+
+/// The most a PIN or secret file may hold: anything longer is not one.
+const SMALL_FILE: u64 = 4096;
+
+/// Reads a file of at most [`SMALL_FILE`] bytes (a PIN, a domain secret), wiped on drop.
+pub fn read_small(path: &std::path::Path, what: &str) -> CliResult<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::new(format!("cannot read {what} {}: {e}", path.display())))?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(SMALL_FILE).unwrap_or(0) + 1,
+    ));
+    file.take(SMALL_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::new(format!("cannot read {what} {}: {e}", path.display())))?;
+    if bytes.len() as u64 > SMALL_FILE {
+        return Err(CliError::usage(format!(
+            "{what} {} is larger than {SMALL_FILE} bytes: not a PIN or a secret",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
 impl PinSource {
     /// The Crypto Officer PIN: from the file, else the variable, else the simulator's
     /// development PIN for the built-in simulator, else a prompt without echo.
@@ -179,18 +236,29 @@ impl PinSource {
             Role::So => ("Partition SO", luna_sim::provision::DEFAULT_SO_PIN),
         };
         if let Some(path) = file {
-            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                CliError::new(format!("cannot read the PIN file {}: {e}", path.display()))
-            })?);
-            let pin = text.lines().next().unwrap_or_default();
-            return Ok(Zeroizing::new(pin.as_bytes().to_vec()));
+            let text = read_small(path, "the PIN file")?;
+            let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+            let pin = first.strip_suffix(b"\r").unwrap_or(first);
+            return Ok(Zeroizing::new(pin.to_vec()));
         }
         if let Some(value) = env.and_then(std::env::var_os) {
             return Ok(Zeroizing::new(value.into_encoded_bytes()));
         }
         if builtin {
-            tracing::debug!(slot, "using the simulator's development {name} PIN");
-            return Ok(Zeroizing::new(development.as_bytes().to_vec()));
+            // Tried only while it is still the PIN (checked without counting an attempt), so
+            // falling back to it can never lock a changed PIN out.
+            let home = luna_sim::default_home()
+                .map_err(|e| CliError::new(format!("no simulator home: {e}")))?;
+            let unchanged = luna_sim::Simulator::open(&home)
+                .and_then(|sim| sim.pin_unchanged(slot, role.sim(), development.as_bytes()))
+                .map_err(|e| {
+                    CliError::call(format!("checking the PINs of slot {slot}: {e}"), e.rv())
+                })?;
+            if unchanged {
+                tracing::debug!(slot, "using the simulator's development {name} PIN");
+                return Ok(Zeroizing::new(development.as_bytes().to_vec()));
+            }
+            tracing::debug!(slot, "the development {name} PIN was changed");
         }
         let pin =
             rpassword::prompt_password(format!("{name} PIN for slot {slot}: ")).map_err(|e| {

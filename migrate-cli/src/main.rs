@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::hsm::{CliError, CliResult, Hsm, PinSource};
+use crate::hsm::{CliError, CliResult, Context, Hsm, PinSource};
 
 /// CPv4 key cloning between Luna partitions.
 #[derive(Debug, Parser)]
@@ -105,7 +105,7 @@ enum Command {
         #[arg(long, value_name = "COMMAND")]
         to_remote: Option<String>,
         /// With --to-remote: seconds to wait for an answer of the peer before giving up.
-        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        #[arg(long, default_value_t = 600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         relay_timeout: u64,
         /// Select objects by label.
         #[arg(long)]
@@ -211,7 +211,7 @@ impl ObjectClass {
 }
 
 fn hex(text: &str) -> CliResult<Vec<u8>> {
-    let bad = || CliError::new(format!("--id {text:?} is not hex"));
+    let bad = || CliError::usage(format!("--id {text:?} is not hex"));
     if !text.len().is_multiple_of(2) {
         return Err(bad());
     }
@@ -235,45 +235,21 @@ fn logs(verbose: u8) {
         .try_init();
 }
 
-/// `cpv4 migrate`: to a slot of the module, or through a relay. With `--json` the document
+/// `cpv4 migrate`: runs `go` with the report the output asks for. With `--json` the document
 /// is written whatever happens, an error included.
-#[allow(clippy::too_many_arguments)]
 fn migrate_command(
-    hsm: &Hsm,
-    from: u64,
-    to: Option<u64>,
-    to_remote: Option<(String, Duration)>,
-    selection: &migrate::Selection,
-    options: migrate::Options,
     json: bool,
     verbose: u8,
+    go: impl FnOnce(&mut dyn migrate::Report, bool) -> CliResult<migrate::Summary>,
 ) -> CliResult<u8> {
     let summary = if json {
         let mut report = migrate::JsonReport::new()?;
-        let result = migrate_to(
-            hsm,
-            from,
-            to,
-            to_remote,
-            selection,
-            options,
-            &mut report,
-            false,
-        );
+        let result = go(&mut report, false);
         report.finish(result.as_ref().ok(), result.as_ref().err())?;
         result?
     } else {
         let mut report = migrate::TextReport::new(verbose > 0);
-        let summary = migrate_to(
-            hsm,
-            from,
-            to,
-            to_remote,
-            selection,
-            options,
-            &mut report,
-            true,
-        )?;
+        let summary = go(&mut report, true)?;
         drop(report);
         out!(
             "{} selected: {} cloned, {} already on the target, {} would be cloned, {} failed",
@@ -307,7 +283,7 @@ fn migrate_to(
     let target: &mut dyn migrate::Target = match (to, to_remote) {
         (Some(to), None) => {
             if to == from {
-                return Err(CliError::new(
+                return Err(CliError::usage(
                     "the source and the target are the same slot: name two partitions",
                 ));
             }
@@ -316,20 +292,53 @@ fn migrate_to(
             &mut local_target
         }
         (None, Some((command, timeout))) => {
-            let peer = remote.insert(relay::RemoteTarget::spawn(&command, timeout)?);
+            let pin_variables = [
+                "CPV4_PIN",
+                "CPV4_SO_PIN",
+                hsm.pins.env.as_deref().unwrap_or("CPV4_PIN"),
+            ];
+            let peer = remote.insert(relay::RemoteTarget::spawn(
+                &command,
+                timeout,
+                &pin_variables,
+            )?);
+            // The peer must be another partition (register A52, as for --to).
+            let own = hsm
+                .module
+                .token_info(from)
+                .or_fail(|| "C_GetTokenInfo".to_owned())?;
+            if peer.peer.1 == own.serial {
+                return Err(CliError::usage(format!(
+                    "the relay serves partition {} (serial {}), the source itself: serve the target's slot",
+                    own.label, own.serial
+                )));
+            }
             tracing::info!(label = %peer.peer.0, serial = %peer.peer.1, "relay peer");
             if say_peer {
                 out!("peer: partition {:?}, serial {}", peer.peer.0, peer.peer.1);
             }
             peer
         }
-        _ => return Err(CliError::new("give --to SLOT or --to-remote COMMAND")),
+        _ => return Err(CliError::usage("give --to SLOT or --to-remote COMMAND")),
     };
     let summary = migrate::run(&finder, &source, target, selection, options, report)?;
     if let Some(remote) = remote {
         remote.finish()?;
     }
     Ok(summary)
+}
+
+/// Runs a listing command; with `--json`, an error is also written as `{"error": "..."}`, so
+/// the output is JSON whatever happens.
+fn json_errors(json: bool, command: impl FnOnce() -> CliResult<()>) -> CliResult<u8> {
+    let result = command();
+    if let (true, Err(err)) = (json, &result) {
+        if !err.what.is_empty() {
+            let text = serde_json::to_string(&err.to_string()).unwrap_or_default();
+            out!("{{\"error\":{text}}}");
+        }
+    }
+    result.map(|()| 0)
 }
 
 fn run(cli: Cli) -> CliResult<u8> {
@@ -341,8 +350,10 @@ fn run(cli: Cli) -> CliResult<u8> {
     let open = || Hsm::open(cli.module.as_deref(), pins.clone());
     match cli.command {
         Command::Quickstart => quickstart::run(&open()?).map(|()| 0),
-        Command::Slots { json } => admin::slots(&open()?, json).map(|()| 0),
-        Command::Objects { slot, json } => admin::objects(&open()?, slot, json).map(|()| 0),
+        Command::Slots { json } => json_errors(json, || admin::slots(&open()?, json)),
+        Command::Objects { slot, json } => {
+            json_errors(json, || admin::objects(&open()?, slot, json))
+        }
         Command::Keygen {
             slot,
             kind,
@@ -363,32 +374,38 @@ fn run(cli: Cli) -> CliResult<u8> {
             json,
             batch,
         } => {
-            if !all && label.is_none() && id.is_none() && class.is_none() {
-                return Err(CliError::new(
-                    "say which objects: --label, --id, --class, or --all",
-                ));
-            }
-            let selection = migrate::Selection {
-                label,
-                id: id.as_deref().map(hex).transpose()?,
-                class: class.map(ObjectClass::cko),
-            };
             let options = migrate::Options {
                 continue_on_error,
                 dry_run,
                 batch: usize::try_from(batch).unwrap_or(migrate::BATCH),
             };
             let remote = to_remote.map(|command| (command, Duration::from_secs(relay_timeout)));
-            migrate_command(
-                &open()?,
-                from,
-                to,
-                remote,
-                &selection,
-                options,
-                json,
-                cli.verbose,
-            )
+            // Everything, the checks of the arguments included, runs inside the report, so
+            // that with --json every outcome is one JSON document.
+            let go = |report: &mut dyn migrate::Report, say_peer: bool| {
+                if !all && label.is_none() && id.is_none() && class.is_none() {
+                    return Err(CliError::usage(
+                        "say which objects: --label, --id, --class, or --all",
+                    ));
+                }
+                let selection = migrate::Selection {
+                    label: label.clone(),
+                    id: id.as_deref().map(hex).transpose()?,
+                    class: class.map(ObjectClass::cko),
+                };
+                let hsm = open()?;
+                migrate_to(
+                    &hsm,
+                    from,
+                    to,
+                    remote.clone(),
+                    &selection,
+                    options,
+                    report,
+                    say_peer,
+                )
+            };
+            migrate_command(json, cli.verbose, go)
         }
         Command::Relay(RelayArgs {
             step: Some(RelayCommand::Step(step)),
@@ -399,13 +416,16 @@ fn run(cli: Cli) -> CliResult<u8> {
             slot: Some(slot),
             ..
         }) => relay::serve(&open()?, slot).map(|()| 0),
-        Command::Relay(_) => Err(CliError::new(
+        Command::Relay(_) => Err(CliError::usage(
             "say `cpv4 relay --serve --slot N` or `cpv4 relay step ...`",
         )),
         Command::Domain(command) => admin::domain(&open()?, command).map(|()| 0),
         Command::Sim(command) => admin::sim(command).map(|()| 0),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "cpv4", &mut std::io::stdout());
+            // Generated into memory: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cpv4", &mut script);
+            out!("{}", String::from_utf8_lossy(&script).trim_end());
             Ok(0)
         }
     }
@@ -420,7 +440,7 @@ fn main() -> ExitCode {
             if !err.what.is_empty() {
                 eprintln!("cpv4: {err}");
             }
-            ExitCode::from(1)
+            ExitCode::from(err.exit)
         }
     }
 }

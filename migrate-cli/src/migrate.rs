@@ -312,7 +312,9 @@ pub fn migrate_handles(
         })?;
     }
     match call {
-        Ok(()) => Ok(true),
+        // CA_MigrateKeys reports failed objects in their results: without
+        // --continue-on-error the run stops here too.
+        Ok(()) => Ok(all_ok || options.continue_on_error),
         // Per-object codes were reported; a call that failed without naming an object is
         // the run's error.
         Err(rv)
@@ -360,7 +362,10 @@ impl Report for TextReport {
             return self.bar.suspend(|| {
                 crate::hsm::write_line(format_args!(
                     "{:>8} {:<12} {:<24} {}",
-                    result.source_handle, result.status, result.rv, result.label
+                    result.source_handle,
+                    result.status,
+                    result.rv,
+                    crate::admin::printable(&result.label)
                 ))
             });
         }

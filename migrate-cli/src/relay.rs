@@ -28,10 +28,14 @@ pub struct RemoteTarget {
 impl RemoteTarget {
     /// Runs `command` with `sh -c` and greets the relay at its other end; a peer silent for
     /// `timeout` fails the run.
-    pub fn spawn(command: &str, timeout: Duration) -> CliResult<Self> {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
+    pub fn spawn(command: &str, timeout: Duration, pin_variables: &[&str]) -> CliResult<Self> {
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(command);
+        // This host's PINs are not the peer's business: they are not passed on.
+        for name in pin_variables {
+            shell.env_remove(name);
+        }
+        let mut child = shell
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -48,7 +52,12 @@ impl RemoteTarget {
             peer: (String::new(), String::new()),
         };
         match target.client_mut()?.call(&Request::Hello) {
-            Ok(Response::Hello { label, serial }) => target.peer = (label, serial),
+            Ok(Response::Hello { label, serial }) => {
+                target.peer = (
+                    crate::admin::printable(&label),
+                    crate::admin::printable(&serial),
+                );
+            }
             _ => {
                 return Err(target.lost(&format!(
                     "{command:?} did not answer as a `cpv4 relay --serve`"
@@ -70,9 +79,12 @@ impl RemoteTarget {
             .as_ref()
             .and_then(|client| client.failure.as_ref())
             .map_or_else(String::new, |failure| format!(": {failure}"));
-        CliError::fatal(format!(
-            "{what}{why}; the peer's HSM discards its side of the session by its own rules, and nothing partial was stored: run the command again"
-        ))
+        CliError {
+            rv: Some(cpv4_wire::consts::CKR_DEVICE_REMOVED),
+            ..CliError::fatal(format!(
+                "{what}{why}; the peer's HSM discards its side of the session by its own rules"
+            ))
+        }
     }
 
     /// Ends the relay: the peer sees the end of its input and exits.
@@ -121,7 +133,7 @@ impl Target for RemoteTarget {
             Err(rv) if client.failure.is_none() => {
                 Err(CliError::call("looking up OUIDs on the peer", rv))
             }
-            _ => Err(self.lost("the relay peer stopped answering")),
+            _ => Err(self.lost("the relay peer stopped answering, or answered out of turn")),
         }
     }
 

@@ -191,13 +191,13 @@ fn migrate_json_reports_each_object_and_a_second_run_clones_only_what_is_missing
 fn migrate_refuses_a_run_without_a_selection_and_the_same_slot() {
     let dir = tempfile::tempdir().unwrap();
     let none = cpv4(dir.path(), &["migrate", "--from", "0", "--to", "1"]);
-    assert_eq!(none.status.code(), Some(1));
+    assert_eq!(none.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&none.stderr).contains("--label, --id, --class, or --all"));
     let same = cpv4(
         dir.path(),
         &["migrate", "--from", "0", "--to", "0", "--all"],
     );
-    assert_eq!(same.status.code(), Some(1));
+    assert_eq!(same.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&same.stderr).contains("same slot"));
     let bad = cpv4(
         dir.path(),
@@ -682,8 +682,223 @@ fn sim_policies_stage_the_error_paths_from_the_shell() {
         "{text}"
     );
     // Reset needs --yes.
-    assert_eq!(cpv4(home, &["sim", "reset"]).status.code(), Some(1));
+    assert_eq!(cpv4(home, &["sim", "reset"]).status.code(), Some(2));
     assert!(home.join(luna_sim::DB_FILE).exists());
     assert!(cpv4(home, &["sim", "reset", "--yes"]).status.success());
     assert!(!home.exists());
+}
+
+/// Defects an attack review of the command found, each reproduced here.
+#[test]
+fn sim_reset_deletes_only_a_simulator_home_and_only_what_the_simulator_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("important");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::write(plain.join("f"), b"data").unwrap();
+    let refused = cpv4(&plain, &["sim", "reset", "--yes"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a simulator home"));
+    assert_eq!(std::fs::read(plain.join("f")).unwrap(), b"data");
+    // A home with a file of the user's in it: the simulator's files go, the user's stays.
+    let home = dir.path().join("home");
+    assert!(cpv4(&home, &["sim", "init"]).status.success());
+    std::fs::write(home.join("notes.txt"), b"mine").unwrap();
+    assert!(cpv4(&home, &["sim", "reset", "--yes"]).status.success());
+    let left: Vec<_> = std::fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("notes.txt")]);
+}
+
+#[test]
+fn the_development_pin_fallback_never_spends_a_changed_pins_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    {
+        let sim = luna_sim::Simulator::open(home).unwrap();
+        let session = sim.open_session(0, true).unwrap();
+        sim.login(session, cpv4_wire::consts::CKU_USER, b"co-pin")
+            .unwrap();
+        sim.set_pin(session, b"co-pin", b"a-changed-pin").unwrap();
+    }
+    for _ in 0..12 {
+        let out = cpv4(home, &["objects", "--slot", "0"]);
+        assert_ne!(out.status.code(), Some(0));
+        assert!(cpv4(home, &["sim", "status"]).status.success());
+    }
+    let works = Command::new(CPV4)
+        .args(["objects", "--slot", "0"])
+        .env("LUNA_SIM_HOME", home)
+        .env("CPV4_PIN", "a-changed-pin")
+        .output()
+        .unwrap();
+    assert!(
+        works.status.success(),
+        "{}",
+        String::from_utf8_lossy(&works.stderr)
+    );
+}
+
+#[test]
+fn a_generated_secret_that_cannot_be_shown_is_not_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(CPV4)
+        .args([
+            "domain",
+            "add",
+            "--slot",
+            "0",
+            "--label",
+            "lost",
+            "--generate",
+        ])
+        .env("LUNA_SIM_HOME", home)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stdout(&cpv4(home, &["domain", "list", "--slot", "0"])).contains("lost"));
+}
+
+#[test]
+fn without_continue_on_error_a_migration_stops_at_the_first_failure_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    assert!(
+        cpv4(
+            home,
+            &["keygen", "--slot", "0", "--kind", "ec", "--label", "e"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cpv4(
+            home,
+            &[
+                "keygen", "--slot", "0", "--kind", "aes", "--label", "a", "--count", "3"
+            ]
+        )
+        .status
+        .success()
+    );
+    // Partition policy 4 off on the target: private keys may not be cloned to it.
+    assert!(
+        cpv4(
+            home,
+            &["sim", "policy", "--slot", "1", "--policy", "4", "--off"]
+        )
+        .status
+        .success()
+    );
+    let out = cpv4(
+        home,
+        &[
+            "migrate", "--from", "0", "--to", "1", "--all", "--batch", "1", "--json",
+        ],
+    );
+    let report = json(&out);
+    let objects = report["objects"].as_array().unwrap();
+    let first_failure = objects
+        .iter()
+        .position(|o| o["status"] == "failed")
+        .expect("an object failed");
+    assert_eq!(
+        objects.len(),
+        first_failure + 1,
+        "objects after the failure were attempted: {report}"
+    );
+    assert_eq!(
+        report["summary"]["failed"].as_u64().unwrap()
+            + report["summary"]["cloned"].as_u64().unwrap(),
+        5
+    );
+    assert_ne!(out.status.code(), Some(0));
+    // With --continue-on-error everything else is attempted.
+    let all = json(&cpv4(
+        home,
+        &[
+            "migrate",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--all",
+            "--batch",
+            "1",
+            "--continue-on-error",
+            "--json",
+        ],
+    ));
+    assert_eq!(all["objects"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn with_json_every_outcome_is_one_json_document_and_usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    for args in [
+        vec!["migrate", "--from", "0", "--to", "1", "--json"],
+        vec![
+            "migrate", "--from", "0", "--to", "1", "--id", "zz", "--json",
+        ],
+        vec!["migrate", "--from", "0", "--to", "0", "--all", "--json"],
+    ] {
+        let out = cpv4(home, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(json(&out)["error"].is_string(), "{args:?}");
+    }
+    let out = cpv4(home, &["objects", "--slot", "7", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("CKR_SLOT_ID_INVALID")
+    );
+    let module = Command::new(CPV4)
+        .args([
+            "--module",
+            "/nonexistent.so",
+            "migrate",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--all",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        json(&module)["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot open the module")
+    );
+    // A PIN file that is no PIN is refused at once, not read to the end.
+    let zero = Command::new(CPV4)
+        .args(["objects", "--slot", "0", "--pin-file", "/dev/zero"])
+        .env("LUNA_SIM_HOME", home)
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("larger than 4096 bytes"));
+    // Completions into a closed pipe: no panic.
+    let mut child = Command::new(CPV4)
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&done.stderr).contains("panicked"));
+    assert_ne!(done.status.code(), Some(101));
 }

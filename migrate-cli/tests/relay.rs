@@ -456,3 +456,51 @@ fn damaged_truncated_or_misplaced_step_files_are_refused_and_insert_nothing() {
     ));
     assert_eq!(ouids(&b, "1"), ouids(&a, "0"));
 }
+
+#[test]
+fn the_relay_refuses_the_source_itself_and_passes_on_no_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    assert!(
+        cpv4(
+            &a,
+            &["keygen", "--slot", "0", "--kind", "aes", "--label", "x"]
+        )
+        .status
+        .success()
+    );
+    let itself = format!(
+        "env LUNA_SIM_HOME='{}' '{CPV4}' relay --serve --slot 0",
+        a.display()
+    );
+    let out = migrate_remote(&a, &itself, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("the source itself")
+    );
+    let dump = dir.path().join("environment");
+    let out = Command::new(CPV4)
+        .args([
+            "migrate",
+            "--from",
+            "0",
+            "--to-remote",
+            &format!("env > '{}'; true", dump.display()),
+            "--all",
+        ])
+        .env("LUNA_SIM_HOME", &a)
+        .env("CPV4_PIN", "co-pin")
+        .env("CPV4_SO_PIN", "so-pin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let environment = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        !environment.contains("CPV4_PIN") && !environment.contains("co-pin"),
+        "{environment}"
+    );
+    assert!(!environment.contains("so-pin"), "{environment}");
+}

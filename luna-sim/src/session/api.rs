@@ -63,6 +63,28 @@ impl Inner {
 }
 
 impl Simulator {
+    /// Whether `role`'s PIN on `slot` is still `pin`, checked without counting an attempt
+    /// and whatever the lockout: for a tool that has the home open (and so holds every key in
+    /// it already) deciding whether the development PIN may be tried, so that trying it can
+    /// never lock a changed PIN out. Not reachable through PKCS#11.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SLOT_ID_INVALID`; store errors.
+    pub fn pin_unchanged(&self, slot: SlotId, role: Role, pin: &[u8]) -> SimResult<bool> {
+        let inner = self.lock();
+        let sql = inner.check_slot(slot)?;
+        let hash: Option<Vec<u8>> = inner.conn.query_row(
+            "SELECT hash FROM pins WHERE slot = ?1 AND role = ?2",
+            params![sql, role.code()],
+            |r| r.get(0),
+        )?;
+        match hash {
+            Some(hash) => auth::verify_pin(&hash, pin),
+            None => Ok(false),
+        }
+    }
+
     /// `C_OpenSession`: opens a session on `slot`, read-write or read-only.
     ///
     /// # Errors
