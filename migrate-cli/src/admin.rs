@@ -288,7 +288,7 @@ fn write_secret(path: &PathBuf, secret: &[u8]) -> CliResult<()> {
 
 /// Reads a secret file: hex if it is hex (as `--generate` writes it), else its bytes less a
 /// final line break.
-fn read_secret(path: &PathBuf) -> CliResult<Zeroizing<Vec<u8>>> {
+fn read_secret(path: &std::path::Path) -> CliResult<Zeroizing<Vec<u8>>> {
     let bytes = crate::hsm::read_small(path, "the secret file")?;
     let text = String::from_utf8_lossy(&bytes);
     let trimmed = text.trim();

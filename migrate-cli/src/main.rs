@@ -332,11 +332,11 @@ fn migrate_to(
 /// the output is JSON whatever happens.
 fn json_errors(json: bool, command: impl FnOnce() -> CliResult<()>) -> CliResult<u8> {
     let result = command();
-    if let (true, Err(err)) = (json, &result) {
-        if !err.what.is_empty() {
-            let text = serde_json::to_string(&err.to_string()).unwrap_or_default();
-            out!("{{\"error\":{text}}}");
-        }
+    if let (true, Err(err)) = (json, &result)
+        && !err.what.is_empty()
+    {
+        let text = serde_json::to_string(&err.to_string()).unwrap_or_default();
+        out!("{{\"error\":{text}}}");
     }
     result.map(|()| 0)
 }
