@@ -44,6 +44,29 @@ fn ouids(home: &Path, slot: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The live negotiations and sessions HSM `serial` of `home` holds (`cpv4 sim status`).
+fn held(home: &Path, serial: &str) -> (u64, u64) {
+    let status = String::from_utf8(cpv4(home, &["sim", "status"]).stdout).unwrap();
+    let mut lines = status
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("HSM {serial}:")));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("no HSM {serial}: {status}"));
+    let held = lines.next().unwrap();
+    let counts = held.split_once("held:").map_or("", |(_, counts)| counts);
+    let numbers: Vec<u64> = counts
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        held.contains("negotiations") && numbers.len() == 3,
+        "{held}"
+    );
+    (numbers[0], numbers[1])
+}
+
 /// The command that serves slot 1 of `home`, with a filter in front of it or behind it.
 fn serve(home: &Path, before: &str, after: &str) -> String {
     format!(
@@ -151,6 +174,19 @@ fn damaged_then_repaired(filter_before: &str, filter_after: &str) -> usize {
         stored % 20,
         0,
         "{filter_before} / {filter_after}: {stored} objects, not whole batches"
+    );
+    // The source's side closed what it had made; the target holds at most the one
+    // negotiation or session of the run, which its HSM ends by its own rules (expiry).
+    let (negotiations, sessions) = held(&a, "150001");
+    assert_eq!(
+        (negotiations, sessions),
+        (0, 0),
+        "{filter_before} / {filter_after}: the source kept state"
+    );
+    let (negotiations, sessions) = held(&b, "150002");
+    assert!(
+        negotiations + sessions <= 1,
+        "{filter_before} / {filter_after}: the target holds {negotiations} + {sessions}"
     );
     let repaired = migrate_remote(&a, &serve(&b, "", ""), &[]);
     assert_eq!(
