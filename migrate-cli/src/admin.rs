@@ -15,6 +15,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::KeyKind;
+use crate::hex::encode as hex;
 use crate::hsm::{CliError, CliResult, Context, Hsm};
 use crate::migrate::ulong_attribute;
 
@@ -85,10 +86,6 @@ fn class_name(class: Option<u64>) -> String {
         Some(other) => format!("0x{other:X}"),
         None => "?".into(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `cpv4 objects`: the table is written as the objects are found.
@@ -291,19 +288,7 @@ fn write_secret(path: &PathBuf, secret: &[u8]) -> CliResult<()> {
 fn read_secret(path: &std::path::Path) -> CliResult<Zeroizing<Vec<u8>>> {
     let bytes = crate::hsm::read_small(path, "the secret file")?;
     let text = String::from_utf8_lossy(&bytes);
-    let trimmed = text.trim();
-    let decoded: Option<Vec<u8>> = (trimmed.len().is_multiple_of(2) && !trimmed.is_empty())
-        .then(|| {
-            (0..trimmed.len())
-                .step_by(2)
-                .map(|i| {
-                    trimmed
-                        .get(i..i + 2)
-                        .and_then(|b| u8::from_str_radix(b, 16).ok())
-                })
-                .collect()
-        })
-        .flatten();
+    let decoded = crate::hex::decode(text.trim()).filter(|d| !d.is_empty());
     let secret = match decoded {
         Some(decoded) => Zeroizing::new(decoded),
         None => {

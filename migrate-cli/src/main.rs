@@ -5,6 +5,7 @@
 #[macro_use]
 mod hsm;
 mod admin;
+mod hex;
 mod migrate;
 mod quickstart;
 mod relay;
@@ -210,19 +211,9 @@ impl ObjectClass {
     }
 }
 
-fn hex(text: &str) -> CliResult<Vec<u8>> {
-    let bad = || CliError::usage(format!("--id {text:?} is not hex"));
-    if !text.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-                .ok_or_else(bad)
-        })
-        .collect()
+/// The bytes of `--id`.
+fn id_bytes(text: &str) -> CliResult<Vec<u8>> {
+    hex::decode(text).ok_or_else(|| CliError::usage(format!("--id {text:?} is not hex")))
 }
 
 fn logs(verbose: u8) {
@@ -390,7 +381,7 @@ fn run(cli: Cli) -> CliResult<u8> {
                 }
                 let selection = migrate::Selection {
                     label: label.clone(),
-                    id: id.as_deref().map(hex).transpose()?,
+                    id: id.as_deref().map(id_bytes).transpose()?,
                     class: class.map(ObjectClass::cko),
                 };
                 let hsm = open()?;

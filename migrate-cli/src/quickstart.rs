@@ -406,5 +406,11 @@ pub fn run(hsm: &Hsm) -> CliResult<()> {
     for (command, what) in tries {
         out!("  {command:<48} # {what}");
     }
+    if let Ok(exe) = std::env::current_exe() {
+        out!(
+            "(`cpv4` is {}; `cargo install --path migrate-cli` puts it on your PATH)",
+            exe.display()
+        );
+    }
     Ok(())
 }

@@ -25,6 +25,7 @@ use cpv4_wire::consts::{
 };
 use luna_ffi::client::rv_label;
 
+use crate::hex::encode as hex;
 use crate::hsm::{CliError, CliResult, Context, Hsm, Session};
 use crate::migrate::Selection;
 
@@ -177,19 +178,8 @@ impl StepFile {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<[u8; 16]> {
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect();
-    bytes?.try_into().ok()
+    crate::hex::decode(text)?.try_into().ok()
 }
 
 /// A file being read: its header checked, then its frames.
