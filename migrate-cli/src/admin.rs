@@ -494,6 +494,13 @@ pub fn sim(command: SimCommand) -> CliResult<()> {
             );
         }
         SimCommand::Status => {
+            // Looking makes nothing: a missing home is reported, not provisioned.
+            if !home.join(luna_sim::DB_FILE).is_file() {
+                return Err(CliError::usage(format!(
+                    "no simulator home at {}: `cpv4 sim init` or `cpv4 quickstart` makes one",
+                    home.display()
+                )));
+            }
             let sim = open()?;
             out!("simulator home {}", home.display());
             for serial in sim.device_serials().map_err(sim_error("devices"))? {

@@ -83,7 +83,7 @@ enum Command {
         #[arg(long)]
         label: String,
         /// How many keys.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         count: u32,
     },
     /// Clone objects from one partition to another.

@@ -695,6 +695,22 @@ fn sim_reset_deletes_only_a_simulator_home_and_only_what_the_simulator_made() {
     let plain = dir.path().join("important");
     std::fs::create_dir(&plain).unwrap();
     std::fs::write(plain.join("f"), b"data").unwrap();
+    // Looking at a directory that is not a home makes nothing in it.
+    let status = cpv4(&plain, &["sim", "status"]);
+    assert_eq!(status.status.code(), Some(2));
+    assert!(!plain.join(luna_sim::DB_FILE).exists());
+    // Zero keys is a usage error, not a silent success.
+    assert_eq!(
+        cpv4(
+            &plain,
+            &[
+                "keygen", "--slot", "0", "--kind", "aes", "--label", "z", "--count", "0"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
     let refused = cpv4(&plain, &["sim", "reset", "--yes"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a simulator home"));
