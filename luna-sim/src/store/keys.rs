@@ -53,19 +53,7 @@ impl StorageKey {
         }
         let mut bytes = Zeroizing::new([0u8; STORAGE_KEY_LEN]);
         fill_random(bytes.as_mut())?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        {
-            let mut options = OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(bytes.as_ref())?;
-            file.sync_all()?;
-        }
+        let tmp = write_private_temporary(path, bytes.as_ref())?;
         let linked = fs::hard_link(&tmp, path);
         let _ = fs::remove_file(&tmp);
         match linked {
@@ -172,25 +160,30 @@ pub(crate) fn check_private(file: &fs::File, path: &Path) -> SimResult<()> {
 /// renamed over `path`, and the directory synced, so a crash leaves the old file or the new
 /// one, never a part, and no one else can read it at any moment.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> SimResult<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
+    let tmp = write_private_temporary(path, bytes)?;
     let renamed = fs::rename(&tmp, path);
     if renamed.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     renamed?;
     sync_dir(path)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, mode 0600 from its creation, synced; the
+/// caller links or renames it into place.
+fn write_private_temporary(path: &Path, bytes: &[u8]) -> SimResult<std::path::PathBuf> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(tmp)
 }
 
 /// Creates a directory readable by its owner only (if missing).
