@@ -282,12 +282,66 @@ pub fn rv_display(rv: CkRv) -> String {
 constants! {
     /// Every mechanism this project names.
     table MECHANISMS: CkMechanismType;
+    /// RSA key-pair generation (PKCS #1).
+    CKM_RSA_PKCS_KEY_PAIR_GEN = 0x0000_0000;
+    /// RSA with PKCS #1 v1.5 padding (the caller gives the DigestInfo to sign).
+    CKM_RSA_PKCS = 0x0000_0001;
+    /// Raw RSA (X.509, no padding).
+    CKM_RSA_X_509 = 0x0000_0003;
+    /// RSA PKCS #1 v1.5 signature with SHA-1.
+    CKM_SHA1_RSA_PKCS = 0x0000_0006;
+    /// RSA OAEP encryption.
+    CKM_RSA_PKCS_OAEP = 0x0000_0009;
+    /// RSA PSS signature over a caller-supplied hash.
+    CKM_RSA_PKCS_PSS = 0x0000_000D;
+    /// RSA PSS signature with SHA-1.
+    CKM_SHA1_RSA_PKCS_PSS = 0x0000_000E;
+    /// RSA PKCS #1 v1.5 signature with SHA-256.
+    CKM_SHA256_RSA_PKCS = 0x0000_0040;
+    /// RSA PKCS #1 v1.5 signature with SHA-384.
+    CKM_SHA384_RSA_PKCS = 0x0000_0041;
+    /// RSA PKCS #1 v1.5 signature with SHA-512.
+    CKM_SHA512_RSA_PKCS = 0x0000_0042;
+    /// RSA PSS signature with SHA-256.
+    CKM_SHA256_RSA_PKCS_PSS = 0x0000_0043;
+    /// RSA PSS signature with SHA-384.
+    CKM_SHA384_RSA_PKCS_PSS = 0x0000_0044;
+    /// RSA PSS signature with SHA-512.
+    CKM_SHA512_RSA_PKCS_PSS = 0x0000_0045;
+    /// RSA PKCS #1 v1.5 signature with SHA-224.
+    CKM_SHA224_RSA_PKCS = 0x0000_0046;
+    /// RSA PSS signature with SHA-224.
+    CKM_SHA224_RSA_PKCS_PSS = 0x0000_0047;
+    /// SHA-1 digest.
+    CKM_SHA_1 = 0x0000_0220;
+    /// HMAC-SHA1.
+    CKM_SHA_1_HMAC = 0x0000_0221;
+    /// SHA-224 digest.
+    CKM_SHA224 = 0x0000_0255;
+    /// HMAC-SHA224.
+    CKM_SHA224_HMAC = 0x0000_0256;
+    /// SHA-384 digest.
+    CKM_SHA384 = 0x0000_0260;
+    /// HMAC-SHA384.
+    CKM_SHA384_HMAC = 0x0000_0261;
+    /// SHA-512 digest.
+    CKM_SHA512 = 0x0000_0270;
+    /// HMAC-SHA512.
+    CKM_SHA512_HMAC = 0x0000_0271;
     /// EC key-pair generation.
     CKM_EC_KEY_PAIR_GEN = 0x0000_1040;
     /// ECDSA over a caller-supplied hash.
     CKM_ECDSA = 0x0000_1041;
+    /// ECDSA with SHA-1.
+    CKM_ECDSA_SHA1 = 0x0000_1042;
+    /// ECDSA with SHA-224.
+    CKM_ECDSA_SHA224 = 0x0000_1043;
     /// ECDSA with SHA-256.
     CKM_ECDSA_SHA256 = 0x0000_1044;
+    /// ECDSA with SHA-384.
+    CKM_ECDSA_SHA384 = 0x0000_1045;
+    /// ECDSA with SHA-512.
+    CKM_ECDSA_SHA512 = 0x0000_1046;
     /// SHA-256 digest.
     CKM_SHA256 = 0x0000_0250;
     /// HMAC-SHA256.
@@ -379,6 +433,26 @@ constants! {
     CKA_COPYABLE = 0x0000_0171;
     /// Destroyable (CK_BBOOL).
     CKA_DESTROYABLE = 0x0000_0172;
+    /// RSA modulus (big-endian bytes).
+    CKA_MODULUS = 0x0000_0120;
+    /// RSA modulus length in bits (CK_ULONG).
+    CKA_MODULUS_BITS = 0x0000_0121;
+    /// RSA public exponent (big-endian bytes).
+    CKA_PUBLIC_EXPONENT = 0x0000_0122;
+    /// RSA private exponent (big-endian bytes; secret).
+    CKA_PRIVATE_EXPONENT = 0x0000_0123;
+    /// RSA prime p (big-endian bytes; secret).
+    CKA_PRIME_1 = 0x0000_0124;
+    /// RSA prime q (big-endian bytes; secret).
+    CKA_PRIME_2 = 0x0000_0125;
+    /// RSA d mod (p-1) (big-endian bytes; secret).
+    CKA_EXPONENT_1 = 0x0000_0126;
+    /// RSA d mod (q-1) (big-endian bytes; secret).
+    CKA_EXPONENT_2 = 0x0000_0127;
+    /// RSA CRT coefficient q^-1 mod p (big-endian bytes; secret).
+    CKA_COEFFICIENT = 0x0000_0128;
+    /// Each use of the private key needs a context-specific login (CK_BBOOL).
+    CKA_ALWAYS_AUTHENTICATE = 0x0000_0202;
     /// DER-encoded EC parameters (bytes).
     CKA_EC_PARAMS = 0x0000_0180;
     /// DER-encoded EC point (bytes).
@@ -404,9 +478,12 @@ pub enum AttributeForm {
 /// The wire form of an attribute type's value.
 pub fn attribute_form(attribute: CkAttributeType) -> AttributeForm {
     match attribute {
-        CKA_CLASS | CKA_CERTIFICATE_TYPE | CKA_KEY_TYPE | CKA_VALUE_LEN | CKA_KEY_GEN_MECHANISM => {
-            AttributeForm::Ulong
-        }
+        CKA_CLASS
+        | CKA_CERTIFICATE_TYPE
+        | CKA_KEY_TYPE
+        | CKA_VALUE_LEN
+        | CKA_KEY_GEN_MECHANISM
+        | CKA_MODULUS_BITS => AttributeForm::Ulong,
         CKA_TOKEN
         | CKA_PRIVATE
         | CKA_TRUSTED
@@ -424,7 +501,8 @@ pub fn attribute_form(attribute: CkAttributeType) -> AttributeForm {
         | CKA_ALWAYS_SENSITIVE
         | CKA_MODIFIABLE
         | CKA_COPYABLE
-        | CKA_DESTROYABLE => AttributeForm::Bool,
+        | CKA_DESTROYABLE
+        | CKA_ALWAYS_AUTHENTICATE => AttributeForm::Bool,
         _ => AttributeForm::Bytes,
     }
 }
@@ -447,6 +525,8 @@ constants! {
 constants! {
     /// Key types.
     table KEY_TYPES: CkKeyType;
+    /// RSA key.
+    CKK_RSA = 0x00;
     /// Elliptic-curve key.
     CKK_EC = 0x03;
     /// Generic secret key.
@@ -562,8 +642,16 @@ constants! {
     CKF_CLOCK_ON_TOKEN = 0x0000_0040;
     /// Token flag: the token is initialized.
     CKF_TOKEN_INITIALIZED = 0x0000_0400;
+    /// Token flag: a wrong user PIN was entered since the last right one.
+    CKF_USER_PIN_COUNT_LOW = 0x0001_0000;
+    /// Token flag: one more wrong user PIN locks the PIN.
+    CKF_USER_PIN_FINAL_TRY = 0x0002_0000;
     /// Token flag: the user PIN is locked.
     CKF_USER_PIN_LOCKED = 0x0004_0000;
+    /// Token flag: a wrong SO PIN was entered since the last right one.
+    CKF_SO_PIN_COUNT_LOW = 0x0010_0000;
+    /// Token flag: one more wrong SO PIN locks the PIN.
+    CKF_SO_PIN_FINAL_TRY = 0x0020_0000;
     /// Token flag: the SO PIN is locked.
     CKF_SO_PIN_LOCKED = 0x0040_0000;
 }
@@ -595,6 +683,9 @@ constants! {
 constants! {
     /// Mechanism flags (`CK_MECHANISM_INFO.flags`).
     table MECHANISM_FLAGS: CkFlags;
+    /// Mechanism flag: performed by the device (set for every mechanism, as on a hardware
+    /// token).
+    CKF_HW = 0x0000_0001;
     /// Mechanism flag: encryption.
     CKF_ENCRYPT = 0x0000_0100;
     /// Mechanism flag: decryption.
@@ -620,6 +711,24 @@ constants! {
     /// Mechanism flag: uncompressed points.
     CKF_EC_UNCOMPRESS = 0x0100_0000;
 }
+
+constants! {
+    /// Mask generation functions of RSA PSS and OAEP parameters (`CK_RSA_PKCS_MGF_TYPE`).
+    table MGF_TYPES: CkUlong;
+    /// MGF1 with SHA-1.
+    CKG_MGF1_SHA1 = 0x0000_0001;
+    /// MGF1 with SHA-256.
+    CKG_MGF1_SHA256 = 0x0000_0002;
+    /// MGF1 with SHA-384.
+    CKG_MGF1_SHA384 = 0x0000_0003;
+    /// MGF1 with SHA-512.
+    CKG_MGF1_SHA512 = 0x0000_0004;
+    /// MGF1 with SHA-224.
+    CKG_MGF1_SHA224 = 0x0000_0005;
+}
+
+/// The OAEP encoding parameter source: the label is given (`CK_RSA_PKCS_OAEP_SOURCE_TYPE`).
+pub const CKZ_DATA_SPECIFIED: CkUlong = 0x0000_0001;
 
 constants! {
     /// Flags of `CK_C_INITIALIZE_ARGS`.

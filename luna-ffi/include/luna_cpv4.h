@@ -13,6 +13,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_VENDOR_DEFINED                               0x80000000UL
 #define CKA_VENDOR_DEFINED                               0x80000000UL
 #define CKC_X_509                                        0x00000000UL
+#define CKZ_DATA_SPECIFIED                               0x00000001UL
 #define CK_UNAVAILABLE_INFORMATION                       0xFFFFFFFFFFFFFFFFUL
 
 /* Return codes (CK_RV) */
@@ -120,9 +121,36 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_CLOCK_NOT_IN_SYNC                            0x80000124UL
 
 /* Mechanisms (CK_MECHANISM_TYPE) */
+#define CKM_RSA_PKCS_KEY_PAIR_GEN                        0x00000000UL
+#define CKM_RSA_PKCS                                     0x00000001UL
+#define CKM_RSA_X_509                                    0x00000003UL
+#define CKM_SHA1_RSA_PKCS                                0x00000006UL
+#define CKM_RSA_PKCS_OAEP                                0x00000009UL
+#define CKM_RSA_PKCS_PSS                                 0x0000000DUL
+#define CKM_SHA1_RSA_PKCS_PSS                            0x0000000EUL
+#define CKM_SHA256_RSA_PKCS                              0x00000040UL
+#define CKM_SHA384_RSA_PKCS                              0x00000041UL
+#define CKM_SHA512_RSA_PKCS                              0x00000042UL
+#define CKM_SHA256_RSA_PKCS_PSS                          0x00000043UL
+#define CKM_SHA384_RSA_PKCS_PSS                          0x00000044UL
+#define CKM_SHA512_RSA_PKCS_PSS                          0x00000045UL
+#define CKM_SHA224_RSA_PKCS                              0x00000046UL
+#define CKM_SHA224_RSA_PKCS_PSS                          0x00000047UL
+#define CKM_SHA_1                                        0x00000220UL
+#define CKM_SHA_1_HMAC                                   0x00000221UL
+#define CKM_SHA224                                       0x00000255UL
+#define CKM_SHA224_HMAC                                  0x00000256UL
+#define CKM_SHA384                                       0x00000260UL
+#define CKM_SHA384_HMAC                                  0x00000261UL
+#define CKM_SHA512                                       0x00000270UL
+#define CKM_SHA512_HMAC                                  0x00000271UL
 #define CKM_EC_KEY_PAIR_GEN                              0x00001040UL
 #define CKM_ECDSA                                        0x00001041UL
+#define CKM_ECDSA_SHA1                                   0x00001042UL
+#define CKM_ECDSA_SHA224                                 0x00001043UL
 #define CKM_ECDSA_SHA256                                 0x00001044UL
+#define CKM_ECDSA_SHA384                                 0x00001045UL
+#define CKM_ECDSA_SHA512                                 0x00001046UL
 #define CKM_SHA256                                       0x00000250UL
 #define CKM_SHA256_HMAC                                  0x00000251UL
 #define CKM_GENERIC_SECRET_KEY_GEN                       0x00000350UL
@@ -168,6 +196,16 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKA_MODIFIABLE                                   0x00000170UL
 #define CKA_COPYABLE                                     0x00000171UL
 #define CKA_DESTROYABLE                                  0x00000172UL
+#define CKA_MODULUS                                      0x00000120UL
+#define CKA_MODULUS_BITS                                 0x00000121UL
+#define CKA_PUBLIC_EXPONENT                              0x00000122UL
+#define CKA_PRIVATE_EXPONENT                             0x00000123UL
+#define CKA_PRIME_1                                      0x00000124UL
+#define CKA_PRIME_2                                      0x00000125UL
+#define CKA_EXPONENT_1                                   0x00000126UL
+#define CKA_EXPONENT_2                                   0x00000127UL
+#define CKA_COEFFICIENT                                  0x00000128UL
+#define CKA_ALWAYS_AUTHENTICATE                          0x00000202UL
 #define CKA_EC_PARAMS                                    0x00000180UL
 #define CKA_EC_POINT                                     0x00000181UL
 #define CKA_OUID                                         0x80000005UL
@@ -180,6 +218,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKO_SECRET_KEY                                   0x00000004UL
 
 /* Key types (CK_KEY_TYPE) */
+#define CKK_RSA                                          0x00000000UL
 #define CKK_EC                                           0x00000003UL
 #define CKK_GENERIC_SECRET                               0x00000010UL
 #define CKK_AES                                          0x0000001FUL
@@ -222,7 +261,11 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKF_USER_PIN_INITIALIZED                         0x00000008UL
 #define CKF_CLOCK_ON_TOKEN                               0x00000040UL
 #define CKF_TOKEN_INITIALIZED                            0x00000400UL
+#define CKF_USER_PIN_COUNT_LOW                           0x00010000UL
+#define CKF_USER_PIN_FINAL_TRY                           0x00020000UL
 #define CKF_USER_PIN_LOCKED                              0x00040000UL
+#define CKF_SO_PIN_COUNT_LOW                             0x00100000UL
+#define CKF_SO_PIN_FINAL_TRY                             0x00200000UL
 #define CKF_SO_PIN_LOCKED                                0x00400000UL
 
 /* Session flags (C_OpenSession, CK_SESSION_INFO) */
@@ -237,6 +280,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKS_RW_SO_FUNCTIONS                              0x00000004UL
 
 /* Mechanism flags (CK_MECHANISM_INFO) */
+#define CKF_HW                                           0x00000001UL
 #define CKF_ENCRYPT                                      0x00000100UL
 #define CKF_DECRYPT                                      0x00000200UL
 #define CKF_DIGEST                                       0x00000400UL
@@ -249,6 +293,13 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKF_EC_F_P                                       0x00100000UL
 #define CKF_EC_NAMEDCURVE                                0x00800000UL
 #define CKF_EC_UNCOMPRESS                                0x01000000UL
+
+/* Mask generation functions (CK_RSA_PKCS_MGF_TYPE) */
+#define CKG_MGF1_SHA1                                    0x00000001UL
+#define CKG_MGF1_SHA256                                  0x00000002UL
+#define CKG_MGF1_SHA384                                  0x00000003UL
+#define CKG_MGF1_SHA512                                  0x00000004UL
+#define CKG_MGF1_SHA224                                  0x00000005UL
 
 /* C_Initialize flags (CK_C_INITIALIZE_ARGS) */
 #define CKF_LIBRARY_CANT_CREATE_OS_THREADS               0x00000001UL
@@ -1289,6 +1340,50 @@ typedef struct CK_GCM_PARAMS_V240 {
    */
   CK_ULONG ulTagBits;
 } CK_GCM_PARAMS_V240;
+
+/**
+ * `CK_RSA_PKCS_PSS_PARAMS`: the parameters of the RSA PSS mechanisms.
+ */
+typedef struct CK_RSA_PKCS_PSS_PARAMS {
+  /**
+   * The hash mechanism (`CKM_SHA256`...).
+   */
+  CK_MECHANISM_TYPE hashAlg;
+  /**
+   * The mask generation function (`CKG_MGF1_*`).
+   */
+  CK_ULONG mgf;
+  /**
+   * The salt length in bytes.
+   */
+  CK_ULONG sLen;
+} CK_RSA_PKCS_PSS_PARAMS;
+
+/**
+ * `CK_RSA_PKCS_OAEP_PARAMS`: the parameters of `CKM_RSA_PKCS_OAEP`.
+ */
+typedef struct CK_RSA_PKCS_OAEP_PARAMS {
+  /**
+   * The hash mechanism (`CKM_SHA_1`...).
+   */
+  CK_MECHANISM_TYPE hashAlg;
+  /**
+   * The mask generation function (`CKG_MGF1_*`).
+   */
+  CK_ULONG mgf;
+  /**
+   * The source of the encoding parameter: 0 or `CKZ_DATA_SPECIFIED`.
+   */
+  CK_ULONG source;
+  /**
+   * The label, or NULL.
+   */
+  CK_VOID_PTR pSourceData;
+  /**
+   * The label's length in bytes.
+   */
+  CK_ULONG ulSourceDataLen;
+} CK_RSA_PKCS_OAEP_PARAMS;
 
 /**
  * `CK_RV_PTR`.

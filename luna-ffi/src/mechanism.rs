@@ -1,15 +1,34 @@
 //! Mechanism parameters: `CK_MECHANISM` to the simulator's [`Mechanism`].
 //!
 //! `CKM_AES_GCM` takes a `CK_GCM_PARAMS` (the 48-byte layout with `ulIvBits`, or the original
-//! 40-byte v2.40 layout without it); `CKM_AES_CBC_PAD` a 16-byte IV; every other mechanism
-//! has no parameter (one given is ignored).
+//! 40-byte v2.40 layout without it); `CKM_AES_CBC_PAD` a 16-byte IV; the RSA PSS mechanisms a
+//! `CK_RSA_PKCS_PSS_PARAMS` (for the hashing ones, naming their own hash); `CKM_RSA_PKCS_OAEP`
+//! a `CK_RSA_PKCS_OAEP_PARAMS`; every other mechanism has no parameter (one given is ignored).
 
-use cpv4_wire::consts::{CKM_AES_CBC_PAD, CKM_AES_GCM};
+use cpv4_wire::consts::{CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS};
+use luna_sim::mechanisms::{HashAlg, OaepParams, PssParams};
 use luna_sim::{GcmParams, Mechanism};
 
 use crate::args;
 use crate::guard::{Error, FfiResult};
-use crate::types::{CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MECHANISM};
+use crate::types::{
+    CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MECHANISM, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS,
+};
+
+/// Reads a parameter of type `T`: non-NULL and exactly its size.
+///
+/// # Safety
+///
+/// A non-NULL `param` must be readable for `len` bytes.
+unsafe fn param_struct<T: Copy>(param: *const core::ffi::c_void, len: usize) -> FfiResult<T> {
+    if param.is_null() || len != size_of::<T>() {
+        return Err(Error::MechanismParamInvalid);
+    }
+    // SAFETY: non-NULL and readable for the full size of `T` (checked length); read unaligned
+    // since the caller's buffer need not be aligned.
+    Ok(unsafe { param.cast::<T>().read_unaligned() })
+}
 
 /// Reads a mechanism.
 ///
@@ -60,6 +79,37 @@ pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism
             let iv = unsafe { param.cast::<[u8; 16]>().read_unaligned() };
             Ok(Mechanism::AesCbcPad { iv })
         }
-        other => Ok(Mechanism::without_params(other)?),
+        CKM_RSA_PKCS_OAEP => {
+            // SAFETY: forwarded from this function's contract.
+            let p: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(param, param_len) }?;
+            // SAFETY: the caller guarantees the label pointer is valid for its length; NULL
+            // with a non-zero length is refused.
+            let label =
+                unsafe { args::slice(p.pSourceData.cast_const().cast(), p.ulSourceDataLen) }
+                    .map_err(|_| Error::MechanismParamInvalid)?;
+            Ok(Mechanism::RsaOaep(OaepParams::from_ck(
+                p.hashAlg, p.mgf, p.source, label,
+            )?))
+        }
+        CKM_RSA_PKCS_PSS => {
+            // SAFETY: forwarded from this function's contract.
+            let p: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(param, param_len) }?;
+            Ok(Mechanism::RsaPkcsPss(PssParams::from_ck(
+                p.hashAlg, p.mgf, p.sLen,
+            )?))
+        }
+        other => match HashAlg::find(HashAlg::rsa_pss_mechanism, other) {
+            Some(hash) => {
+                // SAFETY: forwarded from this function's contract.
+                let p: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(param, param_len) }?;
+                let params = PssParams::from_ck(p.hashAlg, p.mgf, p.sLen)?;
+                // PKCS#11: the parameter's hash is the mechanism's.
+                if params.hash != hash {
+                    return Err(Error::MechanismParamInvalid);
+                }
+                Ok(Mechanism::RsaPssHash(params))
+            }
+            None => Ok(Mechanism::without_params(other)?),
+        },
     }
 }

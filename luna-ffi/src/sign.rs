@@ -2,20 +2,17 @@
 //! `C_VerifyInit`, `C_Verify`, `C_VerifyUpdate`, `C_VerifyFinal`, `C_DigestInit`, `C_Digest`,
 //! `C_DigestUpdate`, `C_DigestFinal`.
 //!
-//! Length queries never touch the operation: ECDSA signatures are always 64 bytes (`r || s`),
-//! HMAC-SHA256 tags and SHA-256 digests 32, and the simulator tells the length of the active
-//! signing operation (`sign_len`). So a NULL or short buffer is answered before anything is
+//! Length queries never touch the operation: the simulator tells the length of the active
+//! signature (`sign_len`: 64 bytes for ECDSA's `r || s`, the hash's for HMAC, the modulus's for
+//! RSA) and digest (`digest_len`). So a NULL or short buffer is answered before anything is
 //! signed, and the call that signs is the one with a buffer large enough: a length query
-//! followed by the real call signs once, with a fresh ECDSA nonce.
+//! followed by the real call signs once, with a fresh ECDSA nonce or PSS salt.
 
 use crate::args::{self, OutBuf};
 use crate::guard::{FfiResult, entry};
 use crate::mechanism;
 use crate::state;
 use crate::types::*;
-
-/// Length of a SHA-256 digest, the only digest mechanism (`CKM_SHA256`).
-const SHA256_LEN: usize = 32;
 
 /// `C_SignInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
 ///
@@ -200,16 +197,13 @@ pub unsafe extern "C" fn C_DigestInit(
     })
 }
 
-/// Answers a digest length query without ending the operation. The simulator has no
-/// `digest_len`: an empty update (which leaves a SHA-256 state unchanged) checks that a
-/// digest is active, and the length is that of SHA-256.
+/// Answers a digest length query without ending the operation.
 fn digest_length(
     library: &state::Library,
     session: CK_SESSION_HANDLE,
     out: &mut OutBuf<'_, u8>,
 ) -> FfiResult<bool> {
-    library.sim.digest_update(session, &[])?;
-    out.answer_length(SHA256_LEN)
+    out.answer_length(library.sim.digest_len(session)?)
 }
 
 /// `C_Digest`.

@@ -4,6 +4,12 @@
 //! Calls take a clone of the `Arc` under a short read lock, so `C_Finalize` never waits for
 //! running calls (they finish on the instance they started with) and many threads call at
 //! once; the simulator serializes its own state internally.
+//!
+//! After `fork`, the child inherits the parent's instance, whose SQLite connections must not
+//! be used (or closed) in another process. Each instance records the process that made it: in
+//! any other process it counts as not initialized (`CKR_CRYPTOKI_NOT_INITIALIZED`), and the
+//! child's `C_Initialize` sets it aside without running its destructors (it is leaked in the
+//! child, never closed there) and opens a fresh one, as PKCS#11 asks of a child.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -63,6 +69,8 @@ pub(crate) struct Library {
     /// The simulator.
     pub(crate) sim: Simulator,
     held: Mutex<HashMap<(SessionHandle, OpKind), Held>>,
+    /// The process that initialized this instance.
+    pid: u32,
 }
 
 impl Library {
@@ -70,7 +78,13 @@ impl Library {
         Self {
             sim,
             held: Mutex::new(HashMap::new()),
+            pid: std::process::id(),
         }
+    }
+
+    /// Whether this instance was made by the calling process (not inherited across `fork`).
+    fn ours(&self) -> bool {
+        self.pid == std::process::id()
     }
 
     /// The held-back results.
@@ -97,12 +111,24 @@ pub(crate) fn current() -> FfiResult<Arc<Library>> {
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
+        .filter(|library| library.ours())
         .ok_or(Error::NotInitialized)
+}
+
+/// Sets aside an instance inherited across `fork`: leaked, so that nothing of the parent's
+/// store is touched in the child.
+fn forget_inherited(state: &mut Option<Arc<Library>>) {
+    if state.as_ref().is_some_and(|library| !library.ours())
+        && let Some(inherited) = state.take()
+    {
+        std::mem::forget(inherited);
+    }
 }
 
 /// Opens the simulator home (`LUNA_SIM_HOME`, else the default home) unless initialized.
 pub(crate) fn initialize() -> FfiResult<()> {
     let mut state = STATE.write().unwrap_or_else(PoisonError::into_inner);
+    forget_inherited(&mut state);
     if state.is_some() {
         return Err(Error::AlreadyInitialized);
     }
@@ -114,12 +140,9 @@ pub(crate) fn initialize() -> FfiResult<()> {
 
 /// Drops the library instance, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
 pub(crate) fn finalize() -> FfiResult<()> {
-    STATE
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .map(drop)
-        .ok_or(Error::NotInitialized)
+    let mut state = STATE.write().unwrap_or_else(PoisonError::into_inner);
+    forget_inherited(&mut state);
+    state.take().map(drop).ok_or(Error::NotInitialized)
 }
 
 impl From<std::num::TryFromIntError> for Error {

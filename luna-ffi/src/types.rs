@@ -237,6 +237,34 @@ pub struct CK_GCM_PARAMS_V240 {
     pub ulTagBits: CK_ULONG,
 }
 
+/// `CK_RSA_PKCS_PSS_PARAMS`: the parameters of the RSA PSS mechanisms.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_RSA_PKCS_PSS_PARAMS {
+    /// The hash mechanism (`CKM_SHA256`...).
+    pub hashAlg: CK_MECHANISM_TYPE,
+    /// The mask generation function (`CKG_MGF1_*`).
+    pub mgf: CK_ULONG,
+    /// The salt length in bytes.
+    pub sLen: CK_ULONG,
+}
+
+/// `CK_RSA_PKCS_OAEP_PARAMS`: the parameters of `CKM_RSA_PKCS_OAEP`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_RSA_PKCS_OAEP_PARAMS {
+    /// The hash mechanism (`CKM_SHA_1`...).
+    pub hashAlg: CK_MECHANISM_TYPE,
+    /// The mask generation function (`CKG_MGF1_*`).
+    pub mgf: CK_ULONG,
+    /// The source of the encoding parameter: 0 or `CKZ_DATA_SPECIFIED`.
+    pub source: CK_ULONG,
+    /// The label, or NULL.
+    pub pSourceData: CK_VOID_PTR,
+    /// The label's length in bytes.
+    pub ulSourceDataLen: CK_ULONG,
+}
+
 /// `CK_RV_PTR`.
 pub type CK_RV_PTR = *mut CK_RV;
 /// `CK_BYTE_PTR_PTR`: an array of byte buffers.
@@ -791,6 +819,8 @@ const _: () = {
     assert!(size_of::<CK_MECHANISM>() == 24);
     assert!(size_of::<CK_GCM_PARAMS>() == 48);
     assert!(size_of::<CK_GCM_PARAMS_V240>() == 40);
+    assert!(size_of::<CK_RSA_PKCS_PSS_PARAMS>() == 24);
+    assert!(size_of::<CK_RSA_PKCS_OAEP_PARAMS>() == 40);
     assert!(size_of::<CK_C_INITIALIZE_ARGS>() == 48);
     assert!(size_of::<CK_INFO>() == 88);
     assert!(size_of::<CK_SLOT_INFO>() == 112);

@@ -467,7 +467,7 @@ scenario!(
             CKR_OK
         );
         assert_eq!(slots, [0, 1]);
-        let mut mechanisms = [0 as CK_MECHANISM_TYPE; 32];
+        let mut mechanisms = [0 as CK_MECHANISM_TYPE; 64];
         count = 1;
         assert_eq!(
             call!(C_GetMechanismList(0, mechanisms.as_mut_ptr(), &mut count)),

@@ -1,12 +1,14 @@
-//! OpenSC `pkcs11-tool` drives the built module: slots, mechanisms, login, AES and EC P-256
-//! key generation, object listing, ECDSA signing and verification, AES-CBC-PAD encryption
-//! and decryption, and its own `--test`.
+//! OpenSC `pkcs11-tool` drives the built module: slots, mechanisms, login, AES, EC P-256 and
+//! RSA key generation, object listing, ECDSA signing and verification, AES-CBC-PAD encryption
+//! and decryption, and its own `--test`, `--test-ec` and `--test-fork`.
 //!
 //! What `pkcs11-tool --test` exercises (OpenSC 0.23): `C_SeedRandom`/`C_GenerateRandom`, the
 //! digest functions (single- and multi-part, with length queries) for every digest mechanism
-//! the token lists (here SHA-256), and signature, verification, unwrap and decryption tests
-//! that only apply to RSA keys (this token has none, so it reports them as not implemented
-//! or skips the EC keys). It must end with "No errors".
+//! it knows that the token lists, and, with the RSA key generated here, RSA signatures
+//! (X.509, PKCS, SHA1/SHA256-RSA-PKCS), verification and decryption (PKCS, X.509, OAEP with
+//! and without a label). It must end with "No errors". `--test-ec` generates an EC key pair in
+//! a read-write session, changes its attributes, signs and deletes it; `--test-fork` calls
+//! `C_Initialize` in a child after `fork`.
 // Test helpers, like tests, fail loudly.
 #![allow(
     clippy::unwrap_used,
@@ -93,6 +95,25 @@ fn pkcs11_tool_lists_logs_in_generates_signs_and_passes_its_test() {
     );
     assert!(ec.contains("Key pair generated"), "{ec}");
     assert!(ec.contains("EC_POINT 256 bits"), "{ec}");
+
+    let rsa = tool(
+        &module,
+        home,
+        &[
+            &login[..],
+            &[
+                "--keypairgen",
+                "--key-type",
+                "RSA:2048",
+                "--label",
+                "tool-rsa",
+                "--id",
+                "03",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(rsa.contains("Public Key Object; RSA 2048 bits"), "{rsa}");
 
     let objects = tool(&module, home, &[&login[..], &["--list-objects"]].concat());
     assert!(objects.contains("label:      tool-aes"), "{objects}");
@@ -185,6 +206,48 @@ fn pkcs11_tool_lists_logs_in_generates_signs_and_passes_its_test() {
     assert_eq!(std::fs::read(&opened).unwrap(), plain);
 
     let test = tool(&module, home, &[&login[..], &["--test"]].concat());
-    assert!(test.contains("SHA256: OK"), "{test}");
-    assert!(test.contains("No errors"), "{test}");
+    for line in [
+        "SHA-1: OK",
+        "SHA256: OK",
+        "testing key 1 (tool-rsa)",
+        "RSA-X-509: OK",
+        "RSA-PKCS: OK",
+        "SHA1-RSA-PKCS: OK",
+        "SHA256-RSA-PKCS: OK",
+        "Decryption (currently only for RSA)",
+        "No errors",
+    ] {
+        assert!(test.contains(line), "{line} missing:\n{test}");
+    }
+    // Every RSA decryption mechanism it tried reported OK (OAEP twice: with and without a
+    // label), none failed.
+    assert_eq!(test.matches("RSA-PKCS-OAEP").count(), 2, "{test}");
+    assert!(!test.contains("ERR"), "{test}");
+
+    let ec_test = tool(
+        &module,
+        home,
+        &[
+            &login[..],
+            &[
+                "--session-rw",
+                "--test-ec",
+                "--id",
+                "05",
+                "--key-type",
+                "EC:prime256v1",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(ec_test.contains("*** Doing a signature ***"), "{ec_test}");
+    assert!(ec_test.contains("==> OK"), "{ec_test}");
+
+    // A child after fork initializes its own library (the parent's instance is set aside).
+    let fork = tool(&module, home, &["--test-fork"]);
+    assert!(
+        fork.contains("*** Calling C_Initialize in forked child process ***"),
+        "{fork}"
+    );
+    assert!(!fork.contains("ALREADY_INITIALIZED"), "{fork}");
 }

@@ -55,3 +55,35 @@ fn python_ctypes_migrates_keys_in_the_vendor_wrappers_conventions() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("python-ctypes-cpv4: OK"));
 }
+
+/// python-pkcs11 and PyKCS11 with RSA and EC keys, checked by the `cryptography` package as
+/// the independent reference (`tests/python_crypto_interop.py`).
+#[test]
+fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
+    let present = Command::new("python3")
+        .args(["-c", "import pkcs11, PyKCS11, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require_tool(
+        "python3 with python-pkcs11, PyKCS11 and cryptography",
+        present,
+        "python3 -m pip install python-pkcs11 PyKCS11 cryptography",
+    ) {
+        return;
+    }
+    let home = common::home();
+    let output = common::run_ok(
+        Command::new("python3")
+            .arg(common::package_dir().join("tests/python_crypto_interop.py"))
+            .arg(common::library())
+            .env("LUNA_SIM_HOME", home.path()),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "python-pkcs11 RSA/EC against cryptography: OK",
+        "PyKCS11 RSA against cryptography: OK",
+        "python-crypto-interop: OK",
+    ] {
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
+}

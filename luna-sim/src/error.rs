@@ -155,6 +155,10 @@ pub enum SimError {
     /// The wrapped key has a bad length (`CKR_WRAPPED_KEY_LEN_RANGE`).
     #[error("wrapped key length out of range")]
     WrappedKeyLenRange,
+    /// Input data is invalid for the mechanism, such as a raw RSA input not below the modulus
+    /// (`CKR_DATA_INVALID`).
+    #[error("data invalid")]
+    DataInvalid,
     /// Input data has a bad length (`CKR_DATA_LEN_RANGE`).
     #[error("data length out of range")]
     DataLenRange,
@@ -277,6 +281,7 @@ impl SimError {
             Self::UnwrappingKeyTypeInconsistent => CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
             Self::WrappedKeyInvalid => CKR_WRAPPED_KEY_INVALID,
             Self::WrappedKeyLenRange => CKR_WRAPPED_KEY_LEN_RANGE,
+            Self::DataInvalid => CKR_DATA_INVALID,
             Self::DataLenRange => CKR_DATA_LEN_RANGE,
             Self::EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,
             Self::EncryptedDataLenRange => CKR_ENCRYPTED_DATA_LEN_RANGE,

@@ -252,7 +252,7 @@ fn expiry_holds_across_simulators_on_one_home() {
     );
 }
 
-use luna_sim::{Attribute, ExtractItem, GcmParams, InsertItem, Mechanism, P256_EC_PARAMS};
+use luna_sim::{Attribute, ExtractItem, GcmParams, HashAlg, InsertItem, Mechanism, P256_EC_PARAMS};
 
 /// Every readable attribute of an object, as the source's session sees it.
 fn all_attributes(sim: &Simulator, session: SessionHandle, object: u64) -> Vec<(u64, Vec<u8>)> {
@@ -438,10 +438,10 @@ fn keys_certificates_and_data_objects_migrate_and_the_clones_work() {
         sim.decrypt(target, &ciphertext).unwrap().as_slice(),
         b"moved intact"
     );
-    sim.sign_init(target, &Mechanism::EcdsaSha256, clones[2])
+    sim.sign_init(target, &Mechanism::EcdsaHash(HashAlg::Sha256), clones[2])
         .unwrap();
     let signature = sim.sign(target, b"signed on the target").unwrap();
-    sim.verify_init(source, &Mechanism::EcdsaSha256, ec_public)
+    sim.verify_init(source, &Mechanism::EcdsaHash(HashAlg::Sha256), ec_public)
         .unwrap();
     sim.verify(source, b"signed on the target", &signature)
         .unwrap();
@@ -775,10 +775,10 @@ fn the_legacy_clone_copies_each_object_with_its_ouid_and_the_clones_work() {
         sim.decrypt(target, &ciphertext).unwrap().as_slice(),
         b"legacy"
     );
-    sim.sign_init(target, &Mechanism::EcdsaSha256, clones[2])
+    sim.sign_init(target, &Mechanism::EcdsaHash(HashAlg::Sha256), clones[2])
         .unwrap();
     let signature = sim.sign(target, b"signed by the clone").unwrap();
-    sim.verify_init(source, &Mechanism::EcdsaSha256, objects[1])
+    sim.verify_init(source, &Mechanism::EcdsaHash(HashAlg::Sha256), objects[1])
         .unwrap();
     sim.verify(source, b"signed by the clone", &signature)
         .unwrap();

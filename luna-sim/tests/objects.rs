@@ -12,8 +12,8 @@ use common::{aes_template, fresh, login, open, read};
 use cpv4_wire::consts::*;
 use luna_sim::ck::CK_UNAVAILABLE_INFORMATION;
 use luna_sim::{
-    Attribute, AttributeValue, GcmParams, Mechanism, OUID_LEN, P256_EC_PARAMS, SessionHandle,
-    Simulator, attribute_values_rv,
+    Attribute, AttributeValue, GcmParams, HashAlg, Mechanism, OUID_LEN, P256_EC_PARAMS,
+    SessionHandle, Simulator, attribute_values_rv,
 };
 
 fn gcm(tag_bits: u64) -> Mechanism {
@@ -187,7 +187,7 @@ fn generated_keys_maintain_local_always_sensitive_never_extractable() {
     assert_eq!(
         sim.generate_key(
             co,
-            &Mechanism::Sha256,
+            &Mechanism::Digest(HashAlg::Sha256),
             &[Attribute::ulong(CKA_VALUE_LEN, 16)]
         )
         .unwrap_err()
@@ -549,9 +549,12 @@ fn operation_active_and_operation_not_initialized() {
     );
     // Other kinds are independent.
     sim.decrypt_init(co, &gcm(128), key).unwrap();
-    sim.digest_init(co, &Mechanism::Sha256).unwrap();
+    sim.digest_init(co, &Mechanism::Digest(HashAlg::Sha256))
+        .unwrap();
     assert_eq!(
-        sim.digest_init(co, &Mechanism::Sha256).unwrap_err().rv(),
+        sim.digest_init(co, &Mechanism::Digest(HashAlg::Sha256))
+            .unwrap_err()
+            .rv(),
         CKR_OPERATION_ACTIVE
     );
     // A single-part call ends the operation.
@@ -579,7 +582,7 @@ fn operation_active_and_operation_not_initialized() {
         CKR_KEY_FUNCTION_NOT_PERMITTED
     );
     assert_eq!(
-        sim.encrypt_init(co, &Mechanism::Sha256, key)
+        sim.encrypt_init(co, &Mechanism::Digest(HashAlg::Sha256), key)
             .unwrap_err()
             .rv(),
         CKR_MECHANISM_INVALID
@@ -625,14 +628,16 @@ fn ecdsa_sign_verify_round_trip_raw_and_sha256() {
     );
     // ECDSA with SHA-256, multi-part sign, single-part verify; the raw mechanism agrees.
     let msg = b"message to sign in parts";
-    sim.sign_init(co, &Mechanism::EcdsaSha256, private).unwrap();
+    sim.sign_init(co, &Mechanism::EcdsaHash(HashAlg::Sha256), private)
+        .unwrap();
     sim.sign_update(co, &msg[..7]).unwrap();
     sim.sign_update(co, &msg[7..]).unwrap();
     let sig = sim.sign_final(co).unwrap();
-    sim.verify_init(co, &Mechanism::EcdsaSha256, public)
+    sim.verify_init(co, &Mechanism::EcdsaHash(HashAlg::Sha256), public)
         .unwrap();
     sim.verify(co, msg, &sig).unwrap();
-    sim.digest_init(co, &Mechanism::Sha256).unwrap();
+    sim.digest_init(co, &Mechanism::Digest(HashAlg::Sha256))
+        .unwrap();
     let digest = sim.digest(co, msg).unwrap();
     sim.verify_init(co, &Mechanism::Ecdsa, public).unwrap();
     sim.verify(co, &digest, &sig).unwrap();
@@ -647,11 +652,11 @@ fn ecdsa_sign_verify_round_trip_raw_and_sha256() {
     let cu_sim = open(sim.home());
     let cu = login(&cu_sim, 0, CKU_CRYPTO_USER);
     cu_sim
-        .sign_init(cu, &Mechanism::EcdsaSha256, private)
+        .sign_init(cu, &Mechanism::EcdsaHash(HashAlg::Sha256), private)
         .unwrap();
     let sig = cu_sim.sign(cu, msg).unwrap();
     cu_sim
-        .verify_init(cu, &Mechanism::EcdsaSha256, public)
+        .verify_init(cu, &Mechanism::EcdsaHash(HashAlg::Sha256), public)
         .unwrap();
     cu_sim.verify(cu, msg, &sig).unwrap();
 }
@@ -698,16 +703,20 @@ fn hmac_sign_verify_round_trip_single_and_multi_part() {
         .unwrap();
     let msg = b"what do ya want for nothing?";
     let expected = hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    sim.sign_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.sign_init(co, &Mechanism::Hmac(HashAlg::Sha256), key)
+        .unwrap();
     assert_eq!(sim.sign(co, msg).unwrap(), expected);
-    sim.sign_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.sign_init(co, &Mechanism::Hmac(HashAlg::Sha256), key)
+        .unwrap();
     sim.sign_update(co, &msg[..5]).unwrap();
     sim.sign_update(co, &msg[5..]).unwrap();
     assert_eq!(sim.sign_final(co).unwrap(), expected);
-    sim.verify_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.verify_init(co, &Mechanism::Hmac(HashAlg::Sha256), key)
+        .unwrap();
     sim.verify_update(co, msg).unwrap();
     sim.verify_final(co, &expected).unwrap();
-    sim.verify_init(co, &Mechanism::Sha256Hmac, key).unwrap();
+    sim.verify_init(co, &Mechanism::Hmac(HashAlg::Sha256), key)
+        .unwrap();
     let mut bad = expected.clone();
     bad[31] ^= 1;
     assert_eq!(
@@ -721,9 +730,11 @@ fn sha256_known_answer_single_and_multi_part() {
     let (_dir, sim) = fresh();
     let session = sim.open_session(0, false).unwrap();
     let expected = hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    sim.digest_init(session, &Mechanism::Sha256).unwrap();
+    sim.digest_init(session, &Mechanism::Digest(HashAlg::Sha256))
+        .unwrap();
     assert_eq!(sim.digest(session, b"abc").unwrap(), expected);
-    sim.digest_init(session, &Mechanism::Sha256).unwrap();
+    sim.digest_init(session, &Mechanism::Digest(HashAlg::Sha256))
+        .unwrap();
     sim.digest_update(session, b"a").unwrap();
     sim.digest_update(session, b"bc").unwrap();
     assert_eq!(sim.digest_final(session).unwrap(), expected);
@@ -792,10 +803,10 @@ fn kwp_wrap_unwrap_round_trip_and_unextractable_is_key_unextractable() {
             &[Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
         )
         .unwrap();
-    sim.sign_init(co, &Mechanism::EcdsaSha256, restored)
+    sim.sign_init(co, &Mechanism::EcdsaHash(HashAlg::Sha256), restored)
         .unwrap();
     let sig = sim.sign(co, b"m").unwrap();
-    sim.verify_init(co, &Mechanism::EcdsaSha256, public)
+    sim.verify_init(co, &Mechanism::EcdsaHash(HashAlg::Sha256), public)
         .unwrap();
     sim.verify(co, b"m", &sig).unwrap();
     // Unextractable keys are refused.
@@ -846,7 +857,15 @@ fn mechanism_list_has_sizes_and_flags() {
     assert_ne!(gcm.flags & luna_sim::ck::CKF_ENCRYPT, 0);
     let ec = luna_sim::mechanisms::mechanism_info(CKM_EC_KEY_PAIR_GEN).unwrap();
     assert_eq!(ec.max_key_size, 256);
-    assert_eq!(luna_sim::mechanisms::MECHANISMS.len(), 11);
+    let rsa = luna_sim::mechanisms::mechanism_info(CKM_RSA_PKCS).unwrap();
+    assert_eq!((rsa.min_key_size, rsa.max_key_size), (1024, 4096));
+    // As on a hardware token, every mechanism is done by the device.
+    assert!(
+        luna_sim::mechanisms::MECHANISMS
+            .iter()
+            .all(|m| m.flags & CKF_HW != 0)
+    );
+    assert_eq!(luna_sim::mechanisms::MECHANISMS.len(), 38);
 }
 
 fn hex(s: &str) -> Vec<u8> {

@@ -7,13 +7,11 @@
 //! decryption), so the C module can answer length queries.
 
 use cpv4_wire::consts::*;
-use sha2::{Digest, Sha256};
-
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
-use crate::mechanisms::Mechanism;
-use crate::mechanisms::crypto::{self, CbcPad, CipherOp, SignOp};
+use crate::mechanisms::crypto::{self, CbcPad, CipherOp, RsaCipherKey, SignOp};
+use crate::mechanisms::{Hasher, Mechanism, rsa};
 use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -25,6 +23,12 @@ enum Kind {
     Decrypt,
     Sign,
     Verify,
+}
+
+/// A stored key whose material the crypto library refuses was damaged after it was checked
+/// on creation.
+fn corrupt(err: SimError) -> SimError {
+    SimError::Corrupt(format!("stored RSA key refused: {err}"))
 }
 
 fn key_error(err: SimError) -> SimError {
@@ -112,6 +116,25 @@ impl Inner {
                 let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
                 CipherOp::Cbc(Box::new(CbcPad::new(attrs.value()?, iv, encrypt)?))
             }
+            Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep(_) => {
+                let scheme = match mechanism {
+                    Mechanism::RsaOaep(params) => rsa::Encryption::Oaep(params.clone()),
+                    Mechanism::RsaX509 => rsa::Encryption::Raw,
+                    _ => rsa::Encryption::Pkcs1,
+                };
+                let class = if encrypt {
+                    CKO_PUBLIC_KEY
+                } else {
+                    CKO_PRIVATE_KEY
+                };
+                let attrs = self.usable_key(&view, key, &[class], &[CKK_RSA], usage)?;
+                let key = if encrypt {
+                    RsaCipherKey::Public(Box::new(rsa::public_key(&attrs).map_err(corrupt)?))
+                } else {
+                    RsaCipherKey::Private(Box::new(rsa::private_key(&attrs).map_err(corrupt)?))
+                };
+                CipherOp::Rsa { key, scheme }
+            }
             _ => return Err(SimError::MechanismInvalid),
         };
         *self.cipher_slot(session, kind)? = Some(op);
@@ -123,14 +146,11 @@ impl Inner {
         session: SessionHandle,
         kind: Kind,
         data: &[u8],
-    ) -> SimResult<Vec<u8>> {
-        let mut op = self
-            .cipher_slot(session, kind)?
+    ) -> SimResult<Zeroizing<Vec<u8>>> {
+        self.cipher_slot(session, kind)?
             .take()
-            .ok_or(SimError::OperationNotInitialized)?;
-        let mut out = op.update(data);
-        out.extend(op.finish()?);
-        Ok(out)
+            .ok_or(SimError::OperationNotInitialized)?
+            .single(data)
     }
 
     fn cipher_update(
@@ -140,13 +160,16 @@ impl Inner {
         data: &[u8],
     ) -> SimResult<Vec<u8>> {
         let op = self.cipher_slot(session, kind)?;
-        Ok(op
-            .as_mut()
+        op.as_mut()
             .ok_or(SimError::OperationNotInitialized)?
-            .update(data))
+            .update(data)
     }
 
-    fn cipher_final(&mut self, session: SessionHandle, kind: Kind) -> SimResult<Vec<u8>> {
+    fn cipher_final(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+    ) -> SimResult<Zeroizing<Vec<u8>>> {
         self.cipher_slot(session, kind)?
             .take()
             .ok_or(SimError::OperationNotInitialized)?
@@ -186,34 +209,35 @@ impl Inner {
         let signing = matches!(kind, Kind::Sign);
         let usage = if signing { CKA_SIGN } else { CKA_VERIFY };
         let op = match mechanism {
-            Mechanism::Ecdsa | Mechanism::EcdsaSha256 => {
+            Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
                 let class = if signing {
                     CKO_PRIVATE_KEY
                 } else {
                     CKO_PUBLIC_KEY
                 };
                 let attrs = self.usable_key(&view, key, &[class], &[CKK_EC], usage)?;
-                let prehash = *mechanism == Mechanism::Ecdsa;
+                let hasher = match mechanism {
+                    Mechanism::EcdsaHash(hash) => Some(Hasher::new(*hash)),
+                    _ => None,
+                };
                 if signing {
                     let key = crypto::ec_signing_key(attrs.value()?)?;
-                    if prehash {
-                        SignOp::EcdsaSign(key)
-                    } else {
-                        SignOp::EcdsaSha256Sign(key, Sha256::new())
+                    match hasher {
+                        Some(hasher) => SignOp::EcdsaHashSign(key, hasher),
+                        None => SignOp::EcdsaSign(key),
                     }
                 } else {
                     let point = attrs
                         .get(CKA_EC_POINT)
                         .ok_or(SimError::Corrupt("EC public key without point".into()))?;
                     let key = crypto::parse_ec_point(point)?;
-                    if prehash {
-                        SignOp::EcdsaVerify(key)
-                    } else {
-                        SignOp::EcdsaSha256Verify(key, Sha256::new())
+                    match hasher {
+                        Some(hasher) => SignOp::EcdsaHashVerify(key, hasher),
+                        None => SignOp::EcdsaVerify(key),
                     }
                 }
             }
-            Mechanism::Sha256Hmac => {
+            Mechanism::Hmac(hash) => {
                 let attrs = self.usable_key(
                     &view,
                     key,
@@ -221,7 +245,44 @@ impl Inner {
                     &[CKK_GENERIC_SECRET, CKK_AES],
                     usage,
                 )?;
-                SignOp::hmac(attrs.value()?)?
+                SignOp::hmac(*hash, attrs.value()?)?
+            }
+            Mechanism::RsaPkcs
+            | Mechanism::RsaX509
+            | Mechanism::RsaPkcsHash(_)
+            | Mechanism::RsaPkcsPss(_)
+            | Mechanism::RsaPssHash(_) => {
+                let (scheme, hasher) = match mechanism {
+                    Mechanism::RsaX509 => (rsa::Signature::Raw, None),
+                    Mechanism::RsaPkcsHash(hash) => {
+                        (rsa::Signature::Pkcs1(*hash), Some(Hasher::new(*hash)))
+                    }
+                    Mechanism::RsaPkcsPss(params) => (rsa::Signature::Pss(params.clone()), None),
+                    Mechanism::RsaPssHash(params) => (
+                        rsa::Signature::Pss(params.clone()),
+                        Some(Hasher::new(params.hash)),
+                    ),
+                    _ => (rsa::Signature::Pkcs1Raw, None),
+                };
+                if signing {
+                    let attrs =
+                        self.usable_key(&view, key, &[CKO_PRIVATE_KEY], &[CKK_RSA], usage)?;
+                    let key = Box::new(rsa::private_key(&attrs).map_err(corrupt)?);
+                    SignOp::RsaSign {
+                        key,
+                        scheme,
+                        hasher,
+                    }
+                } else {
+                    let attrs =
+                        self.usable_key(&view, key, &[CKO_PUBLIC_KEY], &[CKK_RSA], usage)?;
+                    let key = Box::new(rsa::public_key(&attrs).map_err(corrupt)?);
+                    SignOp::RsaVerify {
+                        key,
+                        scheme,
+                        hasher,
+                    }
+                }
             }
             _ => return Err(SimError::MechanismInvalid),
         };
@@ -286,7 +347,8 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
     pub fn encrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
-        self.lock().cipher_single(session, Kind::Encrypt, data)
+        let mut out = self.lock().cipher_single(session, Kind::Encrypt, data)?;
+        Ok(std::mem::take(&mut *out))
     }
 
     /// `C_EncryptUpdate`.
@@ -306,7 +368,8 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
     pub fn encrypt_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
-        self.lock().cipher_final(session, Kind::Encrypt)
+        let mut out = self.lock().cipher_final(session, Kind::Encrypt)?;
+        Ok(std::mem::take(&mut *out))
     }
 
     /// Output length of the next encryption call: `Some(n)` with `single` for `C_Encrypt` of
@@ -348,9 +411,7 @@ impl Simulator {
     /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
     /// The plaintext is wiped when dropped.
     pub fn decrypt(&self, session: SessionHandle, data: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
-        self.lock()
-            .cipher_single(session, Kind::Decrypt, data)
-            .map(Zeroizing::new)
+        self.lock().cipher_single(session, Kind::Decrypt, data)
     }
 
     /// `C_DecryptUpdate`.
@@ -375,9 +436,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_ENCRYPTED_DATA_INVALID`,
     /// `CKR_ENCRYPTED_DATA_LEN_RANGE`.
     pub fn decrypt_final(&self, session: SessionHandle) -> SimResult<Zeroizing<Vec<u8>>> {
-        self.lock()
-            .cipher_final(session, Kind::Decrypt)
-            .map(Zeroizing::new)
+        self.lock().cipher_final(session, Kind::Decrypt)
     }
 
     /// Output length (upper bound) of the next decryption call, as
@@ -510,11 +569,27 @@ impl Simulator {
         if ops.digest.is_some() {
             return Err(SimError::OperationActive);
         }
-        if *mechanism != Mechanism::Sha256 {
+        let Mechanism::Digest(hash) = mechanism else {
             return Err(SimError::MechanismInvalid);
-        }
-        ops.digest = Some(Sha256::new());
+        };
+        ops.digest = Some(Hasher::new(*hash));
         Ok(())
+    }
+
+    /// Length of the digest the active digest operation produces.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn digest_len(&self, session: SessionHandle) -> SimResult<usize> {
+        let mut inner = self.lock();
+        Ok(inner
+            .ops(session)?
+            .digest
+            .as_ref()
+            .ok_or(SimError::OperationNotInitialized)?
+            .alg()
+            .output_len())
     }
 
     /// `C_Digest`: single-part; ends the operation.
@@ -530,7 +605,7 @@ impl Simulator {
             .take()
             .ok_or(SimError::OperationNotInitialized)?;
         hash.update(data);
-        Ok(hash.finalize().to_vec())
+        Ok(hash.finish())
     }
 
     /// `C_DigestUpdate`.
@@ -561,7 +636,7 @@ impl Simulator {
             .digest
             .take()
             .ok_or(SimError::OperationNotInitialized)?;
-        Ok(hash.finalize().to_vec())
+        Ok(hash.finish())
     }
 
     /// `C_GenerateRandom` into `out`, in place: the caller's length costs no allocation.

@@ -1,6 +1,6 @@
-//! Cryptographic operations: AES-GCM, AES-CBC-PAD (streaming), ECDSA P-256, HMAC-SHA256,
-//! SHA-256, AES key wrap with padding (RFC 5649), and the per-session operation states of
-//! multi-part calls.
+//! Cryptographic operations: AES-GCM, AES-CBC-PAD (streaming), ECDSA P-256, AES key wrap with
+//! padding (RFC 5649), and the per-session operation states of multi-part calls (which also
+//! hold the HMAC and RSA states of `hash` and `rsa`).
 //!
 //! Multi-part AES-GCM buffers its input and produces everything at the final call (PKCS#11
 //! allows an update to return no output). AES-CBC-PAD streams: an update returns every
@@ -13,21 +13,17 @@ use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::AesGcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
-use crate::mechanisms::GcmParams;
+use crate::mechanisms::{GcmParams, HashAlg, Hasher, HmacState, rsa};
 use crate::store::keys::os_rng;
 
 const BLOCK: usize = 16;
 /// Length of an ECDSA P-256 signature (`r || s`).
 pub(crate) const ECDSA_SIG_LEN: usize = 64;
-/// Length of an HMAC-SHA256 tag and of a SHA-256 digest.
-pub(crate) const SHA256_LEN: usize = 32;
 
 /// The key check value of an AES key: the first 3 bytes of AES-ECB(key, 0^128).
 pub(crate) fn aes_check_value(key: &[u8]) -> SimResult<[u8; 3]> {
@@ -270,6 +266,12 @@ impl CbcPad {
 // ---------------------------------------------------------------------------------------------
 // Operation states
 
+/// The key of an RSA encryption (public) or decryption (private).
+pub(crate) enum RsaCipherKey {
+    Public(Box<::rsa::PublicKey>),
+    Private(Box<::rsa::PrivateKey>),
+}
+
 /// An active encryption or decryption.
 pub(crate) enum CipherOp {
     /// AES-GCM, buffered until the final call.
@@ -281,12 +283,17 @@ pub(crate) enum CipherOp {
     },
     /// AES-CBC-PAD, streaming.
     Cbc(Box<CbcPad>),
+    /// RSA (single-part only, as PKCS#11 defines the RSA encryption mechanisms).
+    Rsa {
+        key: RsaCipherKey,
+        scheme: rsa::Encryption,
+    },
 }
 
 impl CipherOp {
     pub(crate) fn update_len(&self, len: usize) -> usize {
         match self {
-            Self::Gcm { .. } => 0,
+            Self::Gcm { .. } | Self::Rsa { .. } => 0,
             Self::Cbc(cbc) => cbc.update_len(len),
         }
     }
@@ -307,6 +314,10 @@ impl CipherOp {
                 }
             }
             Self::Cbc(cbc) => cbc.single_len(len),
+            Self::Rsa { key, .. } => match key {
+                RsaCipherKey::Public(key) => rsa::modulus_len(key),
+                RsaCipherKey::Private(key) => rsa::modulus_len(key.as_public_key()),
+            },
         }
     }
 
@@ -325,28 +336,45 @@ impl CipherOp {
                 }
             }
             Self::Cbc(cbc) => cbc.final_len(),
+            Self::Rsa { .. } => 0,
         }
     }
 
-    pub(crate) fn update(&mut self, data: &[u8]) -> Vec<u8> {
+    /// A multi-part update. RSA is single-part: `CKR_FUNCTION_NOT_SUPPORTED`.
+    pub(crate) fn update(&mut self, data: &[u8]) -> SimResult<Vec<u8>> {
         match self {
             Self::Gcm { buffer, .. } => {
                 buffer.extend_from_slice(data);
-                Vec::new()
+                Ok(Vec::new())
             }
-            Self::Cbc(cbc) => cbc.update(data),
+            Self::Cbc(cbc) => Ok(cbc.update(data)),
+            Self::Rsa { .. } => Err(SimError::FunctionNotSupported),
         }
     }
 
-    pub(crate) fn finish(self) -> SimResult<Vec<u8>> {
+    /// A single-part call on `data`.
+    pub(crate) fn single(mut self, data: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
+        if let Self::Rsa { key, scheme } = &self {
+            return match key {
+                RsaCipherKey::Public(key) => rsa::encrypt(key, scheme, data).map(Zeroizing::new),
+                RsaCipherKey::Private(key) => rsa::decrypt(key, scheme, data),
+            };
+        }
+        let mut out = Zeroizing::new(self.update(data)?);
+        out.extend(self.finish()?.iter());
+        Ok(out)
+    }
+
+    pub(crate) fn finish(self) -> SimResult<Zeroizing<Vec<u8>>> {
         match self {
             Self::Gcm {
                 key,
                 params,
                 buffer,
                 encrypt,
-            } => gcm(&key, &params, &buffer, encrypt),
-            Self::Cbc(cbc) => cbc.finish(),
+            } => gcm(&key, &params, &buffer, encrypt).map(Zeroizing::new),
+            Self::Cbc(cbc) => cbc.finish().map(Zeroizing::new),
+            Self::Rsa { .. } => Err(SimError::FunctionNotSupported),
         }
     }
 }
@@ -357,32 +385,75 @@ pub(crate) enum SignOp {
     EcdsaSign(SigningKey),
     /// `CKM_ECDSA` with a public key (single-part).
     EcdsaVerify(VerifyingKey),
-    /// `CKM_ECDSA_SHA256` signing.
-    EcdsaSha256Sign(SigningKey, Sha256),
-    /// `CKM_ECDSA_SHA256` verification.
-    EcdsaSha256Verify(VerifyingKey, Sha256),
-    /// `CKM_SHA256_HMAC`, both directions.
-    Hmac(Box<Hmac<Sha256>>),
+    /// `CKM_ECDSA_SHA*` signing.
+    EcdsaHashSign(SigningKey, Hasher),
+    /// `CKM_ECDSA_SHA*` verification.
+    EcdsaHashVerify(VerifyingKey, Hasher),
+    /// `CKM_SHA*_HMAC`, both directions.
+    Hmac(Box<HmacState>),
+    /// An RSA signature; with a hasher for the hashing mechanisms (multi-part), without for
+    /// the single-part ones over caller-supplied input.
+    RsaSign {
+        key: Box<::rsa::PrivateKey>,
+        scheme: rsa::Signature,
+        hasher: Option<Hasher>,
+    },
+    /// An RSA verification, as [`SignOp::RsaSign`].
+    RsaVerify {
+        key: Box<::rsa::PublicKey>,
+        scheme: rsa::Signature,
+        hasher: Option<Hasher>,
+    },
+}
+
+/// The input of the final signing step: the single-part data, or the hash of what the updates
+/// gave.
+fn signed_input(hasher: Option<Hasher>, data: Option<&[u8]>) -> SimResult<Vec<u8>> {
+    match (hasher, data) {
+        (Some(mut hasher), data) => {
+            if let Some(data) = data {
+                hasher.update(data);
+            }
+            Ok(hasher.finish())
+        }
+        (None, Some(data)) => Ok(data.to_vec()),
+        (None, None) => Err(SimError::FunctionNotSupported),
+    }
 }
 
 impl SignOp {
-    pub(crate) fn hmac(key: &[u8]) -> SimResult<Self> {
-        let mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| SimError::KeySizeRange)?;
-        Ok(Self::Hmac(Box::new(mac)))
+    pub(crate) fn hmac(hash: HashAlg, key: &[u8]) -> SimResult<Self> {
+        Ok(Self::Hmac(Box::new(HmacState::new(hash, key)?)))
     }
 
-    pub(crate) const fn signature_len(&self) -> usize {
+    pub(crate) fn signature_len(&self) -> usize {
         match self {
-            Self::Hmac(_) => SHA256_LEN,
-            _ => ECDSA_SIG_LEN,
+            Self::Hmac(mac) => mac.output_len(),
+            Self::EcdsaSign(_)
+            | Self::EcdsaVerify(_)
+            | Self::EcdsaHashSign(..)
+            | Self::EcdsaHashVerify(..) => ECDSA_SIG_LEN,
+            Self::RsaSign { key, .. } => rsa::modulus_len(key.as_public_key()),
+            Self::RsaVerify { key, .. } => rsa::modulus_len(key),
         }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) -> SimResult<()> {
         match self {
-            Self::EcdsaSign(_) | Self::EcdsaVerify(_) => Err(SimError::FunctionNotSupported),
-            Self::EcdsaSha256Sign(_, hash) | Self::EcdsaSha256Verify(_, hash) => {
+            Self::EcdsaSign(_)
+            | Self::EcdsaVerify(_)
+            | Self::RsaSign { hasher: None, .. }
+            | Self::RsaVerify { hasher: None, .. } => Err(SimError::FunctionNotSupported),
+            Self::EcdsaHashSign(_, hash) | Self::EcdsaHashVerify(_, hash) => {
+                hash.update(data);
+                Ok(())
+            }
+            Self::RsaSign {
+                hasher: Some(hash), ..
+            }
+            | Self::RsaVerify {
+                hasher: Some(hash), ..
+            } => {
                 hash.update(data);
                 Ok(())
             }
@@ -401,12 +472,10 @@ impl SignOp {
                 let sig: Signature = key.sign_prehash(hash).map_err(|_| SimError::DataLenRange)?;
                 Ok(sig.to_bytes().to_vec())
             }
-            Self::EcdsaSha256Sign(key, mut hash) => {
-                if let Some(data) = data {
-                    hash.update(data);
-                }
+            Self::EcdsaHashSign(key, hasher) => {
+                let hash = signed_input(Some(hasher), data)?;
                 let sig: Signature = key
-                    .sign_prehash(&hash.finalize())
+                    .sign_prehash(&hash)
                     .map_err(|_| SimError::DataLenRange)?;
                 Ok(sig.to_bytes().to_vec())
             }
@@ -414,9 +483,14 @@ impl SignOp {
                 if let Some(data) = data {
                     mac.update(data);
                 }
-                Ok(mac.finalize().into_bytes().to_vec())
+                Ok(mac.finish())
             }
-            Self::EcdsaVerify(_) | Self::EcdsaSha256Verify(..) => {
+            Self::RsaSign {
+                key,
+                scheme,
+                hasher,
+            } => rsa::sign(&key, &scheme, &signed_input(hasher, data)?),
+            Self::EcdsaVerify(_) | Self::EcdsaHashVerify(..) | Self::RsaVerify { .. } => {
                 Err(SimError::Internal("verify state used to sign"))
             }
         }
@@ -431,25 +505,27 @@ impl SignOp {
                 key.verify_prehash(hash, &sig)
                     .map_err(|_| SimError::SignatureInvalid)
             }
-            Self::EcdsaSha256Verify(key, mut hash) => {
-                if let Some(data) = data {
-                    hash.update(data);
-                }
+            Self::EcdsaHashVerify(key, hasher) => {
+                let hash = signed_input(Some(hasher), data)?;
                 let sig = ecdsa_signature(signature)?;
-                key.verify_prehash(&hash.finalize(), &sig)
+                key.verify_prehash(&hash, &sig)
                     .map_err(|_| SimError::SignatureInvalid)
             }
             Self::Hmac(mut mac) => {
                 if let Some(data) = data {
                     mac.update(data);
                 }
-                if signature.len() != SHA256_LEN {
+                if signature.len() != mac.output_len() {
                     return Err(SimError::SignatureLenRange);
                 }
-                mac.verify_slice(signature)
-                    .map_err(|_| SimError::SignatureInvalid)
+                mac.verify(signature)
             }
-            Self::EcdsaSign(_) | Self::EcdsaSha256Sign(..) => {
+            Self::RsaVerify {
+                key,
+                scheme,
+                hasher,
+            } => rsa::verify(&key, &scheme, &signed_input(hasher, data)?, signature),
+            Self::EcdsaSign(_) | Self::EcdsaHashSign(..) | Self::RsaSign { .. } => {
                 Err(SimError::Internal("sign state used to verify"))
             }
         }

@@ -2,10 +2,14 @@
 
 mod api;
 pub(crate) mod crypto;
+mod hash;
+pub(crate) mod rsa;
 
 use cpv4_wire::consts::*;
 
 use crate::error::{SimError, SimResult};
+pub use hash::HashAlg;
+pub(crate) use hash::{Hasher, HmacState, with_hash};
 
 /// The parameters of `CKM_AES_GCM` (`CK_GCM_PARAMS`, parsed by the C module).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +22,88 @@ pub struct GcmParams {
     pub tag_bits: CkUlong,
 }
 
+/// The parameters of the RSA PSS mechanisms (`CK_RSA_PKCS_PSS_PARAMS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PssParams {
+    /// The hash of the message (for `CKM_RSA_PKCS_PSS`, the hash the caller computed).
+    pub hash: HashAlg,
+    /// The hash of MGF1; it must be `hash` (register A58).
+    pub mgf: HashAlg,
+    /// The salt length in bytes.
+    pub salt_len: usize,
+}
+
+impl PssParams {
+    /// Parameters from their PKCS#11 values.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::MechanismParamInvalid`] for an unknown hash or MGF, an MGF over another
+    /// hash than the message's (register A58), or a salt length that does not fit in memory.
+    pub fn from_ck(hash_alg: CkMechanismType, mgf: CkUlong, salt_len: CkUlong) -> SimResult<Self> {
+        let hash = HashAlg::find(HashAlg::digest_mechanism, hash_alg)
+            .ok_or(SimError::MechanismParamInvalid)?;
+        let mgf = HashAlg::find(HashAlg::mgf1, mgf).ok_or(SimError::MechanismParamInvalid)?;
+        if mgf != hash {
+            return Err(SimError::MechanismParamInvalid);
+        }
+        let salt_len = usize::try_from(salt_len).map_err(|_| SimError::MechanismParamInvalid)?;
+        Ok(Self {
+            hash,
+            mgf,
+            salt_len,
+        })
+    }
+}
+
+/// The parameters of `CKM_RSA_PKCS_OAEP` (`CK_RSA_PKCS_OAEP_PARAMS`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OaepParams {
+    /// The hash of the label.
+    pub hash: HashAlg,
+    /// The hash of MGF1 (any of the five, independently of `hash`).
+    pub mgf: HashAlg,
+    /// The label (`pSourceData`), often empty.
+    pub label: Vec<u8>,
+}
+
+impl std::fmt::Debug for OaepParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OaepParams")
+            .field("hash", &self.hash)
+            .field("mgf", &self.mgf)
+            .field("label_len", &self.label.len())
+            .finish()
+    }
+}
+
+impl OaepParams {
+    /// Parameters from their PKCS#11 values; `source` is `CKZ_DATA_SPECIFIED`, or 0 with an
+    /// empty label (what several clients send).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::MechanismParamInvalid`] for an unknown hash, MGF or source.
+    pub fn from_ck(
+        hash_alg: CkMechanismType,
+        mgf: CkUlong,
+        source: CkUlong,
+        label: &[u8],
+    ) -> SimResult<Self> {
+        let hash = HashAlg::find(HashAlg::digest_mechanism, hash_alg)
+            .ok_or(SimError::MechanismParamInvalid)?;
+        let mgf = HashAlg::find(HashAlg::mgf1, mgf).ok_or(SimError::MechanismParamInvalid)?;
+        if source != CKZ_DATA_SPECIFIED && !(source == 0 && label.is_empty()) {
+            return Err(SimError::MechanismParamInvalid);
+        }
+        Ok(Self {
+            hash,
+            mgf,
+            label: label.to_vec(),
+        })
+    }
+}
+
 /// A mechanism with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,6 +114,8 @@ pub enum Mechanism {
     GenericSecretKeyGen,
     /// `CKM_EC_KEY_PAIR_GEN` (P-256 only).
     EcKeyPairGen,
+    /// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
+    RsaPkcsKeyPairGen,
     /// `CKM_AES_GCM`.
     AesGcm(GcmParams),
     /// `CKM_AES_CBC_PAD` with its 16-byte IV.
@@ -37,16 +125,29 @@ pub enum Mechanism {
     },
     /// `CKM_ECDSA`: the input is a hash; the signature is `r || s`.
     Ecdsa,
-    /// `CKM_ECDSA_SHA256`.
-    EcdsaSha256,
-    /// `CKM_SHA256_HMAC`.
-    Sha256Hmac,
-    /// `CKM_SHA256`.
-    Sha256,
+    /// `CKM_ECDSA_SHA1` ... `CKM_ECDSA_SHA512`.
+    EcdsaHash(HashAlg),
+    /// `CKM_SHA_1_HMAC` ... `CKM_SHA512_HMAC`.
+    Hmac(HashAlg),
+    /// `CKM_SHA_1` ... `CKM_SHA512`.
+    Digest(HashAlg),
     /// `CKM_AES_KEY_WRAP_PAD` (RFC 5649).
     AesKeyWrapPad,
     /// `CKM_AES_KEY_WRAP_KWP` (RFC 5649, the PKCS#11 3.0 name).
     AesKeyWrapKwp,
+    /// `CKM_RSA_PKCS`: PKCS #1 v1.5 encryption, and signatures over a caller-built DigestInfo.
+    RsaPkcs,
+    /// `CKM_RSA_X_509`: raw RSA.
+    RsaX509,
+    /// `CKM_SHA1_RSA_PKCS` ... `CKM_SHA512_RSA_PKCS`.
+    RsaPkcsHash(HashAlg),
+    /// `CKM_RSA_PKCS_PSS`: PSS over a caller-computed hash of `params.hash`.
+    RsaPkcsPss(PssParams),
+    /// `CKM_SHA1_RSA_PKCS_PSS` ... `CKM_SHA512_RSA_PKCS_PSS`: the mechanism's hash is
+    /// `params.hash`.
+    RsaPssHash(PssParams),
+    /// `CKM_RSA_PKCS_OAEP`.
+    RsaOaep(OaepParams),
 }
 
 impl Mechanism {
@@ -57,14 +158,21 @@ impl Mechanism {
             Self::AesKeyGen => CKM_AES_KEY_GEN,
             Self::GenericSecretKeyGen => CKM_GENERIC_SECRET_KEY_GEN,
             Self::EcKeyPairGen => CKM_EC_KEY_PAIR_GEN,
+            Self::RsaPkcsKeyPairGen => CKM_RSA_PKCS_KEY_PAIR_GEN,
             Self::AesGcm(_) => CKM_AES_GCM,
             Self::AesCbcPad { .. } => CKM_AES_CBC_PAD,
             Self::Ecdsa => CKM_ECDSA,
-            Self::EcdsaSha256 => CKM_ECDSA_SHA256,
-            Self::Sha256Hmac => CKM_SHA256_HMAC,
-            Self::Sha256 => CKM_SHA256,
+            Self::EcdsaHash(hash) => hash.ecdsa_mechanism(),
+            Self::Hmac(hash) => hash.hmac_mechanism(),
+            Self::Digest(hash) => hash.digest_mechanism(),
             Self::AesKeyWrapPad => CKM_AES_KEY_WRAP_PAD,
             Self::AesKeyWrapKwp => CKM_AES_KEY_WRAP_KWP,
+            Self::RsaPkcs => CKM_RSA_PKCS,
+            Self::RsaX509 => CKM_RSA_X_509,
+            Self::RsaPkcsHash(hash) => hash.rsa_pkcs_mechanism(),
+            Self::RsaPkcsPss(_) => CKM_RSA_PKCS_PSS,
+            Self::RsaPssHash(params) => params.hash.rsa_pss_mechanism(),
+            Self::RsaOaep(_) => CKM_RSA_PKCS_OAEP,
         }
     }
 
@@ -72,22 +180,39 @@ impl Mechanism {
     ///
     /// # Errors
     ///
-    /// [`SimError::MechanismParamInvalid`] for `CKM_AES_GCM` and `CKM_AES_CBC_PAD` (build
-    /// those variants with their parameters), [`SimError::MechanismInvalid`] for a mechanism
-    /// this simulator does not implement.
-    pub const fn without_params(kind: CkMechanismType) -> SimResult<Self> {
+    /// [`SimError::MechanismParamInvalid`] for the mechanisms that need a parameter (build
+    /// those variants with it), [`SimError::MechanismInvalid`] for a mechanism this simulator
+    /// does not implement.
+    pub fn without_params(kind: CkMechanismType) -> SimResult<Self> {
+        let hashed = |family: fn(HashAlg) -> CkMechanismType| HashAlg::find(family, kind);
         Ok(match kind {
             CKM_AES_KEY_GEN => Self::AesKeyGen,
             CKM_GENERIC_SECRET_KEY_GEN => Self::GenericSecretKeyGen,
             CKM_EC_KEY_PAIR_GEN => Self::EcKeyPairGen,
+            CKM_RSA_PKCS_KEY_PAIR_GEN => Self::RsaPkcsKeyPairGen,
             CKM_ECDSA => Self::Ecdsa,
-            CKM_ECDSA_SHA256 => Self::EcdsaSha256,
-            CKM_SHA256_HMAC => Self::Sha256Hmac,
-            CKM_SHA256 => Self::Sha256,
             CKM_AES_KEY_WRAP_PAD => Self::AesKeyWrapPad,
             CKM_AES_KEY_WRAP_KWP => Self::AesKeyWrapKwp,
-            CKM_AES_GCM | CKM_AES_CBC_PAD => return Err(SimError::MechanismParamInvalid),
-            _ => return Err(SimError::MechanismInvalid),
+            CKM_RSA_PKCS => Self::RsaPkcs,
+            CKM_RSA_X_509 => Self::RsaX509,
+            CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_RSA_PKCS_PSS | CKM_RSA_PKCS_OAEP => {
+                return Err(SimError::MechanismParamInvalid);
+            }
+            _ => {
+                if let Some(hash) = hashed(HashAlg::digest_mechanism) {
+                    Self::Digest(hash)
+                } else if let Some(hash) = hashed(HashAlg::hmac_mechanism) {
+                    Self::Hmac(hash)
+                } else if let Some(hash) = hashed(HashAlg::ecdsa_mechanism) {
+                    Self::EcdsaHash(hash)
+                } else if let Some(hash) = hashed(HashAlg::rsa_pkcs_mechanism) {
+                    Self::RsaPkcsHash(hash)
+                } else if hashed(HashAlg::rsa_pss_mechanism).is_some() {
+                    return Err(SimError::MechanismParamInvalid);
+                } else {
+                    return Err(SimError::MechanismInvalid);
+                }
+            }
         })
     }
 }
@@ -109,75 +234,96 @@ pub struct MechanismInfo {
 pub const MAX_GENERIC_SECRET_LEN: CkUlong = 512;
 
 const EC_FLAGS: CkFlags = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+// Usize to CK_ULONG in a const context: both are 64 bits on the platforms the module builds for.
+#[allow(clippy::cast_possible_truncation)]
+const RSA_MIN: CkUlong = rsa::MIN_BITS as CkUlong;
+#[allow(clippy::cast_possible_truncation)]
+const RSA_MAX: CkUlong = rsa::MAX_BITS as CkUlong;
 
-/// Every mechanism the simulator implements, in `CKM_*` order.
+/// One entry of the list; every mechanism is done by the (simulated) device, so each has
+/// `CKF_HW`, as on a hardware token (tools such as pkcs11-tool choose only those).
+const fn hw(
+    mechanism: CkMechanismType,
+    min_key_size: CkUlong,
+    max_key_size: CkUlong,
+    flags: CkFlags,
+) -> MechanismInfo {
+    MechanismInfo {
+        mechanism,
+        min_key_size,
+        max_key_size,
+        flags: flags | CKF_HW,
+    }
+}
+
+const SIGN_VERIFY: CkFlags = CKF_SIGN | CKF_VERIFY;
+const RSA_CIPHER: CkFlags = CKF_ENCRYPT | CKF_DECRYPT;
+
+const fn rsa(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, RSA_MIN, RSA_MAX, flags)
+}
+
+const fn ec(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, 256, 256, flags | EC_FLAGS)
+}
+
+const fn aes(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, 16, 32, flags)
+}
+
+const fn hmac(mechanism: CkMechanismType) -> MechanismInfo {
+    hw(mechanism, 1, MAX_GENERIC_SECRET_LEN, SIGN_VERIFY)
+}
+
+/// Every mechanism the simulator implements, in `CKM_*` order. Key sizes are in bits for RSA
+/// and EC, in bytes for AES and generic secrets.
 pub const MECHANISMS: &[MechanismInfo] = &[
-    MechanismInfo {
-        mechanism: CKM_SHA256,
-        min_key_size: 0,
-        max_key_size: 0,
-        flags: CKF_DIGEST,
-    },
-    MechanismInfo {
-        mechanism: CKM_SHA256_HMAC,
-        min_key_size: 1,
-        max_key_size: MAX_GENERIC_SECRET_LEN,
-        flags: CKF_SIGN | CKF_VERIFY,
-    },
-    MechanismInfo {
-        mechanism: CKM_GENERIC_SECRET_KEY_GEN,
-        min_key_size: 1,
-        max_key_size: MAX_GENERIC_SECRET_LEN,
-        flags: CKF_GENERATE,
-    },
-    MechanismInfo {
-        mechanism: CKM_EC_KEY_PAIR_GEN,
-        min_key_size: 256,
-        max_key_size: 256,
-        flags: CKF_GENERATE_KEY_PAIR | EC_FLAGS,
-    },
-    MechanismInfo {
-        mechanism: CKM_ECDSA,
-        min_key_size: 256,
-        max_key_size: 256,
-        flags: CKF_SIGN | CKF_VERIFY | EC_FLAGS,
-    },
-    MechanismInfo {
-        mechanism: CKM_ECDSA_SHA256,
-        min_key_size: 256,
-        max_key_size: 256,
-        flags: CKF_SIGN | CKF_VERIFY | EC_FLAGS,
-    },
-    MechanismInfo {
-        mechanism: CKM_AES_KEY_GEN,
-        min_key_size: 16,
-        max_key_size: 32,
-        flags: CKF_GENERATE,
-    },
-    MechanismInfo {
-        mechanism: CKM_AES_CBC_PAD,
-        min_key_size: 16,
-        max_key_size: 32,
-        flags: CKF_ENCRYPT | CKF_DECRYPT,
-    },
-    MechanismInfo {
-        mechanism: CKM_AES_GCM,
-        min_key_size: 16,
-        max_key_size: 32,
-        flags: CKF_ENCRYPT | CKF_DECRYPT,
-    },
-    MechanismInfo {
-        mechanism: CKM_AES_KEY_WRAP_PAD,
-        min_key_size: 16,
-        max_key_size: 32,
-        flags: CKF_WRAP | CKF_UNWRAP,
-    },
-    MechanismInfo {
-        mechanism: CKM_AES_KEY_WRAP_KWP,
-        min_key_size: 16,
-        max_key_size: 32,
-        flags: CKF_WRAP | CKF_UNWRAP,
-    },
+    rsa(CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
+    rsa(
+        CKM_RSA_PKCS,
+        RSA_CIPHER | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP,
+    ),
+    rsa(CKM_RSA_X_509, RSA_CIPHER | CKF_SIGN | CKF_VERIFY),
+    rsa(CKM_SHA1_RSA_PKCS, SIGN_VERIFY),
+    rsa(CKM_RSA_PKCS_OAEP, RSA_CIPHER | CKF_WRAP | CKF_UNWRAP),
+    rsa(CKM_RSA_PKCS_PSS, SIGN_VERIFY),
+    rsa(CKM_SHA1_RSA_PKCS_PSS, SIGN_VERIFY),
+    rsa(CKM_SHA256_RSA_PKCS, SIGN_VERIFY),
+    rsa(CKM_SHA384_RSA_PKCS, SIGN_VERIFY),
+    rsa(CKM_SHA512_RSA_PKCS, SIGN_VERIFY),
+    rsa(CKM_SHA256_RSA_PKCS_PSS, SIGN_VERIFY),
+    rsa(CKM_SHA384_RSA_PKCS_PSS, SIGN_VERIFY),
+    rsa(CKM_SHA512_RSA_PKCS_PSS, SIGN_VERIFY),
+    rsa(CKM_SHA224_RSA_PKCS, SIGN_VERIFY),
+    rsa(CKM_SHA224_RSA_PKCS_PSS, SIGN_VERIFY),
+    hw(CKM_SHA_1, 0, 0, CKF_DIGEST),
+    hmac(CKM_SHA_1_HMAC),
+    hw(CKM_SHA256, 0, 0, CKF_DIGEST),
+    hmac(CKM_SHA256_HMAC),
+    hw(CKM_SHA224, 0, 0, CKF_DIGEST),
+    hmac(CKM_SHA224_HMAC),
+    hw(CKM_SHA384, 0, 0, CKF_DIGEST),
+    hmac(CKM_SHA384_HMAC),
+    hw(CKM_SHA512, 0, 0, CKF_DIGEST),
+    hmac(CKM_SHA512_HMAC),
+    hw(
+        CKM_GENERIC_SECRET_KEY_GEN,
+        1,
+        MAX_GENERIC_SECRET_LEN,
+        CKF_GENERATE,
+    ),
+    ec(CKM_EC_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
+    ec(CKM_ECDSA, SIGN_VERIFY),
+    ec(CKM_ECDSA_SHA1, SIGN_VERIFY),
+    ec(CKM_ECDSA_SHA224, SIGN_VERIFY),
+    ec(CKM_ECDSA_SHA256, SIGN_VERIFY),
+    ec(CKM_ECDSA_SHA384, SIGN_VERIFY),
+    ec(CKM_ECDSA_SHA512, SIGN_VERIFY),
+    aes(CKM_AES_KEY_GEN, CKF_GENERATE),
+    aes(CKM_AES_CBC_PAD, CKF_ENCRYPT | CKF_DECRYPT),
+    aes(CKM_AES_GCM, CKF_ENCRYPT | CKF_DECRYPT),
+    aes(CKM_AES_KEY_WRAP_PAD, CKF_WRAP | CKF_UNWRAP),
+    aes(CKM_AES_KEY_WRAP_KWP, CKF_WRAP | CKF_UNWRAP),
 ];
 
 /// The information of one mechanism.
@@ -203,10 +349,19 @@ mod tests {
             assert_eq!(mechanism_info(info.mechanism), Ok(*info));
         }
         assert_eq!(mechanism_info(0x4242), Err(SimError::MechanismInvalid));
-        assert_eq!(
-            Mechanism::without_params(CKM_SHA256).map(|m| m.mechanism_type()),
-            Ok(CKM_SHA256)
-        );
+        for info in MECHANISMS {
+            assert!(info.flags & CKF_HW != 0);
+            // Every listed type is known: parameter-less ones build, the others ask for one.
+            match Mechanism::without_params(info.mechanism) {
+                Ok(m) => assert_eq!(m.mechanism_type(), info.mechanism),
+                Err(e) => assert_eq!(e, SimError::MechanismParamInvalid),
+            }
+        }
+        let types: Vec<_> = MECHANISMS.iter().map(|m| m.mechanism).collect();
+        let mut sorted = types.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(types, sorted, "the list is in CKM_* order without repeats");
         assert_eq!(
             Mechanism::without_params(CKM_AES_GCM),
             Err(SimError::MechanismParamInvalid)

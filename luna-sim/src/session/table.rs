@@ -5,9 +5,9 @@ use crate::ck::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use cpv4_wire::consts::CkUlong;
-use sha2::Sha256;
 
 use crate::error::{SimError, SimResult};
+use crate::mechanisms::Hasher;
 use crate::mechanisms::crypto::{CipherOp, SignOp};
 use crate::session::auth::Role;
 use crate::token::attrs::AttrMap;
@@ -69,7 +69,7 @@ pub(crate) struct Operations {
     pub(crate) decrypt: Option<CipherOp>,
     pub(crate) sign: Option<SignOp>,
     pub(crate) verify: Option<SignOp>,
-    pub(crate) digest: Option<Sha256>,
+    pub(crate) digest: Option<Hasher>,
 }
 
 pub(crate) struct Session {

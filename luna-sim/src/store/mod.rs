@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cpv4_wire::consts::{
-    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CKA_VALUE, CKO_PRIVATE_KEY,
-    CKO_SECRET_KEY, CkAttributeType, CkObjectClass, CkUlong,
+    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CkAttributeType, CkObjectClass, CkUlong,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -375,10 +374,10 @@ impl Keyring {
     }
 }
 
-/// Whether an attribute of an object of `class` is sealed (encrypted) at rest: the value of
-/// every secret and private key.
+/// Whether an attribute of an object of `class` is sealed (encrypted) at rest: the key
+/// material of every secret and private key (`token::objects::SECRET_ATTRIBUTES`).
 pub(crate) fn is_sealed(class: Option<CkObjectClass>, kind: CkAttributeType) -> bool {
-    kind == CKA_VALUE && matches!(class, Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY))
+    crate::token::objects::is_secret(class, kind)
 }
 
 /// SQLite stores integers as `i64`: attribute types and other `CK_ULONG` values are stored

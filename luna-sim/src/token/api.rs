@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
-use crate::mechanisms::crypto;
 use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
+use crate::mechanisms::{crypto, rsa};
 use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
 use crate::sim::{Inner, LoadedObject, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -194,7 +194,7 @@ impl Inner {
 
 /// The SQL of a find: indexed columns for class, label, id, OUID and privacy; the
 /// `(type, value)` index of the attribute table for other attributes; values sealed at rest
-/// (`CKA_VALUE`) are compared after loading (`post_filter`).
+/// (key material, `objects::SECRET_ATTRIBUTES`) are compared after loading (`post_filter`).
 fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, bool) {
     let mut sql = String::from("SELECT o.id FROM objects o WHERE o.slot = ?");
     let mut params = vec![Value::Integer(slot)];
@@ -219,7 +219,8 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
             sql.push_str(&format!(" AND {name} = ?"));
             params.push(param);
             column_used = true;
-        } else if kind == CKA_VALUE {
+        } else if objects::SECRET_ATTRIBUTES.contains(&kind) {
+            // Sealed at rest for keys: compared after loading.
             post_filter = true;
         } else {
             others.push((kind, value.to_vec()));
@@ -541,14 +542,17 @@ impl Simulator {
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 
-    /// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN`; the public template must give
-    /// `CKA_EC_PARAMS` (P-256). Returns `(public, private)`; token keys are stored in one
-    /// transaction.
+    /// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (a template gives `CKA_EC_PARAMS`,
+    /// P-256) or `CKM_RSA_PKCS_KEY_PAIR_GEN` (the public template gives `CKA_MODULUS_BITS`,
+    /// 1024 to 4096 in whole bytes, and may give `CKA_PUBLIC_EXPONENT`; register A56). Returns
+    /// `(public, private)`; token keys are stored in one transaction. The key is generated
+    /// without holding the simulator's lock, so other sessions go on meanwhile.
     ///
     /// # Errors
     ///
     /// `CKR_MECHANISM_INVALID`, `CKR_TEMPLATE_INCOMPLETE`, `CKR_CURVE_NOT_SUPPORTED`,
-    /// `CKR_DOMAIN_PARAMS_INVALID`, `CKR_TEMPLATE_INCONSISTENT`, role and session codes.
+    /// `CKR_DOMAIN_PARAMS_INVALID`, `CKR_KEY_SIZE_RANGE`, `CKR_ATTRIBUTE_VALUE_INVALID`,
+    /// `CKR_TEMPLATE_INCONSISTENT`, role and session codes.
     pub fn generate_key_pair(
         &self,
         session: SessionHandle,
@@ -556,44 +560,64 @@ impl Simulator {
         public_template: &[Attribute],
         private_template: &[Attribute],
     ) -> SimResult<(ObjectHandle, ObjectHandle)> {
-        let mut inner = self.lock();
-        let view = inner.session(session)?;
-        view.require_officer()?;
-        if *mechanism != Mechanism::EcKeyPairGen {
-            return Err(SimError::MechanismInvalid);
-        }
+        self.lock().session(session)?.require_officer()?;
+        let (key_type, origin) = match mechanism {
+            Mechanism::EcKeyPairGen => (CKK_EC, Origin::Generated(CKM_EC_KEY_PAIR_GEN)),
+            Mechanism::RsaPkcsKeyPairGen => (CKK_RSA, Origin::Generated(CKM_RSA_PKCS_KEY_PAIR_GEN)),
+            _ => return Err(SimError::MechanismInvalid),
+        };
         let mut public = AttrMap::from_template(public_template)?;
         let mut private = AttrMap::from_template(private_template)?;
-        let params = public
-            .get(CKA_EC_PARAMS)
-            .or_else(|| private.get(CKA_EC_PARAMS))
-            .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?
-            .to_vec();
-        objects::check_ec_params(&params)?;
         for (attrs, class) in [(&public, CKO_PUBLIC_KEY), (&private, CKO_PRIVATE_KEY)] {
+            let material = [CKA_VALUE, CKA_EC_POINT, CKA_MODULUS]
+                .iter()
+                .chain(objects::SECRET_ATTRIBUTES);
             if attrs.ulong(CKA_CLASS).is_some_and(|c| c != class)
-                || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != CKK_EC)
-                || attrs
-                    .get(CKA_EC_PARAMS)
-                    .is_some_and(|p| p != params.as_slice())
-                || attrs.contains(CKA_VALUE)
-                || attrs.contains(CKA_EC_POINT)
+                || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != key_type)
+                || material.into_iter().any(|kind| attrs.contains(*kind))
             {
                 return Err(SimError::TemplateInconsistent);
             }
         }
-        let (scalar, point) = crypto::generate_ec();
-        public.set_ulong(CKA_CLASS, CKO_PUBLIC_KEY);
-        public.set_ulong(CKA_KEY_TYPE, CKK_EC);
-        public.set(CKA_EC_PARAMS, params.clone());
-        public.set(CKA_EC_POINT, point);
-        private.set_ulong(CKA_CLASS, CKO_PRIVATE_KEY);
-        private.set_ulong(CKA_KEY_TYPE, CKK_EC);
-        private.set(CKA_EC_PARAMS, params);
-        private.set(CKA_VALUE, scalar.to_vec());
-        let origin = Origin::Generated(CKM_EC_KEY_PAIR_GEN);
+        if key_type == CKK_EC {
+            let params = public
+                .get(CKA_EC_PARAMS)
+                .or_else(|| private.get(CKA_EC_PARAMS))
+                .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?
+                .to_vec();
+            objects::check_ec_params(&params)?;
+            if [&public, &private]
+                .iter()
+                .any(|a| a.get(CKA_EC_PARAMS).is_some_and(|p| p != params.as_slice()))
+            {
+                return Err(SimError::TemplateInconsistent);
+            }
+            let (scalar, point) = crypto::generate_ec();
+            public.set(CKA_EC_PARAMS, params.clone());
+            public.set(CKA_EC_POINT, point);
+            private.set(CKA_EC_PARAMS, params);
+            private.set(CKA_VALUE, scalar.to_vec());
+        } else {
+            let bits = public
+                .ulong(CKA_MODULUS_BITS)
+                .ok_or(SimError::TemplateIncomplete(CKA_MODULUS_BITS))?;
+            let exponent = rsa::requested_exponent(public.get(CKA_PUBLIC_EXPONENT))?;
+            let key = rsa::generate(bits, exponent)?;
+            rsa::set_public_attrs(&mut public, key.as_public_key());
+            rsa::set_private_attrs(&mut private, &key)?;
+        }
+        for (attrs, class) in [
+            (&mut public, CKO_PUBLIC_KEY),
+            (&mut private, CKO_PRIVATE_KEY),
+        ] {
+            attrs.set_ulong(CKA_CLASS, class);
+            attrs.set_ulong(CKA_KEY_TYPE, key_type);
+        }
         let public = objects::build_object(public, &kinds(public_template), origin)?;
         let private = objects::build_object(private, &kinds(private_template), origin)?;
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_officer()?;
         let handles = inner.store_objects(&view, vec![public, private])?;
         match handles.as_slice() {
             [public, private] => Ok((*public, *private)),
@@ -601,8 +625,9 @@ impl Simulator {
         }
     }
 
-    /// `C_WrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP` (RFC 5649): a secret
-    /// key's value, or an EC private key as PKCS#8.
+    /// `C_WrapKey`: with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP` (RFC 5649) under an
+    /// AES key, a secret key's value or a private key as PKCS #8; with `CKM_RSA_PKCS` or
+    /// `CKM_RSA_PKCS_OAEP` under an RSA public key, a secret key's value.
     ///
     /// # Errors
     ///
@@ -619,17 +644,12 @@ impl Simulator {
         let mut inner = self.lock();
         let view = inner.session(session)?;
         view.require_user()?;
-        if !matches!(
-            mechanism,
-            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp
-        ) {
-            return Err(SimError::MechanismInvalid);
-        }
+        let (class, key_type, rsa_scheme) = wrap_mechanism(mechanism, true)?;
         let kek = inner
             .load_object(&view, wrapping_key)
             .map_err(|e| as_role(e, SimError::WrappingKeyHandleInvalid))?;
-        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(CKK_AES)
-            || kek.attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY)
+        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(key_type)
+            || kek.attrs.ulong(CKA_CLASS) != Some(class)
         {
             return Err(SimError::WrappingKeyTypeInconsistent);
         }
@@ -639,19 +659,39 @@ impl Simulator {
         let target = inner
             .load_object(&view, key)
             .map_err(|e| as_role(e, SimError::KeyHandleInvalid))?;
-        let data = match target.attrs.ulong(CKA_CLASS) {
-            Some(CKO_SECRET_KEY) | Some(CKO_PRIVATE_KEY) if !target.attrs.is(CKA_EXTRACTABLE) => {
-                return Err(SimError::KeyUnextractable);
-            }
+        let target_class = target.attrs.ulong(CKA_CLASS);
+        if matches!(target_class, Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY))
+            && !target.attrs.is(CKA_EXTRACTABLE)
+        {
+            return Err(SimError::KeyUnextractable);
+        }
+        let data = match target_class {
             Some(CKO_SECRET_KEY) => Zeroizing::new(target.attrs.value()?.to_vec()),
-            Some(CKO_PRIVATE_KEY) => crypto::ec_private_to_pkcs8(target.attrs.value()?)?,
+            // RSA wraps only secret keys: a private key does not fit in one RSA block.
+            Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => {
+                match target.attrs.ulong(CKA_KEY_TYPE) {
+                    Some(CKK_RSA) => rsa::to_pkcs8(&rsa::private_key(&target.attrs)?)?,
+                    _ => crypto::ec_private_to_pkcs8(target.attrs.value()?)?,
+                }
+            }
             _ => return Err(SimError::KeyNotWrappable),
         };
-        crypto::kwp_wrap(kek.attrs.value()?, &data)
+        match rsa_scheme {
+            None => crypto::kwp_wrap(kek.attrs.value()?, &data),
+            Some(scheme) => {
+                let public = rsa::public_key(&kek.attrs)?;
+                rsa::encrypt(&public, &scheme, &data).map_err(|e| match e {
+                    SimError::DataLenRange => SimError::KeySizeRange,
+                    other => other,
+                })
+            }
+        }
     }
 
-    /// `C_UnwrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`. The template
-    /// gives `CKA_CLASS` (secret or private key) and, for a secret key, `CKA_KEY_TYPE`.
+    /// `C_UnwrapKey`: with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP` under an AES key
+    /// (a secret key, or a private key from PKCS #8: EC or RSA, as `CKA_KEY_TYPE` says or the
+    /// PKCS #8 shows), or with `CKM_RSA_PKCS` or `CKM_RSA_PKCS_OAEP` under an RSA private key
+    /// (a secret key). The template gives `CKA_CLASS` and, for a secret key, `CKA_KEY_TYPE`.
     ///
     /// # Errors
     ///
@@ -670,17 +710,12 @@ impl Simulator {
         let mut inner = self.lock();
         let view = inner.session(session)?;
         view.require_officer()?;
-        if !matches!(
-            mechanism,
-            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp
-        ) {
-            return Err(SimError::MechanismInvalid);
-        }
+        let (class, key_type, rsa_scheme) = wrap_mechanism(mechanism, false)?;
         let kek = inner
             .load_object(&view, unwrapping_key)
             .map_err(|e| as_role(e, SimError::UnwrappingKeyHandleInvalid))?;
-        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(CKK_AES)
-            || kek.attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY)
+        if kek.attrs.ulong(CKA_KEY_TYPE) != Some(key_type)
+            || kek.attrs.ulong(CKA_CLASS) != Some(class)
         {
             return Err(SimError::UnwrappingKeyTypeInconsistent);
         }
@@ -691,20 +726,20 @@ impl Simulator {
         if attrs.contains(CKA_VALUE) {
             return Err(SimError::TemplateInconsistent);
         }
-        let data = crypto::kwp_unwrap(kek.attrs.value()?, wrapped)?;
+        let data = match &rsa_scheme {
+            None => crypto::kwp_unwrap(kek.attrs.value()?, wrapped)?,
+            Some(scheme) => {
+                let private = rsa::private_key(&kek.attrs)?;
+                rsa::decrypt(&private, scheme, wrapped).map_err(|e| match e {
+                    SimError::EncryptedDataLenRange => SimError::WrappedKeyLenRange,
+                    _ => SimError::WrappedKeyInvalid,
+                })?
+            }
+        };
         match attrs.ulong(CKA_CLASS) {
             None => return Err(SimError::TemplateIncomplete(CKA_CLASS)),
             Some(CKO_SECRET_KEY) => attrs.set(CKA_VALUE, data.to_vec()),
-            Some(CKO_PRIVATE_KEY) => {
-                let (scalar, _) = crypto::ec_private_from_pkcs8(&data)?;
-                if !attrs.contains(CKA_KEY_TYPE) {
-                    attrs.set_ulong(CKA_KEY_TYPE, CKK_EC);
-                }
-                if !attrs.contains(CKA_EC_PARAMS) {
-                    attrs.set(CKA_EC_PARAMS, objects::P256_EC_PARAMS.to_vec());
-                }
-                attrs.set(CKA_VALUE, scalar.to_vec());
-            }
+            Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => unwrap_private(&mut attrs, &data)?,
             Some(_) => return Err(SimError::TemplateInconsistent),
         }
         let built = objects::build_object(attrs, &kinds(template), Origin::Unwrapped).map_err(
@@ -716,4 +751,49 @@ impl Simulator {
         let mut handles = inner.store_objects(&view, vec![built])?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
+}
+
+/// The wrapping key a wrap mechanism needs, `(class, key type)`, and for RSA its scheme.
+fn wrap_mechanism(
+    mechanism: &Mechanism,
+    wrapping: bool,
+) -> SimResult<(CkObjectClass, CkKeyType, Option<rsa::Encryption>)> {
+    let rsa_class = if wrapping {
+        CKO_PUBLIC_KEY
+    } else {
+        CKO_PRIVATE_KEY
+    };
+    Ok(match mechanism {
+        Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp => (CKO_SECRET_KEY, CKK_AES, None),
+        Mechanism::RsaPkcs => (rsa_class, CKK_RSA, Some(rsa::Encryption::Pkcs1)),
+        Mechanism::RsaOaep(params) => (
+            rsa_class,
+            CKK_RSA,
+            Some(rsa::Encryption::Oaep(params.clone())),
+        ),
+        _ => return Err(SimError::MechanismInvalid),
+    })
+}
+
+/// Fills an unwrapped private key's attributes from its PKCS #8 form: the key type the template
+/// names, or the one the PKCS #8 holds.
+fn unwrap_private(attrs: &mut AttrMap, pkcs8: &[u8]) -> SimResult<()> {
+    let key_type = match attrs.ulong(CKA_KEY_TYPE) {
+        Some(kind) => kind,
+        None if rsa::from_pkcs8(pkcs8).is_ok() => CKK_RSA,
+        None => CKK_EC,
+    };
+    match key_type {
+        CKK_RSA => rsa::set_private_attrs(attrs, &rsa::from_pkcs8(pkcs8)?)?,
+        CKK_EC => {
+            let (scalar, _) = crypto::ec_private_from_pkcs8(pkcs8)?;
+            if !attrs.contains(CKA_EC_PARAMS) {
+                attrs.set(CKA_EC_PARAMS, objects::P256_EC_PARAMS.to_vec());
+            }
+            attrs.set(CKA_VALUE, scalar.to_vec());
+        }
+        _ => return Err(SimError::TemplateInconsistent),
+    }
+    attrs.set_ulong(CKA_KEY_TYPE, key_type);
+    Ok(())
 }

@@ -4,15 +4,16 @@
 //! Defaults the PKCS#11 standard leaves to the token (documented in the README):
 //! `CKA_TOKEN` false; `CKA_PRIVATE` true for secret and private keys, false otherwise;
 //! `CKA_SENSITIVE` true and `CKA_EXTRACTABLE` true for secret and private keys; secret keys may
-//! encrypt, decrypt, sign, verify, wrap and unwrap; private keys may sign; public keys may
-//! verify; `CKA_DERIVE` false; `CKA_MODIFIABLE`, `CKA_COPYABLE`, `CKA_DESTROYABLE` true.
+//! encrypt, decrypt, sign, verify, wrap and unwrap; private keys may sign and public keys
+//! verify, and RSA private keys may also decrypt and unwrap, RSA public keys encrypt and wrap;
+//! `CKA_DERIVE` false; `CKA_MODIFIABLE`, `CKA_COPYABLE`, `CKA_DESTROYABLE` true.
 
 use cpv4_wire::consts::*;
 
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
-use crate::mechanisms::crypto;
+use crate::mechanisms::{crypto, rsa};
 use crate::token::attrs::{AttrMap, Attribute};
 
 /// DER of the P-256 (prime256v1) named-curve OID, the only `CKA_EC_PARAMS` accepted.
@@ -76,16 +77,10 @@ const SECRET: &[CkAttributeType] = &[
     CKA_VALUE,
     CKA_VALUE_LEN,
 ];
-const PUBLIC: &[CkAttributeType] = &[
-    CKA_SUBJECT,
-    CKA_ENCRYPT,
-    CKA_VERIFY,
-    CKA_WRAP,
-    CKA_EC_PARAMS,
-    CKA_EC_POINT,
-];
+const PUBLIC: &[CkAttributeType] = &[CKA_SUBJECT, CKA_ENCRYPT, CKA_VERIFY, CKA_WRAP];
 const PRIVATE: &[CkAttributeType] = &[
     CKA_SUBJECT,
+    CKA_ALWAYS_AUTHENTICATE,
     CKA_SENSITIVE,
     CKA_DECRYPT,
     CKA_SIGN,
@@ -93,9 +88,37 @@ const PRIVATE: &[CkAttributeType] = &[
     CKA_EXTRACTABLE,
     CKA_ALWAYS_SENSITIVE,
     CKA_NEVER_EXTRACTABLE,
-    CKA_EC_PARAMS,
-    CKA_VALUE,
 ];
+const EC_PUBLIC: &[CkAttributeType] = &[CKA_EC_PARAMS, CKA_EC_POINT];
+const EC_PRIVATE: &[CkAttributeType] = &[CKA_EC_PARAMS, CKA_VALUE];
+const RSA_PUBLIC: &[CkAttributeType] = &[CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT];
+const RSA_PRIVATE: &[CkAttributeType] = &[
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+];
+
+/// The attributes that hold key material: sealed at rest, never revealed by a sensitive or
+/// unextractable key, and never matched by a find on such a key.
+pub(crate) const SECRET_ATTRIBUTES: &[CkAttributeType] = &[
+    CKA_VALUE,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+];
+
+/// Whether `kind` holds key material of a key of `class` (see [`SECRET_ATTRIBUTES`]).
+pub(crate) fn is_secret(class: Option<CkObjectClass>, kind: CkAttributeType) -> bool {
+    matches!(class, Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY)) && SECRET_ATTRIBUTES.contains(&kind)
+}
 
 /// Attributes no caller may ever set: the token maintains them.
 const TOKEN_MAINTAINED: &[CkAttributeType] = &[
@@ -107,27 +130,32 @@ const TOKEN_MAINTAINED: &[CkAttributeType] = &[
     CKA_CHECK_VALUE,
 ];
 
-/// Whether `kind` is an attribute of an object of `class`.
-pub(crate) fn valid_for_class(class: CkObjectClass, kind: CkAttributeType) -> bool {
-    let specific: &[&[CkAttributeType]] = match class {
-        CKO_DATA => &[DATA],
-        CKO_CERTIFICATE => &[CERTIFICATE],
-        CKO_SECRET_KEY => &[KEY, SECRET],
-        CKO_PUBLIC_KEY => &[KEY, PUBLIC],
-        CKO_PRIVATE_KEY => &[KEY, PRIVATE],
+/// Whether `kind` is an attribute of an object of `class` and, for keys, `key_type` (an
+/// unknown key type has only the attributes common to its class).
+pub(crate) fn valid_for(
+    class: CkObjectClass,
+    key_type: Option<CkKeyType>,
+    kind: CkAttributeType,
+) -> bool {
+    let specific: &[&[CkAttributeType]] = match (class, key_type) {
+        (CKO_DATA, _) => &[DATA],
+        (CKO_CERTIFICATE, _) => &[CERTIFICATE],
+        (CKO_SECRET_KEY, _) => &[KEY, SECRET],
+        (CKO_PUBLIC_KEY, Some(CKK_EC)) => &[KEY, PUBLIC, EC_PUBLIC],
+        (CKO_PUBLIC_KEY, Some(CKK_RSA)) => &[KEY, PUBLIC, RSA_PUBLIC],
+        (CKO_PUBLIC_KEY, _) => &[KEY, PUBLIC],
+        (CKO_PRIVATE_KEY, Some(CKK_EC)) => &[KEY, PRIVATE, EC_PRIVATE],
+        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => &[KEY, PRIVATE, RSA_PRIVATE],
+        (CKO_PRIVATE_KEY, _) => &[KEY, PRIVATE],
         _ => return false,
     };
     COMMON.contains(&kind) || specific.iter().any(|set| set.contains(&kind))
 }
 
-/// Whether the object's `kind` attribute may not be revealed: the value of a secret or private
-/// key that is sensitive or unextractable.
+/// Whether the object's `kind` attribute may not be revealed: key material of a secret or
+/// private key that is sensitive or unextractable.
 pub(crate) fn is_unreadable(attrs: &AttrMap, kind: CkAttributeType) -> bool {
-    kind == CKA_VALUE
-        && matches!(
-            attrs.ulong(CKA_CLASS),
-            Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY)
-        )
+    is_secret(attrs.ulong(CKA_CLASS), kind)
         && (attrs.is(CKA_SENSITIVE) || !attrs.flag(CKA_EXTRACTABLE).unwrap_or(false))
 }
 
@@ -161,13 +189,10 @@ pub(crate) fn build_object(
     let class = attrs
         .ulong(CKA_CLASS)
         .ok_or(SimError::TemplateIncomplete(CKA_CLASS))?;
+    let key_type = attrs.ulong(CKA_KEY_TYPE);
     for (kind, _) in attrs.iter() {
-        if !valid_for_class(class, kind) {
-            return Err(if ATTRIBUTES.iter().any(|(_, known)| *known == kind) {
-                SimError::TemplateInconsistent
-            } else {
-                SimError::AttributeTypeInvalid(kind)
-            });
+        if !valid_for(class, key_type, kind) {
+            return Err(SimError::AttributeTypeInvalid(kind));
         }
     }
     attrs.default_bool(CKA_TOKEN, false);
@@ -285,48 +310,85 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
 }
 
 fn require_ec(attrs: &AttrMap) -> SimResult<()> {
+    check_ec_params(
+        attrs
+            .get(CKA_EC_PARAMS)
+            .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?,
+    )
+}
+
+/// The key type of an asymmetric key template: EC or RSA.
+fn asymmetric_type(attrs: &AttrMap) -> SimResult<CkKeyType> {
     match attrs.ulong(CKA_KEY_TYPE) {
         None => Err(SimError::TemplateIncomplete(CKA_KEY_TYPE)),
-        Some(CKK_EC) => check_ec_params(
-            attrs
-                .get(CKA_EC_PARAMS)
-                .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?,
-        ),
+        Some(kind @ (CKK_EC | CKK_RSA)) => Ok(kind),
         Some(_) => Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
     }
 }
 
+/// Sets `CKA_MODULUS_BITS` from the modulus; a caller's value must agree.
+fn check_modulus_bits(attrs: &mut AttrMap, key: &::rsa::PublicKey) -> SimResult<()> {
+    let given = attrs.ulong(CKA_MODULUS_BITS);
+    rsa::set_public_attrs(attrs, key);
+    if given.is_some_and(|bits| Some(bits) != attrs.ulong(CKA_MODULUS_BITS)) {
+        return Err(SimError::TemplateInconsistent);
+    }
+    Ok(())
+}
+
 fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_PRIVATE, false);
-    require_ec(attrs)?;
-    let point = attrs
-        .get(CKA_EC_POINT)
-        .ok_or(SimError::TemplateIncomplete(CKA_EC_POINT))?;
-    crypto::parse_ec_point(point).map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
+    let key_type = asymmetric_type(attrs)?;
+    if key_type == CKK_EC {
+        require_ec(attrs)?;
+        let point = attrs
+            .get(CKA_EC_POINT)
+            .ok_or(SimError::TemplateIncomplete(CKA_EC_POINT))?;
+        crypto::parse_ec_point(point).map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
+    } else {
+        let key = rsa::public_key(attrs)?;
+        check_modulus_bits(attrs, &key)?;
+    }
     if !attrs.contains(CKA_SUBJECT) {
         attrs.set(CKA_SUBJECT, Vec::new());
     }
     key_common(attrs, origin);
+    // An RSA key may encrypt and wrap; an EC key cannot.
+    let rsa = key_type == CKK_RSA;
     attrs.default_bool(CKA_VERIFY, true);
-    attrs.default_bool(CKA_ENCRYPT, false);
-    attrs.default_bool(CKA_WRAP, false);
+    attrs.default_bool(CKA_ENCRYPT, rsa);
+    attrs.default_bool(CKA_WRAP, rsa);
     Ok(())
 }
 
 fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_PRIVATE, true);
-    require_ec(attrs)?;
-    let value = attrs
-        .get(CKA_VALUE)
-        .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?;
-    crypto::ec_signing_key(value).map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
+    let key_type = asymmetric_type(attrs)?;
+    if key_type == CKK_EC {
+        require_ec(attrs)?;
+        let value = attrs
+            .get(CKA_VALUE)
+            .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?;
+        crypto::ec_signing_key(value).map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
+    } else {
+        // Checked by the rsa crate, then stored whole (primes and CRT values recomputed).
+        let key = rsa::private_key(attrs)?;
+        rsa::set_private_attrs(attrs, &key)?;
+    }
     if !attrs.contains(CKA_SUBJECT) {
         attrs.set(CKA_SUBJECT, Vec::new());
     }
     key_common(attrs, origin);
+    // Per-use authentication is not implemented: the attribute reads false and cannot be
+    // set (register A59).
+    if attrs.is(CKA_ALWAYS_AUTHENTICATE) {
+        return Err(SimError::AttributeValueInvalid(CKA_ALWAYS_AUTHENTICATE));
+    }
+    attrs.set_bool(CKA_ALWAYS_AUTHENTICATE, false);
+    let rsa = key_type == CKK_RSA;
     attrs.default_bool(CKA_SIGN, true);
-    attrs.default_bool(CKA_DECRYPT, false);
-    attrs.default_bool(CKA_UNWRAP, false);
+    attrs.default_bool(CKA_DECRYPT, rsa);
+    attrs.default_bool(CKA_UNWRAP, rsa);
     key_history(attrs, origin);
     Ok(())
 }
@@ -364,8 +426,9 @@ pub(crate) fn apply_changes(
         .ok_or(SimError::Corrupt("object without class".into()))?;
     let changes = AttrMap::from_template(template)?;
     let mut next = current.clone();
+    let key_type = current.ulong(CKA_KEY_TYPE);
     for (kind, value) in changes.iter() {
-        if !valid_for_class(class, kind) {
+        if !valid_for(class, key_type, kind) {
             return Err(SimError::AttributeTypeInvalid(kind));
         }
         let old = current.get(kind);

@@ -1,0 +1,339 @@
+//! RSA over RustCrypto's `rsa` crate: keys from and to their PKCS#11 attributes, generation,
+//! PKCS #1 v1.5, OAEP and raw (X.509) encryption, PKCS #1 v1.5, PSS and raw signatures, and
+//! PKCS #8 for wrapping.
+//!
+//! A private key is kept as its attributes (modulus, exponents, primes, CRT values) and rebuilt
+//! for each operation; the `rsa` crate checks the components when it rebuilds.
+
+use cpv4_wire::consts::*;
+use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::{BoxedUint, Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, PrivateKey, Pss, PublicKey};
+use zeroize::Zeroizing;
+
+use crate::error::{SimError, SimResult};
+use crate::mechanisms::{HashAlg, OaepParams, PssParams, with_hash};
+use crate::store::keys::os_rng;
+use crate::token::attrs::AttrMap;
+
+/// Smallest modulus, in bits.
+pub const MIN_BITS: usize = 1024;
+/// Largest modulus, in bits.
+pub const MAX_BITS: usize = 4096;
+/// The public exponent of a generated key when the template gives none (or an empty or zero
+/// one): 65537.
+pub const DEFAULT_EXPONENT: u64 = 65_537;
+
+fn uint(bytes: &[u8]) -> BoxedUint {
+    BoxedUint::from_be_slice_vartime(bytes)
+}
+
+fn be_bytes(value: &BoxedUint) -> Vec<u8> {
+    value.to_be_bytes_trimmed_vartime().into_vec()
+}
+
+/// `value` as exactly `len` big-endian bytes (the modulus length of RFC 8017's I2OSP).
+fn be_padded(value: &BoxedUint, len: usize) -> SimResult<Zeroizing<Vec<u8>>> {
+    let bytes = Zeroizing::new(value.to_be_bytes().into_vec());
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len())
+        .min(bytes.len().saturating_sub(len));
+    let significant = bytes.get(start..).unwrap_or_default();
+    if significant.len() > len {
+        return Err(SimError::Internal("RSA integer longer than the modulus"));
+    }
+    let mut out = Zeroizing::new(vec![0u8; len - significant.len()]);
+    out.extend_from_slice(significant);
+    Ok(out)
+}
+
+/// The public exponent a template asks for: absent, empty or zero means 65537 (register A56).
+pub(crate) fn requested_exponent(value: Option<&[u8]>) -> SimResult<BoxedUint> {
+    let bytes = value.unwrap_or_default();
+    if bytes.iter().all(|b| *b == 0) {
+        return Ok(BoxedUint::from(DEFAULT_EXPONENT));
+    }
+    // The rsa crate accepts odd exponents from 3 to 2^33 - 1.
+    let e = bytes
+        .iter()
+        .try_fold(0u64, |acc, b| {
+            acc.checked_mul(256).map(|v| v | u64::from(*b))
+        })
+        .filter(|e| *e >= 3 && e % 2 == 1 && *e < (1 << 33))
+        .ok_or(SimError::AttributeValueInvalid(CKA_PUBLIC_EXPONENT))?;
+    Ok(BoxedUint::from(e))
+}
+
+/// A new key of `bits` bits with public exponent `exponent`.
+pub(crate) fn generate(bits: CkUlong, exponent: BoxedUint) -> SimResult<PrivateKey> {
+    let bits = usize::try_from(bits).map_err(|_| SimError::KeySizeRange)?;
+    if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
+        return Err(SimError::KeySizeRange);
+    }
+    PrivateKey::new_with_exp(&mut os_rng(), bits, exponent)
+        .map_err(|_| SimError::AttributeValueInvalid(CKA_PUBLIC_EXPONENT))
+}
+
+/// The public key of an RSA key object (public or private).
+pub(crate) fn public_key(attrs: &AttrMap) -> SimResult<PublicKey> {
+    let n = attrs
+        .get(CKA_MODULUS)
+        .ok_or(SimError::TemplateIncomplete(CKA_MODULUS))?;
+    let e = attrs
+        .get(CKA_PUBLIC_EXPONENT)
+        .ok_or(SimError::TemplateIncomplete(CKA_PUBLIC_EXPONENT))?;
+    PublicKey::new(uint(n), uint(e)).map_err(|_| SimError::AttributeValueInvalid(CKA_MODULUS))
+}
+
+/// The private key of an RSA private key object. The primes are optional (the `rsa` crate
+/// recovers them from `n`, `e` and `d`); the CRT values are recomputed and not trusted.
+pub(crate) fn private_key(attrs: &AttrMap) -> SimResult<PrivateKey> {
+    let part = |kind| attrs.get(kind).ok_or(SimError::TemplateIncomplete(kind));
+    let n = uint(part(CKA_MODULUS)?);
+    let e = uint(part(CKA_PUBLIC_EXPONENT)?);
+    let d = uint(part(CKA_PRIVATE_EXPONENT)?);
+    let primes = match (attrs.get(CKA_PRIME_1), attrs.get(CKA_PRIME_2)) {
+        (Some(p), Some(q)) => vec![uint(p), uint(q)],
+        (None, None) => Vec::new(),
+        _ => return Err(SimError::TemplateIncomplete(CKA_PRIME_2)),
+    };
+    let key = PrivateKey::from_components(n, e, d, primes)
+        .map_err(|_| SimError::AttributeValueInvalid(CKA_PRIVATE_EXPONENT))?;
+    if !(MIN_BITS..=MAX_BITS).contains(&(key.n().bit_width() as usize)) {
+        return Err(SimError::AttributeValueInvalid(CKA_MODULUS));
+    }
+    Ok(key)
+}
+
+/// Sets the public attributes of `key`: modulus, its length in bits, public exponent.
+pub(crate) fn set_public_attrs(attrs: &mut AttrMap, key: &PublicKey) {
+    attrs.set(CKA_MODULUS, key.n_bytes().into_vec());
+    attrs.set_ulong(CKA_MODULUS_BITS, CkUlong::from(key.n().bit_width()));
+    attrs.set(CKA_PUBLIC_EXPONENT, key.e_bytes().into_vec());
+}
+
+/// Sets every attribute of a private key: the public ones and all secret components.
+pub(crate) fn set_private_attrs(attrs: &mut AttrMap, key: &PrivateKey) -> SimResult<()> {
+    attrs.set(CKA_MODULUS, key.n_bytes().into_vec());
+    attrs.set(CKA_PUBLIC_EXPONENT, key.e_bytes().into_vec());
+    attrs.set(CKA_PRIVATE_EXPONENT, be_bytes(key.d()));
+    let missing = || SimError::Internal("RSA key without CRT values");
+    match key.primes() {
+        [p, q] => {
+            attrs.set(CKA_PRIME_1, be_bytes(p.as_ref()));
+            attrs.set(CKA_PRIME_2, be_bytes(q.as_ref()));
+        }
+        _ => return Err(SimError::AttributeValueInvalid(CKA_PRIME_1)),
+    }
+    attrs.set(CKA_EXPONENT_1, be_bytes(key.dp().ok_or_else(missing)?));
+    attrs.set(CKA_EXPONENT_2, be_bytes(key.dq().ok_or_else(missing)?));
+    attrs.set(
+        CKA_COEFFICIENT,
+        be_bytes(&key.crt_coefficient().ok_or_else(missing)?),
+    );
+    Ok(())
+}
+
+/// The length of the modulus in bytes: the length of every ciphertext and signature.
+pub(crate) fn modulus_len(key: &PublicKey) -> usize {
+    key.size()
+}
+
+/// PKCS #8 DER of a private key (the wrapped form).
+pub(crate) fn to_pkcs8(key: &PrivateKey) -> SimResult<Zeroizing<Vec<u8>>> {
+    use rsa::pkcs8::EncodePrivateKey;
+    let doc = key.to_pkcs8_der().map_err(|_| SimError::KeyNotWrappable)?;
+    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+}
+
+/// A private key from PKCS #8 DER.
+pub(crate) fn from_pkcs8(der: &[u8]) -> SimResult<PrivateKey> {
+    use rsa::pkcs8::DecodePrivateKey;
+    PrivateKey::from_pkcs8_der(der).map_err(|_| SimError::WrappedKeyInvalid)
+}
+
+/// An encryption scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Encryption {
+    /// PKCS #1 v1.5 (`CKM_RSA_PKCS`).
+    Pkcs1,
+    /// OAEP (`CKM_RSA_PKCS_OAEP`).
+    Oaep(OaepParams),
+    /// Raw RSA (`CKM_RSA_X_509`).
+    Raw,
+}
+
+fn oaep<D, M>(label: &[u8]) -> Oaep<D, M>
+where
+    D: rsa::sha2::digest::Digest + rsa::sha2::digest::FixedOutputReset,
+    M: rsa::sha2::digest::Digest + rsa::sha2::digest::FixedOutputReset,
+{
+    if label.is_empty() {
+        Oaep::<D, M>::new_with_mgf_hash()
+    } else {
+        Oaep::<D, M>::new_with_mgf_hash_and_label(label.to_vec())
+    }
+}
+
+/// The integer of a raw-RSA input: at most the modulus length, and below the modulus.
+fn raw_input(key: &PublicKey, data: &[u8], too_long: SimError) -> SimResult<BoxedUint> {
+    if data.len() > key.size() {
+        return Err(too_long);
+    }
+    let m = BoxedUint::from_be_slice(data, key.n_bits_precision()).map_err(|_| too_long)?;
+    if m >= *key.n().as_ref() {
+        return Err(SimError::DataInvalid);
+    }
+    Ok(m)
+}
+
+/// Encrypts `data` with `key`.
+pub(crate) fn encrypt(key: &PublicKey, scheme: &Encryption, data: &[u8]) -> SimResult<Vec<u8>> {
+    let k = key.size();
+    match scheme {
+        Encryption::Pkcs1 => {
+            if data.len() > k.saturating_sub(11) {
+                return Err(SimError::DataLenRange);
+            }
+            key.encrypt(&mut os_rng(), Pkcs1v15Encrypt, data)
+                .map_err(|_| SimError::DataLenRange)
+        }
+        Encryption::Oaep(params) => {
+            if data.len() > k.saturating_sub(2 * params.hash.output_len() + 2) {
+                return Err(SimError::DataLenRange);
+            }
+            with_hash!(params.hash, D => with_hash!(params.mgf, M => {
+                key.encrypt(&mut os_rng(), oaep::<D, M>(&params.label), data)
+            }))
+            .map_err(|_| SimError::DataLenRange)
+        }
+        Encryption::Raw => {
+            let m = raw_input(key, data, SimError::DataLenRange)?;
+            let c = rsa_encrypt(key, &m).map_err(|_| SimError::DataInvalid)?;
+            Ok(be_padded(&c, k)?.to_vec())
+        }
+    }
+}
+
+/// Decrypts `data` with `key`. PKCS #1 v1.5 decryption uses implicit rejection (the `rsa`
+/// crate's defence against padding oracles): a badly padded ciphertext decrypts to a
+/// pseudo-random message instead of failing (register A57).
+pub(crate) fn decrypt(
+    key: &PrivateKey,
+    scheme: &Encryption,
+    data: &[u8],
+) -> SimResult<Zeroizing<Vec<u8>>> {
+    let k = key.size();
+    if data.len() != k {
+        return Err(SimError::EncryptedDataLenRange);
+    }
+    let plain = match scheme {
+        Encryption::Pkcs1 => key.decrypt(Pkcs1v15Encrypt, data),
+        Encryption::Oaep(params) => with_hash!(params.hash, D => with_hash!(params.mgf, M => {
+            key.decrypt(oaep::<D, M>(&params.label), data)
+        })),
+        Encryption::Raw => {
+            let c = raw_input(key.as_public_key(), data, SimError::EncryptedDataLenRange)
+                .map_err(|_| SimError::EncryptedDataInvalid)?;
+            let m = rsa_decrypt_and_check(key, Some(&mut os_rng()), &c)
+                .map_err(|_| SimError::EncryptedDataInvalid)?;
+            return be_padded(&m, k);
+        }
+    };
+    plain
+        .map(Zeroizing::new)
+        .map_err(|_| SimError::EncryptedDataInvalid)
+}
+
+/// A signature scheme, applied to the data a sign call finally signs (for the hashing
+/// mechanisms, the hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Signature {
+    /// PKCS #1 v1.5 over a caller-built DigestInfo (`CKM_RSA_PKCS`).
+    Pkcs1Raw,
+    /// PKCS #1 v1.5 over a hash of `HashAlg` (the `CKM_SHA*_RSA_PKCS` mechanisms).
+    Pkcs1(HashAlg),
+    /// PSS over a hash of `params.hash`.
+    Pss(PssParams),
+    /// Raw RSA (`CKM_RSA_X_509`).
+    Raw,
+}
+
+/// Signs `input` (a DigestInfo, a hash or raw data, as the scheme says).
+pub(crate) fn sign(key: &PrivateKey, scheme: &Signature, input: &[u8]) -> SimResult<Vec<u8>> {
+    let k = key.size();
+    let signed = match scheme {
+        Signature::Pkcs1Raw => {
+            if input.len() > k.saturating_sub(11) {
+                return Err(SimError::DataLenRange);
+            }
+            key.sign(Pkcs1v15Sign::new_unprefixed(), input)
+        }
+        Signature::Pkcs1(hash) => with_hash!(*hash, D => key.sign(Pkcs1v15Sign::new::<D>(), input)),
+        Signature::Pss(params) => {
+            check_pss_input(params, input)?;
+            with_hash!(params.hash, D => key.sign(Pss::<D>::new_with_salt(params.salt_len), input))
+        }
+        Signature::Raw => {
+            let m = raw_input(key.as_public_key(), input, SimError::DataLenRange)?;
+            let s = rsa_decrypt_and_check(key, Some(&mut os_rng()), &m)
+                .map_err(|_| SimError::DataInvalid)?;
+            return Ok(be_padded(&s, k)?.to_vec());
+        }
+    };
+    signed.map_err(|_| SimError::DataLenRange)
+}
+
+fn check_pss_input(params: &PssParams, hash: &[u8]) -> SimResult<()> {
+    if hash.len() != params.hash.output_len() {
+        return Err(SimError::DataLenRange);
+    }
+    Ok(())
+}
+
+/// Verifies `signature` over `input` (as [`sign`]).
+pub(crate) fn verify(
+    key: &PublicKey,
+    scheme: &Signature,
+    input: &[u8],
+    signature: &[u8],
+) -> SimResult<()> {
+    let k = key.size();
+    if signature.len() != k {
+        return Err(SimError::SignatureLenRange);
+    }
+    let verified = match scheme {
+        Signature::Pkcs1Raw => {
+            if input.len() > k.saturating_sub(11) {
+                return Err(SimError::DataLenRange);
+            }
+            key.verify(Pkcs1v15Sign::new_unprefixed(), input, signature)
+        }
+        Signature::Pkcs1(hash) => {
+            with_hash!(*hash, D => key.verify(Pkcs1v15Sign::new::<D>(), input, signature))
+        }
+        Signature::Pss(params) => {
+            check_pss_input(params, input)?;
+            with_hash!(params.hash, D => {
+                key.verify(Pss::<D>::new_with_salt(params.salt_len), input, signature)
+            })
+        }
+        Signature::Raw => {
+            let expected = raw_input(key, input, SimError::DataLenRange)?;
+            let s = raw_input(key, signature, SimError::SignatureLenRange)
+                .map_err(|_| SimError::SignatureInvalid)?;
+            let m = rsa_encrypt(key, &s).map_err(|_| SimError::SignatureInvalid)?;
+            return if bool::from(subtle::ConstantTimeEq::ct_eq(
+                be_padded(&m, k)?.as_slice(),
+                be_padded(&expected, k)?.as_slice(),
+            )) {
+                Ok(())
+            } else {
+                Err(SimError::SignatureInvalid)
+            };
+        }
+    };
+    verified.map_err(|_| SimError::SignatureInvalid)
+}
