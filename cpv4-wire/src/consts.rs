@@ -80,6 +80,9 @@ constants! {
     CKR_ENCRYPTED_DATA_INVALID = 0x0000_0040;
     /// The ciphertext has an invalid length.
     CKR_ENCRYPTED_DATA_LEN_RANGE = 0x0000_0041;
+    /// The function cannot run in parallel with the application (`C_GetFunctionStatus`,
+    /// `C_CancelFunction`).
+    CKR_FUNCTION_NOT_PARALLEL = 0x0000_0051;
     /// The function is not supported by this module.
     CKR_FUNCTION_NOT_SUPPORTED = 0x0000_0054;
     /// The key handle is not valid.
@@ -162,6 +165,8 @@ constants! {
     CKR_WRAPPING_KEY_HANDLE_INVALID = 0x0000_0113;
     /// The wrapping key type does not match the mechanism.
     CKR_WRAPPING_KEY_TYPE_INCONSISTENT = 0x0000_0115;
+    /// The token's generator cannot be seeded (`C_SeedRandom`).
+    CKR_RANDOM_SEED_NOT_SUPPORTED = 0x0000_0120;
     /// The token has no random number generator.
     CKR_RANDOM_NO_RNG = 0x0000_0121;
     /// The domain parameters are invalid.

@@ -37,6 +37,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_DEVICE_REMOVED                               0x00000032UL
 #define CKR_ENCRYPTED_DATA_INVALID                       0x00000040UL
 #define CKR_ENCRYPTED_DATA_LEN_RANGE                     0x00000041UL
+#define CKR_FUNCTION_NOT_PARALLEL                        0x00000051UL
 #define CKR_FUNCTION_NOT_SUPPORTED                       0x00000054UL
 #define CKR_KEY_HANDLE_INVALID                           0x00000060UL
 #define CKR_KEY_SIZE_RANGE                               0x00000062UL
@@ -78,6 +79,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_WRAPPED_KEY_LEN_RANGE                        0x00000112UL
 #define CKR_WRAPPING_KEY_HANDLE_INVALID                  0x00000113UL
 #define CKR_WRAPPING_KEY_TYPE_INCONSISTENT               0x00000115UL
+#define CKR_RANDOM_SEED_NOT_SUPPORTED                    0x00000120UL
 #define CKR_RANDOM_NO_RNG                                0x00000121UL
 #define CKR_DOMAIN_PARAMS_INVALID                        0x00000130UL
 #define CKR_CURVE_NOT_SUPPORTED                          0x00000140UL
@@ -2037,6 +2039,16 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession,
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject);
 
 /**
+ * `C_GetObjectSize`: the simulator's measure of the object (its attribute values plus 16 bytes
+ * per attribute for type and length).
+ *
+ * # Safety
+ *
+ * `pulSize` is NULL or writable.
+ */
+CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
+
+/**
  * `C_GetAttributeValue` under the standard's rules: every attribute gets its own outcome.
  * A sensitive value or an attribute the object lacks gets `CK_UNAVAILABLE_INFORMATION`; a
  * NULL `pValue` gets the length; a large enough buffer the value; a short one
@@ -2342,15 +2354,6 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession,
                           CK_OBJECT_HANDLE hAuthenticationKey);
 
 /**
- * `C_GetObjectSize`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize);
-
-/**
  * `C_DigestKey`: not supported.
  *
  * # Safety
@@ -2474,29 +2477,31 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
                   CK_OBJECT_HANDLE_PTR phKey);
 
 /**
- * `C_SeedRandom`: not supported.
+ * `C_SeedRandom`: the generator is the operating system's and takes no seed
+ * (`CKR_RANDOM_SEED_NOT_SUPPORTED`), after the session and the arguments are checked.
  *
  * # Safety
  *
- * No argument is read.
+ * `pSeed` is NULL or readable for `ulSeedLen` bytes.
  */
 CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen);
 
 /**
- * `C_GetFunctionStatus`: not supported.
+ * `C_GetFunctionStatus`: a legacy of parallel sessions, which this module has not
+ * (`CKR_FUNCTION_NOT_PARALLEL`, after the session check).
  *
  * # Safety
  *
- * No argument is read.
+ * No pointer is read.
  */
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession);
 
 /**
- * `C_CancelFunction`: not supported.
+ * `C_CancelFunction`: as [`C_GetFunctionStatus`].
  *
  * # Safety
  *
- * No argument is read.
+ * No pointer is read.
  */
 CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession);
 

@@ -10,7 +10,8 @@
 //! module decrypt, and if the plaintext still does not fit, the plaintext is held back
 //! for the session and delivered when the caller repeats the same call with a buffer large
 //! enough (until then `C_DecryptInit` is `CKR_OPERATION_ACTIVE`, and a different call is
-//! `CKR_ARGUMENTS_BAD`).
+//! `CKR_ARGUMENTS_BAD`, which ends the operation as every error but `CKR_BUFFER_TOO_SMALL`
+//! does: `state::ending_on_error`).
 
 use luna_sim::SessionHandle;
 
@@ -19,6 +20,7 @@ use crate::guard::{Error, FfiResult, entry};
 use crate::mechanism;
 use crate::state::{self, Call, Held, Library, OpKind};
 use crate::types::*;
+use luna_sim::OperationKind;
 
 /// Encrypts one step.
 fn encrypt_step(
@@ -101,11 +103,10 @@ pub unsafe extern "C" fn C_EncryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        Ok(state::current()?
-            .sim
-            .encrypt_init(hSession, &mechanism, hKey)?)
+        Ok(library.sim.encrypt_init(hSession, &mechanism, hKey)?)
     })
 }
 
@@ -125,16 +126,14 @@ pub unsafe extern "C" fn C_Encrypt(
     pulEncryptedDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pEncryptedData, pulEncryptedDataLen) }?;
-        encrypt_step(
-            &*state::current()?,
-            hSession,
-            &Call::Single(data.to_vec()),
-            &mut out,
-        )
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Encrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pEncryptedData, pulEncryptedDataLen) }?;
+            encrypt_step(&library, hSession, &Call::Single(data.to_vec()), &mut out)
+        })
     })
 }
 
@@ -152,16 +151,14 @@ pub unsafe extern "C" fn C_EncryptUpdate(
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pEncryptedPart, pulEncryptedPartLen) }?;
-        encrypt_step(
-            &*state::current()?,
-            hSession,
-            &Call::Update(data.to_vec()),
-            &mut out,
-        )
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Encrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pEncryptedPart, pulEncryptedPartLen) }?;
+            encrypt_step(&library, hSession, &Call::Update(data.to_vec()), &mut out)
+        })
     })
 }
 
@@ -178,9 +175,12 @@ pub unsafe extern "C" fn C_EncryptFinal(
     pulLastEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pLastEncryptedPart, pulLastEncryptedPartLen) }?;
-        encrypt_step(&*state::current()?, hSession, &Call::Final, &mut out)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Encrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pLastEncryptedPart, pulLastEncryptedPartLen) }?;
+            encrypt_step(&library, hSession, &Call::Final, &mut out)
+        })
     })
 }
 
@@ -196,9 +196,9 @@ pub unsafe extern "C" fn C_DecryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        let library = state::current()?;
         if library.held().contains_key(&(hSession, OpKind::Decrypt)) {
             return Err(Error::OperationActive);
         }
@@ -220,16 +220,14 @@ pub unsafe extern "C" fn C_Decrypt(
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pEncryptedData.cast_const(), ulEncryptedDataLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
-        decrypt_step(
-            &*state::current()?,
-            hSession,
-            Call::Single(data.to_vec()),
-            &mut out,
-        )
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Decrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pEncryptedData.cast_const(), ulEncryptedDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
+            decrypt_step(&library, hSession, Call::Single(data.to_vec()), &mut out)
+        })
     })
 }
 
@@ -247,16 +245,14 @@ pub unsafe extern "C" fn C_DecryptUpdate(
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pEncryptedPart.cast_const(), ulEncryptedPartLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pPart, pulPartLen) }?;
-        decrypt_step(
-            &*state::current()?,
-            hSession,
-            Call::Update(data.to_vec()),
-            &mut out,
-        )
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Decrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pEncryptedPart.cast_const(), ulEncryptedPartLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pPart, pulPartLen) }?;
+            decrypt_step(&library, hSession, Call::Update(data.to_vec()), &mut out)
+        })
     })
 }
 
@@ -272,8 +268,11 @@ pub unsafe extern "C" fn C_DecryptFinal(
     pulLastPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pLastPart, pulLastPartLen) }?;
-        decrypt_step(&*state::current()?, hSession, Call::Final, &mut out)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Decrypt, || {
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pLastPart, pulLastPartLen) }?;
+            decrypt_step(&library, hSession, Call::Final, &mut out)
+        })
     })
 }

@@ -568,7 +568,7 @@ pub unsafe extern "C" fn CA_MigrateKeys(
     pObjects: CK_OBJECT_MIGRATION_DATA_PTR,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSourceSession)?;
         library.sim.session_info(hSourceSession)?;
         library.sim.session_info(hTargetSession)?;
         if ulNumberOfObjects == 0 || pObjects.is_null() {
@@ -602,7 +602,7 @@ pub unsafe extern "C" fn CA_CloneObject(
     phClonedObject: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSourceSession)?;
         library.sim.session_info(hTargetSession)?;
         library.sim.session_info(hSourceSession)?;
         // SAFETY: forwarded from this function's contract.

@@ -44,7 +44,7 @@ pub unsafe extern "C" fn CA_AddKCV(
     bMakePrimary: CK_BBOOL,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         library.sim.session_info(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let kcv = unsafe { optional(pKCV, ulKCVLength) }?;
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn CA_ChangeKCVLabel(
     pNewLabel: CK_BYTE_PTR,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         library.sim.session_info(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let old = unsafe { optional(pOldLabel, ulOldLabelLength) }?;
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn CA_DeleteKCV(
     pLabel: CK_BYTE_PTR,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         library.sim.session_info(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let label = unsafe { optional(pLabel, ulLabelLength) }?;

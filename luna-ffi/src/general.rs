@@ -112,9 +112,9 @@ pub unsafe extern "C" fn C_GetSlotList(
 ) -> CK_RV {
     let _ = tokenPresent;
     entry(|| {
+        let library = state::current()?;
         // SAFETY: forwarded from this function's contract.
         let mut out = unsafe { OutBuf::new(pSlotList, pulCount) }?;
-        let library = state::current()?;
         out.write(&library.sim.slots()?)
     })
 }
@@ -127,9 +127,9 @@ pub unsafe extern "C" fn C_GetSlotList(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_SLOT_INFO) -> CK_RV {
     entry(|| {
+        let library = state::current()?;
         // SAFETY: the caller guarantees a non-NULL `pInfo` is writable.
         let out = unsafe { args::out(pInfo) }?;
-        let library = state::current()?;
         let info = library.sim.slot_info(slotID)?;
         *out = CK_SLOT_INFO {
             slotDescription: args::pad(&info.description),
@@ -176,9 +176,9 @@ pub(crate) fn utc_time(unix: i64) -> [CK_CHAR; 16] {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN_INFO) -> CK_RV {
     entry(|| {
+        let library = state::current()?;
         // SAFETY: the caller guarantees a non-NULL `pInfo` is writable.
         let out = unsafe { args::out(pInfo) }?;
-        let library = state::current()?;
         let info = library.sim.token_info(slotID)?;
         *out = CK_TOKEN_INFO {
             label: args::pad(&info.label),
@@ -223,9 +223,9 @@ pub unsafe extern "C" fn C_GetMechanismList(
     pulCount: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::current()?;
         // SAFETY: forwarded from this function's contract.
         let mut out = unsafe { OutBuf::new(pMechanismList, pulCount) }?;
-        let library = state::current()?;
         library.sim.slot_info(slotID)?;
         let list: Vec<CK_MECHANISM_TYPE> = MECHANISMS.iter().map(|m| m.mechanism).collect();
         out.write(&list)
@@ -244,9 +244,9 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     pInfo: *mut CK_MECHANISM_INFO,
 ) -> CK_RV {
     entry(|| {
+        let library = state::current()?;
         // SAFETY: the caller guarantees a non-NULL `pInfo` is writable.
         let out = unsafe { args::out(pInfo) }?;
-        let library = state::current()?;
         library.sim.slot_info(slotID)?;
         let info = mechanism_info(type_)?;
         *out = CK_MECHANISM_INFO {

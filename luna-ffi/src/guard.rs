@@ -38,6 +38,9 @@ pub(crate) enum Error {
     ParallelNotSupported,
     /// The function is not implemented (`CKR_FUNCTION_NOT_SUPPORTED`).
     NotSupported,
+    /// Another code, decided by the module rather than the simulator (`CKR_FUNCTION_NOT_PARALLEL`,
+    /// `CKR_RANDOM_SEED_NOT_SUPPORTED`).
+    Code(CK_RV),
     /// A completed call whose result is not `CKR_OK` although its outputs were written
     /// (`C_GetAttributeValue`'s per-attribute outcome).
     Partial(CK_RV),
@@ -58,6 +61,7 @@ impl Error {
             Self::OperationActive => CKR_OPERATION_ACTIVE,
             Self::ParallelNotSupported => CKR_SESSION_PARALLEL_NOT_SUPPORTED,
             Self::NotSupported => CKR_FUNCTION_NOT_SUPPORTED,
+            Self::Code(rv) => *rv,
             Self::Partial(rv) => *rv,
         }
     }

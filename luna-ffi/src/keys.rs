@@ -25,15 +25,14 @@ pub unsafe extern "C" fn C_GenerateKey(
     phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
         // SAFETY: forwarded from this function's contract.
         let template = unsafe { template::read(pTemplate, ulCount) }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::out(phKey) }?;
-        *out = state::current()?
-            .sim
-            .generate_key(hSession, &mechanism, &template)?;
+        *out = library.sim.generate_key(hSession, &mechanism, &template)?;
         Ok(())
     })
 }
@@ -55,6 +54,7 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     phPrivateKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
         // SAFETY: forwarded from this function's contract.
@@ -65,7 +65,7 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
         let public_out = unsafe { args::out(phPublicKey) }?;
         // SAFETY: forwarded from this function's contract.
         let private_out = unsafe { args::out(phPrivateKey) }?;
-        let (public_key, private_key) = state::current()?
+        let (public_key, private_key) = library
             .sim
             .generate_key_pair(hSession, &mechanism, &public, &private)?;
         *public_out = public_key;
@@ -90,11 +90,12 @@ pub unsafe extern "C" fn C_WrapKey(
     pulWrappedKeyLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
         // SAFETY: forwarded from this function's contract.
         let mut out = unsafe { OutBuf::new(pWrappedKey, pulWrappedKeyLen) }?;
-        let wrapped = state::current()?
+        let wrapped = library
             .sim
             .wrap_key(hSession, &mechanism, hWrappingKey, hKey)?;
         out.write(&wrapped)
@@ -120,6 +121,7 @@ pub unsafe extern "C" fn C_UnwrapKey(
     phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
         // SAFETY: forwarded from this function's contract.
@@ -128,13 +130,9 @@ pub unsafe extern "C" fn C_UnwrapKey(
         let template = unsafe { template::read(pTemplate, ulAttributeCount) }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::out(phKey) }?;
-        *out = state::current()?.sim.unwrap_key(
-            hSession,
-            &mechanism,
-            hUnwrappingKey,
-            wrapped,
-            &template,
-        )?;
+        *out = library
+            .sim
+            .unwrap_key(hSession, &mechanism, hUnwrappingKey, wrapped, &template)?;
         Ok(())
     })
 }
@@ -151,8 +149,8 @@ pub unsafe extern "C" fn C_GenerateRandom(
     ulRandomLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // PKCS#11's order: initialized, then the session, then the arguments.
-        let library = state::current()?;
         library.sim.session_info(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::slice_mut(RandomData, ulRandomLen) }?;

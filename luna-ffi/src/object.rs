@@ -24,11 +24,12 @@ pub unsafe extern "C" fn C_CreateObject(
     phObject: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let template = unsafe { template::read(pTemplate, ulCount) }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::out(phObject) }?;
-        *out = state::current()?.sim.create_object(hSession, &template)?;
+        *out = library.sim.create_object(hSession, &template)?;
         Ok(())
     })
 }
@@ -47,13 +48,12 @@ pub unsafe extern "C" fn C_CopyObject(
     phNewObject: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let template = unsafe { template::read(pTemplate, ulCount) }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::out(phNewObject) }?;
-        *out = state::current()?
-            .sim
-            .copy_object(hSession, hObject, &template)?;
+        *out = library.sim.copy_object(hSession, hObject, &template)?;
         Ok(())
     })
 }
@@ -68,7 +68,32 @@ pub unsafe extern "C" fn C_DestroyObject(
     hSession: CK_SESSION_HANDLE,
     hObject: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| Ok(state::current()?.sim.destroy_object(hSession, hObject)?))
+    entry(|| {
+        Ok(state::session(hSession)?
+            .sim
+            .destroy_object(hSession, hObject)?)
+    })
+}
+
+/// `C_GetObjectSize`: the simulator's measure of the object (its attribute values plus 16 bytes
+/// per attribute for type and length).
+///
+/// # Safety
+///
+/// `pulSize` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetObjectSize(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pulSize: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { args::out(pulSize) }?;
+        *out = CK_ULONG::try_from(library.sim.object_size(hSession, hObject)?)?;
+        Ok(())
+    })
 }
 
 /// `C_GetAttributeValue` under the standard's rules: every attribute gets its own outcome.
@@ -90,9 +115,9 @@ pub unsafe extern "C" fn C_GetAttributeValue(
     ulCount: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let entries = unsafe { args::slice_mut(pTemplate, ulCount) }?;
-        let library = state::current()?;
         let kinds: Vec<CK_ATTRIBUTE_TYPE> = entries.iter().map(|e| e.type_).collect();
         let values = library.sim.get_attribute_value(hSession, hObject, &kinds)?;
         let mut rv = attribute_values_rv(&values);
@@ -146,9 +171,10 @@ pub unsafe extern "C" fn C_SetAttributeValue(
     ulCount: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let template = unsafe { template::read(pTemplate, ulCount) }?;
-        Ok(state::current()?
+        Ok(library
             .sim
             .set_attribute_value(hSession, hObject, &template)?)
     })
@@ -166,11 +192,10 @@ pub unsafe extern "C" fn C_FindObjectsInit(
     ulCount: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let template = unsafe { template::read(pTemplate, ulCount) }?;
-        Ok(state::current()?
-            .sim
-            .find_objects_init(hSession, &template)?)
+        Ok(library.sim.find_objects_init(hSession, &template)?)
     })
 }
 
@@ -188,13 +213,12 @@ pub unsafe extern "C" fn C_FindObjects(
     pulObjectCount: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let handles = unsafe { args::slice_mut(phObject, ulMaxObjectCount) }?;
         // SAFETY: forwarded from this function's contract.
         let count = unsafe { args::out(pulObjectCount) }?;
-        let found = state::current()?
-            .sim
-            .find_objects(hSession, handles.len())?;
+        let found = library.sim.find_objects(hSession, handles.len())?;
         for (slot, handle) in handles.iter_mut().zip(&found) {
             *slot = *handle;
         }
@@ -210,5 +234,5 @@ pub unsafe extern "C" fn C_FindObjects(
 /// No pointer arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    entry(|| Ok(state::current()?.sim.find_objects_final(hSession)?))
+    entry(|| Ok(state::session(hSession)?.sim.find_objects_final(hSession)?))
 }

@@ -23,12 +23,12 @@ pub unsafe extern "C" fn C_InitToken(
     pLabel: CK_UTF8CHAR_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::current()?;
         // SAFETY: forwarded from this function's contract.
         let pin = unsafe { args::slice(pPin.cast_const(), ulPinLen) }?;
         // SAFETY: forwarded from this function's contract.
         let label = unsafe { args::input(pLabel.cast::<[u8; 32]>().cast_const()) }?;
         let label = String::from_utf8_lossy(label);
-        let library = state::current()?;
         library
             .sim
             .init_token(slotID, pin, label.trim_end_matches(' '))?;
@@ -49,9 +49,10 @@ pub unsafe extern "C" fn C_InitPIN(
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let pin = unsafe { args::slice(pPin.cast_const(), ulPinLen) }?;
-        Ok(state::current()?.sim.init_pin(hSession, pin)?)
+        Ok(library.sim.init_pin(hSession, pin)?)
     })
 }
 
@@ -69,11 +70,12 @@ pub unsafe extern "C" fn C_SetPIN(
     ulNewLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let old = unsafe { args::slice(pOldPin.cast_const(), ulOldLen) }?;
         // SAFETY: forwarded from this function's contract.
         let new = unsafe { args::slice(pNewPin.cast_const(), ulNewLen) }?;
-        Ok(state::current()?.sim.set_pin(hSession, old, new)?)
+        Ok(library.sim.set_pin(hSession, old, new)?)
     })
 }
 
@@ -93,9 +95,9 @@ pub unsafe extern "C" fn C_OpenSession(
 ) -> CK_RV {
     let _ = (pApplication, Notify);
     entry(|| {
+        let library = state::current()?;
         // SAFETY: the caller guarantees a non-NULL `phSession` is writable.
         let out = unsafe { args::out(phSession) }?;
-        let library = state::current()?;
         if flags & CKF_SERIAL_SESSION == 0 {
             return Err(Error::ParallelNotSupported);
         }
@@ -114,7 +116,7 @@ pub unsafe extern "C" fn C_OpenSession(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         library.sim.close_session(hSession)?;
         library.forget_session(hSession);
         Ok(())
@@ -147,9 +149,10 @@ pub unsafe extern "C" fn C_GetSessionInfo(
     pInfo: *mut CK_SESSION_INFO,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: the caller guarantees a non-NULL `pInfo` is writable.
         let out = unsafe { args::out(pInfo) }?;
-        let info = state::current()?.sim.session_info(hSession)?;
+        let info = library.sim.session_info(hSession)?;
         *out = CK_SESSION_INFO {
             slotID: info.slot,
             state: info.state(),
@@ -173,9 +176,10 @@ pub unsafe extern "C" fn C_Login(
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let pin = unsafe { args::slice(pPin.cast_const(), ulPinLen) }?;
-        Ok(state::current()?.sim.login(hSession, userType, pin)?)
+        Ok(library.sim.login(hSession, userType, pin)?)
     })
 }
 
@@ -187,7 +191,7 @@ pub unsafe extern "C" fn C_Login(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         let slot = library.sim.session_info(hSession)?.slot;
         library.sim.logout(hSession)?;
         library.forget_slot(slot);

@@ -13,6 +13,7 @@ use crate::guard::{FfiResult, entry};
 use crate::mechanism;
 use crate::state;
 use crate::types::*;
+use luna_sim::OperationKind;
 
 /// `C_SignInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
 ///
@@ -26,11 +27,10 @@ pub unsafe extern "C" fn C_SignInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        Ok(state::current()?
-            .sim
-            .sign_init(hSession, &mechanism, hKey)?)
+        Ok(library.sim.sign_init(hSession, &mechanism, hKey)?)
     })
 }
 
@@ -49,15 +49,17 @@ pub unsafe extern "C" fn C_Sign(
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
-        let library = state::current()?;
-        if out.answer_length(library.sim.sign_len(hSession)?)? {
-            return Ok(());
-        }
-        out.write(&library.sim.sign(hSession, data)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Sign, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
+            if out.answer_length(library.sim.sign_len(hSession)?)? {
+                return Ok(());
+            }
+            out.write(&library.sim.sign(hSession, data)?)
+        })
     })
 }
 
@@ -73,9 +75,12 @@ pub unsafe extern "C" fn C_SignUpdate(
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
-        Ok(state::current()?.sim.sign_update(hSession, data)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Sign, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+            Ok(library.sim.sign_update(hSession, data)?)
+        })
     })
 }
 
@@ -92,13 +97,15 @@ pub unsafe extern "C" fn C_SignFinal(
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
-        let library = state::current()?;
-        if out.answer_length(library.sim.sign_len(hSession)?)? {
-            return Ok(());
-        }
-        out.write(&library.sim.sign_final(hSession)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Sign, || {
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
+            if out.answer_length(library.sim.sign_len(hSession)?)? {
+                return Ok(());
+            }
+            out.write(&library.sim.sign_final(hSession)?)
+        })
     })
 }
 
@@ -114,11 +121,10 @@ pub unsafe extern "C" fn C_VerifyInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        Ok(state::current()?
-            .sim
-            .verify_init(hSession, &mechanism, hKey)?)
+        Ok(library.sim.verify_init(hSession, &mechanism, hKey)?)
     })
 }
 
@@ -136,11 +142,14 @@ pub unsafe extern "C" fn C_Verify(
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
-        Ok(state::current()?.sim.verify(hSession, data, signature)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Verify, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
+            Ok(library.sim.verify(hSession, data, signature)?)
+        })
     })
 }
 
@@ -156,9 +165,12 @@ pub unsafe extern "C" fn C_VerifyUpdate(
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
-        Ok(state::current()?.sim.verify_update(hSession, data)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Verify, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+            Ok(library.sim.verify_update(hSession, data)?)
+        })
     })
 }
 
@@ -174,9 +186,12 @@ pub unsafe extern "C" fn C_VerifyFinal(
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
-        Ok(state::current()?.sim.verify_final(hSession, signature)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Verify, || {
+            // SAFETY: forwarded from this function's contract.
+            let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
+            Ok(library.sim.verify_final(hSession, signature)?)
+        })
     })
 }
 
@@ -191,9 +206,10 @@ pub unsafe extern "C" fn C_DigestInit(
     pMechanism: CK_MECHANISM_PTR,
 ) -> CK_RV {
     entry(|| {
+        let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        Ok(state::current()?.sim.digest_init(hSession, &mechanism)?)
+        Ok(library.sim.digest_init(hSession, &mechanism)?)
     })
 }
 
@@ -220,15 +236,17 @@ pub unsafe extern "C" fn C_Digest(
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
-        let library = state::current()?;
-        if digest_length(&library, hSession, &mut out)? {
-            return Ok(());
-        }
-        out.write(&library.sim.digest(hSession, data)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Digest, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
+            if digest_length(&library, hSession, &mut out)? {
+                return Ok(());
+            }
+            out.write(&library.sim.digest(hSession, data)?)
+        })
     })
 }
 
@@ -244,9 +262,12 @@ pub unsafe extern "C" fn C_DigestUpdate(
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
-        Ok(state::current()?.sim.digest_update(hSession, data)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Digest, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
+            Ok(library.sim.digest_update(hSession, data)?)
+        })
     })
 }
 
@@ -262,12 +283,14 @@ pub unsafe extern "C" fn C_DigestFinal(
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        // SAFETY: forwarded from this function's contract.
-        let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
-        let library = state::current()?;
-        if digest_length(&library, hSession, &mut out)? {
-            return Ok(());
-        }
-        out.write(&library.sim.digest_final(hSession)?)
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Digest, || {
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pDigest, pulDigestLen) }?;
+            if digest_length(&library, hSession, &mut out)? {
+                return Ok(());
+            }
+            out.write(&library.sim.digest_final(hSession)?)
+        })
     })
 }

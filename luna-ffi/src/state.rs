@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use luna_sim::{SessionHandle, Simulator, SlotId};
+use luna_sim::{OperationKind, SessionHandle, Simulator, SlotId};
 use zeroize::Zeroizing;
 
 use crate::guard::{Error, FfiResult};
@@ -113,6 +113,38 @@ pub(crate) fn current() -> FfiResult<Arc<Library>> {
         .clone()
         .filter(|library| library.ours())
         .ok_or(Error::NotInitialized)
+}
+
+/// The initialized library and a check that `session` is open: the first two of PKCS#11's
+/// checks (`CKR_CRYPTOKI_NOT_INITIALIZED`, then `CKR_SESSION_HANDLE_INVALID`), made before any
+/// argument or mechanism is looked at.
+pub(crate) fn session(session: SessionHandle) -> FfiResult<Arc<Library>> {
+    let library = current()?;
+    library.sim.session_info(session)?;
+    Ok(library)
+}
+
+/// Runs the body of an operation call (update, final or single-part) of `kind`: an error other
+/// than `CKR_BUFFER_TOO_SMALL` ends the operation, as PKCS#11 says, also when the module found
+/// it (a NULL pointer) before the simulator saw the call; a decryption's held-back result goes
+/// with it.
+pub(crate) fn ending_on_error(
+    library: &Library,
+    session: SessionHandle,
+    kind: OperationKind,
+    body: impl FnOnce() -> FfiResult<()>,
+) -> FfiResult<()> {
+    let result = body();
+    if let Err(error) = &result
+        && !matches!(error, Error::BufferTooSmall)
+    {
+        // The session may be gone (the error may say so): nothing is left to end then.
+        let _ = library.sim.end_operation(session, kind);
+        if kind == OperationKind::Decrypt {
+            library.held().remove(&(session, OpKind::Decrypt));
+        }
+    }
+    result
 }
 
 /// Sets aside an instance inherited across `fork`: leaked, so that nothing of the parent's

@@ -1,14 +1,21 @@
 //! The standard functions this module does not implement: each returns
-//! `CKR_FUNCTION_NOT_SUPPORTED` once the library is initialized
-//! (`CKR_CRYPTOKI_NOT_INITIALIZED` before), and reads none of its arguments.
+//! `CKR_FUNCTION_NOT_SUPPORTED` after PKCS#11's first checks (`CKR_CRYPTOKI_NOT_INITIALIZED`,
+//! then `CKR_SESSION_HANDLE_INVALID` for a function of a session), and reads none of its
+//! pointers. Also the three functions of the legacy parallel mode and of seeding, which have
+//! codes of their own: `C_GetFunctionStatus` and `C_CancelFunction` (`CKR_FUNCTION_NOT_PARALLEL`)
+//! and `C_SeedRandom` (`CKR_RANDOM_SEED_NOT_SUPPORTED`, after checking its arguments).
 
+use cpv4_wire::consts::{CKR_FUNCTION_NOT_PARALLEL, CKR_RANDOM_SEED_NOT_SUPPORTED};
+
+use crate::args;
 use crate::guard::{Error, entry};
 use crate::state;
 use crate::types::*;
 
-fn not_supported() -> CK_RV {
+/// `CKR_FUNCTION_NOT_SUPPORTED` for a function of `session`.
+fn not_supported(session: CK_SESSION_HANDLE) -> CK_RV {
     entry(|| {
-        state::current()?;
+        state::session(session)?;
         Err(Error::NotSupported)
     })
 }
@@ -25,7 +32,7 @@ pub unsafe extern "C" fn C_GetOperationState(
     pulOperationStateLen: CK_ULONG_PTR,
 ) -> CK_RV {
     let _ = (hSession, pOperationState, pulOperationStateLen);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_SetOperationState`: not supported.
@@ -48,22 +55,7 @@ pub unsafe extern "C" fn C_SetOperationState(
         hEncryptionKey,
         hAuthenticationKey,
     );
-    not_supported()
-}
-
-/// `C_GetObjectSize`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetObjectSize(
-    hSession: CK_SESSION_HANDLE,
-    hObject: CK_OBJECT_HANDLE,
-    pulSize: CK_ULONG_PTR,
-) -> CK_RV {
-    let _ = (hSession, hObject, pulSize);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_DigestKey`: not supported.
@@ -74,7 +66,7 @@ pub unsafe extern "C" fn C_GetObjectSize(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
     let _ = (hSession, hKey);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_SignRecoverInit`: not supported.
@@ -89,7 +81,7 @@ pub unsafe extern "C" fn C_SignRecoverInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     let _ = (hSession, pMechanism, hKey);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_SignRecover`: not supported.
@@ -106,7 +98,7 @@ pub unsafe extern "C" fn C_SignRecover(
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
     let _ = (hSession, pData, ulDataLen, pSignature, pulSignatureLen);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_VerifyRecoverInit`: not supported.
@@ -121,7 +113,7 @@ pub unsafe extern "C" fn C_VerifyRecoverInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     let _ = (hSession, pMechanism, hKey);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_VerifyRecover`: not supported.
@@ -138,7 +130,7 @@ pub unsafe extern "C" fn C_VerifyRecover(
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
     let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_DigestEncryptUpdate`: not supported.
@@ -161,7 +153,7 @@ pub unsafe extern "C" fn C_DigestEncryptUpdate(
         pEncryptedPart,
         pulEncryptedPartLen,
     );
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_DecryptDigestUpdate`: not supported.
@@ -184,7 +176,7 @@ pub unsafe extern "C" fn C_DecryptDigestUpdate(
         pPart,
         pulPartLen,
     );
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_SignEncryptUpdate`: not supported.
@@ -207,7 +199,7 @@ pub unsafe extern "C" fn C_SignEncryptUpdate(
         pEncryptedPart,
         pulEncryptedPartLen,
     );
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_DecryptVerifyUpdate`: not supported.
@@ -230,7 +222,7 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
         pPart,
         pulPartLen,
     );
-    not_supported()
+    not_supported(hSession)
 }
 
 /// `C_DeriveKey`: not supported.
@@ -255,44 +247,55 @@ pub unsafe extern "C" fn C_DeriveKey(
         ulAttributeCount,
         phKey,
     );
-    not_supported()
+    not_supported(hSession)
 }
 
-/// `C_SeedRandom`: not supported.
+/// `C_SeedRandom`: the generator is the operating system's and takes no seed
+/// (`CKR_RANDOM_SEED_NOT_SUPPORTED`), after the session and the arguments are checked.
 ///
 /// # Safety
 ///
-/// No argument is read.
+/// `pSeed` is NULL or readable for `ulSeedLen` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_SeedRandom(
     hSession: CK_SESSION_HANDLE,
     pSeed: CK_BYTE_PTR,
     ulSeedLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pSeed, ulSeedLen);
-    not_supported()
+    entry(|| {
+        state::session(hSession)?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { args::slice(pSeed.cast_const(), ulSeedLen) }?;
+        Err(Error::Code(CKR_RANDOM_SEED_NOT_SUPPORTED))
+    })
 }
 
-/// `C_GetFunctionStatus`: not supported.
+/// `C_GetFunctionStatus`: a legacy of parallel sessions, which this module has not
+/// (`CKR_FUNCTION_NOT_PARALLEL`, after the session check).
 ///
 /// # Safety
 ///
-/// No argument is read.
+/// No pointer is read.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = (hSession,);
-    not_supported()
+    not_parallel(hSession)
 }
 
-/// `C_CancelFunction`: not supported.
+/// `C_CancelFunction`: as [`C_GetFunctionStatus`].
 ///
 /// # Safety
 ///
-/// No argument is read.
+/// No pointer is read.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = (hSession,);
-    not_supported()
+    not_parallel(hSession)
+}
+
+fn not_parallel(session: CK_SESSION_HANDLE) -> CK_RV {
+    entry(|| {
+        state::session(session)?;
+        Err(Error::Code(CKR_FUNCTION_NOT_PARALLEL))
+    })
 }
 
 /// `C_WaitForSlotEvent`: not supported.
@@ -307,5 +310,8 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
     pReserved: CK_VOID_PTR,
 ) -> CK_RV {
     let _ = (flags, pSlot, pReserved);
-    not_supported()
+    entry(|| {
+        state::current()?;
+        Err(Error::NotSupported)
+    })
 }

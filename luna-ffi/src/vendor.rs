@@ -66,7 +66,7 @@ pub unsafe extern "C" fn CA_GetFirmwareVersion(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn CA_GetTime(hSession: CK_SESSION_HANDLE, pulTime: CK_ULONG_PTR) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         let slot = library.sim.session_info(hSession)?.slot;
         // SAFETY: forwarded from this function's contract.
         let time = unsafe { args::out(pulTime) }?;
@@ -167,7 +167,7 @@ pub unsafe extern "C" fn CA_SetHSMPolicy(
     ulValue: CK_ULONG,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         Ok(library
             .sim
             .set_hsm_policy_in_session(hSession, ulPolicyId, ulValue)?)
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn CA_SetTokenPolicies(
     pulValues: CK_ULONG_PTR,
 ) -> CK_RV {
     entry(|| {
-        let library = state::current()?;
+        let library = state::session(hSession)?;
         library.sim.session_info(hSession)?;
         if ulCount != 0 && (pulIds.is_null() || pulValues.is_null()) {
             return Err(Error::ArgumentsBad);

@@ -188,13 +188,14 @@ scenario!(
             (info.cryptokiVersion.major, info.cryptokiVersion.minor),
             (2, 40)
         );
+        // No session is open yet: the session check comes before anything else.
         assert_eq!(
             call!(C_SeedRandom(1, null_mut(), 0)),
-            CKR_FUNCTION_NOT_SUPPORTED
+            CKR_SESSION_HANDLE_INVALID
         );
         assert_eq!(
             call!(C_GetObjectSize(1, 1, &mut count)),
-            CKR_FUNCTION_NOT_SUPPORTED
+            CKR_SESSION_HANDLE_INVALID
         );
         let session = open(0);
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
@@ -658,6 +659,31 @@ scenario!(
                 &mut len
             )),
             CKR_ARGUMENTS_BAD
+        );
+        // That error ended the operation (as every error but CKR_BUFFER_TOO_SMALL does), and
+        // the held plaintext with it.
+        len = 20;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                ciphertext.as_mut_ptr(),
+                32,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_DecryptInit(session, &mut cbc, key)), CKR_OK);
+        len = 10;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                ciphertext.as_mut_ptr(),
+                32,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_BUFFER_TOO_SMALL
         );
         len = 20;
         assert_eq!(

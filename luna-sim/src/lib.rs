@@ -53,7 +53,9 @@ pub use device::domains::{
 pub use device::provision;
 pub use device::records::CERT_VALIDITY;
 pub use error::{SimError, SimResult};
-pub use mechanisms::{GcmParams, HashAlg, Mechanism, MechanismInfo, OaepParams, PssParams};
+pub use mechanisms::{
+    GcmParams, HashAlg, Mechanism, MechanismInfo, OaepParams, OperationKind, PssParams,
+};
 pub use session::auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
 pub use session::table::{
     ObjectHandle, PARAM_OBJECT_BASE, SESSION_OBJECT_BASE, SessionHandle, SessionInfo, SlotId,

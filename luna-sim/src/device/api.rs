@@ -678,12 +678,22 @@ impl Simulator {
         if officer_set {
             flags |= CKF_USER_PIN_INITIALIZED;
         }
-        if officer_failures >= MAX_PIN_FAILURES {
-            flags |= CKF_USER_PIN_LOCKED;
-        }
-        if so_failures >= MAX_PIN_FAILURES {
-            flags |= CKF_SO_PIN_LOCKED;
-        }
+        flags |= pin_count_flags(
+            officer_failures,
+            [
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            ],
+        );
+        flags |= pin_count_flags(
+            so_failures,
+            [
+                CKF_SO_PIN_COUNT_LOW,
+                CKF_SO_PIN_FINAL_TRY,
+                CKF_SO_PIN_LOCKED,
+            ],
+        );
         let sessions: Vec<_> = inner
             .sessions
             .sessions
@@ -719,5 +729,20 @@ fn policy_value(value: CkUlong) -> SimResult<bool> {
         0 => Ok(false),
         1 => Ok(true),
         _ => Err(SimError::ArgumentsBad("a policy value is 0 or 1")),
+    }
+}
+
+/// The token flags of a PIN after `failures` wrong entries since the last right one: "count
+/// low" after any, "final try" when one more locks it, "locked" from the limit on (each alone,
+/// as PKCS#11 describes the states). `flags` is `[count low, final try, locked]`.
+fn pin_count_flags(failures: i64, [count_low, final_try, locked]: [CkFlags; 3]) -> CkFlags {
+    if failures >= MAX_PIN_FAILURES {
+        locked
+    } else if failures == MAX_PIN_FAILURES - 1 {
+        count_low | final_try
+    } else if failures > 0 {
+        count_low
+    } else {
+        0
     }
 }

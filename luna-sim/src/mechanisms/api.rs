@@ -2,7 +2,9 @@
 //! random. Keys may be used by the Crypto Officer and the Crypto User.
 //!
 //! As in PKCS#11, an error other than `CKR_OPERATION_ACTIVE`/`CKR_OPERATION_NOT_INITIALIZED`
-//! ends the operation; a single-part call or a final call always ends it. The `*_len`
+//! ends the operation; a single-part call or a final call always ends it. Single- and
+//! multi-part calls do not mix: a single-part call on an operation that had an update is
+//! `CKR_OPERATION_ACTIVE` and ends it (register A63). The `*_len`
 //! methods give output lengths without touching the operation (exact, or an upper bound for
 //! decryption), so the C module can answer length queries.
 
@@ -16,14 +18,22 @@ use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
 use crate::store::keys::fill_random;
 
-/// Which operation slot of a session.
-#[derive(Clone, Copy)]
-enum Kind {
+/// Which operation of a session (one of each may be active).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationKind {
+    /// Encryption.
     Encrypt,
+    /// Decryption.
     Decrypt,
+    /// Signature.
     Sign,
+    /// Verification.
     Verify,
+    /// Digest.
+    Digest,
 }
+
+use OperationKind as Kind;
 
 /// A stored key whose material the crypto library refuses was damaged after it was checked
 /// on creation.
@@ -53,7 +63,9 @@ impl Inner {
         Ok(match kind {
             Kind::Encrypt => &mut ops.encrypt,
             Kind::Decrypt => &mut ops.decrypt,
-            Kind::Sign | Kind::Verify => return Err(SimError::Internal("cipher slot")),
+            Kind::Sign | Kind::Verify | Kind::Digest => {
+                return Err(SimError::Internal("cipher slot"));
+            }
         })
     }
 
@@ -62,8 +74,45 @@ impl Inner {
         Ok(match kind {
             Kind::Sign => &mut ops.sign,
             Kind::Verify => &mut ops.verify,
-            Kind::Encrypt | Kind::Decrypt => return Err(SimError::Internal("sign slot")),
+            Kind::Encrypt | Kind::Decrypt | Kind::Digest => {
+                return Err(SimError::Internal("sign slot"));
+            }
         })
+    }
+
+    /// Whether the operation of `kind` had an update call.
+    fn multi_part(&mut self, session: SessionHandle, kind: Kind) -> SimResult<&mut bool> {
+        let flags = &mut self.ops(session)?.multi_part;
+        Ok(match kind {
+            Kind::Encrypt => &mut flags.encrypt,
+            Kind::Decrypt => &mut flags.decrypt,
+            Kind::Sign => &mut flags.sign,
+            Kind::Verify => &mut flags.verify,
+            Kind::Digest => &mut flags.digest,
+        })
+    }
+
+    /// A single-part call ends the operation it finds; on an operation that had update calls
+    /// it is `CKR_OPERATION_ACTIVE` (PKCS#11 forbids mixing them) and the operation ends too.
+    fn check_single(&mut self, session: SessionHandle, kind: Kind) -> SimResult<()> {
+        if std::mem::take(self.multi_part(session, kind)?) {
+            return Err(SimError::OperationActive);
+        }
+        Ok(())
+    }
+
+    /// Ends the operation of `kind`, if any.
+    fn end(&mut self, session: SessionHandle, kind: Kind) -> SimResult<()> {
+        *self.multi_part(session, kind)? = false;
+        let ops = self.ops(session)?;
+        match kind {
+            Kind::Encrypt => ops.encrypt = None,
+            Kind::Decrypt => ops.decrypt = None,
+            Kind::Sign => ops.sign = None,
+            Kind::Verify => ops.verify = None,
+            Kind::Digest => ops.digest = None,
+        }
+        Ok(())
     }
 
     /// Loads a key for an operation: visible, of the right class, with the usage flag.
@@ -138,6 +187,7 @@ impl Inner {
             _ => return Err(SimError::MechanismInvalid),
         };
         *self.cipher_slot(session, kind)? = Some(op);
+        *self.multi_part(session, kind)? = false;
         Ok(())
     }
 
@@ -147,10 +197,12 @@ impl Inner {
         kind: Kind,
         data: &[u8],
     ) -> SimResult<Zeroizing<Vec<u8>>> {
-        self.cipher_slot(session, kind)?
+        let op = self
+            .cipher_slot(session, kind)?
             .take()
-            .ok_or(SimError::OperationNotInitialized)?
-            .single(data)
+            .ok_or(SimError::OperationNotInitialized)?;
+        self.check_single(session, kind)?;
+        op.single(data)
     }
 
     fn cipher_update(
@@ -159,10 +211,13 @@ impl Inner {
         kind: Kind,
         data: &[u8],
     ) -> SimResult<Vec<u8>> {
-        let op = self.cipher_slot(session, kind)?;
-        op.as_mut()
+        let output = self
+            .cipher_slot(session, kind)?
+            .as_mut()
             .ok_or(SimError::OperationNotInitialized)?
-            .update(data)
+            .update(data)?;
+        *self.multi_part(session, kind)? = true;
+        Ok(output)
     }
 
     fn cipher_final(
@@ -287,6 +342,7 @@ impl Inner {
             _ => return Err(SimError::MechanismInvalid),
         };
         *self.sign_slot(session, kind)? = Some(op);
+        *self.multi_part(session, kind)? = false;
         Ok(())
     }
 
@@ -297,13 +353,22 @@ impl Inner {
         if result.is_err() {
             *slot = None;
         }
-        result
+        result?;
+        *self.multi_part(session, kind)? = true;
+        Ok(())
     }
 
-    fn take_sign(&mut self, session: SessionHandle, kind: Kind) -> SimResult<SignOp> {
-        self.sign_slot(session, kind)?
+    /// The signing or verification state for the final step; for a single-part call
+    /// (`single`), refused on an operation that had updates.
+    fn take_sign(&mut self, session: SessionHandle, kind: Kind, single: bool) -> SimResult<SignOp> {
+        let op = self
+            .sign_slot(session, kind)?
             .take()
-            .ok_or(SimError::OperationNotInitialized)
+            .ok_or(SimError::OperationNotInitialized)?;
+        if single {
+            self.check_single(session, kind)?;
+        }
+        Ok(op)
     }
 }
 
@@ -476,7 +541,9 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
     pub fn sign(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
-        self.lock().take_sign(session, Kind::Sign)?.sign(Some(data))
+        self.lock()
+            .take_sign(session, Kind::Sign, true)?
+            .sign(Some(data))
     }
 
     /// `C_SignUpdate` (not for `CKM_ECDSA`, which is single-part:
@@ -495,7 +562,9 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (`CKM_ECDSA`).
     pub fn sign_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
-        self.lock().take_sign(session, Kind::Sign)?.sign(None)
+        self.lock()
+            .take_sign(session, Kind::Sign, false)?
+            .sign(None)
     }
 
     /// Length of the signature the active signing operation produces.
@@ -534,7 +603,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
     pub fn verify(&self, session: SessionHandle, data: &[u8], signature: &[u8]) -> SimResult<()> {
         self.lock()
-            .take_sign(session, Kind::Verify)?
+            .take_sign(session, Kind::Verify, true)?
             .verify(Some(data), signature)
     }
 
@@ -554,7 +623,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
     pub fn verify_final(&self, session: SessionHandle, signature: &[u8]) -> SimResult<()> {
         self.lock()
-            .take_sign(session, Kind::Verify)?
+            .take_sign(session, Kind::Verify, false)?
             .verify(None, signature)
     }
 
@@ -573,6 +642,7 @@ impl Simulator {
             return Err(SimError::MechanismInvalid);
         };
         ops.digest = Some(Hasher::new(*hash));
+        ops.multi_part.digest = false;
         Ok(())
     }
 
@@ -604,6 +674,7 @@ impl Simulator {
             .digest
             .take()
             .ok_or(SimError::OperationNotInitialized)?;
+        inner.check_single(session, Kind::Digest)?;
         hash.update(data);
         Ok(hash.finish())
     }
@@ -615,12 +686,12 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`.
     pub fn digest_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<()> {
         let mut inner = self.lock();
-        inner
-            .ops(session)?
-            .digest
+        let ops = inner.ops(session)?;
+        ops.digest
             .as_mut()
             .ok_or(SimError::OperationNotInitialized)?
             .update(data);
+        ops.multi_part.digest = true;
         Ok(())
     }
 
@@ -637,6 +708,17 @@ impl Simulator {
             .take()
             .ok_or(SimError::OperationNotInitialized)?;
         Ok(hash.finish())
+    }
+
+    /// Ends the operation of `kind` on `session`, if one is active: PKCS#11 ends an operation on
+    /// any error but `CKR_BUFFER_TOO_SMALL`, and the C module calls this for the errors it finds
+    /// itself (a NULL pointer, say) before the simulator sees the call.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`.
+    pub fn end_operation(&self, session: SessionHandle, kind: OperationKind) -> SimResult<()> {
+        self.lock().end(session, kind)
     }
 
     /// `C_GenerateRandom` into `out`, in place: the caller's length costs no allocation.

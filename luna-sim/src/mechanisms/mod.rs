@@ -1,6 +1,7 @@
 //! Mechanisms: typed parameters and the mechanism list of `C_GetMechanismList/Info`.
 
 mod api;
+pub use api::OperationKind;
 pub(crate) mod crypto;
 mod hash;
 pub(crate) mod rsa;

@@ -70,6 +70,18 @@ pub(crate) struct Operations {
     pub(crate) sign: Option<SignOp>,
     pub(crate) verify: Option<SignOp>,
     pub(crate) digest: Option<Hasher>,
+    /// Which operations had an update call: a single-part call may no longer end them.
+    pub(crate) multi_part: MultiPart,
+}
+
+/// The operations of a session that are under way as multi-part operations.
+#[derive(Default)]
+pub(crate) struct MultiPart {
+    pub(crate) encrypt: bool,
+    pub(crate) decrypt: bool,
+    pub(crate) sign: bool,
+    pub(crate) verify: bool,
+    pub(crate) digest: bool,
 }
 
 pub(crate) struct Session {

@@ -358,6 +358,19 @@ impl Simulator {
             .collect())
     }
 
+    /// `C_GetObjectSize`: the bytes of the object's attribute values plus 16 per attribute (its
+    /// type and length), a measure PKCS#11 leaves to the token.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_OBJECT_HANDLE_INVALID`.
+    pub fn object_size(&self, session: SessionHandle, object: ObjectHandle) -> SimResult<usize> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        let obj = inner.load_object(&view, object)?;
+        Ok(obj.attrs.iter().map(|(_, value)| value.len() + 16).sum())
+    }
+
     /// `C_SetAttributeValue` under PKCS#11's rules (see the crate documentation).
     ///
     /// # Errors

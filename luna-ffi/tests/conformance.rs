@@ -1,0 +1,317 @@
+//! PKCS#11's order of checks and operation rules, as the conformance suites test them: the
+//! not-initialized, then invalid-session checks come before any argument or mechanism is
+//! looked at; the codes of `C_SeedRandom`, `C_GetFunctionStatus`, `C_CancelFunction` and
+//! `C_GetObjectSize`; an error ends the operation (also an argument error the module finds
+//! itself); single- and multi-part calls do not mix (register A63); and the PIN count flags of
+//! `CK_TOKEN_INFO`.
+#![allow(unsafe_code)]
+// Test helpers, like tests, fail loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[macro_use]
+mod common;
+
+use std::ptr::null_mut;
+
+use cpv4_wire::consts::*;
+use luna_ffi::types::*;
+use luna_ffi::*;
+
+fn open(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
+    let mut session = 0;
+    assert_eq!(
+        call!(C_OpenSession(
+            slot,
+            CKF_SERIAL_SESSION | CKF_RW_SESSION,
+            null_mut(),
+            None,
+            &mut session
+        )),
+        CKR_OK
+    );
+    session
+}
+
+fn login(session: CK_SESSION_HANDLE, pin: &str) -> CK_RV {
+    call!(C_Login(
+        session,
+        CKU_USER,
+        pin.as_ptr().cast_mut(),
+        pin.len() as CK_ULONG
+    ))
+}
+
+fn mechanism(kind: CK_MECHANISM_TYPE) -> CK_MECHANISM {
+    CK_MECHANISM {
+        mechanism: kind,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    }
+}
+
+/// A generic secret of 32 bytes for HMAC.
+fn hmac_key(session: CK_SESSION_HANDLE) -> CK_OBJECT_HANDLE {
+    let mut len: CK_ULONG = 32;
+    let mut template = [CK_ATTRIBUTE {
+        type_: CKA_VALUE_LEN,
+        pValue: std::ptr::from_mut(&mut len).cast(),
+        ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+    }];
+    let mut keygen = mechanism(CKM_GENERIC_SECRET_KEY_GEN);
+    let mut key = 0;
+    assert_eq!(
+        call!(C_GenerateKey(
+            session,
+            &mut keygen,
+            template.as_mut_ptr(),
+            1,
+            &mut key
+        )),
+        CKR_OK
+    );
+    key
+}
+
+fn token_flags(slot: CK_SLOT_ID) -> CK_FLAGS {
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::uninit();
+    assert_eq!(call!(C_GetTokenInfo(slot, info.as_mut_ptr())), CKR_OK);
+    // SAFETY: C_GetTokenInfo returned CKR_OK, so it wrote the structure.
+    unsafe { info.assume_init() }.flags
+}
+
+const UNKNOWN_MECHANISM: CK_MECHANISM_TYPE = 0x4242;
+
+scenario!(
+    initialized_then_session_then_arguments_then_mechanism,
+    scenario_order,
+    {
+        let mut unknown = mechanism(UNKNOWN_MECHANISM);
+        let mut len: CK_ULONG = 0;
+        // Before C_Initialize: whatever the other arguments, CKR_CRYPTOKI_NOT_INITIALIZED.
+        assert_eq!(
+            call!(C_EncryptInit(1, &mut unknown, 1)),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        assert_eq!(
+            call!(C_SignInit(1, null_mut(), 1)),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        assert_eq!(
+            call!(C_Digest(1, null_mut(), 5, null_mut(), null_mut())),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        assert_eq!(
+            call!(C_GetSlotInfo(0, null_mut())),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        assert_eq!(
+            call!(C_GetObjectSize(1, 1, null_mut())),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        // An invalid session next, still before the arguments and the mechanism.
+        for rv in [
+            call!(C_EncryptInit(999, &mut unknown, 1)),
+            call!(C_DecryptInit(999, null_mut(), 1)),
+            call!(C_DigestInit(999, &mut unknown)),
+            call!(C_Sign(999, null_mut(), 5, null_mut(), null_mut())),
+            call!(C_Verify(999, null_mut(), 5, null_mut(), 3)),
+            call!(C_Digest(999, null_mut(), 5, null_mut(), &mut len)),
+            call!(C_DecryptUpdate(999, null_mut(), 5, null_mut(), null_mut())),
+            call!(C_DecryptFinal(999, null_mut(), null_mut())),
+            call!(C_UnwrapKey(
+                999,
+                null_mut(),
+                1,
+                null_mut(),
+                4,
+                null_mut(),
+                0,
+                null_mut()
+            )),
+            call!(C_FindObjectsInit(999, null_mut(), 2)),
+            call!(C_GetAttributeValue(999, 1, null_mut(), 2)),
+            call!(C_SeedRandom(999, null_mut(), 4)),
+            call!(C_GetFunctionStatus(999)),
+            call!(C_CancelFunction(999)),
+            call!(C_GetObjectSize(999, 1, null_mut())),
+            call!(C_DigestKey(999, 1)),
+        ] {
+            assert_eq!(rv, CKR_SESSION_HANDLE_INVALID);
+        }
+        // With a valid session: a NULL argument, then an unknown mechanism.
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        assert_eq!(
+            call!(C_EncryptInit(session, null_mut(), 1)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_EncryptInit(session, &mut unknown, 1)),
+            CKR_MECHANISM_INVALID
+        );
+        assert_eq!(
+            call!(C_DigestInit(session, &mut unknown)),
+            CKR_MECHANISM_INVALID
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    seed_random_parallel_functions_and_object_size_have_their_codes,
+    scenario_codes,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        let mut seed = [7u8; 4];
+        assert_eq!(
+            call!(C_SeedRandom(session, null_mut(), 4)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_SeedRandom(session, seed.as_mut_ptr(), 4)),
+            CKR_RANDOM_SEED_NOT_SUPPORTED
+        );
+        assert_eq!(
+            call!(C_GetFunctionStatus(session)),
+            CKR_FUNCTION_NOT_PARALLEL
+        );
+        assert_eq!(call!(C_CancelFunction(session)), CKR_FUNCTION_NOT_PARALLEL);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let key = hmac_key(session);
+        let mut size: CK_ULONG = 0;
+        assert_eq!(call!(C_GetObjectSize(session, key, &mut size)), CKR_OK);
+        // At least the 32-byte value and the 16 bytes of each of a dozen attributes.
+        assert!(size > 32 + 12 * 16, "{size}");
+        assert_eq!(
+            call!(C_GetObjectSize(session, key, null_mut())),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_GetObjectSize(session, 0x7777, &mut size)),
+            CKR_OBJECT_HANDLE_INVALID
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    errors_end_operations_and_single_and_multi_part_calls_do_not_mix,
+    scenario_operations,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let data = b"some data".as_ptr().cast_mut();
+        let mut out = [0u8; 64];
+        let mut out_len: CK_ULONG = 64;
+        let mut sha256 = mechanism(CKM_SHA256);
+
+        // Register A63: C_Digest after C_DigestUpdate is CKR_OPERATION_ACTIVE and ends it.
+        assert_eq!(call!(C_DigestInit(session, &mut sha256)), CKR_OK);
+        assert_eq!(call!(C_DigestUpdate(session, data, 9)), CKR_OK);
+        assert_eq!(
+            call!(C_Digest(session, data, 9, out.as_mut_ptr(), &mut out_len)),
+            CKR_OPERATION_ACTIVE
+        );
+        assert_eq!(
+            call!(C_DigestUpdate(session, data, 9)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        // An argument error the module finds itself ends the operation too.
+        assert_eq!(call!(C_DigestInit(session, &mut sha256)), CKR_OK);
+        assert_eq!(
+            call!(C_DigestUpdate(session, null_mut(), 5)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_DigestFinal(session, out.as_mut_ptr(), &mut out_len)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        // CKR_BUFFER_TOO_SMALL does not end it.
+        assert_eq!(call!(C_DigestInit(session, &mut sha256)), CKR_OK);
+        let mut short: CK_ULONG = 4;
+        assert_eq!(
+            call!(C_Digest(session, data, 9, out.as_mut_ptr(), &mut short)),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(short, 32);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Digest(session, data, 9, out.as_mut_ptr(), &mut out_len)),
+            CKR_OK
+        );
+        assert_eq!(out_len, 32);
+
+        // The same rules for signatures (HMAC) and verification.
+        let key = hmac_key(session);
+        let mut hmac = mechanism(CKM_SHA256_HMAC);
+        assert_eq!(call!(C_SignInit(session, &mut hmac, key)), CKR_OK);
+        assert_eq!(call!(C_SignUpdate(session, data, 9)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Sign(session, data, 9, out.as_mut_ptr(), &mut out_len)),
+            CKR_OPERATION_ACTIVE
+        );
+        assert_eq!(
+            call!(C_SignFinal(session, out.as_mut_ptr(), &mut out_len)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_SignInit(session, &mut hmac, key)), CKR_OK);
+        assert_eq!(
+            call!(C_Sign(
+                session,
+                null_mut(),
+                9,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_Sign(session, data, 9, out.as_mut_ptr(), &mut out_len)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_VerifyInit(session, &mut hmac, key)), CKR_OK);
+        assert_eq!(call!(C_VerifyUpdate(session, data, 9)), CKR_OK);
+        assert_eq!(
+            call!(C_Verify(session, data, 9, out.as_mut_ptr(), 32)),
+            CKR_OPERATION_ACTIVE
+        );
+        assert_eq!(
+            call!(C_VerifyFinal(session, null_mut(), 0)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    wrong_pins_set_the_count_low_and_final_try_flags,
+    scenario_pin_flags,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        let low = CKF_USER_PIN_COUNT_LOW;
+        let final_try = CKF_USER_PIN_FINAL_TRY;
+        assert_eq!(token_flags(0) & (low | final_try), 0);
+        assert_eq!(login(session, "wrong-pin"), CKR_PIN_INCORRECT);
+        assert_eq!(token_flags(0) & (low | final_try), low);
+        for _ in 0..(luna_sim::MAX_PIN_FAILURES - 2) {
+            assert_eq!(login(session, "wrong-pin"), CKR_PIN_INCORRECT);
+        }
+        // One more wrong PIN would lock it.
+        assert_eq!(token_flags(0) & (low | final_try), low | final_try);
+        assert_eq!(token_flags(0) & CKF_USER_PIN_LOCKED, 0);
+        // The right PIN clears both.
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        assert_eq!(token_flags(0) & (low | final_try), 0);
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
