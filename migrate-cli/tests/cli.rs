@@ -212,8 +212,13 @@ fn migrate_refuses_a_run_without_a_selection_and_the_same_slot() {
 }
 
 /// A store failure injected at every write of a migration in turn: each failed run leaves
-/// only whole clones, and the next run completes it without a duplicate.
+/// only whole clones, and the next run completes it without a duplicate. Needs the binary built
+/// with fault injection (the test command's build, `cargo xtask ci`).
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs --features migrate-cli/fault-injection"
+)]
 fn a_migration_interrupted_at_any_write_completes_on_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");

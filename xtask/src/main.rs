@@ -62,6 +62,10 @@ fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String>
     }
 }
 
+/// The features of the test command's build: fault injection from `LUNA_SIM_FAULTS`, which
+/// no shipped build has.
+const FAULT_FEATURES: &str = "luna-sim/fault-injection,migrate-cli/fault-injection";
+
 fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"], &[])?;
     run(
@@ -70,13 +74,26 @@ fn ci() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            FAULT_FEATURES,
             "--",
             "-D",
             "warnings",
         ],
         &[],
     )?;
-    run("cargo", &["test", "--workspace"], &[])?;
+    // A build without fault injection ignores LUNA_SIM_FAULTS (the shipped library's case);
+    // the workspace's tests then run with it, as the crash and error-path tests need.
+    run(
+        "cargo",
+        &["test", "-p", "luna-sim", "--test", "no_faults"],
+        &[],
+    )?;
+    run(
+        "cargo",
+        &["test", "--workspace", "--features", FAULT_FEATURES],
+        &[],
+    )?;
     // The fuzz crate is outside the workspace (libFuzzer's instrumentation needs nightly flags
     // only `cargo fuzz` passes); type-check its targets here so an API change cannot break one
     // unseen. It shares the workspace's target directory, so dependencies build once.

@@ -1,14 +1,17 @@
 //! Fault injection for crash and error-path tests.
 //!
 //! A [`FaultPlan`] is set on a simulator with
-//! [`Simulator::set_fault_plan`](crate::Simulator::set_fault_plan), or given to a child
+//! [`Simulator::set_fault_plan`](crate::Simulator::set_fault_plan), or, in a build with the
+//! `fault-injection` feature (the test command's build, never a shipped one), given to a child
 //! process through the environment variable [`FAULTS_ENV`], e.g.
-//! `LUNA_SIM_FAULTS=fail_write=3,abort_after_objects=1000`.
+//! `LUNA_SIM_FAULTS=fail_write=3,abort_after_objects=1000`. Without the feature the variable is
+//! never read and `abort_after_objects` never aborts: an application that inherits the
+//! variable cannot be made to fail or abort through it.
 
 use crate::error::{SimError, SimResult};
 
 /// The environment variable read by [`FaultPlan::from_env`] (and by
-/// [`Simulator::open`](crate::Simulator::open)).
+/// [`Simulator::open`](crate::Simulator::open)) in builds with the `fault-injection` feature.
 pub const FAULTS_ENV: &str = "LUNA_SIM_FAULTS";
 
 /// Which faults to inject. Counting starts when the plan is set (or the simulator opened).
@@ -18,7 +21,8 @@ pub struct FaultPlan {
     /// its work, and roll it back.
     pub fail_write: Option<u64>,
     /// Abort the process (`std::process::abort`) as soon as a committed transaction brings
-    /// the number of token objects inserted to N or more.
+    /// the number of token objects inserted to N or more. Honoured only in builds with the
+    /// `fault-injection` feature.
     pub abort_after_objects: Option<u64>,
 }
 
@@ -56,16 +60,18 @@ impl FaultPlan {
         Ok(plan)
     }
 
-    /// The plan in [`FAULTS_ENV`], or no faults if it is unset.
+    /// The plan in [`FAULTS_ENV`], or no faults if it is unset; always no faults in a build
+    /// without the `fault-injection` feature.
     ///
     /// # Errors
     ///
     /// As [`FaultPlan::parse`].
     pub fn from_env() -> SimResult<Self> {
-        match std::env::var(FAULTS_ENV) {
-            Ok(text) => Self::parse(&text),
-            Err(_) => Ok(Self::none()),
+        #[cfg(feature = "fault-injection")]
+        if let Ok(text) = std::env::var(FAULTS_ENV) {
+            return Self::parse(&text);
         }
+        Ok(Self::none())
     }
 }
 
@@ -95,6 +101,7 @@ impl FaultState {
     /// Counts committed object inserts and aborts the process if the plan says so.
     pub(crate) fn objects_committed(&mut self, count: u64) {
         self.objects_inserted += count;
+        #[cfg(feature = "fault-injection")]
         if let Some(limit) = self.plan.abort_after_objects
             && count > 0
             && self.objects_inserted >= limit
