@@ -407,44 +407,80 @@ fn find_by_label_or_id_uses_an_index_not_a_scan() {
     );
 }
 
+/// The bytes of the store file and, if present, its `-wal` and `-shm` files.
+fn store_files(home: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    let db = std::fs::read(home.join(luna_sim::DB_FILE)).unwrap();
+    let wal = std::fs::read(home.join(format!("{}-wal", luna_sim::DB_FILE))).unwrap_or_default();
+    (db, wal)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// While the simulator is open, the new objects are in the write-ahead log (SQLite moves them
+/// into the `.db` file at a checkpoint, at the latest on close): both files are scanned then,
+/// and the `.db` again after closing. The audit found the WAL scanned only after closing, when
+/// SQLite had already removed it.
 #[test]
 fn key_values_are_encrypted_at_rest_and_labels_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let value = *b"AT-REST-SECRET-VALUE-32-BYTES-!!";
-    {
-        let sim = open(dir.path());
-        let co = login(&sim, 0, CKU_USER);
-        sim.create_object(co, &aes_template("VISIBLE-LABEL-MARKER", &value, false))
-            .unwrap();
-        assert_eq!(
-            sim.find_all(co, &[Attribute::bytes(CKA_VALUE, value.to_vec())])
-                .unwrap()
-                .len(),
-            1
+    let sim = open(dir.path());
+    let co = login(&sim, 0, CKU_USER);
+    sim.create_object(co, &aes_template("VISIBLE-LABEL-MARKER", &value, false))
+        .unwrap();
+    let (_, private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ulong(CKA_MODULUS_BITS, 1024),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+            &[
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_SENSITIVE, false),
+            ],
+        )
+        .unwrap();
+    let prime = read(&sim, co, private, CKA_PRIME_1);
+    assert_eq!(
+        sim.find_all(co, &[Attribute::bytes(CKA_VALUE, value.to_vec())])
+            .unwrap()
+            .len(),
+        1
+    );
+    let check = |bytes: &[u8], what: &str| {
+        assert!(!contains(bytes, &value), "{what}: a key value in the clear");
+        assert!(
+            !contains(bytes, &value[..16]),
+            "{what}: half a key value in the clear"
         );
-    }
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with(luna_sim::DB_FILE) {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !contains(bytes, &prime),
+            "{what}: an RSA prime in the clear"
+        );
+        assert!(
+            !contains(bytes, luna_sim::provision::DEFAULT_DOMAIN_KCV.as_bytes()),
+            "{what}: the KCV is stored"
+        );
+    };
+    let (db, wal) = store_files(dir.path());
+    assert!(!wal.is_empty(), "the WAL holds the new objects while open");
     assert!(
-        contains(b"VISIBLE-LABEL-MARKER"),
-        "the scan must see plain attributes"
+        contains(&wal, b"VISIBLE-LABEL-MARKER"),
+        "the scan must see the plain attributes of the new objects in the WAL"
     );
-    assert!(!contains(&value), "a key value is stored in the clear");
+    check(&db, "open .db");
+    check(&wal, "open -wal");
+    drop(sim);
+    let (db, _) = store_files(dir.path());
     assert!(
-        !contains(&value[..16]),
-        "half a key value is stored in the clear"
+        contains(&db, b"VISIBLE-LABEL-MARKER"),
+        "after closing, the objects are in the .db"
     );
-    assert!(
-        !contains(luna_sim::provision::DEFAULT_DOMAIN_KCV.as_bytes()),
-        "the KCV is stored"
-    );
+    check(&db, "closed .db");
 }
 
 #[test]

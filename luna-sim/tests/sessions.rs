@@ -470,24 +470,69 @@ fn injected_write_fault_is_device_error_and_rolls_back() {
     assert!(sim.integrity_check().unwrap().is_ok());
 }
 
+/// The documented order of the default home, with fixed literal expectations: each case runs
+/// `default_home` in a child process whose environment holds exactly the variables of the case
+/// (the audit found the test re-implementing the function it tests, against whatever
+/// environment the test run had).
 #[test]
 fn default_home_follows_the_environment_order() {
-    // Only reads the variables that are set for this process; checks the documented order.
-    let home = luna_sim::default_home();
-    if let Some(explicit) = std::env::var_os(luna_sim::HOME_ENV).filter(|v| !v.is_empty()) {
-        assert_eq!(home.unwrap(), std::path::PathBuf::from(explicit));
-    } else if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        assert_eq!(
-            home.unwrap(),
-            std::path::PathBuf::from(data).join("luna-sim")
+    const CHILD: &str = "LUNA_SIM_DEFAULT_HOME_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        match luna_sim::default_home() {
+            Ok(path) => println!("home=[{}]", path.display()),
+            Err(error) => println!("error=[{}]", error.rv()),
+        }
+        return;
+    }
+    let cases: [(&[(&str, &str)], String); 6] = [
+        (
+            &[
+                ("LUNA_SIM_HOME", "/explicit"),
+                ("XDG_DATA_HOME", "/xdg"),
+                ("HOME", "/home/u"),
+            ],
+            "home=[/explicit]".into(),
+        ),
+        (
+            &[
+                ("LUNA_SIM_HOME", ""),
+                ("XDG_DATA_HOME", "/xdg"),
+                ("HOME", "/home/u"),
+            ],
+            "home=[/xdg/luna-sim]".into(),
+        ),
+        (
+            &[("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")],
+            "home=[/xdg/luna-sim]".into(),
+        ),
+        (
+            &[("XDG_DATA_HOME", ""), ("HOME", "/home/u")],
+            "home=[/home/u/.local/share/luna-sim]".into(),
+        ),
+        (
+            &[("HOME", "/home/u")],
+            "home=[/home/u/.local/share/luna-sim]".into(),
+        ),
+        (&[("HOME", "")], format!("error=[{CKR_DEVICE_ERROR}]")),
+    ];
+    for (vars, expected) in cases {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "default_home_follows_the_environment_order",
+                "--nocapture",
+            ])
+            .env_clear()
+            .env(CHILD, "1")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{vars:?}: {stdout}");
+        assert!(
+            stdout.contains(&expected),
+            "{vars:?}: want {expected}, got {stdout}"
         );
-    } else if let Some(user) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        assert_eq!(
-            home.unwrap(),
-            std::path::PathBuf::from(user).join(".local/share/luna-sim")
-        );
-    } else {
-        assert_eq!(home.unwrap_err().rv(), CKR_DEVICE_ERROR);
     }
 }
 
