@@ -1571,7 +1571,8 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * `C_EncryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+ * `C_EncryptInit`: AES-GCM, AES-CBC-PAD, and RSA PKCS #1 v1.5, OAEP and raw (see the
+ * mechanism table of the README).
  *
  * # Safety
  *
@@ -1620,7 +1621,7 @@ CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession,
                      CK_ULONG_PTR pulLastEncryptedPartLen);
 
 /**
- * `C_DecryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+ * `C_DecryptInit`: the mechanisms of [`C_EncryptInit`].
  *
  * # Safety
  *
@@ -1962,7 +1963,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
                         CK_OBJECT_HANDLE_PTR phPrivateKey);
 
 /**
- * `C_WrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`.
+ * `C_WrapKey`: AES key wrap with padding (secret keys, EC and RSA private keys as PKCS #8),
+ * or RSA PKCS #1 v1.5 and OAEP (secret keys).
  *
  * # Safety
  *
@@ -1977,7 +1979,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession,
                 CK_ULONG_PTR pulWrappedKeyLen);
 
 /**
- * `C_UnwrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`.
+ * `C_UnwrapKey`: the mechanisms of [`C_WrapKey`].
  *
  * # Safety
  *
@@ -2208,7 +2210,8 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession,
 CK_RV C_Logout(CK_SESSION_HANDLE hSession);
 
 /**
- * `C_SignInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+ * `C_SignInit`: ECDSA (raw and with SHA-1 to SHA-512), HMAC, and RSA PKCS #1 v1.5, PSS and
+ * raw (see the mechanism table of the README).
  *
  * # Safety
  *
@@ -2250,7 +2253,7 @@ CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPar
 CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen);
 
 /**
- * `C_VerifyInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+ * `C_VerifyInit`: the mechanisms of [`C_SignInit`].
  *
  * # Safety
  *
@@ -2290,7 +2293,7 @@ CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
 
 /**
- * `C_DigestInit` with `CKM_SHA256`.
+ * `C_DigestInit`: SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512.
  *
  * # Safety
  *

@@ -91,7 +91,8 @@ fn decrypt_step(
     }
 }
 
-/// `C_EncryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+/// `C_EncryptInit`: AES-GCM, AES-CBC-PAD, and RSA PKCS #1 v1.5, OAEP and raw (see the
+/// mechanism table of the README).
 ///
 /// # Safety
 ///
@@ -184,7 +185,7 @@ pub unsafe extern "C" fn C_EncryptFinal(
     })
 }
 
-/// `C_DecryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD`.
+/// `C_DecryptInit`: the mechanisms of [`C_EncryptInit`].
 ///
 /// # Safety
 ///

@@ -76,9 +76,46 @@ impl From<SimError> for Error {
 /// Result of a call body.
 pub(crate) type FfiResult<T> = Result<T, Error>;
 
-/// Runs `body` under `catch_unwind`: `Ok` is `CKR_OK`, an error its code, a panic
-/// `CKR_GENERAL_ERROR`.
+/// Held shared by every call for its duration, and exclusively by a thread that forks, from
+/// just before `fork` to just after it in both processes (`pthread_atfork`): so no other thread
+/// is inside the module, and inside SQLite, whose mutexes a child would otherwise inherit
+/// locked and wait on forever (register A62). A fork waits for the calls in progress.
+static CALL_GATE: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+
+extern "C" fn before_fork() {
+    use parking_lot::lock_api::RawRwLock as _;
+    // SAFETY: the raw lock is taken without a guard on purpose; `after_fork`, which
+    // `pthread_atfork` runs in the parent and in the child right after this `fork`, releases it.
+    unsafe { CALL_GATE.raw() }.lock_exclusive();
+}
+
+extern "C" fn after_fork() {
+    use parking_lot::lock_api::RawRwLock as _;
+    // SAFETY: `before_fork` took the lock exclusively in this thread (the forking one, which
+    // is also the only thread of the child) just before the fork.
+    unsafe { CALL_GATE.raw().unlock_exclusive() };
+}
+
+/// Installs the fork handlers once per process (also in a child, where they are inherited).
+fn install_fork_handlers() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: the three handlers are `extern "C"` functions of this library that take no
+        // arguments and neither allocate nor unwind; the library is never unloaded while the
+        // process runs (it is a PKCS#11 module), so the pointers stay valid.
+        unsafe {
+            libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork));
+        }
+    });
+}
+
+/// Runs `body` under `catch_unwind` and the call gate: `Ok` is `CKR_OK`, an error its code, a
+/// panic `CKR_GENERAL_ERROR`.
 pub(crate) fn entry(body: impl FnOnce() -> FfiResult<()>) -> CK_RV {
+    install_fork_handlers();
+    // Recursive: a call made from inside another (the CLI's relay) must not wait for a fork
+    // that waits for it.
+    let _gate = CALL_GATE.read_recursive();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(err)) => err.rv(),

@@ -74,7 +74,8 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     })
 }
 
-/// `C_WrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`.
+/// `C_WrapKey`: AES key wrap with padding (secret keys, EC and RSA private keys as PKCS #8),
+/// or RSA PKCS #1 v1.5 and OAEP (secret keys).
 ///
 /// # Safety
 ///
@@ -102,7 +103,7 @@ pub unsafe extern "C" fn C_WrapKey(
     })
 }
 
-/// `C_UnwrapKey` with `CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`.
+/// `C_UnwrapKey`: the mechanisms of [`C_WrapKey`].
 ///
 /// # Safety
 ///

@@ -15,7 +15,8 @@ use crate::state;
 use crate::types::*;
 use luna_sim::OperationKind;
 
-/// `C_SignInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+/// `C_SignInit`: ECDSA (raw and with SHA-1 to SHA-512), HMAC, and RSA PKCS #1 v1.5, PSS and
+/// raw (see the mechanism table of the README).
 ///
 /// # Safety
 ///
@@ -109,7 +110,7 @@ pub unsafe extern "C" fn C_SignFinal(
     })
 }
 
-/// `C_VerifyInit` with `CKM_ECDSA`, `CKM_ECDSA_SHA256` or `CKM_SHA256_HMAC`.
+/// `C_VerifyInit`: the mechanisms of [`C_SignInit`].
 ///
 /// # Safety
 ///
@@ -195,7 +196,7 @@ pub unsafe extern "C" fn C_VerifyFinal(
     })
 }
 
-/// `C_DigestInit` with `CKM_SHA256`.
+/// `C_DigestInit`: SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512.
 ///
 /// # Safety
 ///

@@ -6,12 +6,16 @@
 //! once; the simulator serializes its own state internally.
 //!
 //! After `fork`, the child inherits the parent's instance, whose SQLite connections must not
-//! be used (or closed) in another process. Each instance records the process that made it: in
-//! any other process it counts as not initialized (`CKR_CRYPTOKI_NOT_INITIALIZED`), and the
-//! child's `C_Initialize` sets it aside without running its destructors (it is leaked in the
-//! child, never closed there) and opens a fresh one, as PKCS#11 asks of a child.
+//! be used (or closed) in another process, and the parent's lock, which another thread of the
+//! parent may have held at the moment of the fork (it would then never be released in the
+//! child). So the state lives in a cell per process: a child finds the parent's cell (another
+//! process id), treats it as not initialized (`CKR_CRYPTOKI_NOT_INITIALIZED`) and never touches
+//! its lock or its instance; the first call in the child installs a fresh cell, leaking the
+//! inherited one (never closed there), and the child's `C_Initialize` opens a fresh instance,
+//! as PKCS#11 asks of a child (register A62).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use luna_sim::{OperationKind, SessionHandle, Simulator, SlotId};
@@ -69,8 +73,6 @@ pub(crate) struct Library {
     /// The simulator.
     pub(crate) sim: Simulator,
     held: Mutex<HashMap<(SessionHandle, OpKind), Held>>,
-    /// The process that initialized this instance.
-    pid: u32,
 }
 
 impl Library {
@@ -78,13 +80,7 @@ impl Library {
         Self {
             sim,
             held: Mutex::new(HashMap::new()),
-            pid: std::process::id(),
         }
-    }
-
-    /// Whether this instance was made by the calling process (not inherited across `fork`).
-    fn ours(&self) -> bool {
-        self.pid == std::process::id()
     }
 
     /// The held-back results.
@@ -103,15 +99,55 @@ impl Library {
     }
 }
 
-static STATE: RwLock<Option<Arc<Library>>> = RwLock::new(None);
+/// The state of one process.
+struct Cell {
+    /// The process this cell belongs to.
+    pid: u32,
+    library: RwLock<Option<Arc<Library>>>,
+}
+
+/// The cell of the process that last installed one; cells are leaked, never freed.
+static STATE: AtomicPtr<Cell> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The calling process's cell, installing a fresh one in a process that has none (the first
+/// call, or the first in a child after `fork`).
+fn cell() -> &'static Cell {
+    let pid = std::process::id();
+    loop {
+        let installed = STATE.load(Ordering::Acquire);
+        if !installed.is_null() {
+            // SAFETY: every pointer stored in STATE comes from `Box::leak` below and is never
+            // freed, so it is valid for the whole life of the process (and of a forked child,
+            // whose memory is a copy).
+            let cell = unsafe { &*installed };
+            if cell.pid == pid {
+                return cell;
+            }
+        }
+        let fresh: &'static mut Cell = Box::leak(Box::new(Cell {
+            pid,
+            library: RwLock::new(None),
+        }));
+        let fresh_ptr = std::ptr::from_mut(fresh);
+        if STATE
+            .compare_exchange(installed, fresh_ptr, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: just leaked above; never freed.
+            return unsafe { &*fresh_ptr };
+        }
+        // Another thread of this process installed its cell first: ours stays leaked (a few
+        // bytes, once) and the loop takes theirs.
+    }
+}
 
 /// The initialized library, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
 pub(crate) fn current() -> FfiResult<Arc<Library>> {
-    STATE
+    cell()
+        .library
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
-        .filter(|library| library.ours())
         .ok_or(Error::NotInitialized)
 }
 
@@ -147,20 +183,12 @@ pub(crate) fn ending_on_error(
     result
 }
 
-/// Sets aside an instance inherited across `fork`: leaked, so that nothing of the parent's
-/// store is touched in the child.
-fn forget_inherited(state: &mut Option<Arc<Library>>) {
-    if state.as_ref().is_some_and(|library| !library.ours())
-        && let Some(inherited) = state.take()
-    {
-        std::mem::forget(inherited);
-    }
-}
-
 /// Opens the simulator home (`LUNA_SIM_HOME`, else the default home) unless initialized.
 pub(crate) fn initialize() -> FfiResult<()> {
-    let mut state = STATE.write().unwrap_or_else(PoisonError::into_inner);
-    forget_inherited(&mut state);
+    let mut state = cell()
+        .library
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
     if state.is_some() {
         return Err(Error::AlreadyInitialized);
     }
@@ -172,8 +200,10 @@ pub(crate) fn initialize() -> FfiResult<()> {
 
 /// Drops the library instance, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
 pub(crate) fn finalize() -> FfiResult<()> {
-    let mut state = STATE.write().unwrap_or_else(PoisonError::into_inner);
-    forget_inherited(&mut state);
+    let mut state = cell()
+        .library
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
     state.take().map(drop).ok_or(Error::NotInitialized)
 }
 

@@ -1054,18 +1054,41 @@ scenario!(invalid_handles_and_user_types, scenario_handles, {
     assert_eq!(login(session, CKU_USER, "wrong-pin"), CKR_PIN_INCORRECT);
     assert_eq!(call!(C_Logout(session)), CKR_USER_NOT_LOGGED_IN);
 
-    // Not logged in: keys cannot be used or made.
+    // Not logged in: private keys cannot be made (a secret key is private by default), public
+    // session keys can (register A66).
     let mut keygen = mechanism(CKM_AES_KEY_GEN, null_mut(), 0);
+    let mut len: CK_ULONG = 32;
+    let (value, size) = ulong_bytes(&mut len);
+    let mut public_flag: CK_BBOOL = 0;
+    let mut template = [
+        CK_ATTRIBUTE {
+            type_: CKA_VALUE_LEN,
+            pValue: value,
+            ulValueLen: size,
+        },
+        attribute(CKA_PRIVATE, std::ptr::from_mut(&mut public_flag).cast(), 1),
+    ];
     assert_eq!(
         call!(C_GenerateKey(
             session,
             &mut keygen,
-            null_mut(),
-            0,
+            template.as_mut_ptr(),
+            1,
             &mut handle
         )),
         CKR_USER_NOT_LOGGED_IN
     );
+    assert_eq!(
+        call!(C_GenerateKey(
+            session,
+            &mut keygen,
+            template.as_mut_ptr(),
+            2,
+            &mut handle
+        )),
+        CKR_OK
+    );
+    assert_eq!(call!(C_DestroyObject(session, handle)), CKR_OK);
 
     // The Crypto User uses keys but may not create them.
     assert_eq!(login(session, CKU_CRYPTO_USER, common::CU_PIN), CKR_OK);

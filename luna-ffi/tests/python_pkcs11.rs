@@ -87,3 +87,24 @@ fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
         assert!(stdout.contains(line), "{line} missing:\n{stdout}");
     }
 }
+
+/// A child forked while other threads are inside the module gets a working library of its own
+/// (`tests/python_fork.py`, register A62).
+#[test]
+fn a_child_forked_during_calls_of_other_threads_initializes_its_own_library() {
+    let present = Command::new("python3")
+        .args(["-c", "import ctypes, os; os.fork"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require_tool("python3", present, "apt-get install python3") {
+        return;
+    }
+    let home = common::home();
+    let output = common::run_ok(
+        Command::new("python3")
+            .arg(common::package_dir().join("tests/python_fork.py"))
+            .arg(common::library())
+            .env("LUNA_SIM_HOME", home.path()),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("python-fork: OK"));
+}

@@ -120,12 +120,33 @@ impl SessionView {
         Ok(())
     }
 
-    /// The role may use keys: Crypto Officer or Crypto User.
-    pub(crate) const fn require_user(&self) -> SimResult<()> {
+    /// The role may create, change and destroy objects of this privacy: the Crypto Officer
+    /// any object; a session where nobody is logged in public ones (`CKA_PRIVATE` false), as
+    /// PKCS#11 and Luna allow (register A66); the Crypto User and the Partition SO none.
+    pub(crate) const fn require_changer(&self, private: bool) -> SimResult<()> {
         match self.role {
+            Some(Role::CryptoOfficer) => Ok(()),
+            None if !private => Ok(()),
             None => Err(SimError::UserNotLoggedIn),
+            Some(_) => Err(SimError::UserNotAuthorized),
+        }
+    }
+
+    /// As [`Self::require_changer`], plus a read-write session for token objects.
+    pub(crate) fn require_object_writer(&self, token: bool, private: bool) -> SimResult<()> {
+        self.require_changer(private)?;
+        if token && !self.read_write {
+            return Err(SimError::SessionReadOnly);
+        }
+        Ok(())
+    }
+
+    /// The role may use the keys it sees: Crypto Officer or Crypto User (every key), or nobody
+    /// logged in (the public keys, the only ones such a session sees); not the Partition SO.
+    pub(crate) const fn require_key_user(&self) -> SimResult<()> {
+        match self.role {
             Some(Role::So) => Err(SimError::UserNotAuthorized),
-            Some(_) => Ok(()),
+            _ => Ok(()),
         }
     }
 

@@ -13,7 +13,7 @@ use cpv4_wire::consts::*;
 use luna_sim::ck::CK_UNAVAILABLE_INFORMATION;
 use luna_sim::{
     Attribute, AttributeValue, GcmParams, HashAlg, Mechanism, OUID_LEN, P256_EC_PARAMS,
-    SessionHandle, Simulator, attribute_values_rv,
+    SessionHandle, SimError, Simulator, attribute_values_rv,
 };
 
 fn gcm(tag_bits: u64) -> Mechanism {
@@ -963,5 +963,81 @@ fn a_find_by_value_never_matches_a_key_whose_value_cannot_be_read() {
             )
             .unwrap();
         assert!(with_class.is_empty(), "token={token}");
+    }
+}
+
+/// Register A66: with nobody logged in, a session may create, copy, change, use and destroy
+/// public objects (session ones, and token ones in a read-write session), as PKCS#11 and
+/// Luna's documentation allow; private ones are `CKR_USER_NOT_LOGGED_IN`; the Crypto User and
+/// the Partition SO still may not create objects.
+#[test]
+fn public_objects_without_login_and_private_ones_refused() {
+    let (_dir, sim) = fresh();
+    let public_session = sim.open_session(0, true).unwrap();
+    let mut template = aes_template("public", &[4; 32], false);
+    template.retain(|a| a.kind != CKA_TOKEN);
+    template.push(Attribute::bool(CKA_PRIVATE, false));
+    let key = sim.create_object(public_session, &template).unwrap();
+    let mut token_template = template.clone();
+    token_template.push(Attribute::bool(CKA_TOKEN, true));
+    let token_key = sim.create_object(public_session, &token_template).unwrap();
+    // Used without login: an HMAC with the public key.
+    sim.sign_init(public_session, &Mechanism::Hmac(HashAlg::Sha256), key)
+        .unwrap();
+    assert_eq!(sim.sign(public_session, b"m").unwrap().len(), 32);
+    sim.set_attribute_value(
+        public_session,
+        key,
+        &[Attribute::bytes(CKA_LABEL, b"renamed".to_vec())],
+    )
+    .unwrap();
+    let copy = sim.copy_object(public_session, key, &[]).unwrap();
+    // A copy may not be made private without login.
+    assert_eq!(
+        sim.copy_object(public_session, key, &[Attribute::bool(CKA_PRIVATE, true)]),
+        Err(SimError::UserNotLoggedIn)
+    );
+    let public_key = sim
+        .generate_key(
+            public_session,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 16),
+                Attribute::bool(CKA_PRIVATE, false),
+            ],
+        )
+        .unwrap();
+    for object in [key, token_key, copy, public_key] {
+        sim.destroy_object(public_session, object).unwrap();
+    }
+    // Private objects (a secret key is private by default) need the Crypto Officer.
+    let mut private_template = aes_template("private", &[5; 32], false);
+    private_template.retain(|a| a.kind != CKA_TOKEN);
+    assert_eq!(
+        sim.create_object(public_session, &private_template),
+        Err(SimError::UserNotLoggedIn)
+    );
+    assert_eq!(
+        sim.generate_key(
+            public_session,
+            &Mechanism::AesKeyGen,
+            &[Attribute::ulong(CKA_VALUE_LEN, 16)],
+        ),
+        Err(SimError::UserNotLoggedIn)
+    );
+    // A read-only public session makes no token objects.
+    let read_only = sim.open_session(0, false).unwrap();
+    assert_eq!(
+        sim.create_object(read_only, &token_template),
+        Err(SimError::SessionReadOnly)
+    );
+    // The Crypto User and the Partition SO still may not create objects, public or not.
+    for user in [CKU_CRYPTO_USER, CKU_SO] {
+        let session = login(&sim, 1, user);
+        assert_eq!(
+            sim.create_object(session, &template),
+            Err(SimError::UserNotAuthorized)
+        );
+        sim.logout(session).unwrap();
     }
 }

@@ -602,3 +602,147 @@ fn a_migrated_rsa_key_pair_works_on_the_target() {
         AttributeValue::Sensitive
     );
 }
+
+/// Found by attacking the first version: inputs that cost memory or time before a size check,
+/// and codes of the refused material.
+#[test]
+fn oversized_salts_moduli_and_unwrapped_keys_are_refused_before_any_work() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let (public, private) = import_example_key(&sim, co, true);
+    // A salt of 2^40 bytes: refused before the crate allocates it (it aborted the process).
+    let huge = Mechanism::RsaPssHash(pss(HashAlg::Sha256, 1 << 40));
+    sim.sign_init(co, &huge, private).unwrap();
+    assert_eq!(sim.sign(co, b"m"), Err(SimError::DataLenRange));
+    assert_eq!(
+        verify(&sim, co, &huge, public, b"m", &[1; 128]),
+        Err(SimError::SignatureInvalid)
+    );
+    // The largest salt a 1024-bit key holds with SHA-256: 128 - 32 - 2 = 94 bytes.
+    let largest = Mechanism::RsaPssHash(pss(HashAlg::Sha256, 94));
+    let sig = sign(&sim, co, &largest, private, b"m");
+    assert_eq!(verify(&sim, co, &largest, public, b"m", &sig), Ok(()));
+    sim.sign_init(
+        co,
+        &Mechanism::RsaPssHash(pss(HashAlg::Sha256, 95)),
+        private,
+    )
+    .unwrap();
+    assert_eq!(sim.sign(co, b"m"), Err(SimError::DataLenRange));
+
+    // Moduli above 4096 bits (register A56): a public key, and a private key without primes
+    // whose modulus is 64 KiB (the prime recovery on it used to hold the lock for seconds).
+    let mut big = vec![0xC5; 1024];
+    big[1023] |= 1;
+    assert_eq!(
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+                Attribute::bytes(CKA_MODULUS, big),
+                Attribute::bytes(CKA_PUBLIC_EXPONENT, hex(E)),
+            ],
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_MODULUS))
+    );
+    let mut giant = vec![0xA7; 65_536];
+    giant[65_535] |= 1;
+    assert_eq!(
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+                Attribute::bytes(CKA_MODULUS, giant.clone()),
+                Attribute::bytes(CKA_PUBLIC_EXPONENT, hex(E)),
+                Attribute::bytes(CKA_PRIVATE_EXPONENT, giant),
+            ],
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_MODULUS))
+    );
+
+    // A 512-bit RSA key in PKCS #8, wrapped under a KEK the test knows: not a key this token
+    // holds, so CKR_WRAPPED_KEY_INVALID; material in an unwrap template is inconsistent.
+    let kek_value = [0x3C; 32];
+    let mut kek_template = common::aes_template("kek", &kek_value, false);
+    kek_template.push(Attribute::bool(CKA_UNWRAP, true));
+    let kek = sim.create_object(co, &kek_template).unwrap();
+    let small = {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key =
+            rsa::PrivateKey::new_unchecked(&mut rsa::rand_core::UnwrapErr(getrandom::SysRng), 512)
+                .unwrap();
+        key.to_pkcs8_der().unwrap().as_bytes().to_vec()
+    };
+    let wrapped = {
+        use aes_kw::cipher::KeyInit;
+        let mut out = vec![0u8; small.len() + 16];
+        let len = aes_kw::KwpAes256::new_from_slice(&kek_value)
+            .unwrap()
+            .wrap_key(&small, &mut out)
+            .unwrap()
+            .len();
+        out.truncate(len);
+        out
+    };
+    let private_template = [Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY)];
+    assert_eq!(
+        sim.unwrap_key(
+            co,
+            &Mechanism::AesKeyWrapKwp,
+            kek,
+            &wrapped,
+            &private_template
+        ),
+        Err(SimError::WrappedKeyInvalid)
+    );
+    assert_eq!(
+        sim.unwrap_key(
+            co,
+            &Mechanism::AesKeyWrapKwp,
+            kek,
+            &wrapped,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+                Attribute::bytes(CKA_MODULUS, hex(N)),
+            ],
+        ),
+        Err(SimError::TemplateInconsistent)
+    );
+
+    // Register A60: even a length query of an update is refused, and ends the operation.
+    sim.encrypt_init(co, &Mechanism::RsaPkcs, public).unwrap();
+    assert_eq!(
+        sim.encrypt_len(co, Some(4), false),
+        Err(SimError::FunctionNotSupported)
+    );
+    assert_eq!(
+        sim.encrypt(co, b"x"),
+        Err(SimError::OperationNotInitialized)
+    );
+
+    // Exponents in both templates of a generation must agree.
+    assert_eq!(
+        sim.generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ulong(CKA_MODULUS_BITS, 1024)],
+            &[Attribute::bytes(CKA_PUBLIC_EXPONENT, vec![3])],
+        )
+        .map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        sim.generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ulong(CKA_MODULUS_BITS, 1024),
+                Attribute::bytes(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]),
+            ],
+            &[Attribute::bytes(CKA_PUBLIC_EXPONENT, vec![3])],
+        ),
+        Err(SimError::TemplateInconsistent)
+    );
+}

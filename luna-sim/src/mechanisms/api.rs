@@ -1,5 +1,6 @@
 //! Cryptographic calls: encrypt, decrypt, sign, verify (single- and multi-part), digest and
-//! random. Keys may be used by the Crypto Officer and the Crypto User.
+//! random. Keys may be used by the Crypto Officer and the Crypto User, and public keys by a
+//! session where nobody is logged in (the only keys it sees); not by the Partition SO.
 //!
 //! As in PKCS#11, an error other than `CKR_OPERATION_ACTIVE`/`CKR_OPERATION_NOT_INITIALIZED`
 //! ends the operation; a single-part call or a final call always ends it. Single- and
@@ -144,7 +145,7 @@ impl Inner {
         key: ObjectHandle,
     ) -> SimResult<()> {
         let view = self.session(session)?;
-        view.require_user()?;
+        view.require_key_user()?;
         if self.cipher_slot(session, kind)?.is_some() {
             return Err(SimError::OperationActive);
         }
@@ -238,10 +239,13 @@ impl Inner {
         input: Option<usize>,
         single: bool,
     ) -> SimResult<usize> {
-        let op = self
-            .cipher_slot(session, kind)?
-            .as_ref()
-            .ok_or(SimError::OperationNotInitialized)?;
+        let slot = self.cipher_slot(session, kind)?;
+        let op = slot.as_ref().ok_or(SimError::OperationNotInitialized)?;
+        if !single && op.single_part_only() {
+            // The update or final call this length is for is refused: it ends the operation.
+            *slot = None;
+            return Err(SimError::FunctionNotSupported);
+        }
         Ok(match (input, single) {
             (input, true) => op.single_len(input.unwrap_or(0)),
             (Some(input), false) => op.update_len(input),
@@ -257,7 +261,7 @@ impl Inner {
         key: ObjectHandle,
     ) -> SimResult<()> {
         let view = self.session(session)?;
-        view.require_user()?;
+        view.require_key_user()?;
         if self.sign_slot(session, kind)?.is_some() {
             return Err(SimError::OperationActive);
         }
@@ -388,7 +392,8 @@ fn end_on_error<T>(
 }
 
 impl Simulator {
-    /// `C_EncryptInit` with `CKM_AES_GCM` or `CKM_AES_CBC_PAD` and an AES key with
+    /// `C_EncryptInit`: `CKM_AES_GCM` or `CKM_AES_CBC_PAD` with an AES key, `CKM_RSA_PKCS`,
+    /// `CKM_RSA_X_509` or `CKM_RSA_PKCS_OAEP` with an RSA public key; the key has
     /// `CKA_ENCRYPT`.
     ///
     /// # Errors
@@ -520,8 +525,9 @@ impl Simulator {
             .cipher_len(session, Kind::Decrypt, input, single)
     }
 
-    /// `C_SignInit` with `CKM_ECDSA` / `CKM_ECDSA_SHA256` (EC private key) or
-    /// `CKM_SHA256_HMAC` (generic secret or AES key), the key having `CKA_SIGN`.
+    /// `C_SignInit`: `CKM_ECDSA` and `CKM_ECDSA_SHA*` (EC private key), `CKM_SHA*_HMAC`
+    /// (generic secret or AES key), the RSA signature mechanisms (RSA private key); the key
+    /// has `CKA_SIGN`.
     ///
     /// # Errors
     ///
@@ -581,8 +587,8 @@ impl Simulator {
             .signature_len())
     }
 
-    /// `C_VerifyInit` with `CKM_ECDSA` / `CKM_ECDSA_SHA256` (EC public key) or
-    /// `CKM_SHA256_HMAC`, the key having `CKA_VERIFY`.
+    /// `C_VerifyInit`: the mechanisms of [`Simulator::sign_init`] with the public key (or the
+    /// HMAC secret), which has `CKA_VERIFY`.
     ///
     /// # Errors
     ///
@@ -627,7 +633,8 @@ impl Simulator {
             .verify(None, signature)
     }
 
-    /// `C_DigestInit` with `CKM_SHA256` (no login needed).
+    /// `C_DigestInit` with `CKM_SHA_1`, `CKM_SHA224`, `CKM_SHA256`, `CKM_SHA384` or
+    /// `CKM_SHA512` (no login needed).
     ///
     /// # Errors
     ///

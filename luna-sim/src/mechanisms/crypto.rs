@@ -291,6 +291,11 @@ pub(crate) enum CipherOp {
 }
 
 impl CipherOp {
+    /// Whether the operation has no update calls (RSA, register A60).
+    pub(crate) const fn single_part_only(&self) -> bool {
+        matches!(self, Self::Rsa { .. })
+    }
+
     pub(crate) fn update_len(&self, len: usize) -> usize {
         match self {
             Self::Gcm { .. } | Self::Rsa { .. } => 0,

@@ -76,30 +76,54 @@ pub(crate) fn generate(bits: CkUlong, exponent: BoxedUint) -> SimResult<PrivateK
         .map_err(|_| SimError::AttributeValueInvalid(CKA_PUBLIC_EXPONENT))
 }
 
-/// The public key of an RSA key object (public or private).
-pub(crate) fn public_key(attrs: &AttrMap) -> SimResult<PublicKey> {
-    let n = attrs
-        .get(CKA_MODULUS)
-        .ok_or(SimError::TemplateIncomplete(CKA_MODULUS))?;
-    let e = attrs
-        .get(CKA_PUBLIC_EXPONENT)
-        .ok_or(SimError::TemplateIncomplete(CKA_PUBLIC_EXPONENT))?;
-    PublicKey::new(uint(n), uint(e)).map_err(|_| SimError::AttributeValueInvalid(CKA_MODULUS))
+/// The significant bytes of a big-endian integer attribute, refused when longer than `max`
+/// bytes: sizes are checked before any arithmetic, so an oversized value costs nothing.
+fn bounded(attrs: &AttrMap, kind: CkAttributeType, max: usize) -> SimResult<&[u8]> {
+    let bytes = attrs.get(kind).ok_or(SimError::TemplateIncomplete(kind))?;
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    let significant = bytes.get(start..).unwrap_or_default();
+    if significant.len() > max {
+        return Err(SimError::AttributeValueInvalid(kind));
+    }
+    Ok(significant)
 }
 
-/// The private key of an RSA private key object. The primes are optional (the `rsa` crate
-/// recovers them from `n`, `e` and `d`); the CRT values are recomputed and not trusted.
+/// The modulus of a key object: 1024 to 4096 bits (register A56).
+fn modulus(attrs: &AttrMap) -> SimResult<&[u8]> {
+    let n = bounded(attrs, CKA_MODULUS, MAX_BITS / 8)?;
+    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    if bits < MIN_BITS {
+        return Err(SimError::AttributeValueInvalid(CKA_MODULUS));
+    }
+    Ok(n)
+}
+
+/// The public key of an RSA key object (public or private).
+pub(crate) fn public_key(attrs: &AttrMap) -> SimResult<PublicKey> {
+    let n = modulus(attrs)?;
+    let e = bounded(attrs, CKA_PUBLIC_EXPONENT, 8)?;
+    PublicKey::new_with_size_limits(uint(n), uint(e), MIN_BITS..=MAX_BITS)
+        .map_err(|_| SimError::AttributeValueInvalid(CKA_MODULUS))
+}
+
+/// The private key of an RSA private key object. The primes are optional when the public
+/// exponent is at least 2^16 (the `rsa` crate then recovers them from `n`, `e` and `d`); the
+/// CRT values are recomputed and not trusted. Every component is size-checked against the
+/// modulus first.
 pub(crate) fn private_key(attrs: &AttrMap) -> SimResult<PrivateKey> {
-    let part = |kind| attrs.get(kind).ok_or(SimError::TemplateIncomplete(kind));
-    let n = uint(part(CKA_MODULUS)?);
-    let e = uint(part(CKA_PUBLIC_EXPONENT)?);
-    let d = uint(part(CKA_PRIVATE_EXPONENT)?);
-    let primes = match (attrs.get(CKA_PRIME_1), attrs.get(CKA_PRIME_2)) {
-        (Some(p), Some(q)) => vec![uint(p), uint(q)],
-        (None, None) => Vec::new(),
+    let n = modulus(attrs)?;
+    let limit = n.len();
+    let e = uint(bounded(attrs, CKA_PUBLIC_EXPONENT, 8)?);
+    let d = uint(bounded(attrs, CKA_PRIVATE_EXPONENT, limit)?);
+    let primes = match (attrs.contains(CKA_PRIME_1), attrs.contains(CKA_PRIME_2)) {
+        (true, true) => vec![
+            uint(bounded(attrs, CKA_PRIME_1, limit)?),
+            uint(bounded(attrs, CKA_PRIME_2, limit)?),
+        ],
+        (false, false) => Vec::new(),
         _ => return Err(SimError::TemplateIncomplete(CKA_PRIME_2)),
     };
-    let key = PrivateKey::from_components(n, e, d, primes)
+    let key = PrivateKey::from_components(uint(n), e, d, primes)
         .map_err(|_| SimError::AttributeValueInvalid(CKA_PRIVATE_EXPONENT))?;
     if !(MIN_BITS..=MAX_BITS).contains(&(key.n().bit_width() as usize)) {
         return Err(SimError::AttributeValueInvalid(CKA_MODULUS));
@@ -273,7 +297,10 @@ pub(crate) fn sign(key: &PrivateKey, scheme: &Signature, input: &[u8]) -> SimRes
         }
         Signature::Pkcs1(hash) => with_hash!(*hash, D => key.sign(Pkcs1v15Sign::new::<D>(), input)),
         Signature::Pss(params) => {
-            check_pss_input(params, input)?;
+            check_pss_hash(params, input)?;
+            if !salt_fits(key.as_public_key(), params) {
+                return Err(SimError::DataLenRange);
+            }
             with_hash!(params.hash, D => key.sign(Pss::<D>::new_with_salt(params.salt_len), input))
         }
         Signature::Raw => {
@@ -286,11 +313,24 @@ pub(crate) fn sign(key: &PrivateKey, scheme: &Signature, input: &[u8]) -> SimRes
     signed.map_err(|_| SimError::DataLenRange)
 }
 
-fn check_pss_input(params: &PssParams, hash: &[u8]) -> SimResult<()> {
+/// Checks a PSS input: a hash of the parameter's length.
+fn check_pss_hash(params: &PssParams, hash: &[u8]) -> SimResult<()> {
     if hash.len() != params.hash.output_len() {
         return Err(SimError::DataLenRange);
     }
     Ok(())
+}
+
+/// Whether the salt fits the key: RFC 8017's emLen >= hLen + sLen + 2, checked before the
+/// `rsa` crate allocates the salt (a huge sLen would otherwise exhaust memory).
+fn salt_fits(key: &PublicKey, params: &PssParams) -> bool {
+    let em_len = (key.n().bit_width() as usize - 1).div_ceil(8);
+    params
+        .hash
+        .output_len()
+        .checked_add(params.salt_len)
+        .and_then(|n| n.checked_add(2))
+        .is_some_and(|needed| needed <= em_len)
 }
 
 /// Verifies `signature` over `input` (as [`sign`]).
@@ -315,7 +355,11 @@ pub(crate) fn verify(
             with_hash!(*hash, D => key.verify(Pkcs1v15Sign::new::<D>(), input, signature))
         }
         Signature::Pss(params) => {
-            check_pss_input(params, input)?;
+            check_pss_hash(params, input)?;
+            if !salt_fits(key, params) {
+                // No signature of this key has such a salt.
+                return Err(SimError::SignatureInvalid);
+            }
             with_hash!(params.hash, D => {
                 key.verify(Pss::<D>::new_with_salt(params.salt_len), input, signature)
             })

@@ -1,11 +1,12 @@
 //! Object calls: create, copy, destroy, get and set attributes, find, generate, wrap and
 //! unwrap.
 //!
-//! Roles: the Crypto Officer creates, changes and destroys objects; the Crypto User and the
-//! Partition SO get `CKR_USER_NOT_AUTHORIZED`, nobody logged in `CKR_USER_NOT_LOGGED_IN`.
-//! Token objects need a read-write session (`CKR_SESSION_READ_ONLY`). Private objects are
-//! invisible (`CKR_OBJECT_HANDLE_INVALID`, not found) unless a Crypto Officer or Crypto User
-//! is logged in.
+//! Roles: the Crypto Officer creates, changes and destroys objects; a session where nobody is
+//! logged in may do so with public objects (`CKA_PRIVATE` false), and gets
+//! `CKR_USER_NOT_LOGGED_IN` for private ones (register A66); the Crypto User and the Partition
+//! SO get `CKR_USER_NOT_AUTHORIZED`. Token objects need a read-write session
+//! (`CKR_SESSION_READ_ONLY`). Private objects are invisible (`CKR_OBJECT_HANDLE_INVALID`, not
+//! found) unless a Crypto Officer or Crypto User is logged in.
 
 use std::collections::VecDeque;
 
@@ -100,7 +101,7 @@ impl Inner {
     ) -> SimResult<Vec<ObjectHandle>> {
         let mut prepared = Vec::with_capacity(objects.len());
         for mut attrs in objects {
-            view.require_writer(attrs.is(CKA_TOKEN))?;
+            view.require_object_writer(attrs.is(CKA_TOKEN), attrs.is(CKA_PRIVATE))?;
             attrs.set(CKA_OUID, new_ouid()?);
             prepared.push(attrs);
         }
@@ -273,7 +274,7 @@ impl Simulator {
     ) -> SimResult<Vec<ObjectHandle>> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let objects = templates
             .iter()
             .map(|t| objects::build_object(AttrMap::from_template(t)?, &kinds(t), Origin::Created))
@@ -297,7 +298,7 @@ impl Simulator {
     ) -> SimResult<ObjectHandle> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let source = inner.load_object(&view, object)?;
         let copy = objects::apply_changes(&source.attrs, template, true)?;
         let mut handles = inner.store_objects(&view, vec![copy])?;
@@ -313,9 +314,9 @@ impl Simulator {
     pub fn destroy_object(&self, session: SessionHandle, object: ObjectHandle) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let obj = inner.load_object(&view, object)?;
-        view.require_writer(obj.token_id.is_some())?;
+        view.require_object_writer(obj.token_id.is_some(), obj.attrs.is(CKA_PRIVATE))?;
         if !obj.attrs.flag(CKA_DESTROYABLE).unwrap_or(true) {
             return Err(SimError::ActionProhibited);
         }
@@ -385,9 +386,9 @@ impl Simulator {
     ) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let obj = inner.load_object(&view, object)?;
-        view.require_writer(obj.token_id.is_some())?;
+        view.require_object_writer(obj.token_id.is_some(), obj.attrs.is(CKA_PRIVATE))?;
         let next = objects::apply_changes(&obj.attrs, template, false)?;
         inner.replace_object(&view, &obj, next)
     }
@@ -510,7 +511,7 @@ impl Simulator {
     ) -> SimResult<ObjectHandle> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let key_type = match mechanism {
             Mechanism::AesKeyGen => CKK_AES,
             Mechanism::GenericSecretKeyGen => CKK_GENERIC_SECRET,
@@ -573,7 +574,7 @@ impl Simulator {
         public_template: &[Attribute],
         private_template: &[Attribute],
     ) -> SimResult<(ObjectHandle, ObjectHandle)> {
-        self.lock().session(session)?.require_officer()?;
+        self.lock().session(session)?.require_changer(false)?;
         let (key_type, origin) = match mechanism {
             Mechanism::EcKeyPairGen => (CKK_EC, Origin::Generated(CKM_EC_KEY_PAIR_GEN)),
             Mechanism::RsaPkcsKeyPairGen => (CKK_RSA, Origin::Generated(CKM_RSA_PKCS_KEY_PAIR_GEN)),
@@ -582,9 +583,8 @@ impl Simulator {
         let mut public = AttrMap::from_template(public_template)?;
         let mut private = AttrMap::from_template(private_template)?;
         for (attrs, class) in [(&public, CKO_PUBLIC_KEY), (&private, CKO_PRIVATE_KEY)] {
-            let material = [CKA_VALUE, CKA_EC_POINT, CKA_MODULUS]
-                .iter()
-                .chain(objects::SECRET_ATTRIBUTES);
+            // The public exponent is a request (register A56); the rest is material.
+            let material = KEY_MATERIAL.iter().filter(|k| **k != CKA_PUBLIC_EXPONENT);
             if attrs.ulong(CKA_CLASS).is_some_and(|c| c != class)
                 || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != key_type)
                 || material.into_iter().any(|kind| attrs.contains(*kind))
@@ -614,7 +614,15 @@ impl Simulator {
             let bits = public
                 .ulong(CKA_MODULUS_BITS)
                 .ok_or(SimError::TemplateIncomplete(CKA_MODULUS_BITS))?;
-            let exponent = rsa::requested_exponent(public.get(CKA_PUBLIC_EXPONENT))?;
+            // The exponent may be in either template; given in both, it must agree.
+            let requested = match (
+                public.get(CKA_PUBLIC_EXPONENT),
+                private.get(CKA_PUBLIC_EXPONENT),
+            ) {
+                (Some(a), Some(b)) if a != b => return Err(SimError::TemplateInconsistent),
+                (a, b) => a.or(b),
+            };
+            let exponent = rsa::requested_exponent(requested)?;
             let key = rsa::generate(bits, exponent)?;
             rsa::set_public_attrs(&mut public, key.as_public_key());
             rsa::set_private_attrs(&mut private, &key)?;
@@ -630,7 +638,7 @@ impl Simulator {
         let private = objects::build_object(private, &kinds(private_template), origin)?;
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let handles = inner.store_objects(&view, vec![public, private])?;
         match handles.as_slice() {
             [public, private] => Ok((*public, *private)),
@@ -656,7 +664,7 @@ impl Simulator {
     ) -> SimResult<Vec<u8>> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_user()?;
+        view.require_key_user()?;
         let (class, key_type, rsa_scheme) = wrap_mechanism(mechanism, true)?;
         let kek = inner
             .load_object(&view, wrapping_key)
@@ -722,7 +730,7 @@ impl Simulator {
     ) -> SimResult<ObjectHandle> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
-        view.require_officer()?;
+        view.require_changer(false)?;
         let (class, key_type, rsa_scheme) = wrap_mechanism(mechanism, false)?;
         let kek = inner
             .load_object(&view, unwrapping_key)
@@ -736,7 +744,8 @@ impl Simulator {
             return Err(SimError::KeyFunctionNotPermitted);
         }
         let mut attrs = AttrMap::from_template(template)?;
-        if attrs.contains(CKA_VALUE) {
+        if KEY_MATERIAL.iter().any(|kind| attrs.contains(*kind)) {
+            // The material comes from the wrapped key only.
             return Err(SimError::TemplateInconsistent);
         }
         let data = match &rsa_scheme {
@@ -757,7 +766,10 @@ impl Simulator {
         }
         let built = objects::build_object(attrs, &kinds(template), Origin::Unwrapped).map_err(
             |e| match e {
-                SimError::AttributeValueInvalid(CKA_VALUE) => SimError::WrappedKeyInvalid,
+                // The unwrapped material is refused (a key of an unsupported size, say).
+                SimError::AttributeValueInvalid(kind) if KEY_MATERIAL.contains(&kind) => {
+                    SimError::WrappedKeyInvalid
+                }
                 other => other,
             },
         )?;
@@ -765,6 +777,21 @@ impl Simulator {
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 }
+
+/// The attributes that hold key material: set by the token from generated or unwrapped keys,
+/// never taken from a generation or unwrap template.
+const KEY_MATERIAL: &[CkAttributeType] = &[
+    CKA_VALUE,
+    CKA_EC_POINT,
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+];
 
 /// The wrapping key a wrap mechanism needs, `(class, key type)`, and for RSA its scheme.
 fn wrap_mechanism(
