@@ -1947,7 +1947,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession,
                     CK_OBJECT_HANDLE_PTR phKey);
 
 /**
- * `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256).
+ * `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521) or
+ * `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
  *
  * # Safety
  *

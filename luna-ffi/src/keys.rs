@@ -37,7 +37,8 @@ pub unsafe extern "C" fn C_GenerateKey(
     })
 }
 
-/// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256).
+/// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521) or
+/// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
 ///
 /// # Safety
 ///

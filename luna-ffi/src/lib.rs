@@ -10,10 +10,13 @@
 //! default home); see the README for pointing applications at the module.
 //!
 //! Implemented: general, slot and token functions, sessions and login (`CKU_SO`, `CKU_USER`,
-//! `CKU_CRYPTO_USER`), PINs, objects and attributes, find, AES-GCM and AES-CBC-PAD
-//! encryption, ECDSA (P-256) and HMAC-SHA256 signatures, SHA-256 digests, AES and generic
-//! secret key generation, EC key pairs, AES key wrap with padding, random. Every other
-//! standard function returns `CKR_FUNCTION_NOT_SUPPORTED`.
+//! `CKU_CRYPTO_USER`), PINs, objects and attributes, find, AES-GCM, AES-CBC-PAD and RSA
+//! (PKCS #1 v1.5, OAEP, raw) encryption, ECDSA (P-256, P-384, P-521), HMAC and RSA (PKCS #1
+//! v1.5, PSS, raw) signatures, SHA-1/224/256/384/512 digests, AES and generic secret key
+//! generation, EC and RSA key pairs, AES key wrap with padding and RSA wrap, random,
+//! `C_GetObjectSize`. The mechanism table of the README lists every mechanism; the few
+//! functions with no implementation return their documented code (most
+//! `CKR_FUNCTION_NOT_SUPPORTED`).
 //!
 //! The Luna extensions are exported by name (the vendor's wrapper resolves each with `dlsym`):
 //! the CPv4 calls (`CA_MigrationStartSessionNegotiation`,

@@ -6,7 +6,8 @@ the token decrypts or verifies.
 Covered per library: RSA key-pair generation, PKCS #1 v1.5 and PSS signatures with SHA-1/224/
 256/384/512, OAEP encryption (SHA-1 and SHA-256, with and without a label), PKCS #1 v1.5
 encryption, the import of a private key that cryptography generated (every CRT component),
-ECDSA with SHA-1/224/256/384/512 and raw CKM_ECDSA, and the SHA digests.
+ECDSA with SHA-1/224/256/384/512 on P-256, P-384 and P-521 and raw CKM_ECDSA, and the SHA
+digests.
 
 Usage: python3 python_crypto_interop.py /path/to/libluna_ffi.so  (with LUNA_SIM_HOME set)
 Prints "python-crypto-interop: OK" on success; any failure raises.
@@ -190,6 +191,18 @@ def with_python_pkcs11(module_path):
         ec_reference.verify(
             encode_ecdsa_signature(signature), digest, ec.ECDSA(utils.Prehashed(hashes.SHA256()))
         )
+
+        # P-384 and P-521 too, the points of P-521 in a long-form DER length.
+        for curve_name, curve in [("secp384r1", ec.SECP384R1()), ("secp521r1", ec.SECP521R1())]:
+            params = session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(curve_name)}, local=True
+            )
+            pub_n, priv_n = params.generate_keypair()
+            reference_n = load_der_public_key(encode_ec_public_key(pub_n))
+            assert reference_n.curve.name == curve.name, reference_n.curve.name
+            for name, algorithm, _ in HASHES:
+                signature = priv_n.sign(MESSAGE, mechanism=getattr(Mechanism, "ECDSA_" + name))
+                reference_n.verify(encode_ecdsa_signature(signature), MESSAGE, ec.ECDSA(algorithm))
 
         # An ECDSA signature by cryptography verifies on the token.
         theirs_ec = ec.generate_private_key(ec.SECP256R1())

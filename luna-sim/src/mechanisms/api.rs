@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::crypto::{self, CbcPad, CipherOp, RsaCipherKey, SignOp};
+use crate::mechanisms::ec::{SigningKey, VerifyingKey};
 use crate::mechanisms::{Hasher, Mechanism, rsa};
 use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
@@ -280,16 +281,13 @@ impl Inner {
                     _ => None,
                 };
                 if signing {
-                    let key = crypto::ec_signing_key(attrs.value()?)?;
+                    let key = SigningKey::of(&attrs)?;
                     match hasher {
                         Some(hasher) => SignOp::EcdsaHashSign(key, hasher),
                         None => SignOp::EcdsaSign(key),
                     }
                 } else {
-                    let point = attrs
-                        .get(CKA_EC_POINT)
-                        .ok_or(SimError::Corrupt("EC public key without point".into()))?;
-                    let key = crypto::parse_ec_point(point)?;
+                    let key = VerifyingKey::of(&attrs)?;
                     match hasher {
                         Some(hasher) => SignOp::EcdsaHashVerify(key, hasher),
                         None => SignOp::EcdsaVerify(key),

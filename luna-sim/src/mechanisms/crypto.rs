@@ -1,6 +1,6 @@
-//! Cryptographic operations: AES-GCM, AES-CBC-PAD (streaming), ECDSA P-256, AES key wrap with
+//! Cryptographic operations: AES-GCM, AES-CBC-PAD (streaming), AES key wrap with
 //! padding (RFC 5649), and the per-session operation states of multi-part calls (which also
-//! hold the HMAC and RSA states of `hash` and `rsa`).
+//! hold the ECDSA, HMAC and RSA keys and states of `ec`, `hash` and `rsa`).
 //!
 //! Multi-part AES-GCM buffers its input and produces everything at the final call (PKCS#11
 //! allows an update to return no output). AES-CBC-PAD streams: an update returns every
@@ -13,17 +13,13 @@ use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::AesGcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
+use crate::mechanisms::ec::{SigningKey, VerifyingKey};
 use crate::mechanisms::{GcmParams, HashAlg, Hasher, HmacState, rsa};
-use crate::store::keys::os_rng;
 
 const BLOCK: usize = 16;
-/// Length of an ECDSA P-256 signature (`r || s`).
-pub(crate) const ECDSA_SIG_LEN: usize = 64;
 
 /// The key check value of an AES key: the first 3 bytes of AES-ECB(key, 0^128).
 pub(crate) fn aes_check_value(key: &[u8]) -> SimResult<[u8; 3]> {
@@ -39,39 +35,6 @@ pub(crate) fn aes_check_value(key: &[u8]) -> SimResult<[u8; 3]> {
         [a, b, c, ..] => Ok([*a, *b, *c]),
         _ => Err(SimError::Internal("AES block length")),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// EC P-256
-
-/// Parses `CKA_EC_POINT`: a DER OCTET STRING holding an uncompressed SEC1 point (the PKCS#11
-/// form), or the bare SEC1 point.
-pub(crate) fn parse_ec_point(bytes: &[u8]) -> SimResult<VerifyingKey> {
-    let point = match bytes {
-        [0x04, 0x41, rest @ ..] if rest.len() == 0x41 => rest,
-        _ => bytes,
-    };
-    VerifyingKey::from_sec1_bytes(point).map_err(|_| SimError::KeyTypeInconsistent)
-}
-
-/// `CKA_EC_POINT` of a public key: DER OCTET STRING of the uncompressed point.
-pub(crate) fn ec_point_der(key: &VerifyingKey) -> Vec<u8> {
-    let point = key.to_sec1_point(false);
-    let mut out = vec![0x04, 0x41];
-    out.extend_from_slice(point.as_bytes());
-    out
-}
-
-/// The signing key of a `CKA_VALUE` (32-byte big-endian scalar).
-pub(crate) fn ec_signing_key(scalar: &[u8]) -> SimResult<SigningKey> {
-    SigningKey::from_slice(scalar).map_err(|_| SimError::KeyTypeInconsistent)
-}
-
-/// A new P-256 key pair: (scalar, `CKA_EC_POINT`).
-pub(crate) fn generate_ec() -> (Zeroizing<Vec<u8>>, Vec<u8>) {
-    let key = <SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(&mut os_rng());
-    let scalar = Zeroizing::new(key.to_bytes().to_vec());
-    (scalar, ec_point_der(key.verifying_key()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,10 +397,8 @@ impl SignOp {
     pub(crate) fn signature_len(&self) -> usize {
         match self {
             Self::Hmac(mac) => mac.output_len(),
-            Self::EcdsaSign(_)
-            | Self::EcdsaVerify(_)
-            | Self::EcdsaHashSign(..)
-            | Self::EcdsaHashVerify(..) => ECDSA_SIG_LEN,
+            Self::EcdsaSign(key) | Self::EcdsaHashSign(key, _) => key.curve().signature_len(),
+            Self::EcdsaVerify(key) | Self::EcdsaHashVerify(key, _) => key.curve().signature_len(),
             Self::RsaSign { key, .. } => rsa::modulus_len(key.as_public_key()),
             Self::RsaVerify { key, .. } => rsa::modulus_len(key),
         }
@@ -472,18 +433,8 @@ impl SignOp {
     /// Signs `data` in one call (for single-part `C_Sign`), or the accumulated data.
     pub(crate) fn sign(self, data: Option<&[u8]>) -> SimResult<Vec<u8>> {
         match self {
-            Self::EcdsaSign(key) => {
-                let hash = data.ok_or(SimError::FunctionNotSupported)?;
-                let sig: Signature = key.sign_prehash(hash).map_err(|_| SimError::DataLenRange)?;
-                Ok(sig.to_bytes().to_vec())
-            }
-            Self::EcdsaHashSign(key, hasher) => {
-                let hash = signed_input(Some(hasher), data)?;
-                let sig: Signature = key
-                    .sign_prehash(&hash)
-                    .map_err(|_| SimError::DataLenRange)?;
-                Ok(sig.to_bytes().to_vec())
-            }
+            Self::EcdsaSign(key) => key.sign(data.ok_or(SimError::FunctionNotSupported)?),
+            Self::EcdsaHashSign(key, hasher) => key.sign(&signed_input(Some(hasher), data)?),
             Self::Hmac(mut mac) => {
                 if let Some(data) = data {
                     mac.update(data);
@@ -505,16 +456,10 @@ impl SignOp {
     pub(crate) fn verify(self, data: Option<&[u8]>, signature: &[u8]) -> SimResult<()> {
         match self {
             Self::EcdsaVerify(key) => {
-                let hash = data.ok_or(SimError::FunctionNotSupported)?;
-                let sig = ecdsa_signature(signature)?;
-                key.verify_prehash(hash, &sig)
-                    .map_err(|_| SimError::SignatureInvalid)
+                key.verify(data.ok_or(SimError::FunctionNotSupported)?, signature)
             }
             Self::EcdsaHashVerify(key, hasher) => {
-                let hash = signed_input(Some(hasher), data)?;
-                let sig = ecdsa_signature(signature)?;
-                key.verify_prehash(&hash, &sig)
-                    .map_err(|_| SimError::SignatureInvalid)
+                key.verify(&signed_input(Some(hasher), data)?, signature)
             }
             Self::Hmac(mut mac) => {
                 if let Some(data) = data {
@@ -535,13 +480,6 @@ impl SignOp {
             }
         }
     }
-}
-
-fn ecdsa_signature(bytes: &[u8]) -> SimResult<Signature> {
-    if bytes.len() != ECDSA_SIG_LEN {
-        return Err(SimError::SignatureLenRange);
-    }
-    Signature::from_slice(bytes).map_err(|_| SimError::SignatureInvalid)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,27 +534,6 @@ pub(crate) fn kwp_unwrap(kek: &[u8], wrapped: &[u8]) -> SimResult<Zeroizing<Vec<
     .map_err(|_| SimError::WrappedKeyInvalid)?;
     buf.truncate(len);
     Ok(buf)
-}
-
-/// PKCS#8 DER of an EC private key (the wrapped form of `CKO_PRIVATE_KEY`).
-pub(crate) fn ec_private_to_pkcs8(scalar: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
-    use p256::pkcs8::EncodePrivateKey;
-    let secret = p256::SecretKey::from_slice(scalar).map_err(|_| SimError::KeyTypeInconsistent)?;
-    let doc = secret
-        .to_pkcs8_der()
-        .map_err(|_| SimError::KeyNotWrappable)?;
-    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
-}
-
-/// The scalar and public point of a PKCS#8 EC private key.
-pub(crate) fn ec_private_from_pkcs8(der: &[u8]) -> SimResult<(Zeroizing<Vec<u8>>, Vec<u8>)> {
-    use p256::pkcs8::DecodePrivateKey;
-    let secret = p256::SecretKey::from_pkcs8_der(der).map_err(|_| SimError::WrappedKeyInvalid)?;
-    let key = SigningKey::from(&secret);
-    Ok((
-        Zeroizing::new(secret.to_bytes().to_vec()),
-        ec_point_der(key.verifying_key()),
-    ))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod api;
 pub use api::OperationKind;
 pub(crate) mod crypto;
+pub mod ec;
 mod hash;
 pub(crate) mod rsa;
 
@@ -113,7 +114,7 @@ pub enum Mechanism {
     AesKeyGen,
     /// `CKM_GENERIC_SECRET_KEY_GEN`.
     GenericSecretKeyGen,
-    /// `CKM_EC_KEY_PAIR_GEN` (P-256 only).
+    /// `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521).
     EcKeyPairGen,
     /// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
     RsaPkcsKeyPairGen,
@@ -265,7 +266,7 @@ const fn rsa(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
 }
 
 const fn ec(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
-    hw(mechanism, 256, 256, flags | EC_FLAGS)
+    hw(mechanism, 256, 521, flags | EC_FLAGS)
 }
 
 const fn aes(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {

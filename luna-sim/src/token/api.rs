@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
+use crate::mechanisms::ec::{self, Curve};
 use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
 use crate::mechanisms::{crypto, rsa};
 use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
@@ -598,14 +599,14 @@ impl Simulator {
                 .or_else(|| private.get(CKA_EC_PARAMS))
                 .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?
                 .to_vec();
-            objects::check_ec_params(&params)?;
+            let curve = Curve::from_params(&params)?;
             if [&public, &private]
                 .iter()
                 .any(|a| a.get(CKA_EC_PARAMS).is_some_and(|p| p != params.as_slice()))
             {
                 return Err(SimError::TemplateInconsistent);
             }
-            let (scalar, point) = crypto::generate_ec();
+            let (scalar, point) = ec::generate(curve);
             public.set(CKA_EC_PARAMS, params.clone());
             public.set(CKA_EC_POINT, point);
             private.set(CKA_EC_PARAMS, params);
@@ -692,7 +693,7 @@ impl Simulator {
             Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => {
                 match target.attrs.ulong(CKA_KEY_TYPE) {
                     Some(CKK_RSA) => rsa::to_pkcs8(&rsa::private_key(&target.attrs)?)?,
-                    _ => crypto::ec_private_to_pkcs8(target.attrs.value()?)?,
+                    _ => ec::to_pkcs8(&target.attrs)?,
                 }
             }
             _ => return Err(SimError::KeyNotWrappable),
@@ -826,10 +827,14 @@ fn unwrap_private(attrs: &mut AttrMap, pkcs8: &[u8]) -> SimResult<()> {
     match key_type {
         CKK_RSA => rsa::set_private_attrs(attrs, &rsa::from_pkcs8(pkcs8)?)?,
         CKK_EC => {
-            let (scalar, _) = crypto::ec_private_from_pkcs8(pkcs8)?;
-            if !attrs.contains(CKA_EC_PARAMS) {
-                attrs.set(CKA_EC_PARAMS, objects::P256_EC_PARAMS.to_vec());
+            let (curve, scalar, _) = ec::from_pkcs8(pkcs8)?;
+            if attrs
+                .get(CKA_EC_PARAMS)
+                .is_some_and(|p| p != curve.params())
+            {
+                return Err(SimError::TemplateInconsistent);
             }
+            attrs.set(CKA_EC_PARAMS, curve.params().to_vec());
             attrs.set(CKA_VALUE, scalar.to_vec());
         }
         _ => return Err(SimError::TemplateInconsistent),

@@ -13,11 +13,11 @@ use cpv4_wire::consts::*;
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
+use crate::mechanisms::ec::{self, Curve};
 use crate::mechanisms::{crypto, rsa};
 use crate::token::attrs::{AttrMap, Attribute};
 
-/// DER of the P-256 (prime256v1) named-curve OID, the only `CKA_EC_PARAMS` accepted.
-pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+pub use crate::mechanisms::ec::P256_EC_PARAMS;
 
 /// Length of a `CKA_OUID`.
 pub const OUID_LEN: usize = 12;
@@ -344,7 +344,8 @@ fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
         let point = attrs
             .get(CKA_EC_POINT)
             .ok_or(SimError::TemplateIncomplete(CKA_EC_POINT))?;
-        crypto::parse_ec_point(point).map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
+        ec::VerifyingKey::new(Curve::of(attrs)?, point)
+            .map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
     } else {
         let key = rsa::public_key(attrs)?;
         check_modulus_bits(attrs, &key)?;
@@ -369,7 +370,8 @@ fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
         let value = attrs
             .get(CKA_VALUE)
             .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?;
-        crypto::ec_signing_key(value).map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
+        ec::SigningKey::new(Curve::of(attrs)?, value)
+            .map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
     } else {
         // Checked by the rsa crate, then stored whole (primes and CRT values recomputed).
         let key = rsa::private_key(attrs)?;
@@ -393,18 +395,10 @@ fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     Ok(())
 }
 
-/// Checks `CKA_EC_PARAMS`: P-256 is accepted, another named curve is
+/// Checks `CKA_EC_PARAMS`: P-256, P-384 and P-521 are accepted, another named curve is
 /// `CKR_CURVE_NOT_SUPPORTED`, anything that is not a DER OID is `CKR_DOMAIN_PARAMS_INVALID`.
 pub(crate) fn check_ec_params(params: &[u8]) -> SimResult<()> {
-    if params == P256_EC_PARAMS {
-        return Ok(());
-    }
-    match params {
-        [0x06, len, rest @ ..] if usize::from(*len) == rest.len() && !rest.is_empty() => {
-            Err(SimError::CurveNotSupported)
-        }
-        _ => Err(SimError::DomainParamsInvalid),
-    }
+    Curve::from_params(params).map(|_| ())
 }
 
 /// Applies `template` to an existing object's attributes under the rules of
@@ -520,9 +514,10 @@ mod tests {
     #[test]
     fn ec_params_of_other_curves_are_not_supported() {
         assert_eq!(check_ec_params(&P256_EC_PARAMS), Ok(()));
-        // secp384r1
+        assert_eq!(check_ec_params(&ec::P384_EC_PARAMS), Ok(()));
+        // secp256k1
         assert_eq!(
-            check_ec_params(&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]),
+            check_ec_params(&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A]),
             Err(SimError::CurveNotSupported)
         );
         assert_eq!(
