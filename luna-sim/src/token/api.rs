@@ -585,10 +585,10 @@ impl Simulator {
         let mut private = AttrMap::from_template(private_template)?;
         for (attrs, class) in [(&public, CKO_PUBLIC_KEY), (&private, CKO_PRIVATE_KEY)] {
             // The public exponent is a request (register A56); the rest is material.
-            let material = KEY_MATERIAL.iter().filter(|k| **k != CKA_PUBLIC_EXPONENT);
+            let material = |kind| kind != CKA_PUBLIC_EXPONENT && is_key_material(kind);
             if attrs.ulong(CKA_CLASS).is_some_and(|c| c != class)
                 || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != key_type)
-                || material.into_iter().any(|kind| attrs.contains(*kind))
+                || attrs.iter().any(|(kind, _)| material(kind))
             {
                 return Err(SimError::TemplateInconsistent);
             }
@@ -745,7 +745,7 @@ impl Simulator {
             return Err(SimError::KeyFunctionNotPermitted);
         }
         let mut attrs = AttrMap::from_template(template)?;
-        if KEY_MATERIAL.iter().any(|kind| attrs.contains(*kind)) {
+        if attrs.iter().any(|(kind, _)| is_key_material(kind)) {
             // The material comes from the wrapped key only.
             return Err(SimError::TemplateInconsistent);
         }
@@ -768,7 +768,7 @@ impl Simulator {
         let built = objects::build_object(attrs, &kinds(template), Origin::Unwrapped).map_err(
             |e| match e {
                 // The unwrapped material is refused (a key of an unsupported size, say).
-                SimError::AttributeValueInvalid(kind) if KEY_MATERIAL.contains(&kind) => {
+                SimError::AttributeValueInvalid(kind) if is_key_material(kind) => {
                     SimError::WrappedKeyInvalid
                 }
                 other => other,
@@ -779,20 +779,14 @@ impl Simulator {
     }
 }
 
-/// The attributes that hold key material: set by the token from generated or unwrapped keys,
-/// never taken from a generation or unwrap template.
-const KEY_MATERIAL: &[CkAttributeType] = &[
-    CKA_VALUE,
-    CKA_EC_POINT,
-    CKA_MODULUS,
-    CKA_PUBLIC_EXPONENT,
-    CKA_PRIVATE_EXPONENT,
-    CKA_PRIME_1,
-    CKA_PRIME_2,
-    CKA_EXPONENT_1,
-    CKA_EXPONENT_2,
-    CKA_COEFFICIENT,
-];
+/// The public halves of key material; with `objects::SECRET_ATTRIBUTES`, the attributes the
+/// token sets from generated or unwrapped keys and never takes from a generation or unwrap
+/// template.
+const PUBLIC_MATERIAL: &[CkAttributeType] = &[CKA_EC_POINT, CKA_MODULUS, CKA_PUBLIC_EXPONENT];
+
+fn is_key_material(kind: CkAttributeType) -> bool {
+    objects::SECRET_ATTRIBUTES.contains(&kind) || PUBLIC_MATERIAL.contains(&kind)
+}
 
 /// The wrapping key a wrap mechanism needs, `(class, key type)`, and for RSA its scheme.
 fn wrap_mechanism(
