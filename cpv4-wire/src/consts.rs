@@ -317,22 +317,52 @@ constants! {
     CKM_SHA224_RSA_PKCS = 0x0000_0046;
     /// RSA PSS signature with SHA-224.
     CKM_SHA224_RSA_PKCS_PSS = 0x0000_0047;
+    /// Single-DES key generation.
+    CKM_DES_KEY_GEN = 0x0000_0120;
+    /// DES-ECB.
+    CKM_DES_ECB = 0x0000_0121;
+    /// DES-CBC.
+    CKM_DES_CBC = 0x0000_0122;
+    /// DES-CBC with PKCS#7 padding.
+    CKM_DES_CBC_PAD = 0x0000_0125;
+    /// Double-length (two-key) triple-DES key generation.
+    CKM_DES2_KEY_GEN = 0x0000_0130;
+    /// Triple-length (three-key) triple-DES key generation.
+    CKM_DES3_KEY_GEN = 0x0000_0131;
+    /// Triple-DES ECB.
+    CKM_DES3_ECB = 0x0000_0132;
+    /// Triple-DES CBC.
+    CKM_DES3_CBC = 0x0000_0133;
+    /// Triple-DES CBC with PKCS#7 padding.
+    CKM_DES3_CBC_PAD = 0x0000_0136;
+    /// Triple-DES CMAC with a chosen output length (`CK_MAC_GENERAL_PARAMS`).
+    CKM_DES3_CMAC_GENERAL = 0x0000_0137;
+    /// Triple-DES CMAC (SP 800-38B).
+    CKM_DES3_CMAC = 0x0000_0138;
     /// SHA-1 digest.
     CKM_SHA_1 = 0x0000_0220;
     /// HMAC-SHA1.
     CKM_SHA_1_HMAC = 0x0000_0221;
+    /// HMAC-SHA1 with a chosen output length (`CK_MAC_GENERAL_PARAMS`).
+    CKM_SHA_1_HMAC_GENERAL = 0x0000_0222;
     /// SHA-224 digest.
     CKM_SHA224 = 0x0000_0255;
     /// HMAC-SHA224.
     CKM_SHA224_HMAC = 0x0000_0256;
+    /// HMAC-SHA224 with a chosen output length.
+    CKM_SHA224_HMAC_GENERAL = 0x0000_0257;
     /// SHA-384 digest.
     CKM_SHA384 = 0x0000_0260;
     /// HMAC-SHA384.
     CKM_SHA384_HMAC = 0x0000_0261;
+    /// HMAC-SHA384 with a chosen output length.
+    CKM_SHA384_HMAC_GENERAL = 0x0000_0262;
     /// SHA-512 digest.
     CKM_SHA512 = 0x0000_0270;
     /// HMAC-SHA512.
     CKM_SHA512_HMAC = 0x0000_0271;
+    /// HMAC-SHA512 with a chosen output length.
+    CKM_SHA512_HMAC_GENERAL = 0x0000_0272;
     /// EC key-pair generation.
     CKM_EC_KEY_PAIR_GEN = 0x0000_1040;
     /// ECDSA over a caller-supplied hash.
@@ -351,14 +381,26 @@ constants! {
     CKM_SHA256 = 0x0000_0250;
     /// HMAC-SHA256.
     CKM_SHA256_HMAC = 0x0000_0251;
+    /// HMAC-SHA256 with a chosen output length.
+    CKM_SHA256_HMAC_GENERAL = 0x0000_0252;
     /// Generic secret key generation.
     CKM_GENERIC_SECRET_KEY_GEN = 0x0000_0350;
     /// AES key generation.
     CKM_AES_KEY_GEN = 0x0000_1080;
+    /// AES-ECB.
+    CKM_AES_ECB = 0x0000_1081;
+    /// AES-CBC without padding.
+    CKM_AES_CBC = 0x0000_1082;
     /// AES-CBC with PKCS#7 padding.
     CKM_AES_CBC_PAD = 0x0000_1085;
+    /// AES-CTR (`CK_AES_CTR_PARAMS`).
+    CKM_AES_CTR = 0x0000_1086;
     /// AES-GCM.
     CKM_AES_GCM = 0x0000_1087;
+    /// AES-CMAC (SP 800-38B, RFC 4493).
+    CKM_AES_CMAC = 0x0000_108A;
+    /// AES-CMAC with a chosen output length (`CK_MAC_GENERAL_PARAMS`).
+    CKM_AES_CMAC_GENERAL = 0x0000_108B;
     /// AES key wrap (RFC 3394).
     CKM_AES_KEY_WRAP = 0x0000_2109;
     /// AES key wrap with padding (RFC 5649), the value most modules use.
@@ -536,6 +578,12 @@ constants! {
     CKK_EC = 0x03;
     /// Generic secret key.
     CKK_GENERIC_SECRET = 0x10;
+    /// Single-DES key (8 bytes).
+    CKK_DES = 0x13;
+    /// Double-length triple-DES key (16 bytes).
+    CKK_DES2 = 0x14;
+    /// Triple-length triple-DES key (24 bytes).
+    CKK_DES3 = 0x15;
     /// AES key.
     CKK_AES = 0x1F;
 }

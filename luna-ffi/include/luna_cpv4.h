@@ -138,14 +138,29 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKM_SHA512_RSA_PKCS_PSS                          0x00000045UL
 #define CKM_SHA224_RSA_PKCS                              0x00000046UL
 #define CKM_SHA224_RSA_PKCS_PSS                          0x00000047UL
+#define CKM_DES_KEY_GEN                                  0x00000120UL
+#define CKM_DES_ECB                                      0x00000121UL
+#define CKM_DES_CBC                                      0x00000122UL
+#define CKM_DES_CBC_PAD                                  0x00000125UL
+#define CKM_DES2_KEY_GEN                                 0x00000130UL
+#define CKM_DES3_KEY_GEN                                 0x00000131UL
+#define CKM_DES3_ECB                                     0x00000132UL
+#define CKM_DES3_CBC                                     0x00000133UL
+#define CKM_DES3_CBC_PAD                                 0x00000136UL
+#define CKM_DES3_CMAC_GENERAL                            0x00000137UL
+#define CKM_DES3_CMAC                                    0x00000138UL
 #define CKM_SHA_1                                        0x00000220UL
 #define CKM_SHA_1_HMAC                                   0x00000221UL
+#define CKM_SHA_1_HMAC_GENERAL                           0x00000222UL
 #define CKM_SHA224                                       0x00000255UL
 #define CKM_SHA224_HMAC                                  0x00000256UL
+#define CKM_SHA224_HMAC_GENERAL                          0x00000257UL
 #define CKM_SHA384                                       0x00000260UL
 #define CKM_SHA384_HMAC                                  0x00000261UL
+#define CKM_SHA384_HMAC_GENERAL                          0x00000262UL
 #define CKM_SHA512                                       0x00000270UL
 #define CKM_SHA512_HMAC                                  0x00000271UL
+#define CKM_SHA512_HMAC_GENERAL                          0x00000272UL
 #define CKM_EC_KEY_PAIR_GEN                              0x00001040UL
 #define CKM_ECDSA                                        0x00001041UL
 #define CKM_ECDSA_SHA1                                   0x00001042UL
@@ -155,10 +170,16 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKM_ECDSA_SHA512                                 0x00001046UL
 #define CKM_SHA256                                       0x00000250UL
 #define CKM_SHA256_HMAC                                  0x00000251UL
+#define CKM_SHA256_HMAC_GENERAL                          0x00000252UL
 #define CKM_GENERIC_SECRET_KEY_GEN                       0x00000350UL
 #define CKM_AES_KEY_GEN                                  0x00001080UL
+#define CKM_AES_ECB                                      0x00001081UL
+#define CKM_AES_CBC                                      0x00001082UL
 #define CKM_AES_CBC_PAD                                  0x00001085UL
+#define CKM_AES_CTR                                      0x00001086UL
 #define CKM_AES_GCM                                      0x00001087UL
+#define CKM_AES_CMAC                                     0x0000108AUL
+#define CKM_AES_CMAC_GENERAL                             0x0000108BUL
 #define CKM_AES_KEY_WRAP                                 0x00002109UL
 #define CKM_AES_KEY_WRAP_PAD                             0x0000210AUL
 #define CKM_AES_KEY_WRAP_KWP                             0x0000210BUL
@@ -223,6 +244,9 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKK_RSA                                          0x00000000UL
 #define CKK_EC                                           0x00000003UL
 #define CKK_GENERIC_SECRET                               0x00000010UL
+#define CKK_DES                                          0x00000013UL
+#define CKK_DES2                                         0x00000014UL
+#define CKK_DES3                                         0x00000015UL
 #define CKK_AES                                          0x0000001FUL
 
 /* User types (CK_USER_TYPE) */
@@ -1342,6 +1366,25 @@ typedef struct CK_GCM_PARAMS_V240 {
    */
   CK_ULONG ulTagBits;
 } CK_GCM_PARAMS_V240;
+
+/**
+ * `CK_AES_CTR_PARAMS`: the parameters of `CKM_AES_CTR`.
+ */
+typedef struct CK_AES_CTR_PARAMS {
+  /**
+   * How many low bits of the counter block are the counter (1 to 128).
+   */
+  CK_ULONG ulCounterBits;
+  /**
+   * The initial counter block.
+   */
+  CK_BYTE cb[16];
+} CK_AES_CTR_PARAMS;
+
+/**
+ * `CK_MAC_GENERAL_PARAMS`: the output length in bytes of a `_GENERAL` MAC mechanism.
+ */
+typedef CK_ULONG CK_MAC_GENERAL_PARAMS;
 
 /**
  * `CK_RSA_PKCS_PSS_PARAMS`: the parameters of the RSA PSS mechanisms.

@@ -1,20 +1,56 @@
 //! Mechanism parameters: `CK_MECHANISM` to the simulator's [`Mechanism`].
 //!
 //! `CKM_AES_GCM` takes a `CK_GCM_PARAMS` (the 48-byte layout with `ulIvBits`, or the original
-//! 40-byte v2.40 layout without it); `CKM_AES_CBC_PAD` a 16-byte IV; the RSA PSS mechanisms a
-//! `CK_RSA_PKCS_PSS_PARAMS` (for the hashing ones, naming their own hash); `CKM_RSA_PKCS_OAEP`
-//! a `CK_RSA_PKCS_OAEP_PARAMS`; every other mechanism has no parameter (one given is ignored).
+//! 40-byte v2.40 layout without it); the CBC mechanisms an IV of one block (16 bytes for AES,
+//! 8 for DES); `CKM_AES_CTR` a `CK_AES_CTR_PARAMS`; the `_GENERAL` MACs a
+//! `CK_MAC_GENERAL_PARAMS`; `CKM_AES_KEY_WRAP` none or the RFC 3394 default IV; the RSA PSS
+//! mechanisms a `CK_RSA_PKCS_PSS_PARAMS` (for the hashing ones, naming their own hash);
+//! `CKM_RSA_PKCS_OAEP` a `CK_RSA_PKCS_OAEP_PARAMS`; every other mechanism has no parameter (one
+//! given is ignored). Copies of caller buffers (IV, AAD, label) are allocated fallibly: a length
+//! the host cannot allocate is `CKR_HOST_MEMORY`, not an abort.
 
-use cpv4_wire::consts::{CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS};
-use luna_sim::mechanisms::{HashAlg, OaepParams, PssParams};
+use cpv4_wire::consts::{
+    CKM_AES_CTR, CKM_AES_GCM, CKM_AES_KEY_WRAP, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS,
+};
+use luna_sim::mechanisms::block::block_mechanism;
+use luna_sim::mechanisms::{CtrParams, HashAlg, OaepParams, PssParams};
 use luna_sim::{GcmParams, Mechanism};
 
 use crate::args;
 use crate::guard::{Error, FfiResult};
 use crate::types::{
-    CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MECHANISM, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS,
+    CK_AES_CTR_PARAMS, CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MAC_GENERAL_PARAMS, CK_MECHANISM,
+    CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS,
 };
+
+/// The RFC 3394 default IV, the only one `CKM_AES_KEY_WRAP` takes.
+const KW_DEFAULT_IV: [u8; 8] = [0xA6; 8];
+
+/// A copy of a caller's buffer, refused with `CKR_HOST_MEMORY` if it cannot be allocated.
+fn copy(bytes: &[u8]) -> FfiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes.len())
+        .map_err(|_| Error::Code(cpv4_wire::consts::CKR_HOST_MEMORY))?;
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
+/// Reads a parameter that is a byte string: NULL only with length 0.
+///
+/// # Safety
+///
+/// A non-NULL `param` must be readable for `len` bytes.
+unsafe fn param_bytes<'a>(param: *const core::ffi::c_void, len: usize) -> FfiResult<&'a [u8]> {
+    if param.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::MechanismParamInvalid)
+        };
+    }
+    // SAFETY: non-NULL and readable for `len` bytes (this function's contract).
+    Ok(unsafe { core::slice::from_raw_parts(param.cast::<u8>(), len) })
+}
 
 /// Reads a parameter of type `T`: non-NULL and exactly its size.
 ///
@@ -66,18 +102,41 @@ pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism
             let aad = unsafe { args::slice(aad.cast_const(), aad_len) }
                 .map_err(|_| Error::MechanismParamInvalid)?;
             Ok(Mechanism::AesGcm(GcmParams {
-                iv: iv.to_vec(),
-                aad: aad.to_vec(),
+                iv: copy(iv)?,
+                aad: copy(aad)?,
                 tag_bits,
             }))
         }
-        CKM_AES_CBC_PAD => {
-            if param.is_null() || param_len != 16 {
+        CKM_AES_CTR => {
+            // SAFETY: forwarded from this function's contract.
+            let p: CK_AES_CTR_PARAMS = unsafe { param_struct(param, param_len) }?;
+            Ok(Mechanism::AesCtr(CtrParams::from_ck(
+                p.ulCounterBits,
+                p.cb,
+            )?))
+        }
+        CKM_AES_KEY_WRAP => {
+            // SAFETY: forwarded from this function's contract.
+            let iv = unsafe { param_bytes(param, param_len) }?;
+            if !iv.is_empty() && iv != KW_DEFAULT_IV {
                 return Err(Error::MechanismParamInvalid);
             }
-            // SAFETY: non-NULL and readable for 16 bytes (checked length).
-            let iv = unsafe { param.cast::<[u8; 16]>().read_unaligned() };
-            Ok(Mechanism::AesCbcPad { iv })
+            Ok(Mechanism::AesKeyWrap)
+        }
+        kind if block_mechanism(kind).is_some() => {
+            // ECB takes no parameter (one given is ignored, as for the other mechanisms).
+            // SAFETY: forwarded from this function's contract.
+            let iv = unsafe { param_bytes(param, param_len) }?;
+            let iv = match block_mechanism(kind) {
+                Some((_, luna_sim::mechanisms::BlockMode::Ecb)) => &[][..],
+                _ => iv,
+            };
+            Ok(Mechanism::block(kind, iv)?)
+        }
+        kind if Mechanism::is_general(kind) => {
+            // SAFETY: forwarded from this function's contract.
+            let len: CK_MAC_GENERAL_PARAMS = unsafe { param_struct(param, param_len) }?;
+            Ok(Mechanism::mac_general(kind, len)?)
         }
         CKM_RSA_PKCS_OAEP => {
             // SAFETY: forwarded from this function's contract.
@@ -88,7 +147,10 @@ pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism
                 unsafe { args::slice(p.pSourceData.cast_const().cast(), p.ulSourceDataLen) }
                     .map_err(|_| Error::MechanismParamInvalid)?;
             Ok(Mechanism::RsaOaep(OaepParams::from_ck(
-                p.hashAlg, p.mgf, p.source, label,
+                p.hashAlg,
+                p.mgf,
+                p.source,
+                copy(label)?,
             )?))
         }
         CKM_RSA_PKCS_PSS => {

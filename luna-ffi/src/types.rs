@@ -237,6 +237,19 @@ pub struct CK_GCM_PARAMS_V240 {
     pub ulTagBits: CK_ULONG,
 }
 
+/// `CK_AES_CTR_PARAMS`: the parameters of `CKM_AES_CTR`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_AES_CTR_PARAMS {
+    /// How many low bits of the counter block are the counter (1 to 128).
+    pub ulCounterBits: CK_ULONG,
+    /// The initial counter block.
+    pub cb: [CK_BYTE; 16],
+}
+
+/// `CK_MAC_GENERAL_PARAMS`: the output length in bytes of a `_GENERAL` MAC mechanism.
+pub type CK_MAC_GENERAL_PARAMS = CK_ULONG;
+
 /// `CK_RSA_PKCS_PSS_PARAMS`: the parameters of the RSA PSS mechanisms.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -820,6 +833,7 @@ const _: () = {
     assert!(size_of::<CK_GCM_PARAMS>() == 48);
     assert!(size_of::<CK_GCM_PARAMS_V240>() == 40);
     assert!(size_of::<CK_RSA_PKCS_PSS_PARAMS>() == 24);
+    assert!(size_of::<CK_AES_CTR_PARAMS>() == 24);
     assert!(size_of::<CK_RSA_PKCS_OAEP_PARAMS>() == 40);
     assert!(size_of::<CK_C_INITIALIZE_ARGS>() == 48);
     assert!(size_of::<CK_INFO>() == 88);

@@ -315,3 +315,188 @@ scenario!(
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }
 );
+
+/// A mechanism with a parameter of `len` bytes at `param`.
+fn with_param<T>(kind: CK_MECHANISM_TYPE, param: &mut T, len: usize) -> CK_MECHANISM {
+    CK_MECHANISM {
+        mechanism: kind,
+        pParameter: std::ptr::from_mut(param).cast(),
+        ulParameterLen: len as CK_ULONG,
+    }
+}
+
+/// An AES key of 16 bytes, extractable, for everything.
+fn aes_key(session: CK_SESSION_HANDLE) -> CK_OBJECT_HANDLE {
+    let mut len: CK_ULONG = 16;
+    let mut template = [CK_ATTRIBUTE {
+        type_: CKA_VALUE_LEN,
+        pValue: std::ptr::from_mut(&mut len).cast(),
+        ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+    }];
+    let mut keygen = mechanism(CKM_AES_KEY_GEN);
+    let mut key = 0;
+    assert_eq!(
+        call!(C_GenerateKey(
+            session,
+            &mut keygen,
+            template.as_mut_ptr(),
+            1,
+            &mut key
+        )),
+        CKR_OK
+    );
+    key
+}
+
+scenario!(
+    block_ctr_mac_and_key_wrap_parameters_are_checked_at_the_c_boundary,
+    scenario_parameters,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let key = aes_key(session);
+        let other = aes_key(session);
+        let mut out = [0u8; 64];
+        let mut out_len: CK_ULONG;
+        let mut block = [5u8; 16];
+        // CBC: an IV of one AES block, not of a DES block, not NULL.
+        let mut iv = [1u8; 16];
+        for (ptr_iv, len) in [(true, 8), (false, 16), (true, 17)] {
+            let mut m = with_param(CKM_AES_CBC, &mut iv, len);
+            if !ptr_iv {
+                m.pParameter = null_mut();
+            }
+            assert_eq!(
+                call!(C_EncryptInit(session, &mut m, key)),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        let mut m = with_param(CKM_AES_CBC, &mut iv, 16);
+        assert_eq!(call!(C_EncryptInit(session, &mut m, key)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                block.as_mut_ptr(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(out_len, 16);
+        // ECB ignores a parameter given.
+        let mut m = with_param(CKM_AES_ECB, &mut iv, 16);
+        assert_eq!(call!(C_EncryptInit(session, &mut m, key)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                block.as_mut_ptr(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OK
+        );
+        // CTR: a CK_AES_CTR_PARAMS of 24 bytes with a counter of 1 to 128 bits.
+        for bits in [0, 129] {
+            let mut p = CK_AES_CTR_PARAMS {
+                ulCounterBits: bits,
+                cb: [0; 16],
+            };
+            let mut m = with_param(CKM_AES_CTR, &mut p, size_of::<CK_AES_CTR_PARAMS>());
+            assert_eq!(
+                call!(C_EncryptInit(session, &mut m, key)),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        let mut p = CK_AES_CTR_PARAMS {
+            ulCounterBits: 32,
+            cb: [0; 16],
+        };
+        let mut m = with_param(CKM_AES_CTR, &mut p, 16);
+        assert_eq!(
+            call!(C_EncryptInit(session, &mut m, key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let mut m = with_param(CKM_AES_CTR, &mut p, size_of::<CK_AES_CTR_PARAMS>());
+        assert_eq!(call!(C_EncryptInit(session, &mut m, key)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                block.as_mut_ptr(),
+                5,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(out_len, 5);
+        // CMAC_GENERAL: a CK_MAC_GENERAL_PARAMS of 1 to 16.
+        for bad in [0, 17] {
+            let mut len: CK_MAC_GENERAL_PARAMS = bad;
+            let mut m = with_param(CKM_AES_CMAC_GENERAL, &mut len, size_of::<CK_ULONG>());
+            assert_eq!(
+                call!(C_SignInit(session, &mut m, key)),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        let mut len: CK_MAC_GENERAL_PARAMS = 4;
+        let mut m = with_param(CKM_AES_CMAC_GENERAL, &mut len, 4);
+        assert_eq!(
+            call!(C_SignInit(session, &mut m, key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let mut m = with_param(CKM_AES_CMAC_GENERAL, &mut len, size_of::<CK_ULONG>());
+        assert_eq!(call!(C_SignInit(session, &mut m, key)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_Sign(
+                session,
+                block.as_mut_ptr(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(out_len, 4);
+        // CKM_AES_KEY_WRAP: no parameter, or the RFC 3394 default IV; another is refused.
+        let mut default_iv = [0xA6u8; 8];
+        let mut other_iv = [0u8; 8];
+        let mut wrapped = [0u8; 64];
+        for (m, expected) in [
+            (mechanism(CKM_AES_KEY_WRAP), CKR_OK),
+            (with_param(CKM_AES_KEY_WRAP, &mut default_iv, 8), CKR_OK),
+            (
+                with_param(CKM_AES_KEY_WRAP, &mut other_iv, 8),
+                CKR_MECHANISM_PARAM_INVALID,
+            ),
+            (
+                with_param(CKM_AES_KEY_WRAP, &mut block, 16),
+                CKR_MECHANISM_PARAM_INVALID,
+            ),
+        ] {
+            let mut m = m;
+            let mut wrapped_len: CK_ULONG = 64;
+            assert_eq!(
+                call!(C_WrapKey(
+                    session,
+                    &mut m,
+                    key,
+                    other,
+                    wrapped.as_mut_ptr(),
+                    &mut wrapped_len
+                )),
+                expected
+            );
+            if expected == CKR_OK {
+                assert_eq!(wrapped_len, 24);
+            }
+        }
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);

@@ -56,10 +56,9 @@ fn python_ctypes_migrates_keys_in_the_vendor_wrappers_conventions() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("python-ctypes-cpv4: OK"));
 }
 
-/// python-pkcs11 and PyKCS11 with RSA and EC keys, checked by the `cryptography` package as
-/// the independent reference (`tests/python_crypto_interop.py`).
-#[test]
-fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
+/// Runs `script` (in `tests/`) with python-pkcs11, PyKCS11 and `cryptography` against the
+/// module, and checks it printed each of `lines`.
+fn against_cryptography(script: &str, lines: &[&str]) {
     let present = Command::new("python3")
         .args(["-c", "import pkcs11, PyKCS11, cryptography"])
         .output()
@@ -74,18 +73,43 @@ fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
     let home = common::home();
     let output = common::run_ok(
         Command::new("python3")
-            .arg(common::package_dir().join("tests/python_crypto_interop.py"))
+            .arg(common::package_dir().join("tests").join(script))
             .arg(common::library())
             .env("LUNA_SIM_HOME", home.path()),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for line in [
-        "python-pkcs11 RSA/EC against cryptography: OK",
-        "PyKCS11 RSA against cryptography: OK",
-        "python-crypto-interop: OK",
-    ] {
+    for line in lines {
         assert!(stdout.contains(line), "{line} missing:\n{stdout}");
     }
+}
+
+/// python-pkcs11 and PyKCS11 with RSA and EC keys, checked by the `cryptography` package as
+/// the independent reference (`tests/python_crypto_interop.py`).
+#[test]
+fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
+    against_cryptography(
+        "python_crypto_interop.py",
+        &[
+            "python-pkcs11 RSA/EC against cryptography: OK",
+            "PyKCS11 RSA against cryptography: OK",
+            "python-crypto-interop: OK",
+        ],
+    );
+}
+
+/// python-pkcs11 and PyKCS11 with AES, DES and triple-DES keys (every block mode, CTR, GCM
+/// with other IV lengths and short tags, CMAC, key wrap, HMAC_GENERAL), checked by the
+/// `cryptography` package (`tests/python_symmetric_interop.py`).
+#[test]
+fn python_pkcs11_and_pykcs11_aes_and_des_agree_with_the_cryptography_package() {
+    against_cryptography(
+        "python_symmetric_interop.py",
+        &[
+            "python-pkcs11 AES/DES against cryptography: OK",
+            "PyKCS11 AES-GCM/CTR and DES against cryptography: OK",
+            "python-symmetric-interop: OK",
+        ],
+    );
 }
 
 /// A child forked while other threads are inside the module gets a working library of its own

@@ -20,8 +20,9 @@ fn table() -> String {
             .find(|(_, value)| *value == info.mechanism)
             .map(|(name, _)| *name)
             .unwrap_or_else(|| panic!("no name for mechanism 0x{:X}", info.mechanism));
-        // RSA and EC sizes are in bits, AES and generic secrets in bytes (PKCS#11's units).
-        let unit = if name.contains("RSA") || name.starts_with("CKM_EC") {
+        // RSA, EC and DES sizes are in bits (DES as hardware tokens give them), AES and
+        // generic secrets in bytes (PKCS#11's units).
+        let unit = if name.contains("RSA") || name.starts_with("CKM_EC") || name.contains("DES") {
             "bits"
         } else {
             "bytes"

@@ -13,9 +13,11 @@ use cpv4_wire::consts::*;
 use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
-use crate::mechanisms::crypto::{self, CbcPad, CipherOp, RsaCipherKey, SignOp};
+use crate::mechanisms::block::{BlockStream, CtrStream};
+use crate::mechanisms::crypto::{CipherOp, RsaCipherKey, SignOp};
 use crate::mechanisms::ec::{SigningKey, VerifyingKey};
-use crate::mechanisms::{Hasher, Mechanism, rsa};
+use crate::mechanisms::mac::MacOp;
+use crate::mechanisms::{CipherFamily, Hasher, Mechanism, gcm, rsa};
 use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -154,7 +156,7 @@ impl Inner {
         let usage = if encrypt { CKA_ENCRYPT } else { CKA_DECRYPT };
         let op = match mechanism {
             Mechanism::AesGcm(params) => {
-                crypto::check_gcm_params(params)?;
+                gcm::check_params(params)?;
                 let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
                 CipherOp::Gcm {
                     key: zeroize::Zeroizing::new(attrs.value()?.to_vec()),
@@ -163,9 +165,21 @@ impl Inner {
                     encrypt,
                 }
             }
-            Mechanism::AesCbcPad { iv } => {
+            Mechanism::Block { family, mode, iv } => {
+                let attrs =
+                    self.usable_key(&view, key, &[CKO_SECRET_KEY], family.key_types(), usage)?;
+                let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);
+                CipherOp::Block(Box::new(BlockStream::new(
+                    key_type,
+                    attrs.value()?,
+                    *mode,
+                    iv,
+                    encrypt,
+                )?))
+            }
+            Mechanism::AesCtr(params) => {
                 let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
-                CipherOp::Cbc(Box::new(CbcPad::new(attrs.value()?, iv, encrypt)?))
+                CipherOp::Ctr(Box::new(CtrStream::new(attrs.value()?, params)?))
             }
             Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep(_) => {
                 let scheme = match mechanism {
@@ -294,7 +308,7 @@ impl Inner {
                     }
                 }
             }
-            Mechanism::Hmac(hash) => {
+            Mechanism::Hmac(_) | Mechanism::HmacGeneral(..) => {
                 let attrs = self.usable_key(
                     &view,
                     key,
@@ -302,7 +316,22 @@ impl Inner {
                     &[CKK_GENERIC_SECRET, CKK_AES],
                     usage,
                 )?;
-                SignOp::hmac(*hash, attrs.value()?)?
+                let (hash, len) = match mechanism {
+                    Mechanism::HmacGeneral(hash, len) => (*hash, Some(*len)),
+                    Mechanism::Hmac(hash) => (*hash, None),
+                    _ => return Err(SimError::Internal("HMAC mechanism")),
+                };
+                SignOp::Mac(MacOp::hmac(hash, attrs.value()?, len)?)
+            }
+            Mechanism::Cmac { family, len } => {
+                let family = match family {
+                    CipherFamily::Aes | CipherFamily::Des3 => family,
+                    CipherFamily::Des => return Err(SimError::MechanismInvalid),
+                };
+                let attrs =
+                    self.usable_key(&view, key, &[CKO_SECRET_KEY], family.key_types(), usage)?;
+                let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);
+                SignOp::Mac(MacOp::cmac(key_type, attrs.value()?, *len)?)
             }
             Mechanism::RsaPkcs
             | Mechanism::RsaX509

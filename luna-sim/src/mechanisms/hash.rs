@@ -1,13 +1,10 @@
 //! The SHA family PKCS#11 mechanisms name: one enum for the five hashes, the mechanism types
 //! of each family built on them (digest, HMAC, ECDSA, RSA PKCS #1 v1.5 and PSS), MGF1 names,
-//! and streaming digest and HMAC states.
+//! and a streaming digest.
 
 use cpv4_wire::consts::*;
-use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
-
-use crate::error::{SimError, SimResult};
 
 /// A hash of the SHA family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +93,18 @@ impl HashAlg {
             Self::Sha256 => CKM_SHA256_HMAC,
             Self::Sha384 => CKM_SHA384_HMAC,
             Self::Sha512 => CKM_SHA512_HMAC,
+        }
+    }
+
+    /// The HMAC mechanism with a chosen length (`CKM_SHA256_HMAC_GENERAL`...).
+    #[must_use]
+    pub const fn hmac_general_mechanism(self) -> CkMechanismType {
+        match self {
+            Self::Sha1 => CKM_SHA_1_HMAC_GENERAL,
+            Self::Sha224 => CKM_SHA224_HMAC_GENERAL,
+            Self::Sha256 => CKM_SHA256_HMAC_GENERAL,
+            Self::Sha384 => CKM_SHA384_HMAC_GENERAL,
+            Self::Sha512 => CKM_SHA512_HMAC_GENERAL,
         }
     }
 
@@ -203,63 +212,5 @@ impl Hasher {
             Self::Sha384(h) => h.finalize().to_vec(),
             Self::Sha512(h) => h.finalize().to_vec(),
         }
-    }
-}
-
-/// A streaming HMAC, for signing and verifying.
-#[derive(Clone)]
-pub(crate) enum HmacState {
-    Sha1(Hmac<Sha1>),
-    Sha224(Hmac<Sha224>),
-    Sha256(Hmac<Sha256>),
-    Sha384(Hmac<Sha384>),
-    Sha512(Hmac<Sha512>),
-}
-
-macro_rules! each_hmac {
-    ($state:expr, $mac:ident => $body:expr) => {
-        match $state {
-            HmacState::Sha1($mac) => $body,
-            HmacState::Sha224($mac) => $body,
-            HmacState::Sha256($mac) => $body,
-            HmacState::Sha384($mac) => $body,
-            HmacState::Sha512($mac) => $body,
-        }
-    };
-}
-
-impl HmacState {
-    pub(crate) fn new(alg: HashAlg, key: &[u8]) -> SimResult<Self> {
-        let bad = |_| SimError::KeySizeRange;
-        Ok(match alg {
-            HashAlg::Sha1 => Self::Sha1(KeyInit::new_from_slice(key).map_err(bad)?),
-            HashAlg::Sha224 => Self::Sha224(KeyInit::new_from_slice(key).map_err(bad)?),
-            HashAlg::Sha256 => Self::Sha256(KeyInit::new_from_slice(key).map_err(bad)?),
-            HashAlg::Sha384 => Self::Sha384(KeyInit::new_from_slice(key).map_err(bad)?),
-            HashAlg::Sha512 => Self::Sha512(KeyInit::new_from_slice(key).map_err(bad)?),
-        })
-    }
-
-    pub(crate) const fn output_len(&self) -> usize {
-        match self {
-            Self::Sha1(_) => HashAlg::Sha1.output_len(),
-            Self::Sha224(_) => HashAlg::Sha224.output_len(),
-            Self::Sha256(_) => HashAlg::Sha256.output_len(),
-            Self::Sha384(_) => HashAlg::Sha384.output_len(),
-            Self::Sha512(_) => HashAlg::Sha512.output_len(),
-        }
-    }
-
-    pub(crate) fn update(&mut self, data: &[u8]) {
-        each_hmac!(self, mac => mac.update(data));
-    }
-
-    pub(crate) fn finish(self) -> Vec<u8> {
-        each_hmac!(self, mac => mac.finalize().into_bytes().to_vec())
-    }
-
-    /// Checks a full-length `tag` (what `CKM_SHA*_HMAC` produces) in constant time.
-    pub(crate) fn verify(self, tag: &[u8]) -> SimResult<()> {
-        each_hmac!(self, mac => mac.verify_slice(tag)).map_err(|_| SimError::SignatureInvalid)
     }
 }

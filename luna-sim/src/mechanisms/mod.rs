@@ -2,25 +2,29 @@
 
 mod api;
 pub use api::OperationKind;
+pub mod block;
 pub(crate) mod crypto;
 pub mod ec;
+pub(crate) mod gcm;
 mod hash;
+pub(crate) mod mac;
 pub(crate) mod rsa;
 
 use cpv4_wire::consts::*;
 
 use crate::error::{SimError, SimResult};
+pub use block::{BlockMode, CipherFamily, CtrParams};
 pub use hash::HashAlg;
-pub(crate) use hash::{Hasher, HmacState, with_hash};
+pub(crate) use hash::{Hasher, with_hash};
 
 /// The parameters of `CKM_AES_GCM` (`CK_GCM_PARAMS`, parsed by the C module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcmParams {
-    /// The IV; this simulator supports 12 bytes (96 bits).
+    /// The IV: 1 to 2^32 - 1 bytes (12 is the fast path).
     pub iv: Vec<u8>,
     /// Additional authenticated data.
     pub aad: Vec<u8>,
-    /// Tag length in bits: 96, 104, 112, 120 or 128.
+    /// Tag length in bits: 32, 64, 96, 104, 112, 120 or 128 (SP 800-38D; register A68).
     pub tag_bits: CkUlong,
 }
 
@@ -90,7 +94,7 @@ impl OaepParams {
         hash_alg: CkMechanismType,
         mgf: CkUlong,
         source: CkUlong,
-        label: &[u8],
+        label: Vec<u8>,
     ) -> SimResult<Self> {
         let hash = HashAlg::find(HashAlg::digest_mechanism, hash_alg)
             .ok_or(SimError::MechanismParamInvalid)?;
@@ -98,11 +102,7 @@ impl OaepParams {
         if source != CKZ_DATA_SPECIFIED && !(source == 0 && label.is_empty()) {
             return Err(SimError::MechanismParamInvalid);
         }
-        Ok(Self {
-            hash,
-            mgf,
-            label: label.to_vec(),
-        })
+        Ok(Self { hash, mgf, label })
     }
 }
 
@@ -118,13 +118,37 @@ pub enum Mechanism {
     EcKeyPairGen,
     /// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
     RsaPkcsKeyPairGen,
+    /// `CKM_DES_KEY_GEN`.
+    DesKeyGen,
+    /// `CKM_DES2_KEY_GEN`.
+    Des2KeyGen,
+    /// `CKM_DES3_KEY_GEN`.
+    Des3KeyGen,
     /// `CKM_AES_GCM`.
     AesGcm(GcmParams),
-    /// `CKM_AES_CBC_PAD` with its 16-byte IV.
-    AesCbcPad {
-        /// The IV.
-        iv: [u8; 16],
+    /// ECB, CBC or CBC-PAD with AES, DES or triple DES (`CKM_AES_ECB`, `CKM_AES_CBC`,
+    /// `CKM_AES_CBC_PAD`, `CKM_DES_*`, `CKM_DES3_*`); build it with [`Mechanism::block`].
+    Block {
+        /// The cipher family (the key types it takes).
+        family: CipherFamily,
+        /// The mode.
+        mode: BlockMode,
+        /// The IV: empty for ECB, one block otherwise.
+        iv: Vec<u8>,
     },
+    /// `CKM_AES_CTR`.
+    AesCtr(CtrParams),
+    /// `CKM_AES_CMAC`, `CKM_DES3_CMAC` (`len: None`) and their `_GENERAL` forms.
+    Cmac {
+        /// AES or triple DES.
+        family: CipherFamily,
+        /// The output length in bytes of a `_GENERAL` mechanism.
+        len: Option<usize>,
+    },
+    /// `CKM_SHA*_HMAC_GENERAL`: HMAC with an output of `1..=` the hash length bytes.
+    HmacGeneral(HashAlg, usize),
+    /// `CKM_AES_KEY_WRAP` (RFC 3394, the default IV).
+    AesKeyWrap,
     /// `CKM_ECDSA`: the input is a hash; the signature is `r || s`.
     Ecdsa,
     /// `CKM_ECDSA_SHA1` ... `CKM_ECDSA_SHA512`.
@@ -155,14 +179,37 @@ pub enum Mechanism {
 impl Mechanism {
     /// The mechanism type (`CKM_*`).
     #[must_use]
-    pub const fn mechanism_type(&self) -> CkMechanismType {
+    pub fn mechanism_type(&self) -> CkMechanismType {
         match self {
             Self::AesKeyGen => CKM_AES_KEY_GEN,
             Self::GenericSecretKeyGen => CKM_GENERIC_SECRET_KEY_GEN,
             Self::EcKeyPairGen => CKM_EC_KEY_PAIR_GEN,
             Self::RsaPkcsKeyPairGen => CKM_RSA_PKCS_KEY_PAIR_GEN,
+            Self::DesKeyGen => CKM_DES_KEY_GEN,
+            Self::Des2KeyGen => CKM_DES2_KEY_GEN,
+            Self::Des3KeyGen => CKM_DES3_KEY_GEN,
             Self::AesGcm(_) => CKM_AES_GCM,
-            Self::AesCbcPad { .. } => CKM_AES_CBC_PAD,
+            Self::Block { family, mode, .. } => block::block_mechanism_type(*family, *mode),
+            Self::AesCtr(_) => CKM_AES_CTR,
+            Self::Cmac {
+                family: CipherFamily::Aes,
+                len,
+            } => {
+                if len.is_some() {
+                    CKM_AES_CMAC_GENERAL
+                } else {
+                    CKM_AES_CMAC
+                }
+            }
+            Self::Cmac { len, .. } => {
+                if len.is_some() {
+                    CKM_DES3_CMAC_GENERAL
+                } else {
+                    CKM_DES3_CMAC
+                }
+            }
+            Self::HmacGeneral(hash, _) => hash.hmac_general_mechanism(),
+            Self::AesKeyWrap => CKM_AES_KEY_WRAP,
             Self::Ecdsa => CKM_ECDSA,
             Self::EcdsaHash(hash) => hash.ecdsa_mechanism(),
             Self::Hmac(hash) => hash.hmac_mechanism(),
@@ -192,16 +239,35 @@ impl Mechanism {
             CKM_GENERIC_SECRET_KEY_GEN => Self::GenericSecretKeyGen,
             CKM_EC_KEY_PAIR_GEN => Self::EcKeyPairGen,
             CKM_RSA_PKCS_KEY_PAIR_GEN => Self::RsaPkcsKeyPairGen,
+            CKM_DES_KEY_GEN => Self::DesKeyGen,
+            CKM_DES2_KEY_GEN => Self::Des2KeyGen,
+            CKM_DES3_KEY_GEN => Self::Des3KeyGen,
+            CKM_AES_CMAC => Self::Cmac {
+                family: CipherFamily::Aes,
+                len: None,
+            },
+            CKM_DES3_CMAC => Self::Cmac {
+                family: CipherFamily::Des3,
+                len: None,
+            },
+            CKM_AES_KEY_WRAP => Self::AesKeyWrap,
             CKM_ECDSA => Self::Ecdsa,
             CKM_AES_KEY_WRAP_PAD => Self::AesKeyWrapPad,
             CKM_AES_KEY_WRAP_KWP => Self::AesKeyWrapKwp,
             CKM_RSA_PKCS => Self::RsaPkcs,
             CKM_RSA_X_509 => Self::RsaX509,
-            CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_RSA_PKCS_PSS | CKM_RSA_PKCS_OAEP => {
+            CKM_AES_GCM | CKM_AES_CTR | CKM_RSA_PKCS_PSS | CKM_RSA_PKCS_OAEP => {
                 return Err(SimError::MechanismParamInvalid);
             }
             _ => {
-                if let Some(hash) = hashed(HashAlg::digest_mechanism) {
+                if let Some((_, BlockMode::Ecb)) = block::block_mechanism(kind) {
+                    return Self::block(kind, &[]);
+                } else if block::block_mechanism(kind).is_some()
+                    || Self::is_general(kind)
+                    || hashed(HashAlg::rsa_pss_mechanism).is_some()
+                {
+                    return Err(SimError::MechanismParamInvalid);
+                } else if let Some(hash) = hashed(HashAlg::digest_mechanism) {
                     Self::Digest(hash)
                 } else if let Some(hash) = hashed(HashAlg::hmac_mechanism) {
                     Self::Hmac(hash)
@@ -209,13 +275,72 @@ impl Mechanism {
                     Self::EcdsaHash(hash)
                 } else if let Some(hash) = hashed(HashAlg::rsa_pkcs_mechanism) {
                     Self::RsaPkcsHash(hash)
-                } else if hashed(HashAlg::rsa_pss_mechanism).is_some() {
-                    return Err(SimError::MechanismParamInvalid);
                 } else {
                     return Err(SimError::MechanismInvalid);
                 }
             }
         })
+    }
+
+    /// An ECB, CBC or CBC-PAD mechanism with its IV (empty for ECB).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::MechanismInvalid`] if `kind` is not one, [`SimError::MechanismParamInvalid`]
+    /// for an IV of another length than the mode takes.
+    pub fn block(kind: CkMechanismType, iv: &[u8]) -> SimResult<Self> {
+        let (family, mode) = block::block_mechanism(kind).ok_or(SimError::MechanismInvalid)?;
+        if iv.len() != mode.iv_len(family) {
+            return Err(SimError::MechanismParamInvalid);
+        }
+        Ok(Self::Block {
+            family,
+            mode,
+            iv: iv.to_vec(),
+        })
+    }
+
+    /// Whether `kind` is a MAC mechanism with a chosen length (`CK_MAC_GENERAL_PARAMS`).
+    #[must_use]
+    pub fn is_general(kind: CkMechanismType) -> bool {
+        matches!(kind, CKM_AES_CMAC_GENERAL | CKM_DES3_CMAC_GENERAL)
+            || HashAlg::find(HashAlg::hmac_general_mechanism, kind).is_some()
+    }
+
+    /// A `_GENERAL` MAC mechanism with its output length in bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::MechanismInvalid`] if `kind` is not one, [`SimError::MechanismParamInvalid`]
+    /// for a length of 0 or more than the MAC's full output.
+    pub fn mac_general(kind: CkMechanismType, len: CkUlong) -> SimResult<Self> {
+        let bad = || SimError::MechanismParamInvalid;
+        let len = usize::try_from(len).map_err(|_| bad())?;
+        let (mechanism, full) = match kind {
+            CKM_AES_CMAC_GENERAL => (
+                Self::Cmac {
+                    family: CipherFamily::Aes,
+                    len: Some(len),
+                },
+                16,
+            ),
+            CKM_DES3_CMAC_GENERAL => (
+                Self::Cmac {
+                    family: CipherFamily::Des3,
+                    len: Some(len),
+                },
+                8,
+            ),
+            _ => {
+                let hash = HashAlg::find(HashAlg::hmac_general_mechanism, kind)
+                    .ok_or(SimError::MechanismInvalid)?;
+                (Self::HmacGeneral(hash, len), hash.output_len())
+            }
+        };
+        if len == 0 || len > full {
+            return Err(bad());
+        }
+        Ok(mechanism)
     }
 }
 
@@ -259,7 +384,7 @@ const fn hw(
 }
 
 const SIGN_VERIFY: CkFlags = CKF_SIGN | CKF_VERIFY;
-const RSA_CIPHER: CkFlags = CKF_ENCRYPT | CKF_DECRYPT;
+const CIPHER: CkFlags = CKF_ENCRYPT | CKF_DECRYPT;
 
 const fn rsa(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
     hw(mechanism, RSA_MIN, RSA_MAX, flags)
@@ -277,17 +402,27 @@ const fn hmac(mechanism: CkMechanismType) -> MechanismInfo {
     hw(mechanism, 1, MAX_GENERIC_SECRET_LEN, SIGN_VERIFY)
 }
 
-/// Every mechanism the simulator implements, in `CKM_*` order. Key sizes are in bits for RSA
-/// and EC, in bytes for AES and generic secrets.
+/// Single DES (64-bit keys, in bits as pkcs11-tool and other tokens show them).
+const fn des(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, 64, 64, flags)
+}
+
+/// Triple DES: double- (128-bit) and triple-length (192-bit) keys.
+const fn des3(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, 128, 192, flags)
+}
+
+/// Every mechanism the simulator implements, in `CKM_*` order. Key sizes are in bits for RSA,
+/// EC and DES, in bytes for AES and generic secrets.
 pub const MECHANISMS: &[MechanismInfo] = &[
     rsa(CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
     rsa(
         CKM_RSA_PKCS,
-        RSA_CIPHER | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP,
+        CIPHER | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP,
     ),
-    rsa(CKM_RSA_X_509, RSA_CIPHER | CKF_SIGN | CKF_VERIFY),
+    rsa(CKM_RSA_X_509, CIPHER | CKF_SIGN | CKF_VERIFY),
     rsa(CKM_SHA1_RSA_PKCS, SIGN_VERIFY),
-    rsa(CKM_RSA_PKCS_OAEP, RSA_CIPHER | CKF_WRAP | CKF_UNWRAP),
+    rsa(CKM_RSA_PKCS_OAEP, CIPHER | CKF_WRAP | CKF_UNWRAP),
     rsa(CKM_RSA_PKCS_PSS, SIGN_VERIFY),
     rsa(CKM_SHA1_RSA_PKCS_PSS, SIGN_VERIFY),
     rsa(CKM_SHA256_RSA_PKCS, SIGN_VERIFY),
@@ -298,16 +433,32 @@ pub const MECHANISMS: &[MechanismInfo] = &[
     rsa(CKM_SHA512_RSA_PKCS_PSS, SIGN_VERIFY),
     rsa(CKM_SHA224_RSA_PKCS, SIGN_VERIFY),
     rsa(CKM_SHA224_RSA_PKCS_PSS, SIGN_VERIFY),
+    des(CKM_DES_KEY_GEN, CKF_GENERATE),
+    des(CKM_DES_ECB, CIPHER),
+    des(CKM_DES_CBC, CIPHER),
+    des(CKM_DES_CBC_PAD, CIPHER),
+    hw(CKM_DES2_KEY_GEN, 128, 128, CKF_GENERATE),
+    hw(CKM_DES3_KEY_GEN, 192, 192, CKF_GENERATE),
+    des3(CKM_DES3_ECB, CIPHER),
+    des3(CKM_DES3_CBC, CIPHER),
+    des3(CKM_DES3_CBC_PAD, CIPHER),
+    des3(CKM_DES3_CMAC_GENERAL, SIGN_VERIFY),
+    des3(CKM_DES3_CMAC, SIGN_VERIFY),
     hw(CKM_SHA_1, 0, 0, CKF_DIGEST),
     hmac(CKM_SHA_1_HMAC),
+    hmac(CKM_SHA_1_HMAC_GENERAL),
     hw(CKM_SHA256, 0, 0, CKF_DIGEST),
     hmac(CKM_SHA256_HMAC),
+    hmac(CKM_SHA256_HMAC_GENERAL),
     hw(CKM_SHA224, 0, 0, CKF_DIGEST),
     hmac(CKM_SHA224_HMAC),
+    hmac(CKM_SHA224_HMAC_GENERAL),
     hw(CKM_SHA384, 0, 0, CKF_DIGEST),
     hmac(CKM_SHA384_HMAC),
+    hmac(CKM_SHA384_HMAC_GENERAL),
     hw(CKM_SHA512, 0, 0, CKF_DIGEST),
     hmac(CKM_SHA512_HMAC),
+    hmac(CKM_SHA512_HMAC_GENERAL),
     hw(
         CKM_GENERIC_SECRET_KEY_GEN,
         1,
@@ -322,8 +473,14 @@ pub const MECHANISMS: &[MechanismInfo] = &[
     ec(CKM_ECDSA_SHA384, SIGN_VERIFY),
     ec(CKM_ECDSA_SHA512, SIGN_VERIFY),
     aes(CKM_AES_KEY_GEN, CKF_GENERATE),
-    aes(CKM_AES_CBC_PAD, CKF_ENCRYPT | CKF_DECRYPT),
-    aes(CKM_AES_GCM, CKF_ENCRYPT | CKF_DECRYPT),
+    aes(CKM_AES_ECB, CIPHER),
+    aes(CKM_AES_CBC, CIPHER),
+    aes(CKM_AES_CBC_PAD, CIPHER),
+    aes(CKM_AES_CTR, CIPHER),
+    aes(CKM_AES_GCM, CIPHER),
+    aes(CKM_AES_CMAC, SIGN_VERIFY),
+    aes(CKM_AES_CMAC_GENERAL, SIGN_VERIFY),
+    aes(CKM_AES_KEY_WRAP, CKF_WRAP | CKF_UNWRAP),
     aes(CKM_AES_KEY_WRAP_PAD, CKF_WRAP | CKF_UNWRAP),
     aes(CKM_AES_KEY_WRAP_KWP, CKF_WRAP | CKF_UNWRAP),
 ];

@@ -18,7 +18,7 @@ use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::ec::{self, Curve};
 use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
-use crate::mechanisms::{crypto, rsa};
+use crate::mechanisms::{block, crypto, rsa};
 use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
 use crate::sim::{Inner, LoadedObject, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -497,8 +497,10 @@ impl Simulator {
         Ok(rows)
     }
 
-    /// `C_GenerateKey` with `CKM_AES_KEY_GEN` (`CKA_VALUE_LEN` 16, 24 or 32) or
-    /// `CKM_GENERIC_SECRET_KEY_GEN` (`CKA_VALUE_LEN` 1 to 512).
+    /// `C_GenerateKey` with `CKM_AES_KEY_GEN` (`CKA_VALUE_LEN` 16, 24 or 32),
+    /// `CKM_GENERIC_SECRET_KEY_GEN` (`CKA_VALUE_LEN` 1 to 512), or `CKM_DES_KEY_GEN`,
+    /// `CKM_DES2_KEY_GEN` and `CKM_DES3_KEY_GEN` (a fixed length; `CKA_VALUE_LEN` may be given
+    /// if it is that length, register A67). DES keys get odd parity and are never weak.
     ///
     /// # Errors
     ///
@@ -516,8 +518,12 @@ impl Simulator {
         let key_type = match mechanism {
             Mechanism::AesKeyGen => CKK_AES,
             Mechanism::GenericSecretKeyGen => CKK_GENERIC_SECRET,
+            Mechanism::DesKeyGen => CKK_DES,
+            Mechanism::Des2KeyGen => CKK_DES2,
+            Mechanism::Des3KeyGen => CKK_DES3,
             _ => return Err(SimError::MechanismInvalid),
         };
+        let fixed_len = block::des_key_len(key_type).and_then(|n| CkUlong::try_from(n).ok());
         let mut attrs = AttrMap::from_template(template)?;
         if attrs.ulong(CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
             || attrs.ulong(CKA_KEY_TYPE).is_some_and(|k| k != key_type)
@@ -527,10 +533,12 @@ impl Simulator {
         }
         let len = attrs
             .ulong(CKA_VALUE_LEN)
+            .or(fixed_len)
             .ok_or(SimError::TemplateIncomplete(CKA_VALUE_LEN))?;
         let ok = match key_type {
             CKK_AES => matches!(len, 16 | 24 | 32),
-            _ => (1..=MAX_GENERIC_SECRET_LEN).contains(&len),
+            CKK_GENERIC_SECRET => (1..=MAX_GENERIC_SECRET_LEN).contains(&len),
+            _ => Some(len) == fixed_len,
         };
         if !ok {
             return Err(SimError::KeySizeRange);
@@ -541,6 +549,13 @@ impl Simulator {
                 .map_err(|_| SimError::KeySizeRange)?
         ]);
         fill_random(&mut value)?;
+        if fixed_len.is_some() {
+            block::set_des_parity(&mut value);
+            while des::weak_key_test(&value).is_err() {
+                fill_random(&mut value)?;
+                block::set_des_parity(&mut value);
+            }
+        }
         attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
         attrs.set_ulong(CKA_KEY_TYPE, key_type);
         attrs.set(CKA_VALUE, value.to_vec());
@@ -699,7 +714,7 @@ impl Simulator {
             _ => return Err(SimError::KeyNotWrappable),
         };
         match rsa_scheme {
-            None => crypto::kwp_wrap(kek.attrs.value()?, &data),
+            None => crypto::aes_wrap(kek.attrs.value()?, &data, padded(mechanism)),
             Some(scheme) => {
                 let public = rsa::public_key(&kek.attrs)?;
                 rsa::encrypt(&public, &scheme, &data).map_err(|e| match e {
@@ -750,7 +765,7 @@ impl Simulator {
             return Err(SimError::TemplateInconsistent);
         }
         let data = match &rsa_scheme {
-            None => crypto::kwp_unwrap(kek.attrs.value()?, wrapped)?,
+            None => crypto::aes_unwrap(kek.attrs.value()?, wrapped, padded(mechanism))?,
             Some(scheme) => {
                 let private = rsa::private_key(&kek.attrs)?;
                 rsa::decrypt(&private, scheme, wrapped).map_err(|e| match e {
@@ -799,7 +814,9 @@ fn wrap_mechanism(
         CKO_PRIVATE_KEY
     };
     Ok(match mechanism {
-        Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp => (CKO_SECRET_KEY, CKK_AES, None),
+        Mechanism::AesKeyWrap | Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp => {
+            (CKO_SECRET_KEY, CKK_AES, None)
+        }
         Mechanism::RsaPkcs => (rsa_class, CKK_RSA, Some(rsa::Encryption::Pkcs1)),
         Mechanism::RsaOaep(params) => (
             rsa_class,
@@ -808,6 +825,11 @@ fn wrap_mechanism(
         ),
         _ => return Err(SimError::MechanismInvalid),
     })
+}
+
+/// Whether an AES wrap mechanism pads (RFC 5649) or not (RFC 3394, `CKM_AES_KEY_WRAP`).
+fn padded(mechanism: &Mechanism) -> bool {
+    !matches!(mechanism, Mechanism::AesKeyWrap)
 }
 
 /// Fills an unwrapped private key's attributes from its PKCS #8 form: the key type the template

@@ -14,7 +14,7 @@ use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
 use crate::mechanisms::ec::{self, Curve};
-use crate::mechanisms::{crypto, rsa};
+use crate::mechanisms::{block, rsa};
 use crate::token::attrs::{AttrMap, Attribute};
 
 pub use crate::mechanisms::ec::P256_EC_PARAMS;
@@ -272,11 +272,16 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
         .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?
         .len();
     match key_type {
-        CKK_AES => {
-            if !matches!(len, 16 | 24 | 32) {
+        CKK_AES | CKK_DES | CKK_DES2 | CKK_DES3 => {
+            let fits = match block::des_key_len(key_type) {
+                // PKCS#11: a DES key with wrong parity is refused (register A67).
+                Some(des_len) => len == des_len && block::des_parity_ok(attrs.value()?),
+                None => matches!(len, 16 | 24 | 32),
+            };
+            if !fits {
                 return Err(SimError::AttributeValueInvalid(CKA_VALUE));
             }
-            let check = crypto::aes_check_value(attrs.value()?)?;
+            let check = block::check_value(key_type, attrs.value()?)?;
             attrs.set(CKA_CHECK_VALUE, check.to_vec());
         }
         CKK_GENERIC_SECRET => {
