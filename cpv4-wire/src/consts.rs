@@ -377,6 +377,12 @@ constants! {
     CKM_ECDSA_SHA384 = 0x0000_1045;
     /// ECDSA with SHA-512.
     CKM_ECDSA_SHA512 = 0x0000_1046;
+    /// ECDH key derivation (`CK_ECDH1_DERIVE_PARAMS`).
+    CKM_ECDH1_DERIVE = 0x0000_1050;
+    /// Edwards-curve (Ed25519) key-pair generation.
+    CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x0000_1055;
+    /// EdDSA (pure Ed25519; optional `CK_EDDSA_PARAMS`).
+    CKM_EDDSA = 0x0000_1057;
     /// SHA-256 digest.
     CKM_SHA256 = 0x0000_0250;
     /// HMAC-SHA256.
@@ -586,6 +592,8 @@ constants! {
     CKK_DES3 = 0x15;
     /// AES key.
     CKK_AES = 0x1F;
+    /// Edwards-curve key (Ed25519).
+    CKK_EC_EDWARDS = 0x40;
 }
 
 /// X.509 certificate type (`CKA_CERTIFICATE_TYPE`).
@@ -747,8 +755,12 @@ constants! {
     CKF_DIGEST = 0x0000_0400;
     /// Mechanism flag: signature.
     CKF_SIGN = 0x0000_0800;
+    /// Mechanism flag: signature with recovery.
+    CKF_SIGN_RECOVER = 0x0000_1000;
     /// Mechanism flag: verification.
     CKF_VERIFY = 0x0000_2000;
+    /// Mechanism flag: verification with recovery.
+    CKF_VERIFY_RECOVER = 0x0000_4000;
     /// Mechanism flag: key generation.
     CKF_GENERATE = 0x0000_8000;
     /// Mechanism flag: key-pair generation.
@@ -757,6 +769,8 @@ constants! {
     CKF_WRAP = 0x0002_0000;
     /// Mechanism flag: unwrapping.
     CKF_UNWRAP = 0x0004_0000;
+    /// Mechanism flag: key derivation.
+    CKF_DERIVE = 0x0008_0000;
     /// Mechanism flag: curves over prime fields.
     CKF_EC_F_P = 0x0010_0000;
     /// Mechanism flag: named curves in `CKA_EC_PARAMS`.
@@ -778,6 +792,23 @@ constants! {
     CKG_MGF1_SHA512 = 0x0000_0004;
     /// MGF1 with SHA-224.
     CKG_MGF1_SHA224 = 0x0000_0005;
+}
+
+constants! {
+    /// Key derivation functions of `CK_ECDH1_DERIVE_PARAMS` (`CK_EC_KDF_TYPE`).
+    table EC_KDF_TYPES: CkUlong;
+    /// The shared secret itself.
+    CKD_NULL = 0x0000_0001;
+    /// ANSI X9.63 KDF with SHA-1.
+    CKD_SHA1_KDF = 0x0000_0002;
+    /// ANSI X9.63 KDF with SHA-224.
+    CKD_SHA224_KDF = 0x0000_0005;
+    /// ANSI X9.63 KDF with SHA-256.
+    CKD_SHA256_KDF = 0x0000_0006;
+    /// ANSI X9.63 KDF with SHA-384.
+    CKD_SHA384_KDF = 0x0000_0007;
+    /// ANSI X9.63 KDF with SHA-512.
+    CKD_SHA512_KDF = 0x0000_0008;
 }
 
 /// The OAEP encoding parameter source: the label is given (`CK_RSA_PKCS_OAEP_SOURCE_TYPE`).

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use cpv4_wire::consts::{
     ATTRIBUTES, CK_UNAVAILABLE_INFORMATION, CKA_VENDOR_DEFINED, CKC_X_509, CKR_VENDOR_DEFINED,
-    CKZ_DATA_SPECIFIED, ELEMENT_TYPES, INITIALIZE_FLAGS, KEY_TYPES, MECHANISM_FLAGS, MECHANISMS,
-    MGF_TYPES, MIGRATION_FLAGS, NEGOTIATION_STATUS, OBJECT_CLASSES, RETURN_CODES, SESSION_FLAGS,
-    SESSION_STATES, SLOT_FLAGS, STORAGE_TYPES, TOKEN_FLAGS, USER_TYPES,
+    CKZ_DATA_SPECIFIED, EC_KDF_TYPES, ELEMENT_TYPES, INITIALIZE_FLAGS, KEY_TYPES, MECHANISM_FLAGS,
+    MECHANISMS, MGF_TYPES, MIGRATION_FLAGS, NEGOTIATION_STATUS, OBJECT_CLASSES, RETURN_CODES,
+    SESSION_FLAGS, SESSION_STATES, SLOT_FLAGS, STORAGE_TYPES, TOKEN_FLAGS, USER_TYPES,
 };
 
 /// The header's path, relative to the workspace root.
@@ -22,7 +22,7 @@ pub const HEADER: &str = "luna-ffi/include/luna_cpv4.h";
 
 /// The `#define`s of the constant tables of `cpv4_wire::consts`.
 fn defines() -> String {
-    let tables: [(&str, &[(&str, core::ffi::c_ulong)]); 17] = [
+    let tables: [(&str, &[(&str, core::ffi::c_ulong)]); 18] = [
         ("Return codes (CK_RV)", RETURN_CODES),
         ("Mechanisms (CK_MECHANISM_TYPE)", MECHANISMS),
         ("Attributes (CK_ATTRIBUTE_TYPE)", ATTRIBUTES),
@@ -44,6 +44,10 @@ fn defines() -> String {
         (
             "Mask generation functions (CK_RSA_PKCS_MGF_TYPE)",
             MGF_TYPES,
+        ),
+        (
+            "ECDH key derivation functions (CK_EC_KDF_TYPE)",
+            EC_KDF_TYPES,
         ),
         (
             "C_Initialize flags (CK_C_INITIALIZE_ARGS)",

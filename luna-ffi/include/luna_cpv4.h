@@ -168,6 +168,9 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKM_ECDSA_SHA256                                 0x00001044UL
 #define CKM_ECDSA_SHA384                                 0x00001045UL
 #define CKM_ECDSA_SHA512                                 0x00001046UL
+#define CKM_ECDH1_DERIVE                                 0x00001050UL
+#define CKM_EC_EDWARDS_KEY_PAIR_GEN                      0x00001055UL
+#define CKM_EDDSA                                        0x00001057UL
 #define CKM_SHA256                                       0x00000250UL
 #define CKM_SHA256_HMAC                                  0x00000251UL
 #define CKM_SHA256_HMAC_GENERAL                          0x00000252UL
@@ -248,6 +251,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKK_DES2                                         0x00000014UL
 #define CKK_DES3                                         0x00000015UL
 #define CKK_AES                                          0x0000001FUL
+#define CKK_EC_EDWARDS                                   0x00000040UL
 
 /* User types (CK_USER_TYPE) */
 #define CKU_SO                                           0x00000000UL
@@ -311,11 +315,14 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKF_DECRYPT                                      0x00000200UL
 #define CKF_DIGEST                                       0x00000400UL
 #define CKF_SIGN                                         0x00000800UL
+#define CKF_SIGN_RECOVER                                 0x00001000UL
 #define CKF_VERIFY                                       0x00002000UL
+#define CKF_VERIFY_RECOVER                               0x00004000UL
 #define CKF_GENERATE                                     0x00008000UL
 #define CKF_GENERATE_KEY_PAIR                            0x00010000UL
 #define CKF_WRAP                                         0x00020000UL
 #define CKF_UNWRAP                                       0x00040000UL
+#define CKF_DERIVE                                       0x00080000UL
 #define CKF_EC_F_P                                       0x00100000UL
 #define CKF_EC_NAMEDCURVE                                0x00800000UL
 #define CKF_EC_UNCOMPRESS                                0x01000000UL
@@ -326,6 +333,14 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKG_MGF1_SHA384                                  0x00000003UL
 #define CKG_MGF1_SHA512                                  0x00000004UL
 #define CKG_MGF1_SHA224                                  0x00000005UL
+
+/* ECDH key derivation functions (CK_EC_KDF_TYPE) */
+#define CKD_NULL                                         0x00000001UL
+#define CKD_SHA1_KDF                                     0x00000002UL
+#define CKD_SHA224_KDF                                   0x00000005UL
+#define CKD_SHA256_KDF                                   0x00000006UL
+#define CKD_SHA384_KDF                                   0x00000007UL
+#define CKD_SHA512_KDF                                   0x00000008UL
 
 /* C_Initialize flags (CK_C_INITIALIZE_ARGS) */
 #define CKF_LIBRARY_CANT_CREATE_OS_THREADS               0x00000001UL
@@ -1382,6 +1397,50 @@ typedef struct CK_AES_CTR_PARAMS {
 } CK_AES_CTR_PARAMS;
 
 /**
+ * `CK_ECDH1_DERIVE_PARAMS`: the parameters of `CKM_ECDH1_DERIVE`.
+ */
+typedef struct CK_ECDH1_DERIVE_PARAMS {
+  /**
+   * The key derivation function (`CKD_*`).
+   */
+  CK_ULONG kdf;
+  /**
+   * Length of the shared information.
+   */
+  CK_ULONG ulSharedDataLen;
+  /**
+   * The KDF's shared information, or NULL.
+   */
+  CK_BYTE_PTR pSharedData;
+  /**
+   * Length of the other party's public point.
+   */
+  CK_ULONG ulPublicDataLen;
+  /**
+   * The other party's public point.
+   */
+  CK_BYTE_PTR pPublicData;
+} CK_ECDH1_DERIVE_PARAMS;
+
+/**
+ * `CK_EDDSA_PARAMS`: the optional parameters of `CKM_EDDSA`.
+ */
+typedef struct CK_EDDSA_PARAMS {
+  /**
+   * Whether the message is prehashed (Ed25519ph).
+   */
+  CK_BBOOL phFlag;
+  /**
+   * Length of the context.
+   */
+  CK_ULONG ulContextDataLen;
+  /**
+   * The context (Ed25519ctx), or NULL.
+   */
+  CK_BYTE_PTR pContextData;
+} CK_EDDSA_PARAMS;
+
+/**
  * `CK_MAC_GENERAL_PARAMS`: the output length in bytes of a `_GENERAL` MAC mechanism.
  */
 typedef CK_ULONG CK_MAC_GENERAL_PARAMS;
@@ -1976,7 +2035,8 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID,
                          struct CK_MECHANISM_INFO *pInfo);
 
 /**
- * `C_GenerateKey` with `CKM_AES_KEY_GEN` or `CKM_GENERIC_SECRET_KEY_GEN`.
+ * `C_GenerateKey` with `CKM_AES_KEY_GEN`, `CKM_GENERIC_SECRET_KEY_GEN`, `CKM_DES_KEY_GEN`,
+ * `CKM_DES2_KEY_GEN` or `CKM_DES3_KEY_GEN`.
  *
  * # Safety
  *
@@ -1990,7 +2050,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession,
                     CK_OBJECT_HANDLE_PTR phKey);
 
 /**
- * `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521) or
+ * `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-192, P-224, P-256, P-384, P-521,
+ * secp256k1, brainpoolP256r1, brainpoolP384r1), `CKM_EC_EDWARDS_KEY_PAIR_GEN` (Ed25519) or
  * `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
  *
  * # Safety
@@ -2007,8 +2068,9 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
                         CK_OBJECT_HANDLE_PTR phPrivateKey);
 
 /**
- * `C_WrapKey`: AES key wrap with padding (secret keys, EC and RSA private keys as PKCS #8),
- * or RSA PKCS #1 v1.5 and OAEP (secret keys).
+ * `C_WrapKey`: AES key wrap, with padding (secret keys, EC, Ed25519 and RSA private keys as
+ * PKCS #8) or without (RFC 3394: values of whole 8-byte blocks), or RSA PKCS #1 v1.5 and
+ * OAEP (secret keys).
  *
  * # Safety
  *
@@ -2048,6 +2110,22 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession,
  * `RandomData` is NULL or writable for `ulRandomLen` bytes.
  */
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen);
+
+/**
+ * `C_DeriveKey` with `CKM_ECDH1_DERIVE`: an EC private key with `CKA_DERIVE` and the other
+ * party's public point give a secret key of the template's type (register A74).
+ *
+ * # Safety
+ *
+ * `pMechanism` is NULL or a readable mechanism; `pTemplate` NULL or a readable template of
+ * `ulAttributeCount` attributes; `phKey` NULL or writable.
+ */
+CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
+                  CK_MECHANISM_PTR pMechanism,
+                  CK_OBJECT_HANDLE hBaseKey,
+                  CK_ATTRIBUTE_PTR pTemplate,
+                  CK_ULONG ulAttributeCount,
+                  CK_OBJECT_HANDLE_PTR phKey);
 
 /**
  * `C_CreateObject`.
@@ -2508,20 +2586,6 @@ CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession,
                             CK_ULONG ulEncryptedPartLen,
                             CK_BYTE_PTR pPart,
                             CK_ULONG_PTR pulPartLen);
-
-/**
- * `C_DeriveKey`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
-                  CK_MECHANISM_PTR pMechanism,
-                  CK_OBJECT_HANDLE hBaseKey,
-                  CK_ATTRIBUTE_PTR pTemplate,
-                  CK_ULONG ulAttributeCount,
-                  CK_OBJECT_HANDLE_PTR phKey);
 
 /**
  * `C_SeedRandom`: the generator is the operating system's and takes no seed

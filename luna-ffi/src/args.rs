@@ -11,6 +11,16 @@ pub(crate) fn len(value: CK_ULONG) -> FfiResult<usize> {
     Ok(usize::try_from(value)?)
 }
 
+/// A copy of a caller's buffer, `CKR_HOST_MEMORY` if it cannot be allocated (an infallible
+/// allocation of a caller's length would abort the process).
+pub(crate) fn copy(bytes: &[u8]) -> FfiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes.len())
+        .map_err(|_| Error::Code(cpv4_wire::consts::CKR_HOST_MEMORY))?;
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
 /// Converts a `usize` length to `CK_ULONG`.
 pub(crate) fn ulong(value: usize) -> FfiResult<CK_ULONG> {
     Ok(CK_ULONG::try_from(value)?)

@@ -133,7 +133,7 @@ pub unsafe extern "C" fn C_Encrypt(
             let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pEncryptedData, pulEncryptedDataLen) }?;
-            encrypt_step(&library, hSession, &Call::Single(data.to_vec()), &mut out)
+            encrypt_step(&library, hSession, &Call::single(data)?, &mut out)
         })
     })
 }
@@ -158,7 +158,7 @@ pub unsafe extern "C" fn C_EncryptUpdate(
             let data = unsafe { args::slice(pPart.cast_const(), ulPartLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pEncryptedPart, pulEncryptedPartLen) }?;
-            encrypt_step(&library, hSession, &Call::Update(data.to_vec()), &mut out)
+            encrypt_step(&library, hSession, &Call::update(data)?, &mut out)
         })
     })
 }
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn C_Decrypt(
             let data = unsafe { args::slice(pEncryptedData.cast_const(), ulEncryptedDataLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
-            decrypt_step(&library, hSession, Call::Single(data.to_vec()), &mut out)
+            decrypt_step(&library, hSession, Call::single(data)?, &mut out)
         })
     })
 }
@@ -252,7 +252,7 @@ pub unsafe extern "C" fn C_DecryptUpdate(
             let data = unsafe { args::slice(pEncryptedPart.cast_const(), ulEncryptedPartLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pPart, pulPartLen) }?;
-            decrypt_step(&library, hSession, Call::Update(data.to_vec()), &mut out)
+            decrypt_step(&library, hSession, Call::update(data)?, &mut out)
         })
     })
 }

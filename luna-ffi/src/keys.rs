@@ -10,7 +10,8 @@ use crate::state;
 use crate::types::*;
 use crate::{mechanism, template};
 
-/// `C_GenerateKey` with `CKM_AES_KEY_GEN` or `CKM_GENERIC_SECRET_KEY_GEN`.
+/// `C_GenerateKey` with `CKM_AES_KEY_GEN`, `CKM_GENERIC_SECRET_KEY_GEN`, `CKM_DES_KEY_GEN`,
+/// `CKM_DES2_KEY_GEN` or `CKM_DES3_KEY_GEN`.
 ///
 /// # Safety
 ///
@@ -37,7 +38,8 @@ pub unsafe extern "C" fn C_GenerateKey(
     })
 }
 
-/// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521) or
+/// `C_GenerateKeyPair` with `CKM_EC_KEY_PAIR_GEN` (P-192, P-224, P-256, P-384, P-521,
+/// secp256k1, brainpoolP256r1, brainpoolP384r1), `CKM_EC_EDWARDS_KEY_PAIR_GEN` (Ed25519) or
 /// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
 ///
 /// # Safety
@@ -75,8 +77,9 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
     })
 }
 
-/// `C_WrapKey`: AES key wrap with padding (secret keys, EC and RSA private keys as PKCS #8),
-/// or RSA PKCS #1 v1.5 and OAEP (secret keys).
+/// `C_WrapKey`: AES key wrap, with padding (secret keys, EC, Ed25519 and RSA private keys as
+/// PKCS #8) or without (RFC 3394: values of whole 8-byte blocks), or RSA PKCS #1 v1.5 and
+/// OAEP (secret keys).
 ///
 /// # Safety
 ///
@@ -159,5 +162,36 @@ pub unsafe extern "C" fn C_GenerateRandom(
         // Written in place: a huge length allocates nothing (the caller vouches for its
         // buffer, as for every output).
         Ok(library.sim.generate_random_into(hSession, out)?)
+    })
+}
+
+/// `C_DeriveKey` with `CKM_ECDH1_DERIVE`: an EC private key with `CKA_DERIVE` and the other
+/// party's public point give a secret key of the template's type (register A74).
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism; `pTemplate` NULL or a readable template of
+/// `ulAttributeCount` attributes; `phKey` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        // SAFETY: forwarded from this function's contract.
+        let template = unsafe { template::read(pTemplate, ulAttributeCount) }?;
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { args::out(phKey) }?;
+        *out = library
+            .sim
+            .derive_key(hSession, &mechanism, hBaseKey, &template)?;
+        Ok(())
     })
 }

@@ -3,53 +3,43 @@
 //! `CKM_AES_GCM` takes a `CK_GCM_PARAMS` (the 48-byte layout with `ulIvBits`, or the original
 //! 40-byte v2.40 layout without it); the CBC mechanisms an IV of one block (16 bytes for AES,
 //! 8 for DES); `CKM_AES_CTR` a `CK_AES_CTR_PARAMS`; the `_GENERAL` MACs a
-//! `CK_MAC_GENERAL_PARAMS`; `CKM_AES_KEY_WRAP` none or the RFC 3394 default IV; the RSA PSS
+//! `CK_MAC_GENERAL_PARAMS`; `CKM_AES_KEY_WRAP` none or the RFC 3394 default IV;
+//! `CKM_ECDH1_DERIVE` a `CK_ECDH1_DERIVE_PARAMS`; `CKM_EDDSA` none, or a `CK_EDDSA_PARAMS` for
+//! pure Ed25519 (no prehash, no context: register A73); the RSA PSS
 //! mechanisms a `CK_RSA_PKCS_PSS_PARAMS` (for the hashing ones, naming their own hash);
 //! `CKM_RSA_PKCS_OAEP` a `CK_RSA_PKCS_OAEP_PARAMS`; every other mechanism has no parameter (one
 //! given is ignored). Copies of caller buffers (IV, AAD, label) are allocated fallibly: a length
 //! the host cannot allocate is `CKR_HOST_MEMORY`, not an abort.
 
 use cpv4_wire::consts::{
-    CKM_AES_CTR, CKM_AES_GCM, CKM_AES_KEY_WRAP, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS,
+    CKM_AES_CTR, CKM_AES_GCM, CKM_AES_KEY_WRAP, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
+    CKM_RSA_PKCS_PSS,
 };
 use luna_sim::mechanisms::block::block_mechanism;
-use luna_sim::mechanisms::{CtrParams, HashAlg, OaepParams, PssParams};
+use luna_sim::mechanisms::{CtrParams, EcdhParams, HashAlg, OaepParams, PssParams};
 use luna_sim::{GcmParams, Mechanism};
 
 use crate::args;
 use crate::guard::{Error, FfiResult};
 use crate::types::{
-    CK_AES_CTR_PARAMS, CK_GCM_PARAMS, CK_GCM_PARAMS_V240, CK_MAC_GENERAL_PARAMS, CK_MECHANISM,
-    CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS,
+    CK_AES_CTR_PARAMS, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_GCM_PARAMS_V240,
+    CK_MAC_GENERAL_PARAMS, CK_MECHANISM, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS, CK_ULONG,
 };
 
 /// The RFC 3394 default IV, the only one `CKM_AES_KEY_WRAP` takes.
 const KW_DEFAULT_IV: [u8; 8] = [0xA6; 8];
 
-/// A copy of a caller's buffer, refused with `CKR_HOST_MEMORY` if it cannot be allocated.
-fn copy(bytes: &[u8]) -> FfiResult<Vec<u8>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(bytes.len())
-        .map_err(|_| Error::Code(cpv4_wire::consts::CKR_HOST_MEMORY))?;
-    out.extend_from_slice(bytes);
-    Ok(out)
-}
+use crate::args::copy;
 
-/// Reads a parameter that is a byte string: NULL only with length 0.
+/// Reads a parameter that is a byte string: NULL only with length 0; a length beyond what a
+/// slice can hold is refused like a NULL (`args::slice` checks it before any slice is made).
 ///
 /// # Safety
 ///
 /// A non-NULL `param` must be readable for `len` bytes.
-unsafe fn param_bytes<'a>(param: *const core::ffi::c_void, len: usize) -> FfiResult<&'a [u8]> {
-    if param.is_null() {
-        return if len == 0 {
-            Ok(&[])
-        } else {
-            Err(Error::MechanismParamInvalid)
-        };
-    }
-    // SAFETY: non-NULL and readable for `len` bytes (this function's contract).
-    Ok(unsafe { core::slice::from_raw_parts(param.cast::<u8>(), len) })
+unsafe fn param_bytes<'a>(param: *const core::ffi::c_void, len: CK_ULONG) -> FfiResult<&'a [u8]> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { args::slice(param.cast::<u8>(), len) }.map_err(|_| Error::MechanismParamInvalid)
 }
 
 /// Reads a parameter of type `T`: non-NULL and exactly its size.
@@ -115,9 +105,35 @@ pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism
                 p.cb,
             )?))
         }
+        CKM_ECDH1_DERIVE => {
+            // SAFETY: forwarded from this function's contract.
+            let p: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(param, param_len) }?;
+            // SAFETY: the caller guarantees both pointers are valid for their lengths; NULL
+            // with a non-zero length is refused.
+            let shared = unsafe { args::slice(p.pSharedData.cast_const(), p.ulSharedDataLen) }
+                .map_err(|_| Error::MechanismParamInvalid)?;
+            // SAFETY: as above.
+            let public = unsafe { args::slice(p.pPublicData.cast_const(), p.ulPublicDataLen) }
+                .map_err(|_| Error::MechanismParamInvalid)?;
+            Ok(Mechanism::Ecdh1Derive(EcdhParams::from_ck(
+                p.kdf,
+                copy(shared)?,
+                copy(public)?,
+            )?))
+        }
+        CKM_EDDSA => {
+            if !param.is_null() {
+                // SAFETY: forwarded from this function's contract.
+                let p: CK_EDDSA_PARAMS = unsafe { param_struct(param, param_len) }?;
+                if p.phFlag != 0 || p.ulContextDataLen != 0 {
+                    return Err(Error::MechanismParamInvalid);
+                }
+            }
+            Ok(Mechanism::Eddsa)
+        }
         CKM_AES_KEY_WRAP => {
             // SAFETY: forwarded from this function's contract.
-            let iv = unsafe { param_bytes(param, param_len) }?;
+            let iv = unsafe { param_bytes(param, mechanism.ulParameterLen) }?;
             if !iv.is_empty() && iv != KW_DEFAULT_IV {
                 return Err(Error::MechanismParamInvalid);
             }
@@ -126,7 +142,7 @@ pub(crate) unsafe fn read(mechanism: *const CK_MECHANISM) -> FfiResult<Mechanism
         kind if block_mechanism(kind).is_some() => {
             // ECB takes no parameter (one given is ignored, as for the other mechanisms).
             // SAFETY: forwarded from this function's contract.
-            let iv = unsafe { param_bytes(param, param_len) }?;
+            let iv = unsafe { param_bytes(param, mechanism.ulParameterLen) }?;
             let iv = match block_mechanism(kind) {
                 Some((_, luna_sim::mechanisms::BlockMode::Ecb)) => &[][..],
                 _ => iv,

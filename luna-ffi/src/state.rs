@@ -30,15 +30,38 @@ pub(crate) enum OpKind {
     Decrypt,
 }
 
-/// Which call produced a held-back result, with its input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which call produced a held-back result, with its input (for encryption, plaintext: wiped
+/// when dropped, shown by `Debug` as its length only).
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Call {
     /// A single-part call on this input.
-    Single(Vec<u8>),
+    Single(Zeroizing<Vec<u8>>),
     /// An update call on this input.
-    Update(Vec<u8>),
+    Update(Zeroizing<Vec<u8>>),
     /// The final call.
     Final,
+}
+
+impl Call {
+    /// A single-part call on a copy of `data`.
+    pub(crate) fn single(data: &[u8]) -> FfiResult<Self> {
+        Ok(Self::Single(Zeroizing::new(crate::args::copy(data)?)))
+    }
+
+    /// An update call on a copy of `data`.
+    pub(crate) fn update(data: &[u8]) -> FfiResult<Self> {
+        Ok(Self::Update(Zeroizing::new(crate::args::copy(data)?)))
+    }
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(data) => write!(f, "Single(<{} bytes>)", data.len()),
+            Self::Update(data) => write!(f, "Update(<{} bytes>)", data.len()),
+            Self::Final => f.write_str("Final"),
+        }
+    }
 }
 
 /// A computed output that did not fit the caller's buffer: the operation is over in the

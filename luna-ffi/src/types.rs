@@ -247,6 +247,34 @@ pub struct CK_AES_CTR_PARAMS {
     pub cb: [CK_BYTE; 16],
 }
 
+/// `CK_ECDH1_DERIVE_PARAMS`: the parameters of `CKM_ECDH1_DERIVE`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_ECDH1_DERIVE_PARAMS {
+    /// The key derivation function (`CKD_*`).
+    pub kdf: CK_ULONG,
+    /// Length of the shared information.
+    pub ulSharedDataLen: CK_ULONG,
+    /// The KDF's shared information, or NULL.
+    pub pSharedData: CK_BYTE_PTR,
+    /// Length of the other party's public point.
+    pub ulPublicDataLen: CK_ULONG,
+    /// The other party's public point.
+    pub pPublicData: CK_BYTE_PTR,
+}
+
+/// `CK_EDDSA_PARAMS`: the optional parameters of `CKM_EDDSA`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_EDDSA_PARAMS {
+    /// Whether the message is prehashed (Ed25519ph).
+    pub phFlag: CK_BBOOL,
+    /// Length of the context.
+    pub ulContextDataLen: CK_ULONG,
+    /// The context (Ed25519ctx), or NULL.
+    pub pContextData: CK_BYTE_PTR,
+}
+
 /// `CK_MAC_GENERAL_PARAMS`: the output length in bytes of a `_GENERAL` MAC mechanism.
 pub type CK_MAC_GENERAL_PARAMS = CK_ULONG;
 
@@ -834,6 +862,8 @@ const _: () = {
     assert!(size_of::<CK_GCM_PARAMS_V240>() == 40);
     assert!(size_of::<CK_RSA_PKCS_PSS_PARAMS>() == 24);
     assert!(size_of::<CK_AES_CTR_PARAMS>() == 24);
+    assert!(size_of::<CK_ECDH1_DERIVE_PARAMS>() == 40);
+    assert!(size_of::<CK_EDDSA_PARAMS>() == 24);
     assert!(size_of::<CK_RSA_PKCS_OAEP_PARAMS>() == 40);
     assert!(size_of::<CK_C_INITIALIZE_ARGS>() == 48);
     assert!(size_of::<CK_INFO>() == 88);

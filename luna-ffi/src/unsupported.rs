@@ -225,31 +225,6 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
     not_supported(hSession)
 }
 
-/// `C_DeriveKey`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DeriveKey(
-    hSession: CK_SESSION_HANDLE,
-    pMechanism: CK_MECHANISM_PTR,
-    hBaseKey: CK_OBJECT_HANDLE,
-    pTemplate: CK_ATTRIBUTE_PTR,
-    ulAttributeCount: CK_ULONG,
-    phKey: CK_OBJECT_HANDLE_PTR,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pMechanism,
-        hBaseKey,
-        pTemplate,
-        ulAttributeCount,
-        phKey,
-    );
-    not_supported(hSession)
-}
-
 /// `C_SeedRandom`: the generator is the operating system's and takes no seed
 /// (`CKR_RANDOM_SEED_NOT_SUPPORTED`), after the session and the arguments are checked.
 ///

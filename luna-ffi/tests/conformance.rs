@@ -464,6 +464,18 @@ scenario!(
             CKR_OK
         );
         assert_eq!(out_len, 4);
+        // A parameter length no slice can hold is refused, not an abort of the process (an
+        // attack found one: the slice was built before its length was checked).
+        for kind in [CKM_AES_ECB, CKM_AES_CBC, CKM_DES3_CBC_PAD, CKM_AES_KEY_WRAP] {
+            for huge in [1 << 63, CK_ULONG::MAX] {
+                let mut m = with_param(kind, &mut iv, 0);
+                m.ulParameterLen = huge;
+                assert_eq!(
+                    call!(C_EncryptInit(session, &mut m, key)),
+                    CKR_MECHANISM_PARAM_INVALID
+                );
+            }
+        }
         // CKM_AES_KEY_WRAP: no parameter, or the RFC 3394 default IV; another is refused.
         let mut default_iv = [0xA6u8; 8];
         let mut other_iv = [0u8; 8];

@@ -6,8 +6,10 @@ the token decrypts or verifies.
 Covered per library: RSA key-pair generation, PKCS #1 v1.5 and PSS signatures with SHA-1/224/
 256/384/512, OAEP encryption (SHA-1 and SHA-256, with and without a label), PKCS #1 v1.5
 encryption, the import of a private key that cryptography generated (every CRT component),
-ECDSA with SHA-1/224/256/384/512 on P-256, P-384 and P-521 and raw CKM_ECDSA, and the SHA
-digests.
+ECDSA with SHA-1/224/256/384/512 on P-256, P-384 and P-521 and raw CKM_ECDSA, ECDSA on P-192,
+P-224, secp256k1, brainpoolP256r1 and brainpoolP384r1, Ed25519 (CKM_EDDSA, both ways), ECDH
+(CKM_ECDH1_DERIVE with CKD_NULL and the X9.63 KDF against cryptography's exchange and
+X963KDF), and the SHA digests.
 
 Usage: python3 python_crypto_interop.py /path/to/libluna_ffi.so  (with LUNA_SIM_HOME set)
 Prints "python-crypto-interop: OK" on success; any failure raises.
@@ -204,6 +206,77 @@ def with_python_pkcs11(module_path):
                 signature = priv_n.sign(MESSAGE, mechanism=getattr(Mechanism, "ECDSA_" + name))
                 reference_n.verify(encode_ecdsa_signature(signature), MESSAGE, ec.ECDSA(algorithm))
 
+        # The other Weierstrass curves: ECDSA with SHA-256, checked by cryptography.
+        for curve_name, curve in [
+            ("secp192r1", ec.SECP192R1()),
+            ("secp224r1", ec.SECP224R1()),
+            ("secp256k1", ec.SECP256K1()),
+            ("brainpoolp256r1", ec.BrainpoolP256R1()),
+            ("brainpoolp384r1", ec.BrainpoolP384R1()),
+        ]:
+            params = session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(curve_name)}, local=True
+            )
+            pub_n, priv_n = params.generate_keypair()
+            reference_n = load_der_public_key(encode_ec_public_key(pub_n))
+            assert reference_n.curve.name == curve.name, reference_n.curve.name
+            signature = priv_n.sign(MESSAGE, mechanism=Mechanism.ECDSA_SHA256)
+            reference_n.verify(encode_ecdsa_signature(signature), MESSAGE, ec.ECDSA(hashes.SHA256()))
+
+        # Ed25519: the token signs, cryptography verifies; cryptography signs, the token verifies.
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        ed_public, ed_private = session.generate_keypair(
+            KeyType.EC_EDWARDS,
+            public_template={Attribute.EC_PARAMS: bytes.fromhex("06032b6570")},
+            mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+        )
+        point = ed_public[Attribute.EC_POINT]
+        assert point[:2] == b"\x04\x20", point.hex()
+        ed_reference = ed25519.Ed25519PublicKey.from_public_bytes(point[2:])
+        ed_reference.verify(ed_private.sign(MESSAGE, mechanism=Mechanism.EDDSA), MESSAGE)
+        theirs_ed = ed25519.Ed25519PrivateKey.generate()
+        ed_imported = session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                Attribute.KEY_TYPE: KeyType.EC_EDWARDS,
+                Attribute.TOKEN: False,
+                Attribute.EC_PARAMS: bytes.fromhex("06032b6570"),
+                Attribute.EC_POINT: b"\x04\x20"
+                + theirs_ed.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+            }
+        )
+        assert ed_imported.verify(MESSAGE, theirs_ed.sign(MESSAGE), mechanism=Mechanism.EDDSA)
+        assert not ed_imported.verify(MESSAGE + b"!", theirs_ed.sign(MESSAGE), mechanism=Mechanism.EDDSA)
+
+        # ECDH: the token derives what cryptography's exchange gives, raw and through X9.63.
+        from pkcs11 import KDF
+        from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+
+        params = session.create_domain_parameters(
+            KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp384r1")}, local=True
+        )
+        dh_public, dh_private = params.generate_keypair(private_template={Attribute.DERIVE: True})
+        theirs_dh = ec.generate_private_key(ec.SECP384R1())
+        their_point = theirs_dh.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        ours_public = load_der_public_key(encode_ec_public_key(dh_public))
+        shared = theirs_dh.exchange(ec.ECDH(), ours_public)
+        readable = {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True}
+        raw = dh_private.derive_key(
+            KeyType.GENERIC_SECRET,
+            len(shared) * 8,
+            mechanism_param=(KDF.NULL, None, their_point),
+            template=readable,
+        )
+        assert raw[Attribute.VALUE] == shared
+        aes = dh_private.derive_key(
+            KeyType.AES,
+            256,
+            mechanism_param=(KDF.SHA256, b"context", their_point),
+            template=readable,
+        )
+        assert aes[Attribute.VALUE] == X963KDF(hashes.SHA256(), 32, b"context").derive(shared)
+
         # An ECDSA signature by cryptography verifies on the token.
         theirs_ec = ec.generate_private_key(ec.SECP256R1())
         der = theirs_ec.sign(MESSAGE, ec.ECDSA(hashes.SHA384()))
@@ -225,7 +298,7 @@ def with_python_pkcs11(module_path):
         for name, _, hashlib_name in HASHES:
             mech = getattr(Mechanism, "SHA_1" if name == "SHA1" else name)
             assert session.digest(MESSAGE, mechanism=mech) == hashlib.new(hashlib_name, MESSAGE).digest()
-    print("python-pkcs11 RSA/EC against cryptography: OK")
+    print("python-pkcs11 RSA/EC/Ed25519/ECDH against cryptography: OK")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,14 +83,14 @@ fn against_cryptography(script: &str, lines: &[&str]) {
     }
 }
 
-/// python-pkcs11 and PyKCS11 with RSA and EC keys, checked by the `cryptography` package as
-/// the independent reference (`tests/python_crypto_interop.py`).
+/// python-pkcs11 and PyKCS11 with RSA, EC (every curve), Ed25519 keys and ECDH, checked by the
+/// `cryptography` package as the independent reference (`tests/python_crypto_interop.py`).
 #[test]
 fn python_pkcs11_and_pykcs11_rsa_and_ec_agree_with_the_cryptography_package() {
     against_cryptography(
         "python_crypto_interop.py",
         &[
-            "python-pkcs11 RSA/EC against cryptography: OK",
+            "python-pkcs11 RSA/EC/Ed25519/ECDH against cryptography: OK",
             "PyKCS11 RSA against cryptography: OK",
             "python-crypto-interop: OK",
         ],

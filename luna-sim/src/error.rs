@@ -162,6 +162,9 @@ pub enum SimError {
     /// Input data has a bad length (`CKR_DATA_LEN_RANGE`).
     #[error("data length out of range")]
     DataLenRange,
+    /// Memory for the caller's data could not be allocated (`CKR_HOST_MEMORY`).
+    #[error("out of memory")]
+    HostMemory,
     /// Ciphertext fails to decrypt or authenticate (`CKR_ENCRYPTED_DATA_INVALID`).
     #[error("encrypted data invalid")]
     EncryptedDataInvalid,
@@ -283,6 +286,7 @@ impl SimError {
             Self::WrappedKeyLenRange => CKR_WRAPPED_KEY_LEN_RANGE,
             Self::DataInvalid => CKR_DATA_INVALID,
             Self::DataLenRange => CKR_DATA_LEN_RANGE,
+            Self::HostMemory => CKR_HOST_MEMORY,
             Self::EncryptedDataInvalid => CKR_ENCRYPTED_DATA_INVALID,
             Self::EncryptedDataLenRange => CKR_ENCRYPTED_DATA_LEN_RANGE,
             Self::SignatureInvalid => CKR_SIGNATURE_INVALID,

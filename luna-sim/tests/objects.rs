@@ -701,13 +701,13 @@ fn ecdsa_sign_verify_round_trip_raw_and_sha256() {
 fn unsupported_curve_is_curve_not_supported() {
     let (_dir, sim) = fresh();
     let co = login(&sim, 0, CKU_USER);
-    // secp256k1: a named curve this token does not offer.
-    let secp256k1 = vec![0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A];
+    // secp192k1: a named curve this token does not offer.
+    let secp192k1 = vec![0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x1F];
     let err = sim
         .generate_key_pair(
             co,
             &Mechanism::EcKeyPairGen,
-            &[Attribute::bytes(CKA_EC_PARAMS, secp256k1)],
+            &[Attribute::bytes(CKA_EC_PARAMS, secp192k1)],
             &[],
         )
         .unwrap_err();
@@ -893,7 +893,7 @@ fn mechanism_list_has_sizes_and_flags() {
     assert_eq!((gcm.min_key_size, gcm.max_key_size), (16, 32));
     assert_ne!(gcm.flags & luna_sim::ck::CKF_ENCRYPT, 0);
     let ec = luna_sim::mechanisms::mechanism_info(CKM_EC_KEY_PAIR_GEN).unwrap();
-    assert_eq!((ec.min_key_size, ec.max_key_size), (256, 521));
+    assert_eq!((ec.min_key_size, ec.max_key_size), (192, 521));
     let rsa = luna_sim::mechanisms::mechanism_info(CKM_RSA_PKCS).unwrap();
     assert_eq!((rsa.min_key_size, rsa.max_key_size), (1024, 4096));
     // As on a hardware token, every mechanism is done by the device.
@@ -902,7 +902,7 @@ fn mechanism_list_has_sizes_and_flags() {
             .iter()
             .all(|m| m.flags & CKF_HW != 0)
     );
-    assert_eq!(luna_sim::mechanisms::MECHANISMS.len(), 60);
+    assert_eq!(luna_sim::mechanisms::MECHANISMS.len(), 63);
 }
 
 fn hex(s: &str) -> Vec<u8> {

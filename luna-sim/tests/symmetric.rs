@@ -302,7 +302,7 @@ fn gcm_takes_any_iv_length_and_short_tags() {
         ),
     ];
     for (iv, cipher, tag) in cases {
-        for tag_bits in [128u64, 96, 64, 32] {
+        for tag_bits in [128u64, 120, 112, 104, 96, 64, 32] {
             let m = Mechanism::AesGcm(GcmParams {
                 iv: hex(iv),
                 aad: aad.clone(),
@@ -345,6 +345,12 @@ fn ctr_refuses_data_beyond_its_counter_space_and_ends_the_operation() {
     );
     sim.encrypt_init(co, &m, k as _).unwrap();
     assert_eq!(sim.encrypt(co, &[0; 17]), Err(SimError::DataLenRange));
+    // Ciphertext beyond it is CKR_ENCRYPTED_DATA_LEN_RANGE.
+    sim.decrypt_init(co, &m, k as _).unwrap();
+    assert_eq!(
+        sim.decrypt(co, &[0; 17]),
+        Err(SimError::EncryptedDataLenRange)
+    );
     // Below the wrap, the 8-bit counter gives what the full 128-bit one gives.
     block[15] = 0;
     let eight = Mechanism::AesCtr(CtrParams::from_ck(8, block).unwrap());

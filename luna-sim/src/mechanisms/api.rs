@@ -17,7 +17,7 @@ use crate::mechanisms::block::{BlockStream, CtrStream};
 use crate::mechanisms::crypto::{CipherOp, RsaCipherKey, SignOp};
 use crate::mechanisms::ec::{SigningKey, VerifyingKey};
 use crate::mechanisms::mac::MacOp;
-use crate::mechanisms::{CipherFamily, Hasher, Mechanism, gcm, rsa};
+use crate::mechanisms::{CipherFamily, Hasher, Mechanism, eddsa, gcm, rsa};
 use crate::session::table::{ObjectHandle, Operations, SessionHandle};
 use crate::sim::{Inner, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -179,7 +179,7 @@ impl Inner {
             }
             Mechanism::AesCtr(params) => {
                 let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
-                CipherOp::Ctr(Box::new(CtrStream::new(attrs.value()?, params)?))
+                CipherOp::Ctr(Box::new(CtrStream::new(attrs.value()?, params, encrypt)?))
             }
             Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep(_) => {
                 let scheme = match mechanism {
@@ -306,6 +306,22 @@ impl Inner {
                         Some(hasher) => SignOp::EcdsaHashVerify(key, hasher),
                         None => SignOp::EcdsaVerify(key),
                     }
+                }
+            }
+            Mechanism::Eddsa => {
+                let class = if signing {
+                    CKO_PRIVATE_KEY
+                } else {
+                    CKO_PUBLIC_KEY
+                };
+                let attrs = self.usable_key(&view, key, &[class], &[CKK_EC_EDWARDS], usage)?;
+                if signing {
+                    SignOp::EddsaSign(Box::new(eddsa::signing_key(attrs.value()?)?))
+                } else {
+                    let point = attrs
+                        .get(CKA_EC_POINT)
+                        .ok_or(SimError::Corrupt("Edwards public key without point".into()))?;
+                    SignOp::EddsaVerify(Box::new(eddsa::verifying_key(point)?))
                 }
             }
             Mechanism::Hmac(_) | Mechanism::HmacGeneral(..) => {

@@ -176,6 +176,25 @@ pub fn set_des_parity(key: &mut [u8]) {
     }
 }
 
+/// A new DES key of `len` bytes (8, 16 or 24) from `fill`: odd parity, and drawn again while
+/// `des::weak_key_test` finds it weak or semi-weak (or, for triple DES, with equal parts).
+pub(crate) fn generate_des_key(
+    len: usize,
+    mut fill: impl FnMut(&mut [u8]) -> SimResult<()>,
+) -> SimResult<Zeroizing<Vec<u8>>> {
+    if !matches!(len, 8 | 16 | 24) {
+        return Err(SimError::KeySizeRange);
+    }
+    let mut value = Zeroizing::new(vec![0u8; len]);
+    loop {
+        fill(&mut value)?;
+        set_des_parity(&mut value);
+        if des::weak_key_test(&value).is_ok() {
+            return Ok(value);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ECB, CBC and CBC-PAD, streaming
 
@@ -250,7 +269,9 @@ impl BlockStream {
             block: if key_type == CKK_AES { 16 } else { 8 },
             encrypt,
             padded: mode == BlockMode::CbcPad,
-            pending: Zeroizing::new(Vec::new()),
+            // At most one block is held between calls (a whole one only when decrypting with
+            // padding), so two never reallocate.
+            pending: Zeroizing::new(Vec::with_capacity(32)),
         })
     }
 
@@ -281,11 +302,21 @@ impl BlockStream {
         self.single_len(0)
     }
 
+    /// Processes every whole block of the held bytes and `data` it may, holding the rest. The
+    /// held bytes stay in one allocation of two blocks and the output is allocated at its exact
+    /// length, so no copy of plaintext is left behind in freed or spare memory.
     pub(crate) fn update(&mut self, data: &[u8]) -> Vec<u8> {
-        self.pending.extend_from_slice(data);
-        let take = self.update_len(0);
-        let rest = self.pending.split_off(take);
-        let mut out = std::mem::replace(&mut *self.pending, rest);
+        let take = self.update_len(data.len());
+        let from_data = take.saturating_sub(self.pending.len());
+        let (now, later) = data.split_at(from_data.min(data.len()));
+        let used = take.min(self.pending.len());
+        let mut out = Vec::with_capacity(take);
+        out.extend_from_slice(self.pending.get(..used).unwrap_or(&[]));
+        out.extend_from_slice(now);
+        let kept = self.pending.len() - used;
+        self.pending.copy_within(used.., 0);
+        self.pending.truncate(kept);
+        self.pending.extend_from_slice(later);
         self.engine.process(&mut out);
         out
     }
@@ -365,15 +396,16 @@ impl CtrParams {
     }
 }
 
-/// The state of an AES-CTR operation (both directions are the same).
+/// The state of an AES-CTR operation (both directions are the same keystream).
 pub(crate) struct CtrStream {
     cipher: Box<dyn StreamCipher + Send>,
     /// Bytes left before the counter would wrap.
     left: u128,
+    encrypt: bool,
 }
 
 impl CtrStream {
-    pub(crate) fn new(key: &[u8], params: &CtrParams) -> SimResult<Self> {
+    pub(crate) fn new(key: &[u8], params: &CtrParams, encrypt: bool) -> SimResult<Self> {
         let bad = |_| SimError::KeySizeRange;
         let iv = &params.block;
         let cipher: Box<dyn StreamCipher + Send> = match key.len() {
@@ -385,18 +417,26 @@ impl CtrStream {
         Ok(Self {
             cipher,
             left: params.bytes_before_wrap(),
+            encrypt,
         })
     }
 
+    /// Encrypts or decrypts `data`: beyond the counter's space, `CKR_DATA_LEN_RANGE` for
+    /// plaintext, `CKR_ENCRYPTED_DATA_LEN_RANGE` for ciphertext.
     pub(crate) fn update(&mut self, data: &[u8]) -> SimResult<Vec<u8>> {
+        let too_long = if self.encrypt {
+            SimError::DataLenRange
+        } else {
+            SimError::EncryptedDataLenRange
+        };
         let len = u128::try_from(data.len()).unwrap_or(u128::MAX);
         if len > self.left {
-            return Err(SimError::DataLenRange);
+            return Err(too_long);
         }
         let mut out = data.to_vec();
         self.cipher
             .try_apply_keystream(&mut out)
-            .map_err(|_| SimError::DataLenRange)?;
+            .map_err(|_| too_long)?;
         self.left -= len;
         Ok(out)
     }
@@ -468,10 +508,12 @@ mod tests {
         // An 8-bit counter at 0xFE has two blocks left.
         let params = CtrParams::from_ck(8, block).unwrap();
         assert_eq!(params.bytes_before_wrap(), 32);
-        let mut op = CtrStream::new(&[7; 16], &params).unwrap();
+        let mut op = CtrStream::new(&[7; 16], &params, true).unwrap();
         assert_eq!(op.update(&[0; 31]).unwrap().len(), 31);
         assert_eq!(op.update(&[0; 1]).unwrap().len(), 1);
         assert_eq!(op.update(&[0; 1]), Err(SimError::DataLenRange));
+        let mut op = CtrStream::new(&[7; 16], &params, false).unwrap();
+        assert_eq!(op.update(&[0; 33]), Err(SimError::EncryptedDataLenRange));
         assert_eq!(
             CtrParams::from_ck(128, [0; 16])
                 .unwrap()
@@ -480,6 +522,29 @@ mod tests {
         );
         assert!(CtrParams::from_ck(0, block).is_err());
         assert!(CtrParams::from_ck(129, block).is_err());
+    }
+
+    #[test]
+    fn weak_des_keys_are_drawn_again() {
+        // The first draws are a weak key, then a triple-DES key with K1 = K2, then a good one.
+        let draws: [&[u8]; 3] = [&[0x01; 24], &[0x13; 24], &(0..24).collect::<Vec<u8>>()];
+        let mut next = draws.iter();
+        let key = generate_des_key(24, |out| {
+            out.copy_from_slice(next.next().unwrap());
+            Ok(())
+        })
+        .unwrap();
+        assert!(next.next().is_none(), "three draws");
+        assert!(des_parity_ok(&key) && des::weak_key_test(&key).is_ok());
+        let mut first = [0x13u8; 16];
+        first[8..].copy_from_slice(&[0x25; 8]);
+        let key = generate_des_key(16, |out| {
+            out.copy_from_slice(&first);
+            Ok(())
+        })
+        .unwrap();
+        assert!(des::weak_key_test(&key).is_ok());
+        assert!(generate_des_key(12, |_| Ok(())).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::{SimError, SimResult};
 use crate::mechanisms::block::{BlockStream, CtrStream};
 use crate::mechanisms::ec::{SigningKey, VerifyingKey};
 use crate::mechanisms::mac::MacOp;
-use crate::mechanisms::{GcmParams, Hasher, gcm, rsa};
+use crate::mechanisms::{GcmParams, Hasher, eddsa, gcm, rsa};
 
 // ---------------------------------------------------------------------------------------------
 // Operation states
@@ -22,6 +22,25 @@ use crate::mechanisms::{GcmParams, Hasher, gcm, rsa};
 pub(crate) enum RsaCipherKey {
     Public(Box<::rsa::PublicKey>),
     Private(Box<::rsa::PrivateKey>),
+}
+
+/// Appends `data` to a buffer of secret bytes: a larger buffer is allocated (fallibly:
+/// `CKR_HOST_MEMORY`) and the old one wiped, never left behind by a reallocation.
+fn append_wiped(buffer: &mut Zeroizing<Vec<u8>>, data: &[u8]) -> SimResult<()> {
+    let needed = buffer
+        .len()
+        .checked_add(data.len())
+        .ok_or(SimError::HostMemory)?;
+    if needed > buffer.capacity() {
+        let mut grown = Vec::new();
+        grown
+            .try_reserve_exact(needed.max(buffer.capacity().saturating_mul(2)))
+            .map_err(|_| SimError::HostMemory)?;
+        grown.extend_from_slice(buffer);
+        *buffer = Zeroizing::new(grown);
+    }
+    buffer.extend_from_slice(data);
+    Ok(())
 }
 
 /// An active encryption or decryption.
@@ -104,8 +123,19 @@ impl CipherOp {
     /// A multi-part update. RSA is single-part: `CKR_FUNCTION_NOT_SUPPORTED`.
     pub(crate) fn update(&mut self, data: &[u8]) -> SimResult<Vec<u8>> {
         match self {
-            Self::Gcm { buffer, .. } => {
-                buffer.extend_from_slice(data);
+            Self::Gcm {
+                buffer, encrypt, ..
+            } => {
+                let limit = gcm::MAX_PLAINTEXT + if *encrypt { 0 } else { 16 };
+                let total = u64::try_from(buffer.len().saturating_add(data.len()));
+                if total.map_or(true, |total| total > limit) {
+                    return Err(if *encrypt {
+                        SimError::DataLenRange
+                    } else {
+                        SimError::EncryptedDataLenRange
+                    });
+                }
+                append_wiped(buffer, data)?;
                 Ok(Vec::new())
             }
             Self::Block(stream) => Ok(stream.update(data)),
@@ -154,6 +184,10 @@ pub(crate) enum SignOp {
     EcdsaHashVerify(VerifyingKey, Hasher),
     /// HMAC and CMAC, full or truncated, both directions.
     Mac(MacOp),
+    /// `CKM_EDDSA` with a private key (single-part).
+    EddsaSign(Box<ed25519_dalek::SigningKey>),
+    /// `CKM_EDDSA` with a public key (single-part).
+    EddsaVerify(Box<ed25519_dalek::VerifyingKey>),
     /// An RSA signature; with a hasher for the hashing mechanisms (multi-part), without for
     /// the single-part ones over caller-supplied input.
     RsaSign {
@@ -188,6 +222,7 @@ impl SignOp {
     pub(crate) fn signature_len(&self) -> usize {
         match self {
             Self::Mac(mac) => mac.output_len(),
+            Self::EddsaSign(_) | Self::EddsaVerify(_) => eddsa::SIGNATURE_LEN,
             Self::EcdsaSign(key) | Self::EcdsaHashSign(key, _) => key.curve().signature_len(),
             Self::EcdsaVerify(key) | Self::EcdsaHashVerify(key, _) => key.curve().signature_len(),
             Self::RsaSign { key, .. } => rsa::modulus_len(key.as_public_key()),
@@ -199,6 +234,8 @@ impl SignOp {
         match self {
             Self::EcdsaSign(_)
             | Self::EcdsaVerify(_)
+            | Self::EddsaSign(_)
+            | Self::EddsaVerify(_)
             | Self::RsaSign { hasher: None, .. }
             | Self::RsaVerify { hasher: None, .. } => Err(SimError::FunctionNotSupported),
             Self::EcdsaHashSign(_, hash) | Self::EcdsaHashVerify(_, hash) => {
@@ -224,8 +261,11 @@ impl SignOp {
     /// Signs `data` in one call (for single-part `C_Sign`), or the accumulated data.
     pub(crate) fn sign(self, data: Option<&[u8]>) -> SimResult<Vec<u8>> {
         match self {
-            Self::EcdsaSign(key) => key.sign(data.ok_or(SimError::FunctionNotSupported)?),
-            Self::EcdsaHashSign(key, hasher) => key.sign(&signed_input(Some(hasher), data)?),
+            Self::EcdsaSign(key) => key.sign(data.ok_or(SimError::FunctionNotSupported)?, None),
+            Self::EcdsaHashSign(key, hasher) => {
+                let hash = hasher.alg();
+                key.sign(&signed_input(Some(hasher), data)?, Some(hash))
+            }
             Self::Mac(mut mac) => {
                 if let Some(data) = data {
                     mac.update(data);
@@ -237,9 +277,14 @@ impl SignOp {
                 scheme,
                 hasher,
             } => rsa::sign(&key, &scheme, &signed_input(hasher, data)?),
-            Self::EcdsaVerify(_) | Self::EcdsaHashVerify(..) | Self::RsaVerify { .. } => {
-                Err(SimError::Internal("verify state used to sign"))
-            }
+            Self::EddsaSign(key) => Ok(eddsa::sign(
+                &key,
+                data.ok_or(SimError::FunctionNotSupported)?,
+            )),
+            Self::EcdsaVerify(_)
+            | Self::EcdsaHashVerify(..)
+            | Self::RsaVerify { .. }
+            | Self::EddsaVerify(_) => Err(SimError::Internal("verify state used to sign")),
         }
     }
 
@@ -263,9 +308,13 @@ impl SignOp {
                 scheme,
                 hasher,
             } => rsa::verify(&key, &scheme, &signed_input(hasher, data)?, signature),
-            Self::EcdsaSign(_) | Self::EcdsaHashSign(..) | Self::RsaSign { .. } => {
-                Err(SimError::Internal("sign state used to verify"))
+            Self::EddsaVerify(key) => {
+                eddsa::verify(&key, data.ok_or(SimError::FunctionNotSupported)?, signature)
             }
+            Self::EcdsaSign(_)
+            | Self::EcdsaHashSign(..)
+            | Self::RsaSign { .. }
+            | Self::EddsaSign(_) => Err(SimError::Internal("sign state used to verify")),
         }
     }
 }

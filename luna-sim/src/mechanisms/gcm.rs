@@ -15,12 +15,13 @@ use aes_gcm::aead::{Aead, Payload};
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::GcmParams;
 
 /// The largest plaintext of one GCM message (SP 800-38D: 2^39 - 256 bits).
-const MAX_PLAINTEXT: u64 = (1 << 36) - 32;
+pub(crate) const MAX_PLAINTEXT: u64 = (1 << 36) - 32;
 
 /// Checks GCM parameters: an IV of 1 to 2^32 - 1 bytes, a tag length SP 800-38D allows.
 pub(crate) fn check_params(params: &GcmParams) -> SimResult<()> {
@@ -115,7 +116,7 @@ where
 {
     let cipher = C::new_from_slice(key).map_err(|_| SimError::KeySizeRange)?;
     // H = CIPH_K(0^128).
-    let mut h = Array::default();
+    let mut h = Zeroizing::new(Array::default());
     cipher.encrypt_block(&mut h);
     let iv = params.iv.as_slice();
     // J0 = IV || 0^31 || 1 for a 96-bit IV, else GHASH_H(IV || 0^(s+64) || [len(IV)]_64).
@@ -130,7 +131,7 @@ where
         hash.finalize().into()
     };
     // The tag mask CIPH_K(J0); GCTR starts at inc32(J0).
-    let mut mask = ghash::Block::from(j0);
+    let mut mask = Zeroizing::new(ghash::Block::from(j0));
     cipher.encrypt_block(&mut mask);
     let j0 = u128::from_be_bytes(j0);
     let low = u32::try_from(j0 & 0xFFFF_FFFF).unwrap_or(0).wrapping_add(1);
@@ -230,9 +231,9 @@ mod tests {
                 let sealed = gcm(&key, &p, b"some plaintext", true).unwrap();
                 assert_eq!(sealed.len(), 14 + tag_bits as usize / 8);
                 assert_eq!(gcm(&key, &p, &sealed, false).unwrap(), b"some plaintext");
-                for i in 0..sealed.len() {
+                for bit in 0..sealed.len() * 8 {
                     let mut bad = sealed.clone();
-                    bad[i] ^= 1;
+                    bad[bit / 8] ^= 1 << (bit % 8);
                     assert_eq!(
                         gcm(&key, &p, &bad, false),
                         Err(SimError::EncryptedDataInvalid)

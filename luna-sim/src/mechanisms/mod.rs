@@ -5,6 +5,7 @@ pub use api::OperationKind;
 pub mod block;
 pub(crate) mod crypto;
 pub mod ec;
+pub mod eddsa;
 pub(crate) mod gcm;
 mod hash;
 pub(crate) mod mac;
@@ -106,6 +107,45 @@ impl OaepParams {
     }
 }
 
+/// The parameters of `CKM_ECDH1_DERIVE` (`CK_ECDH1_DERIVE_PARAMS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcdhParams {
+    /// The ANSI X9.63 KDF's hash, or `None` for `CKD_NULL` (the shared secret itself).
+    pub kdf: Option<HashAlg>,
+    /// The KDF's shared information (empty with `CKD_NULL`).
+    pub shared_data: Vec<u8>,
+    /// The other party's public point (SEC 1, bare or as a DER OCTET STRING).
+    pub public_data: Vec<u8>,
+}
+
+impl EcdhParams {
+    /// Parameters from their PKCS#11 values.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::MechanismParamInvalid`] for an unknown KDF, shared data with `CKD_NULL`, or
+    /// no public data.
+    pub fn from_ck(kdf: CkUlong, shared_data: Vec<u8>, public_data: Vec<u8>) -> SimResult<Self> {
+        let kdf = match kdf {
+            CKD_NULL if shared_data.is_empty() => None,
+            CKD_SHA1_KDF => Some(HashAlg::Sha1),
+            CKD_SHA224_KDF => Some(HashAlg::Sha224),
+            CKD_SHA256_KDF => Some(HashAlg::Sha256),
+            CKD_SHA384_KDF => Some(HashAlg::Sha384),
+            CKD_SHA512_KDF => Some(HashAlg::Sha512),
+            _ => return Err(SimError::MechanismParamInvalid),
+        };
+        if public_data.is_empty() {
+            return Err(SimError::MechanismParamInvalid);
+        }
+        Ok(Self {
+            kdf,
+            shared_data,
+            public_data,
+        })
+    }
+}
+
 /// A mechanism with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -114,10 +154,16 @@ pub enum Mechanism {
     AesKeyGen,
     /// `CKM_GENERIC_SECRET_KEY_GEN`.
     GenericSecretKeyGen,
-    /// `CKM_EC_KEY_PAIR_GEN` (P-256, P-384, P-521).
+    /// `CKM_EC_KEY_PAIR_GEN` (the curves of [`ec::Curve`]).
     EcKeyPairGen,
     /// `CKM_RSA_PKCS_KEY_PAIR_GEN` (1024 to 4096 bits).
     RsaPkcsKeyPairGen,
+    /// `CKM_EC_EDWARDS_KEY_PAIR_GEN` (Ed25519).
+    EdwardsKeyPairGen,
+    /// `CKM_EDDSA`: pure Ed25519, single-part.
+    Eddsa,
+    /// `CKM_ECDH1_DERIVE`.
+    Ecdh1Derive(EcdhParams),
     /// `CKM_DES_KEY_GEN`.
     DesKeyGen,
     /// `CKM_DES2_KEY_GEN`.
@@ -185,6 +231,9 @@ impl Mechanism {
             Self::GenericSecretKeyGen => CKM_GENERIC_SECRET_KEY_GEN,
             Self::EcKeyPairGen => CKM_EC_KEY_PAIR_GEN,
             Self::RsaPkcsKeyPairGen => CKM_RSA_PKCS_KEY_PAIR_GEN,
+            Self::EdwardsKeyPairGen => CKM_EC_EDWARDS_KEY_PAIR_GEN,
+            Self::Eddsa => CKM_EDDSA,
+            Self::Ecdh1Derive(_) => CKM_ECDH1_DERIVE,
             Self::DesKeyGen => CKM_DES_KEY_GEN,
             Self::Des2KeyGen => CKM_DES2_KEY_GEN,
             Self::Des3KeyGen => CKM_DES3_KEY_GEN,
@@ -239,6 +288,8 @@ impl Mechanism {
             CKM_GENERIC_SECRET_KEY_GEN => Self::GenericSecretKeyGen,
             CKM_EC_KEY_PAIR_GEN => Self::EcKeyPairGen,
             CKM_RSA_PKCS_KEY_PAIR_GEN => Self::RsaPkcsKeyPairGen,
+            CKM_EC_EDWARDS_KEY_PAIR_GEN => Self::EdwardsKeyPairGen,
+            CKM_EDDSA => Self::Eddsa,
             CKM_DES_KEY_GEN => Self::DesKeyGen,
             CKM_DES2_KEY_GEN => Self::Des2KeyGen,
             CKM_DES3_KEY_GEN => Self::Des3KeyGen,
@@ -256,7 +307,7 @@ impl Mechanism {
             CKM_AES_KEY_WRAP_KWP => Self::AesKeyWrapKwp,
             CKM_RSA_PKCS => Self::RsaPkcs,
             CKM_RSA_X_509 => Self::RsaX509,
-            CKM_AES_GCM | CKM_AES_CTR | CKM_RSA_PKCS_PSS | CKM_RSA_PKCS_OAEP => {
+            CKM_AES_GCM | CKM_AES_CTR | CKM_RSA_PKCS_PSS | CKM_RSA_PKCS_OAEP | CKM_ECDH1_DERIVE => {
                 return Err(SimError::MechanismParamInvalid);
             }
             _ => {
@@ -391,7 +442,12 @@ const fn rsa(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
 }
 
 const fn ec(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
-    hw(mechanism, 256, 521, flags | EC_FLAGS)
+    hw(mechanism, 192, 521, flags | EC_FLAGS)
+}
+
+/// Ed25519 (255 bits, the size PKCS#11 3.0 gives it).
+const fn edwards(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
+    hw(mechanism, 255, 255, flags)
 }
 
 const fn aes(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
@@ -472,6 +528,9 @@ pub const MECHANISMS: &[MechanismInfo] = &[
     ec(CKM_ECDSA_SHA256, SIGN_VERIFY),
     ec(CKM_ECDSA_SHA384, SIGN_VERIFY),
     ec(CKM_ECDSA_SHA512, SIGN_VERIFY),
+    ec(CKM_ECDH1_DERIVE, CKF_DERIVE),
+    edwards(CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
+    edwards(CKM_EDDSA, SIGN_VERIFY),
     aes(CKM_AES_KEY_GEN, CKF_GENERATE),
     aes(CKM_AES_ECB, CIPHER),
     aes(CKM_AES_CBC, CIPHER),

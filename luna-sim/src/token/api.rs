@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::ec::{self, Curve};
-use crate::mechanisms::{MAX_GENERIC_SECRET_LEN, Mechanism};
-use crate::mechanisms::{block, crypto, rsa};
+use crate::mechanisms::{HashAlg, MAX_GENERIC_SECRET_LEN, Mechanism, with_hash};
+use crate::mechanisms::{block, crypto, eddsa, rsa};
 use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
 use crate::sim::{Inner, LoadedObject, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -543,19 +543,14 @@ impl Simulator {
         if !ok {
             return Err(SimError::KeySizeRange);
         }
-        let mut value = Zeroizing::new(vec![
-            0u8;
-            usize::try_from(len)
-                .map_err(|_| SimError::KeySizeRange)?
-        ]);
-        fill_random(&mut value)?;
-        if fixed_len.is_some() {
-            block::set_des_parity(&mut value);
-            while des::weak_key_test(&value).is_err() {
-                fill_random(&mut value)?;
-                block::set_des_parity(&mut value);
-            }
-        }
+        let len = usize::try_from(len).map_err(|_| SimError::KeySizeRange)?;
+        let value = if fixed_len.is_some() {
+            block::generate_des_key(len, fill_random)?
+        } else {
+            let mut value = Zeroizing::new(vec![0u8; len]);
+            fill_random(&mut value)?;
+            value
+        };
         attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
         attrs.set_ulong(CKA_KEY_TYPE, key_type);
         attrs.set(CKA_VALUE, value.to_vec());
@@ -594,6 +589,10 @@ impl Simulator {
         let (key_type, origin) = match mechanism {
             Mechanism::EcKeyPairGen => (CKK_EC, Origin::Generated(CKM_EC_KEY_PAIR_GEN)),
             Mechanism::RsaPkcsKeyPairGen => (CKK_RSA, Origin::Generated(CKM_RSA_PKCS_KEY_PAIR_GEN)),
+            Mechanism::EdwardsKeyPairGen => (
+                CKK_EC_EDWARDS,
+                Origin::Generated(CKM_EC_EDWARDS_KEY_PAIR_GEN),
+            ),
             _ => return Err(SimError::MechanismInvalid),
         };
         let mut public = AttrMap::from_template(public_template)?;
@@ -608,20 +607,24 @@ impl Simulator {
                 return Err(SimError::TemplateInconsistent);
             }
         }
-        if key_type == CKK_EC {
+        if key_type != CKK_RSA {
             let params = public
                 .get(CKA_EC_PARAMS)
                 .or_else(|| private.get(CKA_EC_PARAMS))
                 .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?
                 .to_vec();
-            let curve = Curve::from_params(&params)?;
             if [&public, &private]
                 .iter()
                 .any(|a| a.get(CKA_EC_PARAMS).is_some_and(|p| p != params.as_slice()))
             {
                 return Err(SimError::TemplateInconsistent);
             }
-            let (scalar, point) = ec::generate(curve);
+            let (scalar, point) = if key_type == CKK_EC_EDWARDS {
+                eddsa::check_params(&params)?;
+                eddsa::generate()?
+            } else {
+                ec::generate(Curve::from_params(&params)?)
+            };
             public.set(CKA_EC_PARAMS, params.clone());
             public.set(CKA_EC_POINT, point);
             private.set(CKA_EC_PARAMS, params);
@@ -708,6 +711,7 @@ impl Simulator {
             Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => {
                 match target.attrs.ulong(CKA_KEY_TYPE) {
                     Some(CKK_RSA) => rsa::to_pkcs8(&rsa::private_key(&target.attrs)?)?,
+                    Some(CKK_EC_EDWARDS) => eddsa::to_pkcs8(target.attrs.value()?)?,
                     _ => ec::to_pkcs8(&target.attrs)?,
                 }
             }
@@ -794,6 +798,90 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// `C_DeriveKey` with `CKM_ECDH1_DERIVE`: an EC private key with `CKA_DERIVE` and the
+    /// other party's point give the shared secret `Z` (the x-coordinate), used as it is
+    /// (`CKD_NULL`) or through the ANSI X9.63 KDF; the new secret key takes the template's
+    /// type and its first `CKA_VALUE_LEN` bytes (register A74). The length is the template's
+    /// `CKA_VALUE_LEN`, a DES key's own, or for a generic secret the whole of `Z` or of one
+    /// KDF output; DES keys get odd parity. The key is always sensitive or never extractable
+    /// only if the base key was and it is (PKCS#11's rule for derived keys).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_MECHANISM_INVALID`, `CKR_MECHANISM_PARAM_INVALID` (a point not on the curve),
+    /// `CKR_KEY_HANDLE_INVALID`, `CKR_KEY_TYPE_INCONSISTENT`, `CKR_KEY_FUNCTION_NOT_PERMITTED`,
+    /// `CKR_TEMPLATE_INCOMPLETE`, `CKR_TEMPLATE_INCONSISTENT`, `CKR_KEY_SIZE_RANGE`, role and
+    /// session codes.
+    pub fn derive_key(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        base_key: ObjectHandle,
+        template: &[Attribute],
+    ) -> SimResult<ObjectHandle> {
+        let mut inner = self.lock();
+        let view = inner.session(session)?;
+        view.require_changer(false)?;
+        let Mechanism::Ecdh1Derive(params) = mechanism else {
+            return Err(SimError::MechanismInvalid);
+        };
+        let base = inner
+            .load_object(&view, base_key)
+            .map_err(|e| as_role(e, SimError::KeyHandleInvalid))?;
+        if base.attrs.ulong(CKA_CLASS) != Some(CKO_PRIVATE_KEY)
+            || base.attrs.ulong(CKA_KEY_TYPE) != Some(CKK_EC)
+        {
+            return Err(SimError::KeyTypeInconsistent);
+        }
+        if !base.attrs.is(CKA_DERIVE) {
+            return Err(SimError::KeyFunctionNotPermitted);
+        }
+        let mut attrs = AttrMap::from_template(template)?;
+        if attrs.iter().any(|(kind, _)| is_key_material(kind))
+            || attrs.ulong(CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
+        {
+            return Err(SimError::TemplateInconsistent);
+        }
+        let key_type = attrs
+            .ulong(CKA_KEY_TYPE)
+            .ok_or(SimError::TemplateIncomplete(CKA_KEY_TYPE))?;
+        let shared = ec::SigningKey::of(&base.attrs)?.diffie_hellman(&params.public_data)?;
+        let whole = params.kdf.map_or(shared.len(), HashAlg::output_len);
+        let len = match (attrs.ulong(CKA_VALUE_LEN), block::des_key_len(key_type)) {
+            (Some(len), _) => usize::try_from(len).map_err(|_| SimError::KeySizeRange)?,
+            (None, Some(des)) => des,
+            (None, None) if key_type == CKK_GENERIC_SECRET => whole,
+            (None, None) => return Err(SimError::TemplateIncomplete(CKA_VALUE_LEN)),
+        };
+        let max = usize::try_from(MAX_GENERIC_SECRET_LEN).unwrap_or(usize::MAX);
+        if len == 0 || len > max || (params.kdf.is_none() && len > shared.len()) {
+            return Err(SimError::KeySizeRange);
+        }
+        let mut value = Zeroizing::new(vec![0u8; len]);
+        match params.kdf {
+            None => value.copy_from_slice(shared.get(..len).unwrap_or(&[])),
+            Some(hash) => with_hash!(hash, D => {
+                ansi_x963_kdf::derive_key_into::<D>(&shared, &params.shared_data, &mut value)
+            })
+            .map_err(|_| SimError::KeySizeRange)?,
+        }
+        if block::des_key_len(key_type).is_some() {
+            block::set_des_parity(&mut value);
+        }
+        attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        attrs.set(CKA_VALUE, value.to_vec());
+        let mut built = objects::build_object(attrs, &kinds(template), Origin::Derived)?;
+        let always_sensitive = base.attrs.is(CKA_ALWAYS_SENSITIVE) && built.is(CKA_SENSITIVE);
+        let never_extractable =
+            base.attrs.is(CKA_NEVER_EXTRACTABLE) && !built.flag(CKA_EXTRACTABLE).unwrap_or(true);
+        built.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive);
+        built.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable);
+        let mut handles = inner.store_objects(&view, vec![built])?;
+        handles.pop().ok_or(SimError::Internal("no handle"))
+    }
+}
+
 /// The public halves of key material; with `objects::SECRET_ATTRIBUTES`, the attributes the
 /// token sets from generated or unwrapped keys and never takes from a generation or unwrap
 /// template.
@@ -838,10 +926,22 @@ fn unwrap_private(attrs: &mut AttrMap, pkcs8: &[u8]) -> SimResult<()> {
     let key_type = match attrs.ulong(CKA_KEY_TYPE) {
         Some(kind) => kind,
         None if rsa::from_pkcs8(pkcs8).is_ok() => CKK_RSA,
+        None if eddsa::from_pkcs8(pkcs8).is_some() => CKK_EC_EDWARDS,
         None => CKK_EC,
     };
     match key_type {
         CKK_RSA => rsa::set_private_attrs(attrs, &rsa::from_pkcs8(pkcs8)?)?,
+        CKK_EC_EDWARDS => {
+            let seed = eddsa::from_pkcs8(pkcs8).ok_or(SimError::WrappedKeyInvalid)?;
+            let params = attrs
+                .get(CKA_EC_PARAMS)
+                .map_or(eddsa::ED25519_EC_PARAMS.to_vec(), <[u8]>::to_vec);
+            if !eddsa::is_ed25519(&params) {
+                return Err(SimError::TemplateInconsistent);
+            }
+            attrs.set(CKA_EC_PARAMS, params);
+            attrs.set(CKA_VALUE, seed.to_vec());
+        }
         CKK_EC => {
             let (curve, scalar, _) = ec::from_pkcs8(pkcs8)?;
             if attrs

@@ -14,7 +14,7 @@ use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
 use crate::mechanisms::ec::{self, Curve};
-use crate::mechanisms::{block, rsa};
+use crate::mechanisms::{block, eddsa, rsa};
 use crate::token::attrs::{AttrMap, Attribute};
 
 pub use crate::mechanisms::ec::P256_EC_PARAMS;
@@ -32,6 +32,8 @@ pub(crate) enum Origin {
     Generated(CkMechanismType),
     /// `C_UnwrapKey`: the value was outside the token, wrapped.
     Unwrapped,
+    /// `C_DeriveKey`: computed on the token from a base key (not local, PKCS#11 says).
+    Derived,
 }
 
 const COMMON: &[CkAttributeType] = &[
@@ -141,10 +143,10 @@ pub(crate) fn valid_for(
         (CKO_DATA, _) => &[DATA],
         (CKO_CERTIFICATE, _) => &[CERTIFICATE],
         (CKO_SECRET_KEY, _) => &[KEY, SECRET],
-        (CKO_PUBLIC_KEY, Some(CKK_EC)) => &[KEY, PUBLIC, EC_PUBLIC],
+        (CKO_PUBLIC_KEY, Some(CKK_EC | CKK_EC_EDWARDS)) => &[KEY, PUBLIC, EC_PUBLIC],
         (CKO_PUBLIC_KEY, Some(CKK_RSA)) => &[KEY, PUBLIC, RSA_PUBLIC],
         (CKO_PUBLIC_KEY, _) => &[KEY, PUBLIC],
-        (CKO_PRIVATE_KEY, Some(CKK_EC)) => &[KEY, PRIVATE, EC_PRIVATE],
+        (CKO_PRIVATE_KEY, Some(CKK_EC | CKK_EC_EDWARDS)) => &[KEY, PRIVATE, EC_PRIVATE],
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => &[KEY, PRIVATE, RSA_PRIVATE],
         (CKO_PRIVATE_KEY, _) => &[KEY, PRIVATE],
         _ => return false,
@@ -244,7 +246,7 @@ fn key_common(attrs: &mut AttrMap, origin: Origin) {
     attrs.set_bool(CKA_LOCAL, matches!(origin, Origin::Generated(_)));
     let mechanism = match origin {
         Origin::Generated(mechanism) => mechanism,
-        Origin::Created | Origin::Unwrapped => CK_UNAVAILABLE_INFORMATION,
+        Origin::Created | Origin::Unwrapped | Origin::Derived => CK_UNAVAILABLE_INFORMATION,
     };
     attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mechanism);
 }
@@ -314,19 +316,23 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     Ok(())
 }
 
-fn require_ec(attrs: &AttrMap) -> SimResult<()> {
-    check_ec_params(
-        attrs
-            .get(CKA_EC_PARAMS)
-            .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?,
-    )
+/// Checks `CKA_EC_PARAMS` of an EC (Weierstrass) or Edwards key.
+fn require_curve(attrs: &AttrMap, key_type: CkKeyType) -> SimResult<()> {
+    let params = attrs
+        .get(CKA_EC_PARAMS)
+        .ok_or(SimError::TemplateIncomplete(CKA_EC_PARAMS))?;
+    if key_type == CKK_EC_EDWARDS {
+        eddsa::check_params(params)
+    } else {
+        check_ec_params(params)
+    }
 }
 
-/// The key type of an asymmetric key template: EC or RSA.
+/// The key type of an asymmetric key template: EC, Edwards or RSA.
 fn asymmetric_type(attrs: &AttrMap) -> SimResult<CkKeyType> {
     match attrs.ulong(CKA_KEY_TYPE) {
         None => Err(SimError::TemplateIncomplete(CKA_KEY_TYPE)),
-        Some(kind @ (CKK_EC | CKK_RSA)) => Ok(kind),
+        Some(kind @ (CKK_EC | CKK_EC_EDWARDS | CKK_RSA)) => Ok(kind),
         Some(_) => Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
     }
 }
@@ -344,13 +350,17 @@ fn check_modulus_bits(attrs: &mut AttrMap, key: &::rsa::PublicKey) -> SimResult<
 fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_PRIVATE, false);
     let key_type = asymmetric_type(attrs)?;
-    if key_type == CKK_EC {
-        require_ec(attrs)?;
+    if key_type != CKK_RSA {
+        require_curve(attrs, key_type)?;
         let point = attrs
             .get(CKA_EC_POINT)
             .ok_or(SimError::TemplateIncomplete(CKA_EC_POINT))?;
-        ec::VerifyingKey::new(Curve::of(attrs)?, point)
-            .map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
+        let valid = if key_type == CKK_EC_EDWARDS {
+            eddsa::verifying_key(point).map(|_| ())
+        } else {
+            ec::VerifyingKey::new(Curve::of(attrs)?, point).map(|_| ())
+        };
+        valid.map_err(|_| SimError::AttributeValueInvalid(CKA_EC_POINT))?;
     } else {
         let key = rsa::public_key(attrs)?;
         check_modulus_bits(attrs, &key)?;
@@ -370,13 +380,17 @@ fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
 fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_PRIVATE, true);
     let key_type = asymmetric_type(attrs)?;
-    if key_type == CKK_EC {
-        require_ec(attrs)?;
+    if key_type != CKK_RSA {
+        require_curve(attrs, key_type)?;
         let value = attrs
             .get(CKA_VALUE)
             .ok_or(SimError::TemplateIncomplete(CKA_VALUE))?;
-        ec::SigningKey::new(Curve::of(attrs)?, value)
-            .map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
+        let valid = if key_type == CKK_EC_EDWARDS {
+            eddsa::signing_key(value).map(|_| ())
+        } else {
+            ec::SigningKey::new(Curve::of(attrs)?, value).map(|_| ())
+        };
+        valid.map_err(|_| SimError::AttributeValueInvalid(CKA_VALUE))?;
     } else {
         // Checked by the rsa crate, then stored whole (primes and CRT values recomputed).
         let key = rsa::private_key(attrs)?;
@@ -520,9 +534,10 @@ mod tests {
     fn ec_params_of_other_curves_are_not_supported() {
         assert_eq!(check_ec_params(&P256_EC_PARAMS), Ok(()));
         assert_eq!(check_ec_params(&ec::P384_EC_PARAMS), Ok(()));
-        // secp256k1
+        assert_eq!(check_ec_params(&ec::SECP256K1_EC_PARAMS), Ok(()));
+        // secp192k1
         assert_eq!(
-            check_ec_params(&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A]),
+            check_ec_params(&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x1F]),
             Err(SimError::CurveNotSupported)
         );
         assert_eq!(
