@@ -91,6 +91,8 @@ constants! {
     CKR_KEY_SIZE_RANGE = 0x0000_0062;
     /// The key type does not match the mechanism.
     CKR_KEY_TYPE_INCONSISTENT = 0x0000_0063;
+    /// The key's value cannot be digested (`C_DigestKey`).
+    CKR_KEY_INDIGESTIBLE = 0x0000_0067;
     /// The key's attributes do not allow the operation.
     CKR_KEY_FUNCTION_NOT_PERMITTED = 0x0000_0068;
     /// The key cannot be wrapped.

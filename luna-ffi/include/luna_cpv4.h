@@ -42,6 +42,7 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKR_KEY_HANDLE_INVALID                           0x00000060UL
 #define CKR_KEY_SIZE_RANGE                               0x00000062UL
 #define CKR_KEY_TYPE_INCONSISTENT                        0x00000063UL
+#define CKR_KEY_INDIGESTIBLE                             0x00000067UL
 #define CKR_KEY_FUNCTION_NOT_PERMITTED                   0x00000068UL
 #define CKR_KEY_NOT_WRAPPABLE                            0x00000069UL
 #define CKR_KEY_UNEXTRACTABLE                            0x0000006AUL
@@ -1943,6 +1944,62 @@ CK_RV CA_GetKCVLabels(CK_SLOT_ID slotID,
                       CK_BYTE_PTR_PTR pLabels);
 
 /**
+ * `C_DigestEncryptUpdate`: digests the part, then encrypts it.
+ *
+ * # Safety
+ *
+ * `pPart` is NULL or readable for `ulPartLen` bytes; `pulEncryptedPartLen` is NULL or
+ * readable and writable; a non-NULL `pEncryptedPart` is writable for `*pulEncryptedPartLen`
+ * bytes.
+ */
+CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession,
+                            CK_BYTE_PTR pPart,
+                            CK_ULONG ulPartLen,
+                            CK_BYTE_PTR pEncryptedPart,
+                            CK_ULONG_PTR pulEncryptedPartLen);
+
+/**
+ * `C_SignEncryptUpdate`: signs (updates the signature with) the part, then encrypts it.
+ *
+ * # Safety
+ *
+ * As [`C_DigestEncryptUpdate`].
+ */
+CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession,
+                          CK_BYTE_PTR pPart,
+                          CK_ULONG ulPartLen,
+                          CK_BYTE_PTR pEncryptedPart,
+                          CK_ULONG_PTR pulEncryptedPartLen);
+
+/**
+ * `C_DecryptDigestUpdate`: decrypts the part, then digests the plaintext.
+ *
+ * # Safety
+ *
+ * `pEncryptedPart` is NULL or readable for `ulEncryptedPartLen` bytes; `pulPartLen` is NULL
+ * or readable and writable; a non-NULL `pPart` is writable for `*pulPartLen` bytes.
+ */
+CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession,
+                            CK_BYTE_PTR pEncryptedPart,
+                            CK_ULONG ulEncryptedPartLen,
+                            CK_BYTE_PTR pPart,
+                            CK_ULONG_PTR pulPartLen);
+
+/**
+ * `C_DecryptVerifyUpdate`: decrypts the part, then updates the verification with the
+ * plaintext.
+ *
+ * # Safety
+ *
+ * As [`C_DecryptDigestUpdate`].
+ */
+CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession,
+                            CK_BYTE_PTR pEncryptedPart,
+                            CK_ULONG ulEncryptedPartLen,
+                            CK_BYTE_PTR pPart,
+                            CK_ULONG_PTR pulPartLen);
+
+/**
  * `C_GetFunctionList`: works before `C_Initialize`. The list is static and must not be
  * written through the returned pointer.
  *
@@ -2446,6 +2503,15 @@ CK_RV C_Digest(CK_SESSION_HANDLE hSession,
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen);
 
 /**
+ * `C_DigestKey`: the value of a readable secret key into the active digest (register A75).
+ *
+ * # Safety
+ *
+ * No pointer is read.
+ */
+CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey);
+
+/**
  * `C_DigestFinal`.
  *
  * # Safety
@@ -2477,15 +2543,6 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession,
                           CK_ULONG ulOperationStateLen,
                           CK_OBJECT_HANDLE hEncryptionKey,
                           CK_OBJECT_HANDLE hAuthenticationKey);
-
-/**
- * `C_DigestKey`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey);
 
 /**
  * `C_SignRecoverInit`: not supported.
@@ -2534,58 +2591,6 @@ CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession,
                       CK_ULONG ulSignatureLen,
                       CK_BYTE_PTR pData,
                       CK_ULONG_PTR pulDataLen);
-
-/**
- * `C_DigestEncryptUpdate`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession,
-                            CK_BYTE_PTR pPart,
-                            CK_ULONG ulPartLen,
-                            CK_BYTE_PTR pEncryptedPart,
-                            CK_ULONG_PTR pulEncryptedPartLen);
-
-/**
- * `C_DecryptDigestUpdate`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession,
-                            CK_BYTE_PTR pEncryptedPart,
-                            CK_ULONG ulEncryptedPartLen,
-                            CK_BYTE_PTR pPart,
-                            CK_ULONG_PTR pulPartLen);
-
-/**
- * `C_SignEncryptUpdate`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession,
-                          CK_BYTE_PTR pPart,
-                          CK_ULONG ulPartLen,
-                          CK_BYTE_PTR pEncryptedPart,
-                          CK_ULONG_PTR pulEncryptedPartLen);
-
-/**
- * `C_DecryptVerifyUpdate`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession,
-                            CK_BYTE_PTR pEncryptedPart,
-                            CK_ULONG ulEncryptedPartLen,
-                            CK_BYTE_PTR pPart,
-                            CK_ULONG_PTR pulPartLen);
 
 /**
  * `C_SeedRandom`: the generator is the operating system's and takes no seed

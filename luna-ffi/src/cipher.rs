@@ -23,7 +23,7 @@ use crate::types::*;
 use luna_sim::OperationKind;
 
 /// Encrypts one step.
-fn encrypt_step(
+pub(crate) fn encrypt_step(
     library: &Library,
     session: SessionHandle,
     call: &Call,
@@ -53,6 +53,18 @@ fn decrypt_step(
     call: Call,
     out: &mut OutBuf<'_, u8>,
 ) -> FfiResult<()> {
+    decrypt_step_then(library, session, call, out, |_| Ok(()))
+}
+
+/// Decrypts one step, and gives the plaintext to `then` once, when it is computed (not again
+/// when a held-back result is delivered): the dual functions digest or verify it there.
+pub(crate) fn decrypt_step_then(
+    library: &Library,
+    session: SessionHandle,
+    call: Call,
+    out: &mut OutBuf<'_, u8>,
+    then: impl FnOnce(&[u8]) -> FfiResult<()>,
+) -> FfiResult<()> {
     let key = (session, OpKind::Decrypt);
     let held = library.held().remove(&key);
     if let Some(held) = held {
@@ -81,6 +93,7 @@ fn decrypt_step(
         Call::Update(data) => sim.decrypt_update(session, data)?,
         Call::Final => sim.decrypt_final(session)?,
     };
+    then(&output)?;
     match out.write(&output) {
         Err(Error::BufferTooSmall) => {
             let slot = sim.session_info(session)?.slot;

@@ -3,6 +3,7 @@
 
 use crate::args;
 use crate::cipher::*;
+use crate::dual::*;
 use crate::general::*;
 use crate::guard::entry;
 use crate::keys::*;

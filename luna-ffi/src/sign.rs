@@ -272,6 +272,21 @@ pub unsafe extern "C" fn C_DigestUpdate(
     })
 }
 
+/// `C_DigestKey`: the value of a readable secret key into the active digest (register A75).
+///
+/// # Safety
+///
+/// No pointer is read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Digest, || {
+            Ok(library.sim.digest_key(hSession, hKey)?)
+        })
+    })
+}
+
 /// `C_DigestFinal`.
 ///
 /// # Safety

@@ -58,17 +58,6 @@ pub unsafe extern "C" fn C_SetOperationState(
     not_supported(hSession)
 }
 
-/// `C_DigestKey`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
-    let _ = (hSession, hKey);
-    not_supported(hSession)
-}
-
 /// `C_SignRecoverInit`: not supported.
 ///
 /// # Safety
@@ -130,98 +119,6 @@ pub unsafe extern "C" fn C_VerifyRecover(
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
     let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
-    not_supported(hSession)
-}
-
-/// `C_DigestEncryptUpdate`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestEncryptUpdate(
-    hSession: CK_SESSION_HANDLE,
-    pPart: CK_BYTE_PTR,
-    ulPartLen: CK_ULONG,
-    pEncryptedPart: CK_BYTE_PTR,
-    pulEncryptedPartLen: CK_ULONG_PTR,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pPart,
-        ulPartLen,
-        pEncryptedPart,
-        pulEncryptedPartLen,
-    );
-    not_supported(hSession)
-}
-
-/// `C_DecryptDigestUpdate`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptDigestUpdate(
-    hSession: CK_SESSION_HANDLE,
-    pEncryptedPart: CK_BYTE_PTR,
-    ulEncryptedPartLen: CK_ULONG,
-    pPart: CK_BYTE_PTR,
-    pulPartLen: CK_ULONG_PTR,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pEncryptedPart,
-        ulEncryptedPartLen,
-        pPart,
-        pulPartLen,
-    );
-    not_supported(hSession)
-}
-
-/// `C_SignEncryptUpdate`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SignEncryptUpdate(
-    hSession: CK_SESSION_HANDLE,
-    pPart: CK_BYTE_PTR,
-    ulPartLen: CK_ULONG,
-    pEncryptedPart: CK_BYTE_PTR,
-    pulEncryptedPartLen: CK_ULONG_PTR,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pPart,
-        ulPartLen,
-        pEncryptedPart,
-        pulEncryptedPartLen,
-    );
-    not_supported(hSession)
-}
-
-/// `C_DecryptVerifyUpdate`: not supported.
-///
-/// # Safety
-///
-/// No argument is read.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DecryptVerifyUpdate(
-    hSession: CK_SESSION_HANDLE,
-    pEncryptedPart: CK_BYTE_PTR,
-    ulEncryptedPartLen: CK_ULONG,
-    pPart: CK_BYTE_PTR,
-    pulPartLen: CK_ULONG_PTR,
-) -> CK_RV {
-    let _ = (
-        hSession,
-        pEncryptedPart,
-        ulEncryptedPartLen,
-        pPart,
-        pulPartLen,
-    );
     not_supported(hSession)
 }
 

@@ -512,3 +512,294 @@ scenario!(
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }
 );
+
+/// A session secret key of `key_type` with a known, readable value.
+fn readable_key(session: CK_SESSION_HANDLE, key_type: CK_ULONG, value: &[u8]) -> CK_OBJECT_HANDLE {
+    let mut class = CKO_SECRET_KEY;
+    let mut kind = key_type;
+    let mut no: CK_BBOOL = 0;
+    let mut value = value.to_vec();
+    let mut template = [
+        CK_ATTRIBUTE {
+            type_: CKA_CLASS,
+            pValue: std::ptr::from_mut(&mut class).cast(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+        },
+        CK_ATTRIBUTE {
+            type_: CKA_KEY_TYPE,
+            pValue: std::ptr::from_mut(&mut kind).cast(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+        },
+        CK_ATTRIBUTE {
+            type_: CKA_SENSITIVE,
+            pValue: std::ptr::from_mut(&mut no).cast(),
+            ulValueLen: 1,
+        },
+        CK_ATTRIBUTE {
+            type_: CKA_VALUE,
+            pValue: value.as_mut_ptr().cast(),
+            ulValueLen: value.len() as CK_ULONG,
+        },
+    ];
+    let mut key = 0;
+    assert_eq!(
+        call!(C_CreateObject(session, template.as_mut_ptr(), 4, &mut key)),
+        CKR_OK
+    );
+    key
+}
+
+/// The token's SHA-256 of `data`.
+fn sha256(session: CK_SESSION_HANDLE, data: &[u8]) -> Vec<u8> {
+    let mut m = mechanism(CKM_SHA256);
+    assert_eq!(call!(C_DigestInit(session, &mut m)), CKR_OK);
+    let mut out = [0u8; 32];
+    let mut len: CK_ULONG = 32;
+    let mut data = data.to_vec();
+    assert_eq!(
+        call!(C_Digest(
+            session,
+            data.as_mut_ptr(),
+            data.len() as CK_ULONG,
+            out.as_mut_ptr(),
+            &mut len
+        )),
+        CKR_OK
+    );
+    out.to_vec()
+}
+
+fn digest_final(session: CK_SESSION_HANDLE) -> Result<Vec<u8>, CK_RV> {
+    let mut out = [0u8; 64];
+    let mut len: CK_ULONG = 64;
+    match call!(C_DigestFinal(session, out.as_mut_ptr(), &mut len)) {
+        CKR_OK => Ok(out[..len as usize].to_vec()),
+        rv => Err(rv),
+    }
+}
+
+scenario!(
+    digest_key_and_the_dual_functions_compose_their_two_operations,
+    scenario_dual,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let value = [0x42u8; 16];
+        let aes = readable_key(session, CKK_AES, &value);
+        let mut sha = mechanism(CKM_SHA256);
+        // C_DigestKey digests a readable key's value (register A75)...
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(call!(C_DigestKey(session, aes)), CKR_OK);
+        assert_eq!(digest_final(session), Ok(sha256(session, &value)));
+        // ... but not a sensitive one, and the error ends the digest.
+        let sensitive = aes_key(session);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(call!(C_DigestKey(session, sensitive)), CKR_KEY_INDIGESTIBLE);
+        assert_eq!(digest_final(session), Err(CKR_OPERATION_NOT_INITIALIZED));
+        assert_eq!(
+            call!(C_DigestKey(session, aes)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+
+        // C_DigestEncryptUpdate: a length query changes nothing; then digest and encrypt.
+        let data: Vec<u8> = (0..40u8).collect();
+        let mut iv = [7u8; 16];
+        let mut cbc = with_param(CKM_AES_CBC_PAD, &mut iv, 16);
+        assert_eq!(call!(C_EncryptInit(session, &mut cbc, aes)), CKR_OK);
+        let mut expected = [0u8; 64];
+        let mut expected_len: CK_ULONG = 64;
+        let mut input = data.clone();
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                input.as_mut_ptr(),
+                40,
+                expected.as_mut_ptr(),
+                &mut expected_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(call!(C_EncryptInit(session, &mut cbc, aes)), CKR_OK);
+        let mut out = [0u8; 64];
+        let mut len: CK_ULONG = 0;
+        for _ in 0..2 {
+            assert_eq!(
+                call!(C_DigestEncryptUpdate(
+                    session,
+                    input.as_mut_ptr(),
+                    40,
+                    null_mut(),
+                    &mut len
+                )),
+                CKR_OK
+            );
+            assert_eq!(len, 32);
+        }
+        len = 8;
+        assert_eq!(
+            call!(C_DigestEncryptUpdate(
+                session,
+                input.as_mut_ptr(),
+                40,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_BUFFER_TOO_SMALL
+        );
+        len = 64;
+        assert_eq!(
+            call!(C_DigestEncryptUpdate(
+                session,
+                input.as_mut_ptr(),
+                40,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_OK
+        );
+        let mut last = [0u8; 32];
+        let mut last_len: CK_ULONG = 32;
+        assert_eq!(
+            call!(C_EncryptFinal(session, last.as_mut_ptr(), &mut last_len)),
+            CKR_OK
+        );
+        let mut ciphertext = out[..len as usize].to_vec();
+        ciphertext.extend_from_slice(&last[..last_len as usize]);
+        assert_eq!(ciphertext, expected[..expected_len as usize]);
+        assert_eq!(
+            digest_final(session),
+            Ok(sha256(session, &data)),
+            "digested once"
+        );
+
+        // C_DecryptDigestUpdate: the plaintext is digested once, also when it is held back
+        // for a short buffer and fetched again.
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(call!(C_DecryptInit(session, &mut cbc, aes)), CKR_OK);
+        let mut plain = Vec::new();
+        for chunk in ciphertext.chunks(24) {
+            let mut chunk = chunk.to_vec();
+            let mut part = [0u8; 64];
+            let mut part_len: CK_ULONG = 1;
+            let rv = call!(C_DecryptDigestUpdate(
+                session,
+                chunk.as_mut_ptr(),
+                chunk.len() as CK_ULONG,
+                part.as_mut_ptr(),
+                &mut part_len
+            ));
+            if rv == CKR_BUFFER_TOO_SMALL {
+                part_len = 64;
+                assert_eq!(
+                    call!(C_DecryptDigestUpdate(
+                        session,
+                        chunk.as_mut_ptr(),
+                        chunk.len() as CK_ULONG,
+                        part.as_mut_ptr(),
+                        &mut part_len
+                    )),
+                    CKR_OK
+                );
+            } else {
+                assert_eq!(rv, CKR_OK);
+            }
+            plain.extend_from_slice(&part[..part_len as usize]);
+        }
+        let mut tail = [0u8; 32];
+        let mut tail_len: CK_ULONG = 32;
+        assert_eq!(
+            call!(C_DecryptFinal(session, tail.as_mut_ptr(), &mut tail_len)),
+            CKR_OK
+        );
+        // The digest holds what the dual calls gave, each byte once; the last plaintext
+        // comes from C_DecryptFinal, outside them.
+        let digested = digest_final(session);
+        assert_eq!(digested, Ok(sha256(session, &plain)));
+        assert!(
+            plain.len() < data.len(),
+            "the padded last block waits for the final call"
+        );
+        plain.extend_from_slice(&tail[..tail_len as usize]);
+        assert_eq!(plain, data);
+
+        // C_SignEncryptUpdate and C_DecryptVerifyUpdate with HMAC.
+        let mac_key = hmac_key(session);
+        let mut hmac = mechanism(CKM_SHA256_HMAC);
+        assert_eq!(call!(C_SignInit(session, &mut hmac, mac_key)), CKR_OK);
+        let mut tag = [0u8; 32];
+        let mut tag_len: CK_ULONG = 32;
+        assert_eq!(
+            call!(C_Sign(
+                session,
+                input.as_mut_ptr(),
+                32,
+                tag.as_mut_ptr(),
+                &mut tag_len
+            )),
+            CKR_OK
+        );
+        let mut ecb = mechanism(CKM_AES_ECB);
+        assert_eq!(call!(C_SignInit(session, &mut hmac, mac_key)), CKR_OK);
+        assert_eq!(call!(C_EncryptInit(session, &mut ecb, aes)), CKR_OK);
+        len = 64;
+        assert_eq!(
+            call!(C_SignEncryptUpdate(
+                session,
+                input.as_mut_ptr(),
+                32,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_OK
+        );
+        let mut ecb_ciphertext = out[..len as usize].to_vec();
+        let mut signed = [0u8; 32];
+        let mut signed_len: CK_ULONG = 32;
+        assert_eq!(
+            call!(C_SignFinal(session, signed.as_mut_ptr(), &mut signed_len)),
+            CKR_OK
+        );
+        assert_eq!(signed, tag);
+        last_len = 32;
+        assert_eq!(
+            call!(C_EncryptFinal(session, last.as_mut_ptr(), &mut last_len)),
+            CKR_OK
+        );
+        assert_eq!(call!(C_VerifyInit(session, &mut hmac, mac_key)), CKR_OK);
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        len = 64;
+        assert_eq!(
+            call!(C_DecryptVerifyUpdate(
+                session,
+                ecb_ciphertext.as_mut_ptr(),
+                32,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_OK
+        );
+        assert_eq!(out[..32], data[..32]);
+        assert_eq!(call!(C_VerifyFinal(session, tag.as_mut_ptr(), 32)), CKR_OK);
+        // Without the second operation nothing moves, and both end.
+        assert_eq!(call!(C_EncryptInit(session, &mut ecb, aes)), CKR_OK);
+        len = 64;
+        assert_eq!(
+            call!(C_DigestEncryptUpdate(
+                session,
+                input.as_mut_ptr(),
+                16,
+                out.as_mut_ptr(),
+                &mut len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        last_len = 32;
+        assert_eq!(
+            call!(C_EncryptFinal(session, last.as_mut_ptr(), &mut last_len)),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);

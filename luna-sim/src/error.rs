@@ -134,6 +134,9 @@ pub enum SimError {
     /// The key may not be used for this (`CKR_KEY_FUNCTION_NOT_PERMITTED`).
     #[error("key function not permitted")]
     KeyFunctionNotPermitted,
+    /// The key's value may not be digested (`CKR_KEY_INDIGESTIBLE`).
+    #[error("key indigestible")]
+    KeyIndigestible,
     /// Unsupported key size (`CKR_KEY_SIZE_RANGE`).
     #[error("key size out of range")]
     KeySizeRange,
@@ -277,6 +280,7 @@ impl SimError {
             Self::MechanismParamInvalid => CKR_MECHANISM_PARAM_INVALID,
             Self::KeyTypeInconsistent => CKR_KEY_TYPE_INCONSISTENT,
             Self::KeyFunctionNotPermitted => CKR_KEY_FUNCTION_NOT_PERMITTED,
+            Self::KeyIndigestible => CKR_KEY_INDIGESTIBLE,
             Self::KeySizeRange => CKR_KEY_SIZE_RANGE,
             Self::KeyUnextractable => CKR_KEY_UNEXTRACTABLE,
             Self::KeyNotWrappable => CKR_KEY_NOT_WRAPPABLE,

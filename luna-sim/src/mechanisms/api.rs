@@ -745,6 +745,35 @@ impl Simulator {
         Ok(())
     }
 
+    /// `C_DigestKey`: digests the value of a secret key into the active digest, as an update.
+    /// A key whose value the caller could not read (sensitive or unextractable) is
+    /// `CKR_KEY_INDIGESTIBLE`, so a digest cannot confirm a guessed value (register A75), and
+    /// so is a key of another class.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_KEY_HANDLE_INVALID`, `CKR_KEY_INDIGESTIBLE`.
+    pub fn digest_key(&self, session: SessionHandle, key: ObjectHandle) -> SimResult<()> {
+        let mut inner = self.lock();
+        if inner.ops(session)?.digest.is_none() {
+            return Err(SimError::OperationNotInitialized);
+        }
+        let view = inner.session(session)?;
+        let object = inner.load_object(&view, key).map_err(key_error)?;
+        if object.attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY)
+            || crate::token::objects::is_unreadable(&object.attrs, CKA_VALUE)
+        {
+            return Err(SimError::KeyIndigestible);
+        }
+        let ops = inner.ops(session)?;
+        ops.digest
+            .as_mut()
+            .ok_or(SimError::OperationNotInitialized)?
+            .update(object.attrs.value()?);
+        ops.multi_part.digest = true;
+        Ok(())
+    }
+
     /// `C_DigestFinal`; ends the operation.
     ///
     /// # Errors

@@ -1,0 +1,210 @@
+//! The dual-function calls: `C_DigestEncryptUpdate`, `C_SignEncryptUpdate` (the part is digested
+//! or signed, then encrypted), `C_DecryptDigestUpdate` and `C_DecryptVerifyUpdate` (the part is
+//! decrypted, then the plaintext digested or verified). Both operations must be active; they are
+//! the two update calls, in PKCS#11's order, with the output rules of `cipher`: a length query
+//! or a short buffer changes neither operation, and a held-back plaintext was already digested
+//! or verified when it was computed. An error other than `CKR_BUFFER_TOO_SMALL` ends both
+//! operations (register A76).
+
+use luna_sim::{OperationKind, SessionHandle};
+
+use crate::args::{self, OutBuf};
+use crate::cipher::{decrypt_step_then, encrypt_step};
+use crate::guard::{FfiResult, entry};
+use crate::state::{self, Call, Library};
+use crate::types::*;
+
+/// Runs `body`; an error ends both operations.
+fn ending_both(
+    library: &Library,
+    session: SessionHandle,
+    kinds: [OperationKind; 2],
+    body: impl FnOnce() -> FfiResult<()>,
+) -> FfiResult<()> {
+    state::ending_on_error(library, session, kinds[0], || {
+        state::ending_on_error(library, session, kinds[1], body)
+    })
+}
+
+/// `first` (digest or sign) on the part, then its encryption, unless the output is only a
+/// length query or does not fit.
+///
+/// # Safety
+///
+/// As [`C_DigestEncryptUpdate`].
+unsafe fn then_encrypt(
+    session: CK_SESSION_HANDLE,
+    part: CK_BYTE_PTR,
+    part_len: CK_ULONG,
+    encrypted: CK_BYTE_PTR,
+    encrypted_len: CK_ULONG_PTR,
+    kind: OperationKind,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(session)?;
+        ending_both(&library, session, [OperationKind::Encrypt, kind], || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(part.cast_const(), part_len) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(encrypted, encrypted_len) }?;
+            let sim = &library.sim;
+            // Both must be active before either moves.
+            match kind {
+                OperationKind::Sign => sim.sign_len(session).map(|_| ())?,
+                _ => sim.digest_len(session).map(|_| ())?,
+            }
+            let needed = sim.encrypt_len(session, Some(data.len()), false)?;
+            if out.answer_length(needed)? {
+                return Ok(());
+            }
+            match kind {
+                OperationKind::Sign => sim.sign_update(session, data)?,
+                _ => sim.digest_update(session, data)?,
+            }
+            encrypt_step(&library, session, &Call::update(data)?, &mut out)
+        })
+    })
+}
+
+/// Decrypts the part, then gives the plaintext to the digest or verification.
+///
+/// # Safety
+///
+/// As [`C_DecryptDigestUpdate`].
+unsafe fn decrypt_then(
+    session: CK_SESSION_HANDLE,
+    encrypted: CK_BYTE_PTR,
+    encrypted_len: CK_ULONG,
+    part: CK_BYTE_PTR,
+    part_len: CK_ULONG_PTR,
+    kind: OperationKind,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(session)?;
+        ending_both(&library, session, [OperationKind::Decrypt, kind], || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(encrypted.cast_const(), encrypted_len) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(part, part_len) }?;
+            let sim = &library.sim;
+            let feed = |plain: &[u8]| -> FfiResult<()> {
+                match kind {
+                    OperationKind::Verify => sim.verify_update(session, plain)?,
+                    _ => sim.digest_update(session, plain)?,
+                }
+                Ok(())
+            };
+            // Both must be active before either moves (an empty update moves nothing).
+            feed(&[])?;
+            decrypt_step_then(&library, session, Call::update(data)?, &mut out, feed)
+        })
+    })
+}
+
+/// `C_DigestEncryptUpdate`: digests the part, then encrypts it.
+///
+/// # Safety
+///
+/// `pPart` is NULL or readable for `ulPartLen` bytes; `pulEncryptedPartLen` is NULL or
+/// readable and writable; a non-NULL `pEncryptedPart` is writable for `*pulEncryptedPartLen`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DigestEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        then_encrypt(
+            hSession,
+            pPart,
+            ulPartLen,
+            pEncryptedPart,
+            pulEncryptedPartLen,
+            OperationKind::Digest,
+        )
+    }
+}
+
+/// `C_SignEncryptUpdate`: signs (updates the signature with) the part, then encrypts it.
+///
+/// # Safety
+///
+/// As [`C_DigestEncryptUpdate`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        then_encrypt(
+            hSession,
+            pPart,
+            ulPartLen,
+            pEncryptedPart,
+            pulEncryptedPartLen,
+            OperationKind::Sign,
+        )
+    }
+}
+
+/// `C_DecryptDigestUpdate`: decrypts the part, then digests the plaintext.
+///
+/// # Safety
+///
+/// `pEncryptedPart` is NULL or readable for `ulEncryptedPartLen` bytes; `pulPartLen` is NULL
+/// or readable and writable; a non-NULL `pPart` is writable for `*pulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptDigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        decrypt_then(
+            hSession,
+            pEncryptedPart,
+            ulEncryptedPartLen,
+            pPart,
+            pulPartLen,
+            OperationKind::Digest,
+        )
+    }
+}
+
+/// `C_DecryptVerifyUpdate`: decrypts the part, then updates the verification with the
+/// plaintext.
+///
+/// # Safety
+///
+/// As [`C_DecryptDigestUpdate`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DecryptVerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        decrypt_then(
+            hSession,
+            pEncryptedPart,
+            ulEncryptedPartLen,
+            pPart,
+            pulPartLen,
+            OperationKind::Verify,
+        )
+    }
+}
