@@ -204,6 +204,11 @@ fn check_value(ty: u64, value: &[u8]) -> Result<(), ErrorKind> {
             expected: 1,
             found: value.len(),
         }),
+        AttributeForm::UlongArray if value.len() % 8 != 0 => Err(ErrorKind::BadLength {
+            field: "attribute.value",
+            expected: value.len() / 8 * 8,
+            found: value.len(),
+        }),
         AttributeForm::Bool if !matches!(value, [0] | [1]) => Err(ErrorKind::InvalidValue {
             field: "attribute.value",
             value: value.first().copied().unwrap_or_default().into(),

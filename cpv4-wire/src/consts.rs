@@ -466,10 +466,18 @@ constants! {
     CKA_UNWRAP = 0x0000_0107;
     /// May sign (CK_BBOOL).
     CKA_SIGN = 0x0000_0108;
+    /// The key may sign with recovery (CK_BBOOL).
+    CKA_SIGN_RECOVER = 0x0000_0109;
     /// May verify (CK_BBOOL).
     CKA_VERIFY = 0x0000_010A;
+    /// The key may verify with recovery (CK_BBOOL).
+    CKA_VERIFY_RECOVER = 0x0000_010B;
     /// May derive (CK_BBOOL).
     CKA_DERIVE = 0x0000_010C;
+    /// Start of the key's validity (CK_DATE, `YYYYMMDD`, or empty).
+    CKA_START_DATE = 0x0000_0110;
+    /// End of the key's validity (CK_DATE, `YYYYMMDD`, or empty).
+    CKA_END_DATE = 0x0000_0111;
     /// Value length in bytes (CK_ULONG).
     CKA_VALUE_LEN = 0x0000_0161;
     /// Extractable by wrapping (CK_BBOOL).
@@ -506,8 +514,14 @@ constants! {
     CKA_EXPONENT_2 = 0x0000_0127;
     /// RSA CRT coefficient q^-1 mod p (big-endian bytes; secret).
     CKA_COEFFICIENT = 0x0000_0128;
+    /// DER of the key's SubjectPublicKeyInfo (maintained by the token).
+    CKA_PUBLIC_KEY_INFO = 0x0000_0129;
     /// Each use of the private key needs a context-specific login (CK_BBOOL).
     CKA_ALWAYS_AUTHENTICATE = 0x0000_0202;
+    /// The key may be wrapped only by a trusted key (CK_BBOOL; once true, stays true).
+    CKA_WRAP_WITH_TRUSTED = 0x0000_0210;
+    /// The mechanisms the key may be used with (an array of CK_MECHANISM_TYPE).
+    CKA_ALLOWED_MECHANISMS = 0x4000_0600;
     /// DER-encoded EC parameters (bytes).
     CKA_EC_PARAMS = 0x0000_0180;
     /// DER-encoded EC point (bytes).
@@ -526,6 +540,8 @@ pub enum AttributeForm {
     Ulong,
     /// A `CK_BBOOL`: 1 byte, 0 or 1.
     Bool,
+    /// An array of `CK_ULONG` (`CKA_ALLOWED_MECHANISMS`): 8 bytes big-endian each.
+    UlongArray,
     /// Bytes, as they are.
     Bytes,
 }
@@ -557,7 +573,11 @@ pub fn attribute_form(attribute: CkAttributeType) -> AttributeForm {
         | CKA_MODIFIABLE
         | CKA_COPYABLE
         | CKA_DESTROYABLE
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY_RECOVER
+        | CKA_WRAP_WITH_TRUSTED
         | CKA_ALWAYS_AUTHENTICATE => AttributeForm::Bool,
+        CKA_ALLOWED_MECHANISMS => AttributeForm::UlongArray,
         _ => AttributeForm::Bytes,
     }
 }

@@ -212,8 +212,12 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKA_WRAP                                         0x00000106UL
 #define CKA_UNWRAP                                       0x00000107UL
 #define CKA_SIGN                                         0x00000108UL
+#define CKA_SIGN_RECOVER                                 0x00000109UL
 #define CKA_VERIFY                                       0x0000010AUL
+#define CKA_VERIFY_RECOVER                               0x0000010BUL
 #define CKA_DERIVE                                       0x0000010CUL
+#define CKA_START_DATE                                   0x00000110UL
+#define CKA_END_DATE                                     0x00000111UL
 #define CKA_VALUE_LEN                                    0x00000161UL
 #define CKA_EXTRACTABLE                                  0x00000162UL
 #define CKA_LOCAL                                        0x00000163UL
@@ -232,7 +236,10 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKA_EXPONENT_1                                   0x00000126UL
 #define CKA_EXPONENT_2                                   0x00000127UL
 #define CKA_COEFFICIENT                                  0x00000128UL
+#define CKA_PUBLIC_KEY_INFO                              0x00000129UL
 #define CKA_ALWAYS_AUTHENTICATE                          0x00000202UL
+#define CKA_WRAP_WITH_TRUSTED                            0x00000210UL
+#define CKA_ALLOWED_MECHANISMS                           0x40000600UL
 #define CKA_EC_PARAMS                                    0x00000180UL
 #define CKA_EC_POINT                                     0x00000181UL
 #define CKA_OUID                                         0x80000005UL

@@ -34,6 +34,8 @@ pub(crate) unsafe fn read(
 }
 
 /// One attribute from its native value.
+// CK_ULONG is 32 bits on some platforms: the widening to u64 is not useless there.
+#[allow(clippy::useless_conversion)]
 pub(crate) fn from_native(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> FfiResult<Attribute> {
     let invalid = || Error::Sim(SimError::AttributeValueInvalid(kind));
     Ok(match attribute_form(kind) {
@@ -45,6 +47,14 @@ pub(crate) fn from_native(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> FfiResult<At
             [byte] => Attribute::bool(kind, *byte != 0),
             _ => return Err(invalid()),
         },
+        AttributeForm::UlongArray => {
+            let mut wire = Vec::with_capacity(value.len());
+            for chunk in value.chunks(size_of::<CK_ULONG>()) {
+                let bytes: [u8; size_of::<CK_ULONG>()] = chunk.try_into().map_err(|_| invalid())?;
+                wire.extend_from_slice(&u64::from(CK_ULONG::from_ne_bytes(bytes)).to_be_bytes());
+            }
+            Attribute::bytes(kind, wire)
+        }
         AttributeForm::Bytes => Attribute::bytes(kind, value.to_vec()),
     })
 }
@@ -59,6 +69,16 @@ pub(crate) fn to_native(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> FfiResult<Vec<
             CK_ULONG::from(u64::from_be_bytes(bytes))
                 .to_ne_bytes()
                 .to_vec()
+        }
+        AttributeForm::UlongArray => {
+            let mut native = Vec::with_capacity(value.len());
+            for chunk in value.chunks(8) {
+                let bytes: [u8; 8] = chunk
+                    .try_into()
+                    .map_err(|_| Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID))?;
+                native.extend_from_slice(&CK_ULONG::from(u64::from_be_bytes(bytes)).to_ne_bytes());
+            }
+            native
         }
         AttributeForm::Bool | AttributeForm::Bytes => value.to_vec(),
     })

@@ -803,3 +803,71 @@ scenario!(
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }
 );
+
+scenario!(
+    allowed_mechanisms_are_an_array_of_native_mechanism_types,
+    scenario_allowed,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let mut class = CKO_SECRET_KEY;
+        let mut kind = CKK_AES;
+        let mut value = [9u8; 16];
+        let mut allowed: [CK_MECHANISM_TYPE; 2] = [CKM_AES_ECB, CKM_AES_GCM];
+        let mut template = [
+            CK_ATTRIBUTE {
+                type_: CKA_CLASS,
+                pValue: std::ptr::from_mut(&mut class).cast(),
+                ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_KEY_TYPE,
+                pValue: std::ptr::from_mut(&mut kind).cast(),
+                ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE,
+                pValue: value.as_mut_ptr().cast(),
+                ulValueLen: 16,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_ALLOWED_MECHANISMS,
+                pValue: allowed.as_mut_ptr().cast(),
+                ulValueLen: size_of_val(&allowed) as CK_ULONG,
+            },
+        ];
+        let mut key = 0;
+        assert_eq!(
+            call!(C_CreateObject(session, template.as_mut_ptr(), 4, &mut key)),
+            CKR_OK
+        );
+        let mut back: [CK_MECHANISM_TYPE; 4] = [0; 4];
+        let mut query = [CK_ATTRIBUTE {
+            type_: CKA_ALLOWED_MECHANISMS,
+            pValue: back.as_mut_ptr().cast(),
+            ulValueLen: size_of_val(&back) as CK_ULONG,
+        }];
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, query.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        assert_eq!(query[0].ulValueLen as usize, 2 * size_of::<CK_ULONG>());
+        assert_eq!(back[..2], [CKM_AES_ECB, CKM_AES_GCM]);
+        let mut ecb = mechanism(CKM_AES_ECB);
+        assert_eq!(call!(C_EncryptInit(session, &mut ecb, key)), CKR_OK);
+        let mut cbc_iv = [0u8; 16];
+        let mut cbc = with_param(CKM_AES_CBC, &mut cbc_iv, 16);
+        assert_eq!(
+            call!(C_DecryptInit(session, &mut cbc, key)),
+            CKR_MECHANISM_INVALID
+        );
+        // A length that is not a whole number of mechanism types.
+        template[3].ulValueLen = 12;
+        assert_eq!(
+            call!(C_CreateObject(session, template.as_mut_ptr(), 4, &mut key)),
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);

@@ -1042,3 +1042,293 @@ fn public_objects_without_login_and_private_ones_refused() {
         sim.logout(session).unwrap();
     }
 }
+
+/// A secret key with `extra` attributes; `Err` with the code if refused.
+fn secret_key(
+    sim: &Simulator,
+    session: SessionHandle,
+    value: &[u8],
+    extra: &[Attribute],
+) -> Result<u64, SimError> {
+    let mut template = vec![
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+        Attribute::bytes(CKA_VALUE, value.to_vec()),
+    ];
+    template.extend_from_slice(extra);
+    sim.create_object(session, &template)
+}
+
+fn mechanisms(list: &[CkMechanismType]) -> Vec<u8> {
+    list.iter().flat_map(|m| m.to_be_bytes()).collect()
+}
+
+/// The v2.40 attributes beyond the first ones: dates, CKA_ALLOWED_MECHANISMS (enforced),
+/// CKA_WRAP_WITH_TRUSTED and CKA_TRUSTED (enforced; only the Partition SO sets CKA_TRUSTED),
+/// the recover flags, CKA_PUBLIC_KEY_INFO, and certificate fields from the DER (register A77).
+#[test]
+fn dates_allowed_mechanisms_trusted_wrapping_public_key_info_and_certificate_fields() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    // Dates: empty or YYYYMMDD, settable; anything else refused.
+    let key = secret_key(
+        &sim,
+        co,
+        &[1; 16],
+        &[
+            Attribute::bytes(CKA_START_DATE, b"20260101".to_vec()),
+            Attribute::bytes(
+                CKA_ALLOWED_MECHANISMS,
+                mechanisms(&[CKM_AES_GCM, CKM_AES_ECB]),
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(read(&sim, co, key, CKA_START_DATE), b"20260101");
+    assert_eq!(read(&sim, co, key, CKA_END_DATE), b"");
+    sim.set_attribute_value(
+        co,
+        key as _,
+        &[Attribute::bytes(CKA_END_DATE, b"20361231".to_vec())],
+    )
+    .unwrap();
+    assert_eq!(read(&sim, co, key, CKA_END_DATE), b"20361231");
+    for bad in [&b"2026011"[..], b"20261301", b"20260100", b"2026010a"] {
+        assert_eq!(
+            secret_key(
+                &sim,
+                co,
+                &[1; 16],
+                &[Attribute::bytes(CKA_START_DATE, bad.to_vec())]
+            ),
+            Err(SimError::AttributeValueInvalid(CKA_START_DATE))
+        );
+    }
+    // CKA_ALLOWED_MECHANISMS: other mechanisms are CKR_MECHANISM_INVALID; it cannot change.
+    let cbc = Mechanism::block(CKM_AES_CBC_PAD, &[0; 16]).unwrap();
+    assert_eq!(
+        sim.encrypt_init(co, &cbc, key as _),
+        Err(SimError::MechanismInvalid)
+    );
+    let ecb = Mechanism::without_params(CKM_AES_ECB).unwrap();
+    sim.encrypt_init(co, &ecb, key as _).unwrap();
+    sim.encrypt(co, &[0; 16]).unwrap();
+    assert_eq!(
+        read(&sim, co, key, CKA_ALLOWED_MECHANISMS),
+        mechanisms(&[CKM_AES_GCM, CKM_AES_ECB])
+    );
+    assert_eq!(
+        sim.set_attribute_value(
+            co,
+            key as _,
+            &[Attribute::bytes(CKA_ALLOWED_MECHANISMS, Vec::new())]
+        ),
+        Err(SimError::AttributeReadOnly(CKA_ALLOWED_MECHANISMS))
+    );
+    assert_eq!(
+        secret_key(
+            &sim,
+            co,
+            &[1; 16],
+            &[Attribute::bytes(CKA_ALLOWED_MECHANISMS, vec![0; 7])]
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_ALLOWED_MECHANISMS))
+    );
+    // A wrapping key limited to another mechanism cannot wrap.
+    let limited_kek = secret_key(
+        &sim,
+        co,
+        &[2; 16],
+        &[Attribute::bytes(
+            CKA_ALLOWED_MECHANISMS,
+            mechanisms(&[CKM_AES_KEY_WRAP]),
+        )],
+    )
+    .unwrap();
+    let extractable = secret_key(
+        &sim,
+        co,
+        &[3; 16],
+        &[Attribute::bool(CKA_EXTRACTABLE, true)],
+    )
+    .unwrap();
+    assert_eq!(
+        sim.wrap_key(
+            co,
+            &Mechanism::AesKeyWrapPad,
+            limited_kek as _,
+            extractable as _
+        ),
+        Err(SimError::MechanismInvalid)
+    );
+    sim.wrap_key(
+        co,
+        &Mechanism::AesKeyWrap,
+        limited_kek as _,
+        extractable as _,
+    )
+    .unwrap();
+
+    // CKA_TRUSTED: nobody but the Partition SO sets it, not at creation, not the Crypto
+    // Officer; the SO changes it alone, on the (public) objects it sees.
+    assert_eq!(
+        secret_key(&sim, co, &[6; 16], &[Attribute::bool(CKA_TRUSTED, true)]),
+        Err(SimError::AttributeReadOnly(CKA_TRUSTED))
+    );
+    let public_kek = |value: u8| {
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_PRIVATE, false),
+                Attribute::bytes(CKA_VALUE, vec![value; 32]),
+            ],
+        )
+        .unwrap()
+    };
+    let (trusted, untrusted) = (public_kek(5), public_kek(7));
+    assert_eq!(
+        sim.set_attribute_value(co, trusted, &[Attribute::bool(CKA_TRUSTED, true)]),
+        Err(SimError::AttributeReadOnly(CKA_TRUSTED))
+    );
+    sim.logout(co).unwrap();
+    let so = login(&sim, 0, CKU_SO);
+    assert_eq!(
+        sim.set_attribute_value(
+            so,
+            trusted,
+            &[
+                Attribute::bool(CKA_TRUSTED, true),
+                Attribute::bytes(CKA_LABEL, b"x".to_vec())
+            ]
+        ),
+        Err(SimError::UserNotAuthorized),
+        "the SO changes CKA_TRUSTED alone"
+    );
+    sim.set_attribute_value(so, trusted, &[Attribute::bool(CKA_TRUSTED, true)])
+        .unwrap();
+    sim.logout(so).unwrap();
+    sim.login(co, CKU_USER, luna_sim::provision::DEFAULT_CO_PIN.as_bytes())
+        .unwrap();
+    assert_eq!(read(&sim, co, trusted, CKA_TRUSTED), vec![1]);
+    // CKA_WRAP_WITH_TRUSTED: only a CKA_TRUSTED key wraps it; once true it stays true.
+    let guarded = secret_key(
+        &sim,
+        co,
+        &[4; 16],
+        &[
+            Attribute::bool(CKA_EXTRACTABLE, true),
+            Attribute::bool(CKA_WRAP_WITH_TRUSTED, true),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        sim.wrap_key(co, &Mechanism::AesKeyWrapPad, untrusted, guarded as _),
+        Err(SimError::KeyNotWrappable)
+    );
+    sim.wrap_key(co, &Mechanism::AesKeyWrapPad, trusted, guarded as _)
+        .unwrap();
+    assert_eq!(
+        sim.set_attribute_value(
+            co,
+            guarded as _,
+            &[Attribute::bool(CKA_WRAP_WITH_TRUSTED, false)]
+        ),
+        Err(SimError::AttributeReadOnly(CKA_WRAP_WITH_TRUSTED))
+    );
+
+    // Recover flags read false; CKA_PUBLIC_KEY_INFO is the SubjectPublicKeyInfo, the same on
+    // both halves, and maintained by the token.
+    let (public, private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            &[Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec())],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(read(&sim, co, public, CKA_VERIFY_RECOVER), vec![0]);
+    assert_eq!(read(&sim, co, private, CKA_SIGN_RECOVER), vec![0]);
+    let info = read(&sim, co, public, CKA_PUBLIC_KEY_INFO);
+    assert_eq!(info, read(&sim, co, private, CKA_PUBLIC_KEY_INFO));
+    let point = read(&sim, co, public, CKA_EC_POINT);
+    let mut expected = hex("3059301306072a8648ce3d020106082a8648ce3d030107034200");
+    expected.extend_from_slice(&point[2..]);
+    assert_eq!(info, expected);
+    let (ed_public, ed_private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EdwardsKeyPairGen,
+            &[Attribute::bytes(
+                CKA_EC_PARAMS,
+                vec![0x06, 0x03, 0x2B, 0x65, 0x70],
+            )],
+            &[],
+        )
+        .unwrap();
+    let mut expected = hex("302a300506032b6570032100");
+    expected.extend_from_slice(&read(&sim, co, ed_public, CKA_EC_POINT)[2..]);
+    assert_eq!(read(&sim, co, ed_private, CKA_PUBLIC_KEY_INFO), expected);
+    let (rsa_public, rsa_private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ulong(CKA_MODULUS_BITS, 1024)],
+            &[],
+        )
+        .unwrap();
+    let info = read(&sim, co, rsa_public, CKA_PUBLIC_KEY_INFO);
+    assert!(info.starts_with(&hex("30819f300d06092a864886f70d010101050003818d00")));
+    assert_eq!(info, read(&sim, co, rsa_private, CKA_PUBLIC_KEY_INFO));
+    assert_eq!(
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_EC),
+                Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec()),
+                Attribute::bytes(CKA_EC_POINT, point),
+                Attribute::bytes(CKA_PUBLIC_KEY_INFO, vec![0x30]),
+            ],
+        ),
+        Err(SimError::AttributeReadOnly(CKA_PUBLIC_KEY_INFO))
+    );
+
+    // A certificate's subject, issuer and serial come from its DER when not given; a value
+    // that does not parse is still stored.
+    let der = hex(
+        "308201213081c8a003020102020401234567300a06082a8648ce3d040302301a3118301606035504030c0f\
+         6c756e612d73696d20697373756572301e170d3236303130313030303030305a170d33363031303130303030\
+         30305a30183116301406035504030c0d6c756e612d73696d20746573743059301306072a8648ce3d020106\
+         082a8648ce3d0301070342000426efcebd0ee9e34a669187e18b3a9122b2f733945b649cc9f9f921e9f9da\
+         d81290238bde9cc7bb330d150c67704dd25ae7055205744b6f31bf4070745872d0e6300a06082a8648ce3d\
+         04030203480030450221009ff011a619b72d0d1c12133576d2a52544060a17c2d4010ed9c4b69113e8051b\
+         022009b96fa75171b7416a3a72ba895b76f420504a862362745e72d15cfd1e2d14ea",
+    );
+    let certificate = |value: Vec<u8>| {
+        sim.create_object(
+            co,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::bytes(CKA_VALUE, value),
+            ],
+        )
+        .unwrap() as u64
+    };
+    let cert = certificate(der);
+    assert_eq!(
+        read(&sim, co, cert, CKA_SUBJECT),
+        hex("30183116301406035504030c0d6c756e612d73696d2074657374")
+    );
+    assert_eq!(
+        read(&sim, co, cert, CKA_ISSUER),
+        hex("301a3118301606035504030c0f6c756e612d73696d20697373756572")
+    );
+    assert_eq!(read(&sim, co, cert, CKA_SERIAL_NUMBER), hex("020401234567"));
+    let junk = certificate(b"not a certificate".to_vec());
+    assert_eq!(read(&sim, co, junk, CKA_SUBJECT), b"");
+    assert_eq!(read(&sim, co, junk, CKA_VALUE), b"not a certificate");
+}

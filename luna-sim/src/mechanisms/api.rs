@@ -119,7 +119,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Loads a key for an operation: visible, of the right class, with the usage flag.
+    /// Loads a key for an operation: visible, of the right class, with the usage flag, and
+    /// allowed the mechanism (`CKA_ALLOWED_MECHANISMS`).
     fn usable_key(
         &mut self,
         view: &SessionView,
@@ -127,6 +128,7 @@ impl Inner {
         classes: &[CkObjectClass],
         key_types: &[CkKeyType],
         usage: CkAttributeType,
+        mechanism: &Mechanism,
     ) -> SimResult<crate::token::attrs::AttrMap> {
         let obj = self.load_object(view, key).map_err(key_error)?;
         let class = obj.attrs.ulong(CKA_CLASS).unwrap_or(CkUlong::MAX);
@@ -137,6 +139,7 @@ impl Inner {
         if !obj.attrs.is(usage) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
+        crate::token::objects::check_allowed(&obj.attrs, mechanism.mechanism_type())?;
         Ok(obj.attrs)
     }
 
@@ -157,7 +160,8 @@ impl Inner {
         let op = match mechanism {
             Mechanism::AesGcm(params) => {
                 gcm::check_params(params)?;
-                let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
+                let attrs =
+                    self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage, mechanism)?;
                 CipherOp::Gcm {
                     key: zeroize::Zeroizing::new(attrs.value()?.to_vec()),
                     params: params.clone(),
@@ -166,8 +170,14 @@ impl Inner {
                 }
             }
             Mechanism::Block { family, mode, iv } => {
-                let attrs =
-                    self.usable_key(&view, key, &[CKO_SECRET_KEY], family.key_types(), usage)?;
+                let attrs = self.usable_key(
+                    &view,
+                    key,
+                    &[CKO_SECRET_KEY],
+                    family.key_types(),
+                    usage,
+                    mechanism,
+                )?;
                 let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);
                 CipherOp::Block(Box::new(BlockStream::new(
                     key_type,
@@ -178,7 +188,8 @@ impl Inner {
                 )?))
             }
             Mechanism::AesCtr(params) => {
-                let attrs = self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage)?;
+                let attrs =
+                    self.usable_key(&view, key, &[CKO_SECRET_KEY], &[CKK_AES], usage, mechanism)?;
                 CipherOp::Ctr(Box::new(CtrStream::new(attrs.value()?, params, encrypt)?))
             }
             Mechanism::RsaPkcs | Mechanism::RsaX509 | Mechanism::RsaOaep(_) => {
@@ -192,7 +203,7 @@ impl Inner {
                 } else {
                     CKO_PRIVATE_KEY
                 };
-                let attrs = self.usable_key(&view, key, &[class], &[CKK_RSA], usage)?;
+                let attrs = self.usable_key(&view, key, &[class], &[CKK_RSA], usage, mechanism)?;
                 let key = if encrypt {
                     RsaCipherKey::Public(Box::new(rsa::public_key(&attrs).map_err(corrupt)?))
                 } else {
@@ -289,7 +300,7 @@ impl Inner {
                 } else {
                     CKO_PUBLIC_KEY
                 };
-                let attrs = self.usable_key(&view, key, &[class], &[CKK_EC], usage)?;
+                let attrs = self.usable_key(&view, key, &[class], &[CKK_EC], usage, mechanism)?;
                 let hasher = match mechanism {
                     Mechanism::EcdsaHash(hash) => Some(Hasher::new(*hash)),
                     _ => None,
@@ -314,7 +325,8 @@ impl Inner {
                 } else {
                     CKO_PUBLIC_KEY
                 };
-                let attrs = self.usable_key(&view, key, &[class], &[CKK_EC_EDWARDS], usage)?;
+                let attrs =
+                    self.usable_key(&view, key, &[class], &[CKK_EC_EDWARDS], usage, mechanism)?;
                 if signing {
                     SignOp::EddsaSign(Box::new(eddsa::signing_key(attrs.value()?)?))
                 } else {
@@ -331,6 +343,7 @@ impl Inner {
                     &[CKO_SECRET_KEY],
                     &[CKK_GENERIC_SECRET, CKK_AES],
                     usage,
+                    mechanism,
                 )?;
                 let (hash, len) = match mechanism {
                     Mechanism::HmacGeneral(hash, len) => (*hash, Some(*len)),
@@ -344,8 +357,14 @@ impl Inner {
                     CipherFamily::Aes | CipherFamily::Des3 => family,
                     CipherFamily::Des => return Err(SimError::MechanismInvalid),
                 };
-                let attrs =
-                    self.usable_key(&view, key, &[CKO_SECRET_KEY], family.key_types(), usage)?;
+                let attrs = self.usable_key(
+                    &view,
+                    key,
+                    &[CKO_SECRET_KEY],
+                    family.key_types(),
+                    usage,
+                    mechanism,
+                )?;
                 let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CkUlong::MAX);
                 SignOp::Mac(MacOp::cmac(key_type, attrs.value()?, *len)?)
             }
@@ -367,8 +386,14 @@ impl Inner {
                     _ => (rsa::Signature::Pkcs1Raw, None),
                 };
                 if signing {
-                    let attrs =
-                        self.usable_key(&view, key, &[CKO_PRIVATE_KEY], &[CKK_RSA], usage)?;
+                    let attrs = self.usable_key(
+                        &view,
+                        key,
+                        &[CKO_PRIVATE_KEY],
+                        &[CKK_RSA],
+                        usage,
+                        mechanism,
+                    )?;
                     let key = Box::new(rsa::private_key(&attrs).map_err(corrupt)?);
                     SignOp::RsaSign {
                         key,
@@ -376,8 +401,14 @@ impl Inner {
                         hasher,
                     }
                 } else {
-                    let attrs =
-                        self.usable_key(&view, key, &[CKO_PUBLIC_KEY], &[CKK_RSA], usage)?;
+                    let attrs = self.usable_key(
+                        &view,
+                        key,
+                        &[CKO_PUBLIC_KEY],
+                        &[CKK_RSA],
+                        usage,
+                        mechanism,
+                    )?;
                     let key = Box::new(rsa::public_key(&attrs).map_err(corrupt)?);
                     SignOp::RsaVerify {
                         key,

@@ -8,7 +8,7 @@
 use cpv4_wire::consts::*;
 use ecdsa::signature::hazmat::PrehashVerifier;
 use ecdsa::{EcdsaCurve, Signature};
-use elliptic_curve::pkcs8::{AssociatedOid, DecodePrivateKey, EncodePrivateKey};
+use elliptic_curve::pkcs8::{AssociatedOid, DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use elliptic_curve::sec1::{FromSec1Point, ModulusSize, ToSec1Point};
 use elliptic_curve::{AffinePoint, CurveArithmetic, FieldBytesSize, PublicKey, SecretKey};
 use zeroize::Zeroizing;
@@ -295,6 +295,31 @@ where
     ))
 }
 
+fn spki_on<C>(point: &[u8]) -> SimResult<Vec<u8>>
+where
+    C: CurveArithmetic + AssociatedOid,
+    AffinePoint<C>: FromSec1Point<C> + ToSec1Point<C>,
+    FieldBytesSize<C>: ModulusSize,
+{
+    public::<C>(point)?
+        .to_public_key_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .map_err(|_| SimError::Internal("EC SubjectPublicKeyInfo"))
+}
+
+fn spki_of_scalar<C>(scalar: &[u8]) -> SimResult<Vec<u8>>
+where
+    C: CurveArithmetic + AssociatedOid,
+    AffinePoint<C>: FromSec1Point<C> + ToSec1Point<C>,
+    FieldBytesSize<C>: ModulusSize,
+{
+    secret::<C>(scalar)?
+        .public_key()
+        .to_public_key_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .map_err(|_| SimError::Internal("EC SubjectPublicKeyInfo"))
+}
+
 fn ecdh_on<C>(scalar: &[u8], point: &[u8]) -> SimResult<Zeroizing<Vec<u8>>>
 where
     C: CurveArithmetic,
@@ -351,6 +376,11 @@ impl SigningKey {
         on_curve!(self.curve, C => sign_on::<C>(&self.scalar, hash, nonce_hash))
     }
 
+    /// The DER SubjectPublicKeyInfo of the key's public half.
+    pub(crate) fn public_key_info(&self) -> SimResult<Vec<u8>> {
+        on_curve!(self.curve, C => spki_of_scalar::<C>(&self.scalar))
+    }
+
     /// The ECDH shared secret (the x-coordinate) with a peer's SEC 1 point.
     pub(crate) fn diffie_hellman(&self, point: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
         on_curve!(self.curve, C => ecdh_on::<C>(&self.scalar, point_bytes(point)))
@@ -378,6 +408,11 @@ impl VerifyingKey {
 
     pub(crate) const fn curve(&self) -> Curve {
         self.curve
+    }
+
+    /// The DER SubjectPublicKeyInfo of the key.
+    pub(crate) fn public_key_info(&self) -> SimResult<Vec<u8>> {
+        on_curve!(self.curve, C => spki_on::<C>(&self.point))
     }
 
     /// Verifies an `r || s` signature over `hash`.

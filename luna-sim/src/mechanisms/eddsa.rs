@@ -5,7 +5,7 @@
 //! `CKA_VALUE` of a private key is the 32-byte seed of RFC 8032; `CKA_EC_POINT` of a public key
 //! is the DER OCTET STRING of the 32-byte encoded point (the bare 32 bytes are accepted too).
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
@@ -106,6 +106,22 @@ pub(crate) fn to_pkcs8(value: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
         .to_pkcs8_der()
         .map_err(|_| SimError::KeyNotWrappable)?;
     Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+}
+
+/// The DER SubjectPublicKeyInfo (RFC 8410) of a public key's `CKA_EC_POINT`.
+pub(crate) fn public_key_info(point: &[u8]) -> SimResult<Vec<u8>> {
+    spki(&verifying_key(point)?)
+}
+
+/// The DER SubjectPublicKeyInfo of a private key's public half.
+pub(crate) fn public_key_info_of_seed(value: &[u8]) -> SimResult<Vec<u8>> {
+    spki(&signing_key(value)?.verifying_key())
+}
+
+fn spki(key: &VerifyingKey) -> SimResult<Vec<u8>> {
+    key.to_public_key_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .map_err(|_| SimError::Internal("Ed25519 SubjectPublicKeyInfo"))
 }
 
 /// The seed of an Ed25519 PKCS #8 key, if `der` is one.

@@ -172,6 +172,14 @@ pub(crate) fn to_pkcs8(key: &PrivateKey) -> SimResult<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(doc.as_bytes().to_vec()))
 }
 
+/// The DER SubjectPublicKeyInfo of a public key.
+pub(crate) fn public_key_info(key: &PublicKey) -> SimResult<Vec<u8>> {
+    use rsa::pkcs8::EncodePublicKey;
+    key.to_public_key_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .map_err(|_| SimError::Internal("RSA SubjectPublicKeyInfo"))
+}
+
 /// A private key from PKCS #8 DER.
 pub(crate) fn from_pkcs8(der: &[u8]) -> SimResult<PrivateKey> {
     use rsa::pkcs8::DecodePrivateKey;

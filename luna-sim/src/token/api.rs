@@ -19,6 +19,7 @@ use crate::error::{SimError, SimResult};
 use crate::mechanisms::ec::{self, Curve};
 use crate::mechanisms::{HashAlg, MAX_GENERIC_SECRET_LEN, Mechanism, with_hash};
 use crate::mechanisms::{block, crypto, eddsa, rsa};
+use crate::session::auth::Role;
 use crate::session::table::{ObjectHandle, SessionHandle, SlotId};
 use crate::sim::{Inner, LoadedObject, SessionView, Simulator};
 use crate::store::keys::fill_random;
@@ -387,6 +388,16 @@ impl Simulator {
     ) -> SimResult<()> {
         let mut inner = self.lock();
         let view = inner.session(session)?;
+        let only_trusted = !template.is_empty() && template.iter().all(|a| a.kind == CKA_TRUSTED);
+        if only_trusted && view.role == Some(Role::So) {
+            // The Partition SO's one change: CKA_TRUSTED of what it sees (register A77).
+            let obj = inner.load_object(&view, object)?;
+            if obj.token_id.is_some() && !view.read_write {
+                return Err(SimError::SessionReadOnly);
+            }
+            let next = objects::set_trusted(&obj.attrs, template)?;
+            return inner.replace_object(&view, &obj, next);
+        }
         view.require_changer(false)?;
         let obj = inner.load_object(&view, object)?;
         view.require_object_writer(obj.token_id.is_some(), obj.attrs.is(CKA_PRIVATE))?;
@@ -696,6 +707,7 @@ impl Simulator {
         if !kek.attrs.is(CKA_WRAP) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
+        objects::check_allowed(&kek.attrs, mechanism.mechanism_type())?;
         let target = inner
             .load_object(&view, key)
             .map_err(|e| as_role(e, SimError::KeyHandleInvalid))?;
@@ -704,6 +716,10 @@ impl Simulator {
             && !target.attrs.is(CKA_EXTRACTABLE)
         {
             return Err(SimError::KeyUnextractable);
+        }
+        // A key marked CKA_WRAP_WITH_TRUSTED leaves only under a CKA_TRUSTED key.
+        if target.attrs.is(CKA_WRAP_WITH_TRUSTED) && !kek.attrs.is(CKA_TRUSTED) {
+            return Err(SimError::KeyNotWrappable);
         }
         let data = match target_class {
             Some(CKO_SECRET_KEY) => Zeroizing::new(target.attrs.value()?.to_vec()),
@@ -763,6 +779,7 @@ impl Simulator {
         if !kek.attrs.is(CKA_UNWRAP) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
+        objects::check_allowed(&kek.attrs, mechanism.mechanism_type())?;
         let mut attrs = AttrMap::from_template(template)?;
         if attrs.iter().any(|(kind, _)| is_key_material(kind)) {
             // The material comes from the wrapped key only.
@@ -837,6 +854,7 @@ impl Simulator {
         if !base.attrs.is(CKA_DERIVE) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
+        objects::check_allowed(&base.attrs, mechanism.mechanism_type())?;
         let mut attrs = AttrMap::from_template(template)?;
         if attrs.iter().any(|(kind, _)| is_key_material(kind))
             || attrs.ulong(CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)

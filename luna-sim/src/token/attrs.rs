@@ -72,6 +72,7 @@ impl Attribute {
         let ok = match attribute_form(self.kind) {
             AttributeForm::Ulong => self.as_ulong().is_some(),
             AttributeForm::Bool => self.as_bool().is_some(),
+            AttributeForm::UlongArray => self.value.len().is_multiple_of(8),
             AttributeForm::Bytes => true,
         };
         if ok {
@@ -89,6 +90,7 @@ impl fmt::Debug for Attribute {
         match attribute_form(self.kind) {
             AttributeForm::Ulong => s.field("value", &self.as_ulong()),
             AttributeForm::Bool => s.field("value", &self.as_bool()),
+            AttributeForm::UlongArray => s.field("count", &(self.value.len() / 8)),
             // Byte values may be key material: only the length is shown.
             AttributeForm::Bytes => s.field("len", &self.value.len()),
         };

@@ -60,9 +60,12 @@ const CERTIFICATE: &[CkAttributeType] = &[
 const KEY: &[CkAttributeType] = &[
     CKA_KEY_TYPE,
     CKA_ID,
+    CKA_START_DATE,
+    CKA_END_DATE,
     CKA_DERIVE,
     CKA_LOCAL,
     CKA_KEY_GEN_MECHANISM,
+    CKA_ALLOWED_MECHANISMS,
 ];
 const SECRET: &[CkAttributeType] = &[
     CKA_SENSITIVE,
@@ -78,10 +81,23 @@ const SECRET: &[CkAttributeType] = &[
     CKA_CHECK_VALUE,
     CKA_VALUE,
     CKA_VALUE_LEN,
+    CKA_WRAP_WITH_TRUSTED,
+    CKA_TRUSTED,
 ];
-const PUBLIC: &[CkAttributeType] = &[CKA_SUBJECT, CKA_ENCRYPT, CKA_VERIFY, CKA_WRAP];
+const PUBLIC: &[CkAttributeType] = &[
+    CKA_SUBJECT,
+    CKA_ENCRYPT,
+    CKA_VERIFY,
+    CKA_VERIFY_RECOVER,
+    CKA_WRAP,
+    CKA_TRUSTED,
+    CKA_PUBLIC_KEY_INFO,
+];
 const PRIVATE: &[CkAttributeType] = &[
     CKA_SUBJECT,
+    CKA_SIGN_RECOVER,
+    CKA_WRAP_WITH_TRUSTED,
+    CKA_PUBLIC_KEY_INFO,
     CKA_ALWAYS_AUTHENTICATE,
     CKA_SENSITIVE,
     CKA_DECRYPT,
@@ -130,6 +146,7 @@ const TOKEN_MAINTAINED: &[CkAttributeType] = &[
     CKA_KEY_GEN_MECHANISM,
     CKA_OUID,
     CKA_CHECK_VALUE,
+    CKA_PUBLIC_KEY_INFO,
 ];
 
 /// Whether `kind` is an attribute of an object of `class` and, for keys, `key_type` (an
@@ -197,6 +214,11 @@ pub(crate) fn build_object(
             return Err(SimError::AttributeTypeInvalid(kind));
         }
     }
+    check_values(&attrs)?;
+    // Only the Partition SO sets CKA_TRUSTED, on an existing object (register A77).
+    if attrs.is(CKA_TRUSTED) {
+        return Err(SimError::AttributeReadOnly(CKA_TRUSTED));
+    }
     attrs.default_bool(CKA_TOKEN, false);
     attrs.default_bool(CKA_MODIFIABLE, true);
     attrs.default_bool(CKA_COPYABLE, true);
@@ -224,6 +246,7 @@ pub(crate) fn build_object(
                 return Err(SimError::TemplateIncomplete(CKA_VALUE));
             }
             attrs.default_bool(CKA_TRUSTED, false);
+            certificate_fields(&mut attrs);
             for kind in [CKA_SUBJECT, CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER] {
                 if !attrs.contains(kind) {
                     attrs.set(kind, Vec::new());
@@ -238,9 +261,82 @@ pub(crate) fn build_object(
     Ok(attrs)
 }
 
+/// Checks the values PKCS#11 gives a form: dates (`CK_DATE`: empty, or `YYYYMMDD` with a month
+/// and day that exist in some year) and `CKA_ALLOWED_MECHANISMS` (whole mechanism types).
+fn check_values(attrs: &AttrMap) -> SimResult<()> {
+    for kind in [CKA_START_DATE, CKA_END_DATE] {
+        if let Some(date) = attrs.get(kind) {
+            let number = |range: std::ops::Range<usize>| {
+                date.get(range)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit))
+                    .map(|d| d.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+            };
+            let valid = date.is_empty()
+                || (date.len() == 8
+                    && number(0..4).is_some()
+                    && number(4..6).is_some_and(|m| (1..=12).contains(&m))
+                    && number(6..8).is_some_and(|d| (1..=31).contains(&d)));
+            if !valid {
+                return Err(SimError::AttributeValueInvalid(kind));
+            }
+        }
+    }
+    if attrs
+        .get(CKA_ALLOWED_MECHANISMS)
+        .is_some_and(|list| !list.len().is_multiple_of(8))
+    {
+        return Err(SimError::AttributeValueInvalid(CKA_ALLOWED_MECHANISMS));
+    }
+    Ok(())
+}
+
+/// `CKR_MECHANISM_INVALID` if the key's `CKA_ALLOWED_MECHANISMS` is a list without
+/// `mechanism` (an empty or absent list allows every mechanism; register A77).
+pub(crate) fn check_allowed(attrs: &AttrMap, mechanism: CkMechanismType) -> SimResult<()> {
+    match attrs.get(CKA_ALLOWED_MECHANISMS) {
+        Some(list) if !list.is_empty() => {
+            let allowed = list
+                .chunks(8)
+                .any(|m| m == mechanism.to_be_bytes().as_slice());
+            if allowed {
+                Ok(())
+            } else {
+                Err(SimError::MechanismInvalid)
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fills a certificate's empty `CKA_SUBJECT`, `CKA_ISSUER` and `CKA_SERIAL_NUMBER` from its DER
+/// (each as the DER of the field); a value that does not parse is kept as it is.
+fn certificate_fields(attrs: &mut AttrMap) {
+    use der::{Decode, Encode};
+    let Some(Ok(cert)) = attrs.get(CKA_VALUE).map(x509_cert::Certificate::from_der) else {
+        return;
+    };
+    let tbs = cert.tbs_certificate();
+    for (kind, der) in [
+        (CKA_SUBJECT, tbs.subject().to_der()),
+        (CKA_ISSUER, tbs.issuer().to_der()),
+        (CKA_SERIAL_NUMBER, tbs.serial_number().to_der()),
+    ] {
+        if let Ok(der) = der
+            && attrs.get(kind).is_none_or(<[u8]>::is_empty)
+        {
+            attrs.set(kind, der);
+        }
+    }
+}
+
 fn key_common(attrs: &mut AttrMap, origin: Origin) {
     if !attrs.contains(CKA_ID) {
         attrs.set(CKA_ID, Vec::new());
+    }
+    for kind in [CKA_START_DATE, CKA_END_DATE, CKA_ALLOWED_MECHANISMS] {
+        if !attrs.contains(kind) {
+            attrs.set(kind, Vec::new());
+        }
     }
     attrs.default_bool(CKA_DERIVE, false);
     attrs.set_bool(CKA_LOCAL, matches!(origin, Origin::Generated(_)));
@@ -312,6 +408,8 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     ] {
         attrs.default_bool(kind, true);
     }
+    attrs.default_bool(CKA_WRAP_WITH_TRUSTED, false);
+    attrs.default_bool(CKA_TRUSTED, false);
     key_history(attrs, origin);
     Ok(())
 }
@@ -374,6 +472,10 @@ fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_VERIFY, true);
     attrs.default_bool(CKA_ENCRYPT, rsa);
     attrs.default_bool(CKA_WRAP, rsa);
+    attrs.default_bool(CKA_VERIFY_RECOVER, false);
+    attrs.default_bool(CKA_TRUSTED, false);
+    let info = public_key_info(attrs, key_type, false)?;
+    attrs.set(CKA_PUBLIC_KEY_INFO, info);
     Ok(())
 }
 
@@ -410,11 +512,33 @@ fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_SIGN, true);
     attrs.default_bool(CKA_DECRYPT, rsa);
     attrs.default_bool(CKA_UNWRAP, rsa);
+    attrs.default_bool(CKA_SIGN_RECOVER, false);
+    attrs.default_bool(CKA_WRAP_WITH_TRUSTED, false);
+    let info = public_key_info(attrs, key_type, true)?;
+    attrs.set(CKA_PUBLIC_KEY_INFO, info);
     key_history(attrs, origin);
     Ok(())
 }
 
-/// Checks `CKA_EC_PARAMS`: P-256, P-384 and P-521 are accepted, another named curve is
+/// The DER SubjectPublicKeyInfo (`CKA_PUBLIC_KEY_INFO`) of a checked public or private key.
+fn public_key_info(attrs: &AttrMap, key_type: CkKeyType, private: bool) -> SimResult<Vec<u8>> {
+    match key_type {
+        CKK_RSA => {
+            let key = if private {
+                rsa::private_key(attrs)?.as_public_key().clone()
+            } else {
+                rsa::public_key(attrs)?
+            };
+            rsa::public_key_info(&key)
+        }
+        CKK_EC_EDWARDS if private => eddsa::public_key_info_of_seed(attrs.value()?),
+        CKK_EC_EDWARDS => eddsa::public_key_info(attrs.get(CKA_EC_POINT).unwrap_or(&[])),
+        _ if private => ec::SigningKey::of(attrs)?.public_key_info(),
+        _ => ec::VerifyingKey::of(attrs)?.public_key_info(),
+    }
+}
+
+/// Checks `CKA_EC_PARAMS`: the curves of [`Curve`] are accepted, another named curve is
 /// `CKR_CURVE_NOT_SUPPORTED`, anything that is not a DER OID is `CKR_DOMAIN_PARAMS_INVALID`.
 pub(crate) fn check_ec_params(params: &[u8]) -> SimResult<()> {
     Curve::from_params(params).map(|_| ())
@@ -450,10 +574,13 @@ pub(crate) fn apply_changes(
         let allowed = match kind {
             CKA_LABEL | CKA_ID | CKA_SUBJECT | CKA_APPLICATION | CKA_OBJECT_ID | CKA_ISSUER
             | CKA_SERIAL_NUMBER | CKA_ENCRYPT | CKA_DECRYPT | CKA_SIGN | CKA_VERIFY | CKA_WRAP
-            | CKA_UNWRAP | CKA_DERIVE | CKA_TRUSTED => true,
+            | CKA_UNWRAP | CKA_DERIVE | CKA_SIGN_RECOVER | CKA_VERIFY_RECOVER | CKA_START_DATE
+            | CKA_END_DATE => true,
             CKA_VALUE => class == CKO_DATA,
             // Only false -> true (or unchanged).
-            CKA_SENSITIVE => new_flag == Some(true) || old_flag == new_flag,
+            CKA_SENSITIVE | CKA_WRAP_WITH_TRUSTED => new_flag == Some(true) || old_flag == new_flag,
+            // Only the Partition SO changes it (`set_trusted`).
+            CKA_TRUSTED => old_flag == new_flag,
             // Only true -> false (or unchanged).
             CKA_EXTRACTABLE | CKA_COPYABLE | CKA_DESTROYABLE => {
                 new_flag == Some(false) || old_flag == new_flag
@@ -468,6 +595,26 @@ pub(crate) fn apply_changes(
         if old != Some(value) {
             next.set(kind, value.to_vec());
         }
+    }
+    check_values(&next)?;
+    Ok(next)
+}
+
+/// `C_SetAttributeValue` of `CKA_TRUSTED` alone, which only the Partition SO may do (on the
+/// public keys and certificates it sees; register A77).
+pub(crate) fn set_trusted(current: &AttrMap, template: &[Attribute]) -> SimResult<AttrMap> {
+    if !current.flag(CKA_MODIFIABLE).unwrap_or(true) {
+        return Err(SimError::ActionProhibited);
+    }
+    let class = current
+        .ulong(CKA_CLASS)
+        .ok_or(SimError::Corrupt("object without class".into()))?;
+    if !valid_for(class, current.ulong(CKA_KEY_TYPE), CKA_TRUSTED) {
+        return Err(SimError::AttributeTypeInvalid(CKA_TRUSTED));
+    }
+    let mut next = current.clone();
+    for attribute in AttrMap::from_template(template)?.iter() {
+        next.set(CKA_TRUSTED, attribute.1.to_vec());
     }
     Ok(next)
 }
