@@ -69,6 +69,8 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
     entry(|| {
+        // Not initialized comes first, as for every function (register A64).
+        state::current()?;
         if !pReserved.is_null() {
             return Err(Error::ArgumentsBad);
         }
@@ -84,9 +86,9 @@ pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
     entry(|| {
+        state::current()?;
         // SAFETY: the caller guarantees a non-NULL `pInfo` is writable.
         let info = unsafe { args::out(pInfo) }?;
-        state::current()?;
         *info = CK_INFO {
             cryptokiVersion: CRYPTOKI_VERSION,
             manufacturerID: args::pad(luna_sim::MANUFACTURER_ID),
