@@ -2479,6 +2479,59 @@ CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen);
 
 /**
+ * `C_SignRecoverInit`: `CKM_RSA_PKCS` and `CKM_RSA_X_509` with an RSA private key that has
+ * `CKA_SIGN_RECOVER` (register A78).
+ *
+ * # Safety
+ *
+ * `pMechanism` is NULL or a readable mechanism.
+ */
+CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession,
+                        CK_MECHANISM_PTR pMechanism,
+                        CK_OBJECT_HANDLE hKey);
+
+/**
+ * `C_SignRecover`: single-part, with the output rules of [`C_Sign`].
+ *
+ * # Safety
+ *
+ * As [`C_Sign`].
+ */
+CK_RV C_SignRecover(CK_SESSION_HANDLE hSession,
+                    CK_BYTE_PTR pData,
+                    CK_ULONG ulDataLen,
+                    CK_BYTE_PTR pSignature,
+                    CK_ULONG_PTR pulSignatureLen);
+
+/**
+ * `C_VerifyRecoverInit`: as [`C_SignRecoverInit`], with an RSA public key that has
+ * `CKA_VERIFY_RECOVER`.
+ *
+ * # Safety
+ *
+ * `pMechanism` is NULL or a readable mechanism.
+ */
+CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession,
+                          CK_MECHANISM_PTR pMechanism,
+                          CK_OBJECT_HANDLE hKey);
+
+/**
+ * `C_VerifyRecover`: the length of the recovered data is exact (the public-key operation is
+ * repeated, not held), so a length query or a short buffer gives the exact length and leaves
+ * the operation active.
+ *
+ * # Safety
+ *
+ * `pSignature` is NULL or readable for `ulSignatureLen` bytes; `pulDataLen` is NULL or
+ * readable and writable; a non-NULL `pData` is writable for `*pulDataLen` bytes.
+ */
+CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession,
+                      CK_BYTE_PTR pSignature,
+                      CK_ULONG ulSignatureLen,
+                      CK_BYTE_PTR pData,
+                      CK_ULONG_PTR pulDataLen);
+
+/**
  * `C_DigestInit`: SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512.
  *
  * # Safety
@@ -2550,54 +2603,6 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession,
                           CK_ULONG ulOperationStateLen,
                           CK_OBJECT_HANDLE hEncryptionKey,
                           CK_OBJECT_HANDLE hAuthenticationKey);
-
-/**
- * `C_SignRecoverInit`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession,
-                        CK_MECHANISM_PTR pMechanism,
-                        CK_OBJECT_HANDLE hKey);
-
-/**
- * `C_SignRecover`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_SignRecover(CK_SESSION_HANDLE hSession,
-                    CK_BYTE_PTR pData,
-                    CK_ULONG ulDataLen,
-                    CK_BYTE_PTR pSignature,
-                    CK_ULONG_PTR pulSignatureLen);
-
-/**
- * `C_VerifyRecoverInit`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession,
-                          CK_MECHANISM_PTR pMechanism,
-                          CK_OBJECT_HANDLE hKey);
-
-/**
- * `C_VerifyRecover`: not supported.
- *
- * # Safety
- *
- * No argument is read.
- */
-CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession,
-                      CK_BYTE_PTR pSignature,
-                      CK_ULONG ulSignatureLen,
-                      CK_BYTE_PTR pData,
-                      CK_ULONG_PTR pulDataLen);
 
 /**
  * `C_SeedRandom`: the generator is the operating system's and takes no seed

@@ -1,6 +1,7 @@
 //! Signatures and digests: `C_SignInit`, `C_Sign`, `C_SignUpdate`, `C_SignFinal`,
-//! `C_VerifyInit`, `C_Verify`, `C_VerifyUpdate`, `C_VerifyFinal`, `C_DigestInit`, `C_Digest`,
-//! `C_DigestUpdate`, `C_DigestFinal`.
+//! `C_VerifyInit`, `C_Verify`, `C_VerifyUpdate`, `C_VerifyFinal`, the recover calls
+//! (`C_SignRecoverInit`, `C_SignRecover`, `C_VerifyRecoverInit`, `C_VerifyRecover`),
+//! `C_DigestInit`, `C_Digest`, `C_DigestUpdate`, `C_DigestKey`, `C_DigestFinal`.
 //!
 //! Length queries never touch the operation: the simulator tells the length of the active
 //! signature (`sign_len`: 64 bytes for ECDSA's `r || s`, the hash's for HMAC, the modulus's for
@@ -192,6 +193,109 @@ pub unsafe extern "C" fn C_VerifyFinal(
             // SAFETY: forwarded from this function's contract.
             let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
             Ok(library.sim.verify_final(hSession, signature)?)
+        })
+    })
+}
+
+/// `C_SignRecoverInit`: `CKM_RSA_PKCS` and `CKM_RSA_X_509` with an RSA private key that has
+/// `CKA_SIGN_RECOVER` (register A78).
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(library.sim.sign_recover_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_SignRecover`: single-part, with the output rules of [`C_Sign`].
+///
+/// # Safety
+///
+/// As [`C_Sign`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignRecover(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Sign, || {
+            // SAFETY: forwarded from this function's contract.
+            let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pSignature, pulSignatureLen) }?;
+            if out.answer_length(library.sim.sign_recover_len(hSession)?)? {
+                return Ok(());
+            }
+            out.write(&library.sim.sign_recover(hSession, data)?)
+        })
+    })
+}
+
+/// `C_VerifyRecoverInit`: as [`C_SignRecoverInit`], with an RSA public key that has
+/// `CKA_VERIFY_RECOVER`.
+///
+/// # Safety
+///
+/// `pMechanism` is NULL or a readable mechanism.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        // SAFETY: forwarded from this function's contract.
+        let mechanism = unsafe { mechanism::read(pMechanism) }?;
+        Ok(library
+            .sim
+            .verify_recover_init(hSession, &mechanism, hKey)?)
+    })
+}
+
+/// `C_VerifyRecover`: the length of the recovered data is exact (the public-key operation is
+/// repeated, not held), so a length query or a short buffer gives the exact length and leaves
+/// the operation active.
+///
+/// # Safety
+///
+/// `pSignature` is NULL or readable for `ulSignatureLen` bytes; `pulDataLen` is NULL or
+/// readable and writable; a non-NULL `pData` is writable for `*pulDataLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyRecover(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    pulDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    entry(|| {
+        let library = state::session(hSession)?;
+        state::ending_on_error(&library, hSession, OperationKind::Verify, || {
+            // SAFETY: forwarded from this function's contract.
+            let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
+            // SAFETY: forwarded from this function's contract.
+            let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
+            let room = if out.is_query() {
+                None
+            } else {
+                Some(out.capacity()?)
+            };
+            out.write(&library.sim.verify_recover(hSession, signature, room)?)
         })
     })
 }

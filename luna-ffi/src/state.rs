@@ -22,6 +22,7 @@ use luna_sim::{OperationKind, SessionHandle, Simulator, SlotId};
 use zeroize::Zeroizing;
 
 use crate::guard::{Error, FfiResult};
+use cpv4_wire::consts::CKR_OPERATION_NOT_INITIALIZED;
 
 /// Which operation a held-back result belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,7 +187,9 @@ pub(crate) fn session(session: SessionHandle) -> FfiResult<Arc<Library>> {
 /// Runs the body of an operation call (update, final or single-part) of `kind`: an error other
 /// than `CKR_BUFFER_TOO_SMALL` ends the operation, as PKCS#11 says, also when the module found
 /// it (a NULL pointer) before the simulator saw the call; a decryption's held-back result goes
-/// with it.
+/// with it. `CKR_OPERATION_NOT_INITIALIZED` ends nothing: the call found no operation of its
+/// sort, and one of another sort (a sign-recover beside `C_Sign`, the other half of a dual
+/// call) stays as it was (register A78).
 pub(crate) fn ending_on_error(
     library: &Library,
     session: SessionHandle,
@@ -196,6 +199,7 @@ pub(crate) fn ending_on_error(
     let result = body();
     if let Err(error) = &result
         && !matches!(error, Error::BufferTooSmall)
+        && error.rv() != CKR_OPERATION_NOT_INITIALIZED
     {
         // The session may be gone (the error may say so): nothing is left to end then.
         let _ = library.sim.end_operation(session, kind);

@@ -782,7 +782,8 @@ scenario!(
         );
         assert_eq!(out[..32], data[..32]);
         assert_eq!(call!(C_VerifyFinal(session, tag.as_mut_ptr(), 32)), CKR_OK);
-        // Without the second operation nothing moves, and both end.
+        // Without the second operation nothing moves, and the encryption stays active: an
+        // operation that is not there ends nothing (A78).
         assert_eq!(call!(C_EncryptInit(session, &mut ecb, aes)), CKR_OK);
         len = 64;
         assert_eq!(
@@ -796,6 +797,11 @@ scenario!(
             CKR_OPERATION_NOT_INITIALIZED
         );
         last_len = 32;
+        assert_eq!(
+            call!(C_EncryptFinal(session, last.as_mut_ptr(), &mut last_len)),
+            CKR_OK
+        );
+        assert_eq!(last_len, 0);
         assert_eq!(
             call!(C_EncryptFinal(session, last.as_mut_ptr(), &mut last_len)),
             CKR_OPERATION_NOT_INITIALIZED

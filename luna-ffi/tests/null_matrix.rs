@@ -244,10 +244,10 @@ fn probes() -> Vec<Probe> {
             p[0].cast(),
             p[1].cast()
         ))),
-        probe!(C_SignRecoverInit, [Unread], |fx, p| call!(
+        probe!(C_SignRecoverInit, [Required], |fx, p| call!(
             C_SignRecoverInit(fx.session, p[0].cast(), fx.key)
         )),
-        probe!(C_SignRecover, [Unread, Unread, Unread], |fx, p| call!(
+        probe!(C_SignRecover, [Required, Length, Required], |fx, p| call!(
             C_SignRecover(fx.session, p[0].cast(), 16, p[1].cast(), p[2].cast())
         )),
         probe!(C_VerifyInit, [Required], |fx, p| call!(C_VerifyInit(
@@ -272,12 +272,20 @@ fn probes() -> Vec<Probe> {
             p[0].cast(),
             16
         ))),
-        probe!(C_VerifyRecoverInit, [Unread], |fx, p| call!(
+        probe!(C_VerifyRecoverInit, [Required], |fx, p| call!(
             C_VerifyRecoverInit(fx.session, p[0].cast(), fx.key)
         )),
-        probe!(C_VerifyRecover, [Unread, Unread, Unread], |fx, p| call!(
-            C_VerifyRecover(fx.session, p[0].cast(), 16, p[1].cast(), p[2].cast())
-        )),
+        probe!(
+            C_VerifyRecover,
+            [Required, Length, Required],
+            |fx, p| call!(C_VerifyRecover(
+                fx.session,
+                p[0].cast(),
+                16,
+                p[1].cast(),
+                p[2].cast()
+            ))
+        ),
         probe!(
             C_DigestEncryptUpdate,
             [Required, Length, Required],

@@ -132,3 +132,18 @@ fn a_child_forked_during_calls_of_other_threads_initializes_its_own_library() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("python-fork: OK"));
 }
+
+/// C_SignRecover and C_VerifyRecover (CKM_RSA_PKCS, CKM_RSA_X_509) through ctypes, checked by
+/// the `cryptography` package both ways (`tests/python_recover_interop.py`).
+#[test]
+fn sign_and_verify_recover_agree_with_the_cryptography_package() {
+    against_cryptography(
+        "python_recover_interop.py",
+        &[
+            "RSA-2048 CKM_RSA_PKCS sign-recover: cryptography recovers it",
+            "RSA-3072 CKM_RSA_PKCS verify-recover: the token recovers cryptography's",
+            "RSA-3072 CKM_RSA_X_509 sign- and verify-recover agree with the key's numbers",
+            "python-recover: OK",
+        ],
+    );
+}

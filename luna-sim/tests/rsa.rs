@@ -746,3 +746,151 @@ fn oversized_salts_moduli_and_unwrapped_keys_are_refused_before_any_work() {
         Err(SimError::TemplateInconsistent)
     );
 }
+
+#[test]
+fn sign_and_verify_recover_match_example_1_1_and_keep_to_their_own_operation() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let (public, private) = import_example_key(&sim, co, true);
+    let expected = hex(PKCS1_SIG);
+    let mut digest_info = hex(SHA1_DIGEST_INFO);
+    digest_info.extend(sha1(&hex(MESSAGE)));
+    let mut em = vec![0x00, 0x01];
+    em.resize(128 - digest_info.len() - 1, 0xFF);
+    em.push(0x00);
+    em.extend(&digest_info);
+
+    // The published signature, from both recover mechanisms (RSA keys allow recovery).
+    assert_eq!(read(&sim, co, private, CKA_SIGN_RECOVER), [1]);
+    assert_eq!(read(&sim, co, public, CKA_VERIFY_RECOVER), [1]);
+    for (mechanism, data) in [
+        (Mechanism::RsaPkcs, &digest_info),
+        (Mechanism::RsaX509, &em),
+    ] {
+        sim.sign_recover_init(co, &mechanism, private).unwrap();
+        assert_eq!(sim.sign_recover_len(co), Ok(128));
+        assert_eq!(sim.sign_recover(co, data).unwrap(), expected);
+        assert_eq!(
+            sim.sign_recover(co, data),
+            Err(SimError::OperationNotInitialized)
+        );
+        // Recovery gives the DigestInfo back (raw RSA: the whole encoded block).
+        sim.verify_recover_init(co, &mechanism, public).unwrap();
+        // A length query and a buffer too small leave the operation active...
+        assert_eq!(sim.verify_recover(co, &expected, None).unwrap(), *data);
+        assert_eq!(
+            sim.verify_recover(co, &expected, Some(data.len() - 1))
+                .unwrap(),
+            *data
+        );
+        // ... a buffer that fits ends it.
+        assert_eq!(
+            sim.verify_recover(co, &expected, Some(data.len())).unwrap(),
+            *data
+        );
+        assert_eq!(
+            sim.verify_recover(co, &expected, Some(128)),
+            Err(SimError::OperationNotInitialized)
+        );
+        // A wrong signature, or one of the wrong length, ends it.
+        let mut bad = expected.clone();
+        bad[7] ^= 1;
+        for (signature, error) in [
+            (&bad[..], SimError::SignatureInvalid),
+            (&expected[1..], SimError::SignatureLenRange),
+        ] {
+            sim.verify_recover_init(co, &mechanism, public).unwrap();
+            if mechanism == Mechanism::RsaX509 && error == SimError::SignatureInvalid {
+                // Raw RSA recovers whatever a value below the modulus carries.
+                assert!(sim.verify_recover(co, signature, Some(128)).is_ok());
+                continue;
+            }
+            assert_eq!(sim.verify_recover(co, signature, Some(128)), Err(error));
+            assert_eq!(
+                sim.verify_recover(co, &expected, Some(128)),
+                Err(SimError::OperationNotInitialized)
+            );
+        }
+    }
+
+    // A raw signature over a block that is not type-1 padded recovers nothing with PKCS #1.
+    let mut unpadded = em.clone();
+    unpadded[1] = 0x02;
+    sim.sign_recover_init(co, &Mechanism::RsaX509, private)
+        .unwrap();
+    let raw = sim.sign_recover(co, &unpadded).unwrap();
+    sim.verify_recover_init(co, &Mechanism::RsaPkcs, public)
+        .unwrap();
+    assert_eq!(
+        sim.verify_recover(co, &raw, Some(128)),
+        Err(SimError::SignatureInvalid)
+    );
+    // PKCS #1 v1.5 takes at most k - 11 bytes.
+    sim.sign_recover_init(co, &Mechanism::RsaPkcs, private)
+        .unwrap();
+    assert_eq!(sim.sign_recover(co, &[7; 118]), Err(SimError::DataLenRange));
+
+    // Only the two mechanisms recover; hashing and PSS mechanisms are refused.
+    for mechanism in [
+        Mechanism::RsaPkcsHash(HashAlg::Sha256),
+        Mechanism::RsaPkcsPss(pss(HashAlg::Sha256, 32)),
+        Mechanism::Ecdsa,
+    ] {
+        assert_eq!(
+            sim.sign_recover_init(co, &mechanism, private),
+            Err(SimError::MechanismInvalid)
+        );
+        assert_eq!(
+            sim.verify_recover_init(co, &mechanism, public),
+            Err(SimError::MechanismInvalid)
+        );
+    }
+
+    // Signing with and without recovery share the signing slot but not their calls.
+    sim.sign_recover_init(co, &Mechanism::RsaPkcs, private)
+        .unwrap();
+    assert_eq!(
+        sim.sign_init(co, &Mechanism::RsaPkcs, private),
+        Err(SimError::OperationActive)
+    );
+    assert_eq!(
+        sim.sign(co, &digest_info),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(
+        sim.sign_update(co, &digest_info),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(sim.sign_len(co), Err(SimError::OperationNotInitialized));
+    assert_eq!(sim.sign_recover(co, &digest_info).unwrap(), expected);
+    sim.sign_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    assert_eq!(
+        sim.sign_recover(co, &digest_info),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(sim.sign(co, &digest_info).unwrap(), expected);
+    sim.verify_recover_init(co, &Mechanism::RsaPkcs, public)
+        .unwrap();
+    assert_eq!(
+        sim.verify(co, &digest_info, &expected),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(
+        sim.verify_recover(co, &expected, Some(128)).unwrap(),
+        digest_info
+    );
+
+    // The key must allow recovery.
+    sim.set_attribute_value(co, private, &[Attribute::bool(CKA_SIGN_RECOVER, false)])
+        .unwrap();
+    sim.set_attribute_value(co, public, &[Attribute::bool(CKA_VERIFY_RECOVER, false)])
+        .unwrap();
+    assert_eq!(
+        sim.sign_recover_init(co, &Mechanism::RsaPkcs, private),
+        Err(SimError::KeyFunctionNotPermitted)
+    );
+    assert_eq!(
+        sim.verify_recover_init(co, &Mechanism::RsaPkcs, public),
+        Err(SimError::KeyFunctionNotPermitted)
+    );
+}

@@ -279,20 +279,32 @@ impl Inner {
         })
     }
 
+    /// Starts a signature or verification of `kind`; with `recover`, one with recovery
+    /// (`C_SignRecoverInit`, `C_VerifyRecoverInit`: raw RSA and PKCS #1 v1.5 only). Either
+    /// kind of signing occupies the session's one signing slot.
     fn sign_init(
         &mut self,
         session: SessionHandle,
         kind: Kind,
         mechanism: &Mechanism,
         key: ObjectHandle,
+        recover: bool,
     ) -> SimResult<()> {
         let view = self.session(session)?;
         view.require_key_user()?;
         if self.sign_slot(session, kind)?.is_some() {
             return Err(SimError::OperationActive);
         }
+        if recover && !matches!(mechanism, Mechanism::RsaPkcs | Mechanism::RsaX509) {
+            return Err(SimError::MechanismInvalid);
+        }
         let signing = matches!(kind, Kind::Sign);
-        let usage = if signing { CKA_SIGN } else { CKA_VERIFY };
+        let usage = match (signing, recover) {
+            (true, false) => CKA_SIGN,
+            (false, false) => CKA_VERIFY,
+            (true, true) => CKA_SIGN_RECOVER,
+            (false, true) => CKA_VERIFY_RECOVER,
+        };
         let op = match mechanism {
             Mechanism::Ecdsa | Mechanism::EcdsaHash(_) => {
                 let class = if signing {
@@ -395,10 +407,14 @@ impl Inner {
                         mechanism,
                     )?;
                     let key = Box::new(rsa::private_key(&attrs).map_err(corrupt)?);
-                    SignOp::RsaSign {
-                        key,
-                        scheme,
-                        hasher,
+                    if recover {
+                        SignOp::RsaSignRecover { key, scheme }
+                    } else {
+                        SignOp::RsaSign {
+                            key,
+                            scheme,
+                            hasher,
+                        }
                     }
                 } else {
                     let attrs = self.usable_key(
@@ -410,10 +426,14 @@ impl Inner {
                         mechanism,
                     )?;
                     let key = Box::new(rsa::public_key(&attrs).map_err(corrupt)?);
-                    SignOp::RsaVerify {
-                        key,
-                        scheme,
-                        hasher,
+                    if recover {
+                        SignOp::RsaVerifyRecover { key, scheme }
+                    } else {
+                        SignOp::RsaVerify {
+                            key,
+                            scheme,
+                            hasher,
+                        }
                     }
                 }
             }
@@ -424,12 +444,25 @@ impl Inner {
         Ok(())
     }
 
+    /// The active signing or verification of `kind`, with recovery or without:
+    /// `CKR_OPERATION_NOT_INITIALIZED` when there is none of that sort, which leaves an
+    /// operation of the other sort as it was.
+    fn sign_op(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        recover: bool,
+    ) -> SimResult<&mut SignOp> {
+        self.sign_slot(session, kind)?
+            .as_mut()
+            .filter(|op| op.is_recover() == recover)
+            .ok_or(SimError::OperationNotInitialized)
+    }
+
     fn sign_update(&mut self, session: SessionHandle, kind: Kind, data: &[u8]) -> SimResult<()> {
-        let slot = self.sign_slot(session, kind)?;
-        let op = slot.as_mut().ok_or(SimError::OperationNotInitialized)?;
-        let result = op.update(data);
+        let result = self.sign_op(session, kind, false)?.update(data);
         if result.is_err() {
-            *slot = None;
+            *self.sign_slot(session, kind)? = None;
         }
         result?;
         *self.multi_part(session, kind)? = true;
@@ -438,7 +471,14 @@ impl Inner {
 
     /// The signing or verification state for the final step; for a single-part call
     /// (`single`), refused on an operation that had updates.
-    fn take_sign(&mut self, session: SessionHandle, kind: Kind, single: bool) -> SimResult<SignOp> {
+    fn take_sign(
+        &mut self,
+        session: SessionHandle,
+        kind: Kind,
+        single: bool,
+        recover: bool,
+    ) -> SimResult<SignOp> {
+        self.sign_op(session, kind, recover)?;
         let op = self
             .sign_slot(session, kind)?
             .take()
@@ -612,7 +652,8 @@ impl Simulator {
         mechanism: &Mechanism,
         key: ObjectHandle,
     ) -> SimResult<()> {
-        self.lock().sign_init(session, Kind::Sign, mechanism, key)
+        self.lock()
+            .sign_init(session, Kind::Sign, mechanism, key, false)
     }
 
     /// `C_Sign`: single-part; ends the operation. `CKM_ECDSA` signs `data` as a hash.
@@ -622,7 +663,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE`.
     pub fn sign(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
         self.lock()
-            .take_sign(session, Kind::Sign, true)?
+            .take_sign(session, Kind::Sign, true, false)?
             .sign(Some(data))
     }
 
@@ -643,7 +684,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (`CKM_ECDSA`).
     pub fn sign_final(&self, session: SessionHandle) -> SimResult<Vec<u8>> {
         self.lock()
-            .take_sign(session, Kind::Sign, false)?
+            .take_sign(session, Kind::Sign, false, false)?
             .sign(None)
     }
 
@@ -653,12 +694,95 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`.
     pub fn sign_len(&self, session: SessionHandle) -> SimResult<usize> {
-        let mut inner = self.lock();
-        Ok(inner
-            .sign_slot(session, Kind::Sign)?
-            .as_ref()
-            .ok_or(SimError::OperationNotInitialized)?
+        Ok(self
+            .lock()
+            .sign_op(session, Kind::Sign, false)?
             .signature_len())
+    }
+
+    /// `C_SignRecoverInit`: `CKM_RSA_PKCS` or `CKM_RSA_X_509` with an RSA private key that has
+    /// `CKA_SIGN_RECOVER`. It is a signing operation: `C_SignInit` cannot start beside it, and
+    /// the plain signing calls do not see it (`CKR_OPERATION_NOT_INITIALIZED`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::sign_init`]; another mechanism is `CKR_MECHANISM_INVALID`.
+    pub fn sign_recover_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock()
+            .sign_init(session, Kind::Sign, mechanism, key, true)
+    }
+
+    /// Length of the signature the active sign-recover operation produces (the modulus's).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`.
+    pub fn sign_recover_len(&self, session: SessionHandle) -> SimResult<usize> {
+        Ok(self
+            .lock()
+            .sign_op(session, Kind::Sign, true)?
+            .signature_len())
+    }
+
+    /// `C_SignRecover`: single-part; ends the operation.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_DATA_LEN_RANGE` (PKCS #1 v1.5: more than the
+    /// modulus length less 11 bytes; raw: more than the modulus length), `CKR_DATA_INVALID`
+    /// (raw: not below the modulus).
+    pub fn sign_recover(&self, session: SessionHandle, data: &[u8]) -> SimResult<Vec<u8>> {
+        self.lock()
+            .take_sign(session, Kind::Sign, true, true)?
+            .sign(Some(data))
+    }
+
+    /// `C_VerifyRecoverInit`: as [`Simulator::sign_recover_init`], with an RSA public key that
+    /// has `CKA_VERIFY_RECOVER`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::sign_recover_init`].
+    pub fn verify_recover_init(
+        &self,
+        session: SessionHandle,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+    ) -> SimResult<()> {
+        self.lock()
+            .sign_init(session, Kind::Verify, mechanism, key, true)
+    }
+
+    /// `C_VerifyRecover`: the data `signature` carries (raw RSA: the whole modulus-length
+    /// block). The operation ends with the call unless `room` (the caller's buffer, `None` for
+    /// a length query) is too small for the data, so the caller can ask again; an error ends it.
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_LEN_RANGE`, `CKR_SIGNATURE_INVALID`.
+    pub fn verify_recover(
+        &self,
+        session: SessionHandle,
+        signature: &[u8],
+        room: Option<usize>,
+    ) -> SimResult<Vec<u8>> {
+        let mut inner = self.lock();
+        let recovered = inner
+            .sign_op(session, Kind::Verify, true)?
+            .recover(signature);
+        let ends = match &recovered {
+            Ok(data) => room.is_some_and(|room| data.len() <= room),
+            Err(_) => true,
+        };
+        if ends {
+            inner.end(session, Kind::Verify)?;
+        }
+        recovered
     }
 
     /// `C_VerifyInit`: the mechanisms of [`Simulator::sign_init`] with the public key (or the
@@ -673,7 +797,8 @@ impl Simulator {
         mechanism: &Mechanism,
         key: ObjectHandle,
     ) -> SimResult<()> {
-        self.lock().sign_init(session, Kind::Verify, mechanism, key)
+        self.lock()
+            .sign_init(session, Kind::Verify, mechanism, key, false)
     }
 
     /// `C_Verify`: single-part; ends the operation.
@@ -683,7 +808,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
     pub fn verify(&self, session: SessionHandle, data: &[u8], signature: &[u8]) -> SimResult<()> {
         self.lock()
-            .take_sign(session, Kind::Verify, true)?
+            .take_sign(session, Kind::Verify, true, false)?
             .verify(Some(data), signature)
     }
 
@@ -703,7 +828,7 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_SIGNATURE_INVALID`, `CKR_SIGNATURE_LEN_RANGE`.
     pub fn verify_final(&self, session: SessionHandle, signature: &[u8]) -> SimResult<()> {
         self.lock()
-            .take_sign(session, Kind::Verify, false)?
+            .take_sign(session, Kind::Verify, false, false)?
             .verify(None, signature)
     }
 

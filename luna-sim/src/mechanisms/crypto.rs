@@ -201,6 +201,16 @@ pub(crate) enum SignOp {
         scheme: rsa::Signature,
         hasher: Option<Hasher>,
     },
+    /// `C_SignRecover` with `CKM_RSA_PKCS` or `CKM_RSA_X_509` (single-part).
+    RsaSignRecover {
+        key: Box<::rsa::PrivateKey>,
+        scheme: rsa::Signature,
+    },
+    /// `C_VerifyRecover`, as [`SignOp::RsaSignRecover`].
+    RsaVerifyRecover {
+        key: Box<::rsa::PublicKey>,
+        scheme: rsa::Signature,
+    },
 }
 
 /// The input of the final signing step: the single-part data, or the hash of what the updates
@@ -227,6 +237,26 @@ impl SignOp {
             Self::EcdsaVerify(key) | Self::EcdsaHashVerify(key, _) => key.curve().signature_len(),
             Self::RsaSign { key, .. } => rsa::modulus_len(key.as_public_key()),
             Self::RsaVerify { key, .. } => rsa::modulus_len(key),
+            Self::RsaSignRecover { key, .. } => rsa::modulus_len(key.as_public_key()),
+            Self::RsaVerifyRecover { key, .. } => rsa::modulus_len(key),
+        }
+    }
+
+    /// Whether this is a sign- or verify-recover operation: the plain calls (`C_Sign`,
+    /// `C_SignUpdate`...) do not see it, nor the recover calls the other operations.
+    pub(crate) fn is_recover(&self) -> bool {
+        matches!(
+            self,
+            Self::RsaSignRecover { .. } | Self::RsaVerifyRecover { .. }
+        )
+    }
+
+    /// The data a verify-recover operation recovers from `signature`; the operation is not
+    /// consumed (the caller's buffer may be too small for it).
+    pub(crate) fn recover(&self, signature: &[u8]) -> SimResult<Vec<u8>> {
+        match self {
+            Self::RsaVerifyRecover { key, scheme } => rsa::verify_recover(key, scheme, signature),
+            _ => Err(SimError::Internal("not a verify-recover state")),
         }
     }
 
@@ -238,6 +268,9 @@ impl SignOp {
             | Self::EddsaVerify(_)
             | Self::RsaSign { hasher: None, .. }
             | Self::RsaVerify { hasher: None, .. } => Err(SimError::FunctionNotSupported),
+            Self::RsaSignRecover { .. } | Self::RsaVerifyRecover { .. } => {
+                Err(SimError::OperationNotInitialized)
+            }
             Self::EcdsaHashSign(_, hash) | Self::EcdsaHashVerify(_, hash) => {
                 hash.update(data);
                 Ok(())
@@ -277,6 +310,11 @@ impl SignOp {
                 scheme,
                 hasher,
             } => rsa::sign(&key, &scheme, &signed_input(hasher, data)?),
+            // PKCS #1 v1.5 and raw signatures carry their whole input: signing with recovery
+            // is the same computation.
+            Self::RsaSignRecover { key, scheme } => {
+                rsa::sign(&key, &scheme, data.ok_or(SimError::FunctionNotSupported)?)
+            }
             Self::EddsaSign(key) => Ok(eddsa::sign(
                 &key,
                 data.ok_or(SimError::FunctionNotSupported)?,
@@ -284,6 +322,7 @@ impl SignOp {
             Self::EcdsaVerify(_)
             | Self::EcdsaHashVerify(..)
             | Self::RsaVerify { .. }
+            | Self::RsaVerifyRecover { .. }
             | Self::EddsaVerify(_) => Err(SimError::Internal("verify state used to sign")),
         }
     }
@@ -314,6 +353,8 @@ impl SignOp {
             Self::EcdsaSign(_)
             | Self::EcdsaHashSign(..)
             | Self::RsaSign { .. }
+            | Self::RsaSignRecover { .. }
+            | Self::RsaVerifyRecover { .. }
             | Self::EddsaSign(_) => Err(SimError::Internal("sign state used to verify")),
         }
     }

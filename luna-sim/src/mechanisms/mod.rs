@@ -435,6 +435,7 @@ const fn hw(
 }
 
 const SIGN_VERIFY: CkFlags = CKF_SIGN | CKF_VERIFY;
+const RECOVER: CkFlags = CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER;
 const CIPHER: CkFlags = CKF_ENCRYPT | CKF_DECRYPT;
 
 const fn rsa(mechanism: CkMechanismType, flags: CkFlags) -> MechanismInfo {
@@ -474,9 +475,9 @@ pub const MECHANISMS: &[MechanismInfo] = &[
     rsa(CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
     rsa(
         CKM_RSA_PKCS,
-        CIPHER | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP,
+        CIPHER | SIGN_VERIFY | RECOVER | CKF_WRAP | CKF_UNWRAP,
     ),
-    rsa(CKM_RSA_X_509, CIPHER | CKF_SIGN | CKF_VERIFY),
+    rsa(CKM_RSA_X_509, CIPHER | SIGN_VERIFY | RECOVER),
     rsa(CKM_SHA1_RSA_PKCS, SIGN_VERIFY),
     rsa(CKM_RSA_PKCS_OAEP, CIPHER | CKF_WRAP | CKF_UNWRAP),
     rsa(CKM_RSA_PKCS_PSS, SIGN_VERIFY),

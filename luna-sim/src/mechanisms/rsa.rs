@@ -389,3 +389,65 @@ pub(crate) fn verify(
     };
     verified.map_err(|_| SimError::SignatureInvalid)
 }
+
+/// The data `signature` carries (`C_VerifyRecover`): for raw RSA the whole modulus-length
+/// block; for PKCS #1 v1.5 the data after the type-1 padding, which the `rsa` crate then
+/// verifies against the signature, so the crate's check decides what a valid signature is.
+pub(crate) fn verify_recover(
+    key: &PublicKey,
+    scheme: &Signature,
+    signature: &[u8],
+) -> SimResult<Vec<u8>> {
+    let k = key.size();
+    if signature.len() != k {
+        return Err(SimError::SignatureLenRange);
+    }
+    let s = raw_input(key, signature, SimError::SignatureLenRange)
+        .map_err(|_| SimError::SignatureInvalid)?;
+    let m = rsa_encrypt(key, &s).map_err(|_| SimError::SignatureInvalid)?;
+    let block = be_padded(&m, k)?;
+    match scheme {
+        Signature::Raw => Ok(block.to_vec()),
+        Signature::Pkcs1Raw => {
+            let data = pkcs1_type1_payload(&block).ok_or(SimError::SignatureInvalid)?;
+            key.verify(Pkcs1v15Sign::new_unprefixed(), data, signature)
+                .map_err(|_| SimError::SignatureInvalid)?;
+            Ok(data.to_vec())
+        }
+        Signature::Pkcs1(_) | Signature::Pss(_) => Err(SimError::MechanismInvalid),
+    }
+}
+
+/// The payload of an RFC 8017 EMSA-PKCS1-v1_5 block `00 01 FF..FF 00 payload`, with at least
+/// eight bytes of padding.
+fn pkcs1_type1_payload(block: &[u8]) -> Option<&[u8]> {
+    let rest = block.strip_prefix(&[0x00, 0x01])?;
+    let padding = rest.iter().take_while(|b| **b == 0xff).count();
+    if padding < 8 {
+        return None;
+    }
+    rest.get(padding..)?.strip_prefix(&[0x00])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pkcs1_type1_payload;
+
+    #[test]
+    fn type1_padding_needs_eight_ff_bytes_and_a_zero_separator() {
+        let mut block = vec![0x00, 0x01];
+        block.extend([0xff; 8]);
+        block.extend([0x00, 0xaa, 0xbb]);
+        assert_eq!(pkcs1_type1_payload(&block), Some(&[0xaa, 0xbb][..]));
+        // Seven bytes of padding, a missing separator, a wrong block type.
+        let short: Vec<u8> = [&[0x00, 0x01][..], &[0xff; 7], &[0x00, 0xaa]].concat();
+        assert_eq!(pkcs1_type1_payload(&short), None);
+        let no_zero: Vec<u8> = [&[0x00, 0x01][..], &[0xff; 9], &[0x01, 0xaa]].concat();
+        assert_eq!(pkcs1_type1_payload(&no_zero), None);
+        let type2: Vec<u8> = [&[0x00, 0x02][..], &[0xff; 9], &[0x00, 0xaa]].concat();
+        assert_eq!(pkcs1_type1_payload(&type2), None);
+        // An empty payload is a valid block.
+        let empty: Vec<u8> = [&[0x00, 0x01][..], &[0xff; 9], &[0x00]].concat();
+        assert_eq!(pkcs1_type1_payload(&empty), Some(&[][..]));
+    }
+}

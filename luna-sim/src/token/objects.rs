@@ -472,7 +472,8 @@ fn build_public_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_VERIFY, true);
     attrs.default_bool(CKA_ENCRYPT, rsa);
     attrs.default_bool(CKA_WRAP, rsa);
-    attrs.default_bool(CKA_VERIFY_RECOVER, false);
+    // Recovery exists for RSA only (raw and PKCS #1 v1.5).
+    attrs.default_bool(CKA_VERIFY_RECOVER, rsa);
     attrs.default_bool(CKA_TRUSTED, false);
     let info = public_key_info(attrs, key_type, false)?;
     attrs.set(CKA_PUBLIC_KEY_INFO, info);
@@ -512,7 +513,7 @@ fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
     attrs.default_bool(CKA_SIGN, true);
     attrs.default_bool(CKA_DECRYPT, rsa);
     attrs.default_bool(CKA_UNWRAP, rsa);
-    attrs.default_bool(CKA_SIGN_RECOVER, false);
+    attrs.default_bool(CKA_SIGN_RECOVER, rsa);
     attrs.default_bool(CKA_WRAP_WITH_TRUSTED, false);
     let info = public_key_info(attrs, key_type, true)?;
     attrs.set(CKA_PUBLIC_KEY_INFO, info);
