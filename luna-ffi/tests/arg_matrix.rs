@@ -1047,9 +1047,10 @@ scenario!(invalid_handles_and_user_types, scenario_handles, {
 
     let session = open(0);
     assert_eq!(login(session, 5, common::CO_PIN), CKR_USER_TYPE_INVALID);
+    // A type, but only for an operation waiting for it, after a login (register A79).
     assert_eq!(
         login(session, CKU_CONTEXT_SPECIFIC, common::CO_PIN),
-        CKR_USER_TYPE_INVALID
+        CKR_USER_NOT_LOGGED_IN
     );
     assert_eq!(login(session, CKU_USER, "wrong-pin"), CKR_PIN_INCORRECT);
     assert_eq!(call!(C_Logout(session)), CKR_USER_NOT_LOGGED_IN);

@@ -251,3 +251,62 @@ fn pkcs11_tool_lists_logs_in_generates_signs_and_passes_its_test() {
     );
     assert!(!fork.contains("ALREADY_INITIALIZED"), "{fork}");
 }
+
+/// A key made with `--always-auth` (`CKA_ALWAYS_AUTHENTICATE`): pkcs11-tool sees the attribute
+/// and logs in with `CKU_CONTEXT_SPECIFIC` after `C_SignInit`, and the signature verifies.
+/// Without that login the token refuses to sign (register A79), so the signature shows the
+/// login happened.
+#[test]
+fn pkcs11_tool_signs_with_an_always_authenticate_key_after_its_context_login() {
+    let present = common::tool_present("pkcs11-tool", &["--help"]);
+    if !common::require_tool("OpenSC pkcs11-tool", present, "apt-get install opensc") {
+        return;
+    }
+    let module = common::library();
+    let home = common::home();
+    let home = home.path();
+    let login = ["--login", "--pin", common::CO_PIN];
+    let generated = tool(
+        &module,
+        home,
+        &[
+            &login[..],
+            &[
+                "--keypairgen",
+                "--key-type",
+                "EC:prime256v1",
+                "--label",
+                "always",
+                "--id",
+                "07",
+                "--always-auth",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(generated.contains("always authenticate"), "{generated}");
+    let dir = common::home();
+    let data = dir.path().join("data.txt");
+    let signature = dir.path().join("data.sig");
+    std::fs::write(&data, b"signed after a context-specific login\n").unwrap();
+    let (data_arg, sig_arg) = (data.to_str().unwrap(), signature.to_str().unwrap());
+    for op in [
+        &["--sign", "-o", sig_arg][..],
+        &["--verify", "--signature-file", sig_arg][..],
+    ] {
+        let output = tool(
+            &module,
+            home,
+            &[
+                &login[..],
+                &["--mechanism", "ECDSA-SHA256", "--id", "07", "-i", data_arg],
+                op,
+            ]
+            .concat(),
+        );
+        if op[0] == "--verify" {
+            assert!(output.contains("Signature is valid"), "{output}");
+        }
+    }
+    assert_eq!(std::fs::read(&signature).unwrap().len(), 64);
+}

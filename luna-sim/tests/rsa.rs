@@ -393,15 +393,6 @@ fn generation_checks_sizes_and_exponents_and_sets_every_attribute() {
         sim.generate_key_pair(co, &Mechanism::RsaPkcsKeyPairGen, &[], &[]),
         Err(SimError::TemplateIncomplete(CKA_MODULUS_BITS))
     );
-    assert_eq!(
-        sim.generate_key_pair(
-            co,
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[Attribute::ulong(CKA_MODULUS_BITS, 1024)],
-            &[Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true)]
-        ),
-        Err(SimError::AttributeValueInvalid(CKA_ALWAYS_AUTHENTICATE))
-    );
     // Key material in a template, or EC attributes on an RSA key, are refused.
     assert_eq!(
         sim.generate_key_pair(
@@ -893,4 +884,125 @@ fn sign_and_verify_recover_match_example_1_1_and_keep_to_their_own_operation() {
         sim.verify_recover_init(co, &Mechanism::RsaPkcs, public),
         Err(SimError::KeyFunctionNotPermitted)
     );
+}
+
+#[test]
+fn always_authenticate_keys_need_the_context_specific_login_for_each_operation() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let always = [Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true)];
+    let (public, private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ulong(CKA_MODULUS_BITS, 1024)],
+            &always,
+        )
+        .unwrap();
+    assert_eq!(read(&sim, co, private, CKA_ALWAYS_AUTHENTICATE), [1]);
+    let hashed = Mechanism::RsaPkcsHash(HashAlg::Sha256);
+    let context = |pin: &[u8]| sim.login(co, CKU_CONTEXT_SPECIFIC, pin);
+
+    // Without the login the operation goes no further, and ends; a length query is answered.
+    sim.sign_init(co, &hashed, private).unwrap();
+    assert_eq!(sim.sign_len(co), Ok(128));
+    assert_eq!(sim.sign(co, b"data"), Err(SimError::UserNotLoggedIn));
+    assert_eq!(
+        sim.sign(co, b"data"),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(context(b"co-pin"), Err(SimError::OperationNotInitialized));
+    // With it (a wrong PIN first, which leaves the operation waiting), one signature.
+    sim.sign_init(co, &hashed, private).unwrap();
+    assert_eq!(context(b"wrong-pin"), Err(SimError::PinIncorrect));
+    assert_eq!(context(b"co-pin"), Ok(()));
+    let signature = sim.sign(co, b"data").unwrap();
+    assert_eq!(
+        verify(&sim, co, &hashed, public, b"data", &signature),
+        Ok(())
+    );
+    // The next operation needs it again; one login covers a whole multi-part operation.
+    sim.sign_init(co, &hashed, private).unwrap();
+    assert_eq!(sim.sign_update(co, b"da"), Err(SimError::UserNotLoggedIn));
+    sim.sign_init(co, &hashed, private).unwrap();
+    context(b"co-pin").unwrap();
+    sim.sign_update(co, b"da").unwrap();
+    sim.sign_update(co, b"ta").unwrap();
+    assert_eq!(sim.sign_final(co).unwrap(), signature);
+    // Signing with recovery and decryption too; verification never waits.
+    sim.sign_recover_init(co, &Mechanism::RsaPkcs, private)
+        .unwrap();
+    assert_eq!(sim.sign_recover(co, b"x"), Err(SimError::UserNotLoggedIn));
+    let oaep = Mechanism::RsaOaep(OaepParams {
+        hash: HashAlg::Sha256,
+        mgf: HashAlg::Sha256,
+        label: Vec::new(),
+    });
+    sim.encrypt_init(co, &oaep, public).unwrap();
+    let ciphertext = sim.encrypt(co, b"secret").unwrap();
+    sim.decrypt_init(co, &oaep, private).unwrap();
+    assert_eq!(sim.decrypt(co, &ciphertext), Err(SimError::UserNotLoggedIn));
+    sim.decrypt_init(co, &oaep, private).unwrap();
+    sim.verify_init(co, &hashed, public).unwrap();
+    context(b"co-pin").unwrap();
+    assert_eq!(sim.decrypt(co, &ciphertext).unwrap().as_slice(), b"secret");
+    assert_eq!(sim.verify(co, b"data", &signature), Ok(()));
+    // A verification alone waits for nothing.
+    sim.verify_init(co, &hashed, public).unwrap();
+    assert_eq!(context(b"co-pin"), Err(SimError::OperationNotInitialized));
+    sim.end_operation(co, luna_sim::OperationKind::Verify)
+        .unwrap();
+
+    // An EC key, used by the Crypto User, whose own PIN it is.
+    let (_ec_public, ec_private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            &[Attribute::bytes(
+                CKA_EC_PARAMS,
+                luna_sim::P256_EC_PARAMS.to_vec(),
+            )],
+            &[
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true),
+            ],
+        )
+        .unwrap();
+    sim.logout(co).unwrap();
+    let cu = login(&sim, 0, CKU_CRYPTO_USER);
+    sim.sign_init(cu, &Mechanism::Ecdsa, ec_private).unwrap();
+    assert_eq!(
+        sim.login(cu, CKU_CONTEXT_SPECIFIC, b"co-pin"),
+        Err(SimError::PinIncorrect)
+    );
+    sim.login(cu, CKU_CONTEXT_SPECIFIC, b"cu-pin").unwrap();
+    assert_eq!(sim.sign(cu, &[7; 32]).unwrap().len(), 64);
+
+    // The attribute is set when the key is made, and is read-only after.
+    sim.logout(cu).unwrap();
+    let co = login(&sim, 0, CKU_USER);
+    assert_eq!(
+        sim.set_attribute_value(
+            co,
+            ec_private,
+            &[Attribute::bool(CKA_ALWAYS_AUTHENTICATE, false)]
+        ),
+        Err(SimError::AttributeReadOnly(CKA_ALWAYS_AUTHENTICATE))
+    );
+    // A key without it signs with no second login.
+    let (_, plain) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ulong(CKA_MODULUS_BITS, 1024)],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(read(&sim, co, plain, CKA_ALWAYS_AUTHENTICATE), [0]);
+    sim.sign_init(co, &hashed, plain).unwrap();
+    assert_eq!(
+        sim.login(co, CKU_CONTEXT_SPECIFIC, b"co-pin"),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert!(sim.sign(co, b"data").is_ok());
 }

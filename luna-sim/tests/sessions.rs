@@ -197,15 +197,16 @@ fn read_only_session_while_so_logged_in_is_session_read_write_so_exists() {
 fn unknown_user_type_is_user_type_invalid() {
     let (_dir, sim) = fresh();
     let session = sim.open_session(0, true).unwrap();
+    for user in [3, 77, CKU_CRYPTO_USER + 1] {
+        assert_eq!(
+            sim.login(session, user, b"co-pin").unwrap_err().rv(),
+            CKR_USER_TYPE_INVALID
+        );
+    }
+    // CKU_CONTEXT_SPECIFIC is a type, but needs a role logged in (and an operation).
     assert_eq!(
-        sim.login(session, CKU_CONTEXT_SPECIFIC, b"co-pin")
-            .unwrap_err()
-            .rv(),
-        CKR_USER_TYPE_INVALID
-    );
-    assert_eq!(
-        sim.login(session, 77, b"co-pin").unwrap_err().rv(),
-        CKR_USER_TYPE_INVALID
+        sim.login(session, CKU_CONTEXT_SPECIFIC, b"co-pin"),
+        Err(SimError::UserNotLoggedIn)
     );
 }
 

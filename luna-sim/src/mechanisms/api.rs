@@ -111,10 +111,61 @@ impl Inner {
         let ops = self.ops(session)?;
         match kind {
             Kind::Encrypt => ops.encrypt = None,
-            Kind::Decrypt => ops.decrypt = None,
-            Kind::Sign => ops.sign = None,
+            Kind::Decrypt => {
+                ops.decrypt = None;
+                ops.context_login.decrypt = false;
+            }
+            Kind::Sign => {
+                ops.sign = None;
+                ops.context_login.sign = false;
+            }
             Kind::Verify => ops.verify = None,
             Kind::Digest => ops.digest = None,
+        }
+        Ok(())
+    }
+
+    /// Whether the private key of a signing or decryption needs the `CKU_CONTEXT_SPECIFIC`
+    /// login for each operation (`CKA_ALWAYS_AUTHENTICATE`). Only private-key mechanisms
+    /// look: secret keys never have the attribute.
+    fn always_authenticates(
+        &mut self,
+        view: &SessionView,
+        key: ObjectHandle,
+        mechanism: &Mechanism,
+    ) -> SimResult<bool> {
+        let private = matches!(
+            mechanism,
+            Mechanism::Ecdsa
+                | Mechanism::EcdsaHash(_)
+                | Mechanism::Eddsa
+                | Mechanism::RsaPkcs
+                | Mechanism::RsaX509
+                | Mechanism::RsaOaep(_)
+                | Mechanism::RsaPkcsHash(_)
+                | Mechanism::RsaPkcsPss(_)
+                | Mechanism::RsaPssHash(_)
+        );
+        Ok(private
+            && self
+                .load_object(view, key)?
+                .attrs
+                .is(CKA_ALWAYS_AUTHENTICATE))
+    }
+
+    /// A signing or decryption that waits for the `CKU_CONTEXT_SPECIFIC` login goes no
+    /// further: the call is `CKR_USER_NOT_LOGGED_IN` and ends it (register A79). Length
+    /// queries do not come here.
+    fn check_context_login(&mut self, session: SessionHandle, kind: Kind) -> SimResult<()> {
+        let ops = self.ops(session)?;
+        let waiting = match kind {
+            Kind::Sign => ops.context_login.sign && ops.sign.is_some(),
+            Kind::Decrypt => ops.context_login.decrypt && ops.decrypt.is_some(),
+            Kind::Encrypt | Kind::Verify | Kind::Digest => false,
+        };
+        if waiting {
+            self.end(session, kind)?;
+            return Err(SimError::UserNotLoggedIn);
         }
         Ok(())
     }
@@ -213,8 +264,10 @@ impl Inner {
             }
             _ => return Err(SimError::MechanismInvalid),
         };
+        let waits = !encrypt && self.always_authenticates(&view, key, mechanism)?;
         *self.cipher_slot(session, kind)? = Some(op);
         *self.multi_part(session, kind)? = false;
+        self.ops(session)?.context_login.decrypt = waits;
         Ok(())
     }
 
@@ -224,6 +277,7 @@ impl Inner {
         kind: Kind,
         data: &[u8],
     ) -> SimResult<Zeroizing<Vec<u8>>> {
+        self.check_context_login(session, kind)?;
         let op = self
             .cipher_slot(session, kind)?
             .take()
@@ -238,6 +292,7 @@ impl Inner {
         kind: Kind,
         data: &[u8],
     ) -> SimResult<Vec<u8>> {
+        self.check_context_login(session, kind)?;
         let output = self
             .cipher_slot(session, kind)?
             .as_mut()
@@ -252,6 +307,7 @@ impl Inner {
         session: SessionHandle,
         kind: Kind,
     ) -> SimResult<Zeroizing<Vec<u8>>> {
+        self.check_context_login(session, kind)?;
         self.cipher_slot(session, kind)?
             .take()
             .ok_or(SimError::OperationNotInitialized)?
@@ -439,8 +495,10 @@ impl Inner {
             }
             _ => return Err(SimError::MechanismInvalid),
         };
+        let waits = signing && self.always_authenticates(&view, key, mechanism)?;
         *self.sign_slot(session, kind)? = Some(op);
         *self.multi_part(session, kind)? = false;
+        self.ops(session)?.context_login.sign = waits;
         Ok(())
     }
 
@@ -460,6 +518,8 @@ impl Inner {
     }
 
     fn sign_update(&mut self, session: SessionHandle, kind: Kind, data: &[u8]) -> SimResult<()> {
+        self.sign_op(session, kind, false)?;
+        self.check_context_login(session, kind)?;
         let result = self.sign_op(session, kind, false)?.update(data);
         if result.is_err() {
             *self.sign_slot(session, kind)? = None;
@@ -479,6 +539,7 @@ impl Inner {
         recover: bool,
     ) -> SimResult<SignOp> {
         self.sign_op(session, kind, recover)?;
+        self.check_context_login(session, kind)?;
         let op = self
             .sign_slot(session, kind)?
             .take()

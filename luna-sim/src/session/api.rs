@@ -7,7 +7,7 @@
 //! re-initialized (the Partition SO re-initializes the Crypto Officer, the Crypto Officer the
 //! Crypto User, `C_InitToken` the SO). A successful login resets the count.
 
-use cpv4_wire::consts::{CKA_TOKEN, CkUserType};
+use cpv4_wire::consts::{CKA_TOKEN, CKU_CONTEXT_SPECIFIC, CkUserType};
 use rusqlite::params;
 
 use crate::error::{SimError, SimResult};
@@ -48,6 +48,26 @@ impl Inner {
             )?;
             Ok(())
         })
+    }
+
+    /// `C_Login` with `CKU_CONTEXT_SPECIFIC`: the PIN of the role logged in on the slot, for
+    /// the session's operations that wait for it. Without one it is
+    /// `CKR_OPERATION_NOT_INITIALIZED`; a wrong PIN counts as a failed login of the role and
+    /// leaves the operation waiting.
+    pub(crate) fn context_login(&mut self, session: SessionHandle, pin: &[u8]) -> SimResult<()> {
+        let view = self.session(session)?;
+        let role = view.role.ok_or(SimError::UserNotLoggedIn)?;
+        let ops = &self.sessions.get_mut(session)?.ops;
+        let sign = ops.context_login.sign && ops.sign.is_some();
+        let decrypt = ops.context_login.decrypt && ops.decrypt.is_some();
+        if !sign && !decrypt {
+            return Err(SimError::OperationNotInitialized);
+        }
+        self.verify_role_pin(slot_sql(view.slot)?, role, pin)?;
+        let flags = &mut self.sessions.get_mut(session)?.ops.context_login;
+        flags.sign = false;
+        flags.decrypt = false;
+        Ok(())
     }
 
     fn store_pin(&mut self, slot: i64, role: Role, pin: &[u8]) -> SimResult<()> {
@@ -129,7 +149,10 @@ impl Simulator {
     }
 
     /// `C_Login` with `CKU_SO` (Partition SO), `CKU_USER` (Crypto Officer) or
-    /// `CKU_CRYPTO_USER` (Crypto User). The login holds for every session of the slot.
+    /// `CKU_CRYPTO_USER` (Crypto User). The login holds for every session of the slot. With
+    /// `CKU_CONTEXT_SPECIFIC`, the logged-in role's PIN again, for the session's signing or
+    /// decryption with a `CKA_ALWAYS_AUTHENTICATE` key (register A79):
+    /// `CKR_OPERATION_NOT_INITIALIZED` when none waits for it.
     ///
     /// # Errors
     ///
@@ -139,6 +162,9 @@ impl Simulator {
     /// `CKR_PIN_INCORRECT`.
     pub fn login(&self, session: SessionHandle, user: CkUserType, pin: &[u8]) -> SimResult<()> {
         let mut inner = self.lock();
+        if user == CKU_CONTEXT_SPECIFIC {
+            return inner.context_login(session, pin);
+        }
         let view = inner.session(session)?;
         let role = Role::from_user_type(user)?;
         inner.sessions.check_login(view.slot, role)?;

@@ -72,6 +72,17 @@ pub(crate) struct Operations {
     pub(crate) digest: Option<Hasher>,
     /// Which operations had an update call: a single-part call may no longer end them.
     pub(crate) multi_part: MultiPart,
+    /// Which operations use a key with `CKA_ALWAYS_AUTHENTICATE` and still wait for the
+    /// `CKU_CONTEXT_SPECIFIC` login.
+    pub(crate) context_login: ContextLogin,
+}
+
+/// The signing and decryption of a session that wait for a `CKU_CONTEXT_SPECIFIC` login
+/// (register A79).
+#[derive(Default)]
+pub(crate) struct ContextLogin {
+    pub(crate) sign: bool,
+    pub(crate) decrypt: bool,
 }
 
 /// The operations of a session that are under way as multi-part operations.

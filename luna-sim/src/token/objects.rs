@@ -503,12 +503,8 @@ fn build_private_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
         attrs.set(CKA_SUBJECT, Vec::new());
     }
     key_common(attrs, origin);
-    // Per-use authentication is not implemented: the attribute reads false and cannot be
-    // set (register A59).
-    if attrs.is(CKA_ALWAYS_AUTHENTICATE) {
-        return Err(SimError::AttributeValueInvalid(CKA_ALWAYS_AUTHENTICATE));
-    }
-    attrs.set_bool(CKA_ALWAYS_AUTHENTICATE, false);
+    // Per-use authentication: set at creation only, then read-only (register A79).
+    attrs.default_bool(CKA_ALWAYS_AUTHENTICATE, false);
     let rsa = key_type == CKK_RSA;
     attrs.default_bool(CKA_SIGN, true);
     attrs.default_bool(CKA_DECRYPT, rsa);
