@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Values take a platform-independent form ([`attribute_form`]): a `CK_ULONG` is 8 bytes
-//! big-endian, a `CK_BBOOL` one byte 0 or 1, anything else its bytes (at most 16 KiB).
+//! big-endian, a `CK_BBOOL` one byte 0 or 1, an array of attributes (the wrap, unwrap and
+//! derive templates) an attribute list of its own that holds no array of attributes, anything
+//! else its bytes (at most 16 KiB).
 //! `CKA_OUID` travels like any other attribute, so a clone keeps its source's OUID.
 
 use bytes::{BufMut, Bytes};
@@ -49,6 +51,14 @@ impl<V: AsRef<[u8]>> core::fmt::Debug for Attribute<V> {
             _ => out.field("len", &value.len()),
         };
         out.finish()
+    }
+}
+
+impl<V: AsRef<[u8]>> Attribute<V> {
+    /// Checks the value against its type's form, as a list does for each of its attributes
+    /// (for an array of attributes: a list of its own, with no array inside).
+    pub fn check(&self) -> Result<(), WireError> {
+        check_value(self.ty, self.value.as_ref(), false).map_err(error)
     }
 }
 
@@ -154,6 +164,12 @@ impl<V: AsRef<[u8]>> AttributeList<V> {
     }
 
     fn check(&self) -> Result<(), ErrorKind> {
+        self.check_at(false)
+    }
+
+    /// Checks the list; `nested` for the list inside an array attribute, which may not hold
+    /// another.
+    fn check_at(&self, nested: bool) -> Result<(), ErrorKind> {
         if self.attributes.len() > MAX_ATTRIBUTE_COUNT {
             return Err(ErrorKind::TooMany {
                 field: "attributes",
@@ -176,13 +192,13 @@ impl<V: AsRef<[u8]>> AttributeList<V> {
                 _ => {}
             }
             previous = Some(attribute.ty);
-            check_value(attribute.ty, attribute.value.as_ref())?;
+            check_value(attribute.ty, attribute.value.as_ref(), nested)?;
         }
         Ok(())
     }
 }
 
-fn check_value(ty: u64, value: &[u8]) -> Result<(), ErrorKind> {
+fn check_value(ty: u64, value: &[u8], nested: bool) -> Result<(), ErrorKind> {
     if value.len() > MAX_ATTRIBUTE_SIZE {
         return Err(ErrorKind::FieldTooLarge {
             field: "attribute.value",
@@ -213,6 +229,14 @@ fn check_value(ty: u64, value: &[u8]) -> Result<(), ErrorKind> {
             field: "attribute.value",
             value: value.first().copied().unwrap_or_default().into(),
         }),
+        AttributeForm::AttributeArray if nested => Err(ErrorKind::InvalidValue {
+            field: "attribute.value",
+            value: ty,
+        }),
+        AttributeForm::AttributeArray => {
+            let attributes = parse(value, |value| value).map_err(|e| e.kind().clone())?;
+            AttributeList { attributes }.check_at(true)
+        }
         _ => Ok(()),
     }
 }

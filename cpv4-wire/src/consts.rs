@@ -522,6 +522,12 @@ constants! {
     CKA_WRAP_WITH_TRUSTED = 0x0000_0210;
     /// The mechanisms the key may be used with (an array of CK_MECHANISM_TYPE).
     CKA_ALLOWED_MECHANISMS = 0x4000_0600;
+    /// What a key this key wraps must match (an array of CK_ATTRIBUTE).
+    CKA_WRAP_TEMPLATE = 0x4000_0211;
+    /// What every key this key unwraps is given (an array of CK_ATTRIBUTE).
+    CKA_UNWRAP_TEMPLATE = 0x4000_0212;
+    /// What every key derived from this key is given (an array of CK_ATTRIBUTE).
+    CKA_DERIVE_TEMPLATE = 0x4000_0213;
     /// DER-encoded EC parameters (bytes).
     CKA_EC_PARAMS = 0x0000_0180;
     /// DER-encoded EC point (bytes).
@@ -542,6 +548,10 @@ pub enum AttributeForm {
     Bool,
     /// An array of `CK_ULONG` (`CKA_ALLOWED_MECHANISMS`): 8 bytes big-endian each.
     UlongArray,
+    /// An array of `CK_ATTRIBUTE` (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`,
+    /// `CKA_DERIVE_TEMPLATE`): an attribute list of its own, one level deep (no array of
+    /// attributes inside).
+    AttributeArray,
     /// Bytes, as they are.
     Bytes,
 }
@@ -578,6 +588,9 @@ pub fn attribute_form(attribute: CkAttributeType) -> AttributeForm {
         | CKA_WRAP_WITH_TRUSTED
         | CKA_ALWAYS_AUTHENTICATE => AttributeForm::Bool,
         CKA_ALLOWED_MECHANISMS => AttributeForm::UlongArray,
+        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => {
+            AttributeForm::AttributeArray
+        }
         _ => AttributeForm::Bytes,
     }
 }

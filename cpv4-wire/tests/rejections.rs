@@ -679,3 +679,39 @@ fn debug_output_shows_no_byte_values() {
         "a secret byte (0xC7 = 199) leaked: {debug}"
     );
 }
+
+#[test]
+fn attribute_arrays_hold_one_checked_level_of_attributes() {
+    use cpv4_wire::consts::{CKA_DERIVE_TEMPLATE, CKA_SENSITIVE, CKA_WRAP_TEMPLATE};
+    let inner = AttributeList::new(vec![
+        Attribute::bool(CKA_TOKEN, true),
+        Attribute::bool(CKA_SENSITIVE, true),
+    ])
+    .unwrap()
+    .encode();
+    let outer =
+        AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, inner.clone())]).unwrap();
+    let decoded = AttributeList::decode(&Bytes::from(outer.encode())).unwrap();
+    assert_eq!(decoded, outer);
+    // The inner list is checked as any list: a bad value form inside is refused...
+    let mut bad_inner = inner.clone();
+    let last = bad_inner.len() - 1;
+    bad_inner[last] = 2;
+    let bad = AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, bad_inner)]);
+    assert!(matches!(
+        bad.unwrap_err().kind(),
+        ErrorKind::InvalidValue { .. }
+    ));
+    // ... and so is an array of attributes inside an array of attributes.
+    let nested = AttributeList::new(vec![Attribute::bytes(CKA_DERIVE_TEMPLATE, inner)])
+        .unwrap()
+        .encode();
+    let deep = AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, nested)]);
+    assert!(matches!(
+        deep.unwrap_err().kind(),
+        ErrorKind::InvalidValue { value, .. } if *value == CKA_DERIVE_TEMPLATE
+    ));
+    // A truncated inner list is refused.
+    let cut = AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, vec![0; 5])]);
+    assert_eq!(cut.unwrap_err().kind(), &ErrorKind::Truncated);
+}

@@ -240,6 +240,9 @@ typedef struct CK_FUNCTION_LIST CK_FUNCTION_LIST;
 #define CKA_ALWAYS_AUTHENTICATE                          0x00000202UL
 #define CKA_WRAP_WITH_TRUSTED                            0x00000210UL
 #define CKA_ALLOWED_MECHANISMS                           0x40000600UL
+#define CKA_WRAP_TEMPLATE                                0x40000211UL
+#define CKA_UNWRAP_TEMPLATE                              0x40000212UL
+#define CKA_DERIVE_TEMPLATE                              0x40000213UL
 #define CKA_EC_PARAMS                                    0x00000180UL
 #define CKA_EC_POINT                                     0x00000181UL
 #define CKA_OUID                                         0x80000005UL

@@ -1,7 +1,9 @@
 //! Objects: `C_CreateObject`, `C_CopyObject`, `C_DestroyObject`, `C_GetAttributeValue`,
 //! `C_SetAttributeValue`, `C_FindObjectsInit`, `C_FindObjects`, `C_FindObjectsFinal`.
 
-use cpv4_wire::consts::{CK_UNAVAILABLE_INFORMATION, CKR_BUFFER_TOO_SMALL, CKR_OK};
+use cpv4_wire::consts::{
+    AttributeForm, CK_UNAVAILABLE_INFORMATION, CKR_BUFFER_TOO_SMALL, CKR_OK, attribute_form,
+};
 use luna_sim::{AttributeValue, attribute_values_rv};
 
 use crate::args;
@@ -127,6 +129,11 @@ pub unsafe extern "C" fn C_GetAttributeValue(
                 entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
                 continue;
             };
+            if attribute_form(entry.type_) == AttributeForm::AttributeArray {
+                // SAFETY: forwarded from this function's contract, one level down.
+                too_small |= !unsafe { template::write_array(entry, value) }?;
+                continue;
+            }
             let native = template::to_native(entry.type_, value)?;
             let needed = args::ulong(native.len())?;
             if entry.pValue.is_null() {

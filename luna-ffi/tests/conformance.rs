@@ -877,3 +877,231 @@ scenario!(
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }
 );
+
+/// An attribute whose value is `value` (its whole size: for a nested template, the array).
+fn attr<T>(type_: CK_ATTRIBUTE_TYPE, value: &mut T) -> CK_ATTRIBUTE {
+    CK_ATTRIBUTE {
+        type_,
+        pValue: std::ptr::from_mut(value).cast(),
+        ulValueLen: size_of::<T>() as CK_ULONG,
+    }
+}
+
+/// A key from `C_GenerateKey` with `template`.
+fn generate(
+    session: CK_SESSION_HANDLE,
+    kind: CK_MECHANISM_TYPE,
+    template: &mut [CK_ATTRIBUTE],
+) -> (CK_RV, CK_OBJECT_HANDLE) {
+    let mut keygen = mechanism(kind);
+    let mut key = 0;
+    let rv = call!(C_GenerateKey(
+        session,
+        &mut keygen,
+        template.as_mut_ptr(),
+        template.len() as CK_ULONG,
+        &mut key
+    ));
+    (rv, key)
+}
+
+scenario!(
+    templates_are_nested_attribute_arrays_read_back_in_three_passes_and_enforced,
+    scenario_templates,
+    {
+        const ENTRY: CK_ULONG = size_of::<CK_ATTRIBUTE>() as CK_ULONG;
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let (mut yes, mut aes, mut len) = (1u8, CKK_AES, 32 as CK_ULONG);
+        let mut label = *b"unwrapped";
+        let mut wrap_template = [
+            attr(CKA_EXTRACTABLE, &mut yes),
+            attr(CKA_KEY_TYPE, &mut aes),
+        ];
+        let mut unwrap_template = [attr(CKA_LABEL, &mut label)];
+        let (mut wrap_flag, mut unwrap_flag) = (1u8, 1u8);
+        let mut template = [
+            attr(CKA_VALUE_LEN, &mut len),
+            attr(CKA_WRAP, &mut wrap_flag),
+            attr(CKA_UNWRAP, &mut unwrap_flag),
+            attr(CKA_WRAP_TEMPLATE, &mut wrap_template),
+            attr(CKA_UNWRAP_TEMPLATE, &mut unwrap_template),
+        ];
+        let (rv, kek) = generate(session, CKM_AES_KEY_GEN, &mut template);
+        assert_eq!(rv, CKR_OK);
+
+        // Pass 1: the size of the nested template.
+        let mut query = [CK_ATTRIBUTE {
+            type_: CKA_WRAP_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        }];
+        assert_eq!(
+            call!(C_GetAttributeValue(session, kek, query.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        assert_eq!(query[0].ulValueLen, 2 * ENTRY);
+        // Pass 2: the types (ascending) and the lengths of their values.
+        let mut inner = [CK_ATTRIBUTE {
+            type_: 0,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        }; 2];
+        query[0].pValue = inner.as_mut_ptr().cast();
+        assert_eq!(
+            call!(C_GetAttributeValue(session, kek, query.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        assert_eq!(
+            (inner[0].type_, inner[1].type_),
+            (CKA_KEY_TYPE, CKA_EXTRACTABLE)
+        );
+        assert_eq!(inner[0].ulValueLen as usize, size_of::<CK_ULONG>());
+        assert_eq!(inner[1].ulValueLen, 1);
+        // Pass 3: the values, a CK_ULONG in native form.
+        let (mut key_type, mut extractable): (CK_ULONG, u8) = (0, 0);
+        inner[0].pValue = std::ptr::from_mut(&mut key_type).cast();
+        inner[1].pValue = std::ptr::from_mut(&mut extractable).cast();
+        assert_eq!(
+            call!(C_GetAttributeValue(session, kek, query.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        assert_eq!((key_type, extractable), (CKK_AES, 1));
+        assert_eq!(query[0].ulValueLen, 2 * ENTRY);
+        // A nested buffer too small: CKR_BUFFER_TOO_SMALL, that entry unavailable.
+        inner[0].ulValueLen = 4;
+        assert_eq!(
+            call!(C_GetAttributeValue(session, kek, query.as_mut_ptr(), 1)),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(inner[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+        assert_eq!(inner[1].ulValueLen, 1);
+        // The nested template too small: the outer entry unavailable.
+        query[0].ulValueLen = ENTRY;
+        assert_eq!(
+            call!(C_GetAttributeValue(session, kek, query.as_mut_ptr(), 1)),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(query[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+
+        // Wrapping: an extractable AES key matches; an extractable triple-DES key does not.
+        let mut extractable_flag = 1u8;
+        let mut sensitive_flag = 0u8;
+        let mut aes_len = 16 as CK_ULONG;
+        let (rv, target) = generate(
+            session,
+            CKM_AES_KEY_GEN,
+            &mut [
+                attr(CKA_VALUE_LEN, &mut aes_len),
+                attr(CKA_EXTRACTABLE, &mut extractable_flag),
+                attr(CKA_SENSITIVE, &mut sensitive_flag),
+            ],
+        );
+        assert_eq!(rv, CKR_OK);
+        let (rv, des3) = generate(
+            session,
+            CKM_DES3_KEY_GEN,
+            &mut [
+                attr(CKA_EXTRACTABLE, &mut extractable_flag),
+                attr(CKA_SENSITIVE, &mut sensitive_flag),
+            ],
+        );
+        assert_eq!(rv, CKR_OK);
+        let mut wrap = mechanism(CKM_AES_KEY_WRAP_PAD);
+        let mut wrapped = [0u8; 64];
+        let mut wrapped_len = 64 as CK_ULONG;
+        assert_eq!(
+            call!(C_WrapKey(
+                session,
+                &mut wrap,
+                kek,
+                des3,
+                wrapped.as_mut_ptr(),
+                &mut wrapped_len
+            )),
+            CKR_KEY_NOT_WRAPPABLE
+        );
+        wrapped_len = 64;
+        assert_eq!(
+            call!(C_WrapKey(
+                session,
+                &mut wrap,
+                kek,
+                target,
+                wrapped.as_mut_ptr(),
+                &mut wrapped_len
+            )),
+            CKR_OK
+        );
+        // Unwrapping applies the unwrap template.
+        let (mut class, mut aes_type) = (CKO_SECRET_KEY, CKK_AES);
+        let mut unwrap = [
+            attr(CKA_CLASS, &mut class),
+            attr(CKA_KEY_TYPE, &mut aes_type),
+        ];
+        let mut unwrapped = 0;
+        assert_eq!(
+            call!(C_UnwrapKey(
+                session,
+                &mut wrap,
+                kek,
+                wrapped.as_mut_ptr(),
+                wrapped_len,
+                unwrap.as_mut_ptr(),
+                2,
+                &mut unwrapped
+            )),
+            CKR_OK
+        );
+        let mut got = [0u8; 16];
+        let mut read = [CK_ATTRIBUTE {
+            type_: CKA_LABEL,
+            pValue: got.as_mut_ptr().cast(),
+            ulValueLen: 16,
+        }];
+        assert_eq!(
+            call!(C_GetAttributeValue(
+                session,
+                unwrapped,
+                read.as_mut_ptr(),
+                1
+            )),
+            CKR_OK
+        );
+        assert_eq!(&got[..read[0].ulValueLen as usize], b"unwrapped");
+
+        // A find by the template, given in the other order, finds the key.
+        let mut reordered = [
+            attr(CKA_KEY_TYPE, &mut aes),
+            attr(CKA_EXTRACTABLE, &mut yes),
+        ];
+        let mut find = [attr(CKA_WRAP_TEMPLATE, &mut reordered)];
+        assert_eq!(
+            call!(C_FindObjectsInit(session, find.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        let mut found = [0; 4];
+        let mut count = 0;
+        assert_eq!(
+            call!(C_FindObjects(session, found.as_mut_ptr(), 4, &mut count)),
+            CKR_OK
+        );
+        assert_eq!(call!(C_FindObjectsFinal(session)), CKR_OK);
+        assert_eq!(&found[..count as usize], &[kek]);
+
+        // A size that is not whole entries, and a nested template inside a nested template.
+        template[3].ulValueLen = ENTRY + 3;
+        assert_eq!(
+            generate(session, CKM_AES_KEY_GEN, &mut template).0,
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        let mut deep = [attr(CKA_DERIVE_TEMPLATE, &mut unwrap_template)];
+        template[3] = attr(CKA_WRAP_TEMPLATE, &mut deep);
+        assert_eq!(
+            generate(session, CKM_AES_KEY_GEN, &mut template).0,
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);

@@ -1332,3 +1332,218 @@ fn dates_allowed_mechanisms_trusted_wrapping_public_key_info_and_certificate_fie
     assert_eq!(read(&sim, co, junk, CKA_SUBJECT), b"");
     assert_eq!(read(&sim, co, junk, CKA_VALUE), b"not a certificate");
 }
+
+/// A template attribute's value inside the simulator: the canonical attribute list.
+fn nested(attributes: &[Attribute]) -> Vec<u8> {
+    cpv4_wire::AttributeList::new(
+        attributes
+            .iter()
+            .map(|a| cpv4_wire::Attribute {
+                ty: a.kind,
+                value: a.value(),
+            })
+            .collect(),
+    )
+    .unwrap()
+    .encode()
+}
+
+#[test]
+fn wrap_unwrap_and_derive_templates_are_kept_enforced_and_cloned() {
+    use cpv4_migrate::MigrationItem;
+    use luna_sim::mechanisms::EcdhParams;
+
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let wrap_template = nested(&[
+        Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+        Attribute::bool(CKA_EXTRACTABLE, true),
+    ]);
+    let unwrap_template = nested(&[
+        Attribute::bool(CKA_SENSITIVE, true),
+        Attribute::bytes(CKA_LABEL, b"unwrapped".to_vec()),
+    ]);
+    let kek = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_WRAP, true),
+                Attribute::bool(CKA_UNWRAP, true),
+                Attribute::raw(CKA_WRAP_TEMPLATE, wrap_template.clone()),
+                Attribute::raw(CKA_UNWRAP_TEMPLATE, unwrap_template.clone()),
+            ],
+        )
+        .unwrap();
+    assert_eq!(read(&sim, co, kek, CKA_WRAP_TEMPLATE), wrap_template);
+    assert_eq!(read(&sim, co, kek, CKA_UNWRAP_TEMPLATE), unwrap_template);
+    // Set when the key is made; read-only after.
+    assert_eq!(
+        sim.set_attribute_value(co, kek, &[Attribute::raw(CKA_WRAP_TEMPLATE, nested(&[]))]),
+        Err(SimError::AttributeReadOnly(CKA_WRAP_TEMPLATE))
+    );
+
+    // Wrapping: an AES key matches the wrap template, a generic secret does not.
+    let extractable = [
+        Attribute::bool(CKA_EXTRACTABLE, true),
+        Attribute::bool(CKA_SENSITIVE, false),
+    ];
+    let aes = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[&extractable[..], &[Attribute::ulong(CKA_VALUE_LEN, 16)]].concat(),
+        )
+        .unwrap();
+    let secret = sim
+        .generate_key(
+            co,
+            &Mechanism::GenericSecretKeyGen,
+            &[&extractable[..], &[Attribute::ulong(CKA_VALUE_LEN, 16)]].concat(),
+        )
+        .unwrap();
+    let wrap = Mechanism::AesKeyWrapPad;
+    let wrapped = sim.wrap_key(co, &wrap, kek, aes).unwrap();
+    assert_eq!(
+        sim.wrap_key(co, &wrap, kek, secret),
+        Err(SimError::KeyNotWrappable)
+    );
+
+    // Unwrapping: the unwrap template is added to the caller's; a conflict is refused.
+    let class = [
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+    ];
+    let unwrapped = sim.unwrap_key(co, &wrap, kek, &wrapped, &class).unwrap();
+    assert_eq!(read(&sim, co, unwrapped, CKA_LABEL), b"unwrapped");
+    assert_eq!(read(&sim, co, unwrapped, CKA_SENSITIVE), [1]);
+    let same = [
+        &class[..],
+        &[Attribute::bytes(CKA_LABEL, b"unwrapped".to_vec())],
+    ]
+    .concat();
+    assert!(sim.unwrap_key(co, &wrap, kek, &wrapped, &same).is_ok());
+    let conflict = [&class[..], &[Attribute::bool(CKA_SENSITIVE, false)]].concat();
+    assert_eq!(
+        sim.unwrap_key(co, &wrap, kek, &wrapped, &conflict),
+        Err(SimError::TemplateInconsistent)
+    );
+
+    // What a template may hold and where it may be: one level, on the classes PKCS#11 gives.
+    let deep = nested(&[Attribute::raw(CKA_DERIVE_TEMPLATE, nested(&[]))]);
+    assert_eq!(
+        sim.generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 16),
+                Attribute::raw(CKA_WRAP_TEMPLATE, deep)
+            ],
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_WRAP_TEMPLATE))
+    );
+    assert_eq!(
+        sim.generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 16),
+                Attribute::raw(CKA_UNWRAP_TEMPLATE, vec![1, 2, 3])
+            ],
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_UNWRAP_TEMPLATE))
+    );
+    let ec_params = Attribute::bytes(CKA_EC_PARAMS, luna_sim::P256_EC_PARAMS.to_vec());
+    assert_eq!(
+        sim.generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            &[
+                ec_params.clone(),
+                Attribute::raw(CKA_UNWRAP_TEMPLATE, nested(&[]))
+            ],
+            &[],
+        ),
+        Err(SimError::AttributeTypeInvalid(CKA_UNWRAP_TEMPLATE))
+    );
+    assert_eq!(
+        sim.generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            std::slice::from_ref(&ec_params),
+            &[Attribute::raw(CKA_WRAP_TEMPLATE, nested(&[]))],
+        ),
+        Err(SimError::AttributeTypeInvalid(CKA_WRAP_TEMPLATE))
+    );
+    // A token-maintained attribute in an unwrap template is refused when it is applied.
+    let local = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_UNWRAP, true),
+                Attribute::bool(CKA_WRAP, true),
+                Attribute::raw(
+                    CKA_UNWRAP_TEMPLATE,
+                    nested(&[Attribute::bool(CKA_LOCAL, true)]),
+                ),
+            ],
+        )
+        .unwrap();
+    let rewrapped = sim.wrap_key(co, &wrap, local, aes).unwrap();
+    assert_eq!(
+        sim.unwrap_key(co, &wrap, local, &rewrapped, &class),
+        Err(SimError::AttributeReadOnly(CKA_LOCAL))
+    );
+
+    // Deriving: the derive template is added to the derived key's.
+    let (_, base) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            std::slice::from_ref(&ec_params),
+            &[
+                Attribute::bool(CKA_DERIVE, true),
+                Attribute::raw(
+                    CKA_DERIVE_TEMPLATE,
+                    nested(&[Attribute::bool(CKA_EXTRACTABLE, false)]),
+                ),
+            ],
+        )
+        .unwrap();
+    let (peer, _) = sim
+        .generate_key_pair(co, &Mechanism::EcKeyPairGen, &[ec_params], &[])
+        .unwrap();
+    let point = read(&sim, co, peer, CKA_EC_POINT);
+    let ecdh = Mechanism::Ecdh1Derive(EcdhParams::from_ck(CKD_NULL, vec![], point).unwrap());
+    let derived_template = [
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+    ];
+    let derived = sim.derive_key(co, &ecdh, base, &derived_template).unwrap();
+    assert_eq!(read(&sim, co, derived, CKA_EXTRACTABLE), [0]);
+    let conflict = [
+        &derived_template[..],
+        &[Attribute::bool(CKA_EXTRACTABLE, true)],
+    ]
+    .concat();
+    assert_eq!(
+        sim.derive_key(co, &ecdh, base, &conflict),
+        Err(SimError::TemplateInconsistent)
+    );
+
+    // A clone keeps its templates, and they hold on the target.
+    let target = login(&sim, 1, CKU_USER);
+    let mut items = vec![MigrationItem::new(CK_CRYPTOKI_ELEMENT, kek as _)];
+    assert_eq!(sim.migrate_keys(co, target, 0, &mut items), CKR_OK);
+    assert_eq!(items[0].rv, CKR_OK);
+    let clone = items[0].target_handle as u64;
+    assert_eq!(read(&sim, target, clone, CKA_WRAP_TEMPLATE), wrap_template);
+    let unwrapped = sim
+        .unwrap_key(target, &wrap, clone, &wrapped, &class)
+        .unwrap();
+    assert_eq!(read(&sim, target, unwrapped, CKA_LABEL), b"unwrapped");
+}

@@ -717,10 +717,12 @@ impl Simulator {
         {
             return Err(SimError::KeyUnextractable);
         }
-        // A key marked CKA_WRAP_WITH_TRUSTED leaves only under a CKA_TRUSTED key.
+        // A key marked CKA_WRAP_WITH_TRUSTED leaves only under a CKA_TRUSTED key, and a key
+        // with a wrap template wraps only the keys that match it.
         if target.attrs.is(CKA_WRAP_WITH_TRUSTED) && !kek.attrs.is(CKA_TRUSTED) {
             return Err(SimError::KeyNotWrappable);
         }
+        objects::check_wrap_template(&kek.attrs, &target.attrs)?;
         let data = match target_class {
             Some(CKO_SECRET_KEY) => Zeroizing::new(target.attrs.value()?.to_vec()),
             // RSA wraps only secret keys: a private key does not fit in one RSA block.
@@ -781,10 +783,12 @@ impl Simulator {
         }
         objects::check_allowed(&kek.attrs, mechanism.mechanism_type())?;
         let mut attrs = AttrMap::from_template(template)?;
+        objects::apply_template(&mut attrs, &kek.attrs, CKA_UNWRAP_TEMPLATE)?;
         if attrs.iter().any(|(kind, _)| is_key_material(kind)) {
             // The material comes from the wrapped key only.
             return Err(SimError::TemplateInconsistent);
         }
+        let supplied: Vec<CkAttributeType> = attrs.iter().map(|(kind, _)| kind).collect();
         let data = match &rsa_scheme {
             None => crypto::aes_unwrap(kek.attrs.value()?, wrapped, padded(mechanism))?,
             Some(scheme) => {
@@ -801,15 +805,14 @@ impl Simulator {
             Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => unwrap_private(&mut attrs, &data)?,
             Some(_) => return Err(SimError::TemplateInconsistent),
         }
-        let built = objects::build_object(attrs, &kinds(template), Origin::Unwrapped).map_err(
-            |e| match e {
+        let built =
+            objects::build_object(attrs, &supplied, Origin::Unwrapped).map_err(|e| match e {
                 // The unwrapped material is refused (a key of an unsupported size, say).
                 SimError::AttributeValueInvalid(kind) if is_key_material(kind) => {
                     SimError::WrappedKeyInvalid
                 }
                 other => other,
-            },
-        )?;
+            })?;
         let mut handles = inner.store_objects(&view, vec![built])?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
@@ -856,11 +859,13 @@ impl Simulator {
         }
         objects::check_allowed(&base.attrs, mechanism.mechanism_type())?;
         let mut attrs = AttrMap::from_template(template)?;
+        objects::apply_template(&mut attrs, &base.attrs, CKA_DERIVE_TEMPLATE)?;
         if attrs.iter().any(|(kind, _)| is_key_material(kind))
             || attrs.ulong(CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
         {
             return Err(SimError::TemplateInconsistent);
         }
+        let supplied: Vec<CkAttributeType> = attrs.iter().map(|(kind, _)| kind).collect();
         let key_type = attrs
             .ulong(CKA_KEY_TYPE)
             .ok_or(SimError::TemplateIncomplete(CKA_KEY_TYPE))?;
@@ -889,7 +894,7 @@ impl Simulator {
         }
         attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
         attrs.set(CKA_VALUE, value.to_vec());
-        let mut built = objects::build_object(attrs, &kinds(template), Origin::Derived)?;
+        let mut built = objects::build_object(attrs, &supplied, Origin::Derived)?;
         let always_sensitive = base.attrs.is(CKA_ALWAYS_SENSITIVE) && built.is(CKA_SENSITIVE);
         let never_extractable =
             base.attrs.is(CKA_NEVER_EXTRACTABLE) && !built.flag(CKA_EXTRACTABLE).unwrap_or(true);

@@ -73,6 +73,14 @@ impl Attribute {
             AttributeForm::Ulong => self.as_ulong().is_some(),
             AttributeForm::Bool => self.as_bool().is_some(),
             AttributeForm::UlongArray => self.value.len().is_multiple_of(8),
+            // CK_ULONG is 32 bits on some platforms: the widening is not useless there.
+            #[allow(clippy::useless_conversion)]
+            AttributeForm::AttributeArray => cpv4_wire::Attribute {
+                ty: u64::from(self.kind),
+                value: self.value.as_slice(),
+            }
+            .check()
+            .is_ok(),
             AttributeForm::Bytes => true,
         };
         if ok {
@@ -91,6 +99,8 @@ impl fmt::Debug for Attribute {
             AttributeForm::Ulong => s.field("value", &self.as_ulong()),
             AttributeForm::Bool => s.field("value", &self.as_bool()),
             AttributeForm::UlongArray => s.field("count", &(self.value.len() / 8)),
+            // A template may hold key material too: only the length is shown.
+            AttributeForm::AttributeArray => s.field("len", &self.value.len()),
             // Byte values may be key material: only the length is shown.
             AttributeForm::Bytes => s.field("len", &self.value.len()),
         };

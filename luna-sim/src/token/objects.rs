@@ -68,6 +68,9 @@ const KEY: &[CkAttributeType] = &[
     CKA_ALLOWED_MECHANISMS,
 ];
 const SECRET: &[CkAttributeType] = &[
+    CKA_WRAP_TEMPLATE,
+    CKA_UNWRAP_TEMPLATE,
+    CKA_DERIVE_TEMPLATE,
     CKA_SENSITIVE,
     CKA_ENCRYPT,
     CKA_DECRYPT,
@@ -92,9 +95,12 @@ const PUBLIC: &[CkAttributeType] = &[
     CKA_WRAP,
     CKA_TRUSTED,
     CKA_PUBLIC_KEY_INFO,
+    CKA_WRAP_TEMPLATE,
 ];
 const PRIVATE: &[CkAttributeType] = &[
     CKA_SUBJECT,
+    CKA_UNWRAP_TEMPLATE,
+    CKA_DERIVE_TEMPLATE,
     CKA_SIGN_RECOVER,
     CKA_WRAP_WITH_TRUSTED,
     CKA_PUBLIC_KEY_INFO,
@@ -286,6 +292,57 @@ fn check_values(attrs: &AttrMap) -> SimResult<()> {
         .is_some_and(|list| !list.len().is_multiple_of(8))
     {
         return Err(SimError::AttributeValueInvalid(CKA_ALLOWED_MECHANISMS));
+    }
+    Ok(())
+}
+
+/// The attributes of `key`'s template attribute `kind` (`CKA_WRAP_TEMPLATE`,
+/// `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`; none when it has no such attribute). The
+/// value was checked when the key was made, so a list that does not decode is damage.
+fn template_of(key: &AttrMap, kind: CkAttributeType) -> SimResult<Vec<(CkAttributeType, &[u8])>> {
+    let Some(value) = key.get(kind) else {
+        return Ok(Vec::new());
+    };
+    let damaged = || SimError::Corrupt(format!("template attribute 0x{kind:X} does not decode"));
+    let list = cpv4_wire::AttributeList::decode_borrowed(value).map_err(|_| damaged())?;
+    list.attributes()
+        .iter()
+        .map(|a| {
+            Ok((
+                CkAttributeType::try_from(a.ty).map_err(|_| damaged())?,
+                a.value,
+            ))
+        })
+        .collect()
+}
+
+/// `CKR_KEY_NOT_WRAPPABLE` unless `target` has every attribute of the wrapping key's
+/// `CKA_WRAP_TEMPLATE` with the same value (register A80).
+pub(crate) fn check_wrap_template(wrapping_key: &AttrMap, target: &AttrMap) -> SimResult<()> {
+    let matches = template_of(wrapping_key, CKA_WRAP_TEMPLATE)?
+        .into_iter()
+        .all(|(kind, value)| target.get(kind) == Some(value));
+    if matches {
+        Ok(())
+    } else {
+        Err(SimError::KeyNotWrappable)
+    }
+}
+
+/// Adds the key's `CKA_UNWRAP_TEMPLATE` or `CKA_DERIVE_TEMPLATE` (`kind`) to the caller's
+/// template `attrs`: an attribute both give with different values is
+/// `CKR_TEMPLATE_INCONSISTENT` (register A80).
+pub(crate) fn apply_template(
+    attrs: &mut AttrMap,
+    key: &AttrMap,
+    kind: CkAttributeType,
+) -> SimResult<()> {
+    for (inner, value) in template_of(key, kind)? {
+        match attrs.get(inner) {
+            Some(given) if given != value => return Err(SimError::TemplateInconsistent),
+            Some(_) => {}
+            None => attrs.set(inner, value.to_vec()),
+        }
     }
     Ok(())
 }
