@@ -5,6 +5,13 @@
 //! pointers. While initialized, a NULL required pointer is `CKR_ARGUMENTS_BAD`; a NULL output
 //! buffer is a length query (never `CKR_ARGUMENTS_BAD`); the functions this module does not
 //! implement read no pointer. No call may crash or give `CKR_GENERAL_ERROR` (a caught panic).
+//!
+//! The short half: every function with an output buffer (each `Length` pointer of the table) is
+//! driven through a real operation with the buffer NULL, one unit short, empty and exact. The
+//! NULL and short calls report the exact length (a NULL decryption query may answer a bound at
+//! most a block above it) and leave the operation active; the exact call
+//! gives what one call with ample room gives, and then a single-part or final call has ended
+//! its operation.
 #![allow(unsafe_code)]
 // Test helpers, like tests, fail loudly.
 #![allow(
@@ -584,5 +591,531 @@ scenario!(
         assert_eq!(call!(C_GetFunctionList(&mut list)), CKR_OK);
         assert!(!list.is_null());
         assert_eq!(call!(C_GetFunctionList(null_mut())), CKR_ARGUMENTS_BAD);
+    }
+);
+
+/// The 16 bytes every short-buffer call takes as its input.
+const DATA: &[u8; 16] = b"sixteen bytes in";
+const IV: [u8; 16] = [7; 16];
+
+fn mech(kind: CK_MECHANISM_TYPE, param: &[u8]) -> CK_MECHANISM {
+    CK_MECHANISM {
+        mechanism: kind,
+        pParameter: if param.is_empty() {
+            null_mut()
+        } else {
+            param.as_ptr().cast_mut().cast()
+        },
+        ulParameterLen: param.len() as CK_ULONG,
+    }
+}
+
+fn ok(rv: CK_RV, what: &str) {
+    assert_eq!(rv, CKR_OK, "{what}: 0x{rv:X}");
+}
+
+fn open_rw() -> CK_SESSION_HANDLE {
+    let mut session = 0;
+    ok(
+        call!(C_OpenSession(
+            0,
+            CKF_SERIAL_SESSION | CKF_RW_SESSION,
+            null_mut(),
+            None,
+            &mut session
+        )),
+        "C_OpenSession",
+    );
+    session
+}
+
+/// A template of `(type, value)` pairs, the values in the caller's byte order.
+fn template(attrs: &mut [(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Vec<CK_ATTRIBUTE> {
+    attrs
+        .iter_mut()
+        .map(|(kind, value)| CK_ATTRIBUTE {
+            type_: *kind,
+            pValue: value.as_mut_ptr().cast(),
+            ulValueLen: value.len() as CK_ULONG,
+        })
+        .collect()
+}
+
+fn ulong(value: CK_ULONG) -> Vec<u8> {
+    value.to_ne_bytes().to_vec()
+}
+
+fn secret(
+    session: CK_SESSION_HANDLE,
+    keygen: CK_MECHANISM_TYPE,
+    extractable: bool,
+) -> CK_OBJECT_HANDLE {
+    let mut attrs = [
+        (CKA_VALUE_LEN, ulong(32)),
+        (CKA_EXTRACTABLE, vec![u8::from(extractable)]),
+    ];
+    let mut template = template(&mut attrs);
+    let mut keygen = mech(keygen, &[]);
+    let mut key = 0;
+    ok(
+        call!(C_GenerateKey(
+            session,
+            &mut keygen,
+            template.as_mut_ptr(),
+            template.len() as CK_ULONG,
+            &mut key
+        )),
+        "C_GenerateKey",
+    );
+    key
+}
+
+/// The keys and inputs of the short-buffer calls: session objects of a session kept open.
+struct Keys {
+    aes: CK_OBJECT_HANDLE,
+    wrapped: CK_OBJECT_HANDLE,
+    hmac: CK_OBJECT_HANDLE,
+    rsa_public: CK_OBJECT_HANDLE,
+    rsa_private: CK_OBJECT_HANDLE,
+    /// `DATA` under AES-ECB.
+    ecb: Vec<u8>,
+    /// `DATA[..5]` under AES-CBC-PAD with `IV`: one block.
+    cbc_pad: Vec<u8>,
+    /// `DATA` signed with recovery (RSA PKCS #1 v1.5).
+    recoverable: Vec<u8>,
+}
+
+type Setup = fn(&Keys, CK_SESSION_HANDLE);
+type Fill = fn(&Keys, CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG) -> CK_RV;
+
+/// One function with an output buffer: the operation it needs, the call, the buffer's unit
+/// (bytes, or `CK_ULONG`s for the lists), and whether the call ends its operation.
+struct Output {
+    name: &'static str,
+    setup: Setup,
+    fill: Fill,
+    unit: usize,
+    ends: bool,
+}
+
+impl Output {
+    /// A decryption's NULL query may answer an upper bound, at most a block more than the
+    /// plaintext (PKCS#11 5.2, README "Output buffers"); a short buffer learns the exact length.
+    fn bounded(&self) -> bool {
+        self.name.starts_with("C_Decrypt")
+    }
+}
+
+fn encrypt_init(k: &Keys, s: CK_SESSION_HANDLE, kind: CK_MECHANISM_TYPE, param: &[u8]) {
+    let mut m = mech(kind, param);
+    ok(call!(C_EncryptInit(s, &mut m, k.aes)), "C_EncryptInit");
+}
+
+fn decrypt_init(k: &Keys, s: CK_SESSION_HANDLE, kind: CK_MECHANISM_TYPE, param: &[u8]) {
+    let mut m = mech(kind, param);
+    ok(call!(C_DecryptInit(s, &mut m, k.aes)), "C_DecryptInit");
+}
+
+fn digest_init(s: CK_SESSION_HANDLE) {
+    let mut m = mech(CKM_SHA256, &[]);
+    ok(call!(C_DigestInit(s, &mut m)), "C_DigestInit");
+}
+
+fn hmac_init(k: &Keys, s: CK_SESSION_HANDLE, verify: bool) {
+    let mut m = mech(CKM_SHA256_HMAC, &[]);
+    if verify {
+        ok(call!(C_VerifyInit(s, &mut m, k.hmac)), "C_VerifyInit");
+    } else {
+        ok(call!(C_SignInit(s, &mut m, k.hmac)), "C_SignInit");
+    }
+}
+
+fn input(data: &[u8]) -> (*mut u8, CK_ULONG) {
+    (data.as_ptr().cast_mut(), data.len() as CK_ULONG)
+}
+
+/// Every function whose table entry has a `Length` pointer, once.
+fn outputs() -> Vec<Output> {
+    macro_rules! output {
+        ($name:ident, $unit:expr, $ends:expr, |$k:ident, $s:ident| $setup:expr, |$o:ident, $l:ident| $fill:expr) => {
+            Output {
+                name: stringify!($name),
+                setup: |$k: &Keys, $s: CK_SESSION_HANDLE| {
+                    let _ = ($k, $s);
+                    $setup
+                },
+                fill: |$k: &Keys, $s: CK_SESSION_HANDLE, $o: *mut u8, $l: *mut CK_ULONG| {
+                    let _ = ($k, $s);
+                    $fill
+                },
+                unit: $unit,
+                ends: $ends,
+            }
+        };
+    }
+    let ulong = size_of::<CK_ULONG>();
+    vec![
+        output!(C_GetSlotList, ulong, false, |k, s| (), |o, l| call!(
+            C_GetSlotList(0, o.cast(), l)
+        )),
+        output!(C_GetMechanismList, ulong, false, |k, s| (), |o, l| call!(
+            C_GetMechanismList(0, o.cast(), l)
+        )),
+        output!(
+            C_Encrypt,
+            1,
+            true,
+            |k, s| encrypt_init(k, s, CKM_AES_ECB, &[]),
+            |o, l| {
+                let (d, n) = input(DATA);
+                call!(C_Encrypt(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_EncryptUpdate,
+            1,
+            false,
+            |k, s| encrypt_init(k, s, CKM_AES_ECB, &[]),
+            |o, l| {
+                let (d, n) = input(DATA);
+                call!(C_EncryptUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_EncryptFinal,
+            1,
+            true,
+            |k, s| {
+                encrypt_init(k, s, CKM_AES_CBC_PAD, &IV);
+                let (d, _) = input(DATA);
+                let (mut out, mut len) = ([0u8; 64], 64);
+                ok(
+                    call!(C_EncryptUpdate(s, d, 5, out.as_mut_ptr(), &mut len)),
+                    "C_EncryptUpdate",
+                );
+            },
+            |o, l| call!(C_EncryptFinal(s, o, l))
+        ),
+        output!(
+            C_Decrypt,
+            1,
+            true,
+            |k, s| decrypt_init(k, s, CKM_AES_ECB, &[]),
+            |o, l| {
+                let (d, n) = input(&k.ecb);
+                call!(C_Decrypt(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_DecryptUpdate,
+            1,
+            false,
+            |k, s| decrypt_init(k, s, CKM_AES_ECB, &[]),
+            |o, l| {
+                let (d, n) = input(&k.ecb);
+                call!(C_DecryptUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_DecryptFinal,
+            1,
+            true,
+            |k, s| {
+                decrypt_init(k, s, CKM_AES_CBC_PAD, &IV);
+                let (d, n) = input(&k.cbc_pad);
+                let (mut out, mut len) = ([0u8; 64], 64);
+                ok(
+                    call!(C_DecryptUpdate(s, d, n, out.as_mut_ptr(), &mut len)),
+                    "C_DecryptUpdate",
+                );
+                // CBC-PAD holds its last block back for the final call.
+                assert_eq!(len, 0, "the one block is held back");
+            },
+            |o, l| call!(C_DecryptFinal(s, o, l))
+        ),
+        output!(C_Digest, 1, true, |k, s| digest_init(s), |o, l| {
+            let (d, n) = input(DATA);
+            call!(C_Digest(s, d, n, o, l))
+        }),
+        output!(
+            C_DigestFinal,
+            1,
+            true,
+            |k, s| {
+                digest_init(s);
+                let (d, n) = input(DATA);
+                ok(call!(C_DigestUpdate(s, d, n)), "C_DigestUpdate");
+            },
+            |o, l| call!(C_DigestFinal(s, o, l))
+        ),
+        output!(C_Sign, 1, true, |k, s| hmac_init(k, s, false), |o, l| {
+            let (d, n) = input(DATA);
+            call!(C_Sign(s, d, n, o, l))
+        }),
+        output!(
+            C_SignFinal,
+            1,
+            true,
+            |k, s| {
+                hmac_init(k, s, false);
+                let (d, n) = input(DATA);
+                ok(call!(C_SignUpdate(s, d, n)), "C_SignUpdate");
+            },
+            |o, l| call!(C_SignFinal(s, o, l))
+        ),
+        output!(
+            C_SignRecover,
+            1,
+            true,
+            |k, s| {
+                let mut m = mech(CKM_RSA_PKCS, &[]);
+                ok(
+                    call!(C_SignRecoverInit(s, &mut m, k.rsa_private)),
+                    "C_SignRecoverInit",
+                );
+            },
+            |o, l| {
+                let (d, n) = input(DATA);
+                call!(C_SignRecover(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_VerifyRecover,
+            1,
+            true,
+            |k, s| {
+                let mut m = mech(CKM_RSA_PKCS, &[]);
+                ok(
+                    call!(C_VerifyRecoverInit(s, &mut m, k.rsa_public)),
+                    "C_VerifyRecoverInit",
+                );
+            },
+            |o, l| {
+                let (d, n) = input(&k.recoverable);
+                call!(C_VerifyRecover(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_DigestEncryptUpdate,
+            1,
+            false,
+            |k, s| {
+                digest_init(s);
+                encrypt_init(k, s, CKM_AES_ECB, &[]);
+            },
+            |o, l| {
+                let (d, n) = input(DATA);
+                call!(C_DigestEncryptUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_DecryptDigestUpdate,
+            1,
+            false,
+            |k, s| {
+                digest_init(s);
+                decrypt_init(k, s, CKM_AES_ECB, &[]);
+            },
+            |o, l| {
+                let (d, n) = input(&k.ecb);
+                call!(C_DecryptDigestUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_SignEncryptUpdate,
+            1,
+            false,
+            |k, s| {
+                hmac_init(k, s, false);
+                encrypt_init(k, s, CKM_AES_ECB, &[]);
+            },
+            |o, l| {
+                let (d, n) = input(DATA);
+                call!(C_SignEncryptUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(
+            C_DecryptVerifyUpdate,
+            1,
+            false,
+            |k, s| {
+                hmac_init(k, s, true);
+                decrypt_init(k, s, CKM_AES_ECB, &[]);
+            },
+            |o, l| {
+                let (d, n) = input(&k.ecb);
+                call!(C_DecryptVerifyUpdate(s, d, n, o, l))
+            }
+        ),
+        output!(C_WrapKey, 1, false, |k, s| (), |o, l| {
+            let mut m = mech(CKM_AES_KEY_WRAP, &[]);
+            call!(C_WrapKey(s, &mut m, k.aes, k.wrapped, o, l))
+        }),
+    ]
+}
+
+/// One call with ample room in a fresh session: what the exact-length call must give.
+fn ample(keys: &Keys, output: &Output) -> Vec<u8> {
+    let session = open_rw();
+    (output.setup)(keys, session);
+    let mut buffer = vec![0u64; 512];
+    let mut len = (buffer.len() * 8 / output.unit) as CK_ULONG;
+    ok(
+        (output.fill)(keys, session, buffer.as_mut_ptr().cast(), &mut len),
+        output.name,
+    );
+    ok(call!(C_CloseSession(session)), "C_CloseSession");
+    let bytes: Vec<u8> = buffer.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    bytes[..len as usize * output.unit].to_vec()
+}
+
+/// Drives `output` through NULL, one unit short, empty and exact; the departures from the
+/// rules, if any.
+fn short_calls(keys: &Keys, output: &Output) -> Vec<String> {
+    let reference = ample(keys, output);
+    let needed = (reference.len() / output.unit) as CK_ULONG;
+    let name = output.name;
+    let mut wrong = Vec::new();
+    if needed == 0 {
+        return vec![format!("{name}: the call gives nothing to be short of")];
+    }
+    let session = open_rw();
+    (output.setup)(keys, session);
+    let mut buffer = vec![0u64; 512];
+    let out: *mut u8 = buffer.as_mut_ptr().cast();
+    let mut len: CK_ULONG = 0;
+    let rv = (output.fill)(keys, session, null_mut(), &mut len);
+    let answered = if output.bounded() {
+        (needed..=needed + 16).contains(&len)
+    } else {
+        len == needed
+    };
+    if rv != CKR_OK || !answered {
+        wrong.push(format!(
+            "{name} NULL: 0x{rv:X}, length {len} (needs {needed})"
+        ));
+    }
+    for room in [needed - 1, 0] {
+        let mut len = room;
+        let rv = (output.fill)(keys, session, out, &mut len);
+        if rv != CKR_BUFFER_TOO_SMALL || len != needed {
+            wrong.push(format!(
+                "{name} with room for {room}: 0x{rv:X}, length {len} (needs {needed})"
+            ));
+        }
+    }
+    let mut len = needed;
+    let rv = (output.fill)(keys, session, out, &mut len);
+    let bytes: Vec<u8> = buffer.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    if rv != CKR_OK || len != needed || bytes[..reference.len()] != reference[..] {
+        wrong.push(format!(
+            "{name} exact: 0x{rv:X}, length {len}, the same output: {}",
+            bytes[..reference.len()] == reference[..]
+        ));
+    }
+    if output.ends {
+        let mut len = needed;
+        let rv = (output.fill)(keys, session, out, &mut len);
+        if rv != CKR_OPERATION_NOT_INITIALIZED {
+            wrong.push(format!("{name} after the exact call: 0x{rv:X}"));
+        }
+    }
+    ok(call!(C_CloseSession(session)), "C_CloseSession");
+    wrong
+}
+
+scenario!(
+    every_output_buffer_null_short_empty_and_exact,
+    scenario_short_matrix,
+    {
+        let outputs = outputs();
+        let mut buffered: Vec<_> = probes()
+            .iter()
+            .filter(|p| p.pointers.contains(&Length))
+            .map(|p| p.name)
+            .collect();
+        let mut names: Vec<_> = outputs.iter().map(|o| o.name).collect();
+        buffered.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(names, buffered, "one short-buffer entry per output buffer");
+
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let keeper = open_rw();
+        let pin = common::CO_PIN;
+        ok(
+            call!(C_Login(
+                keeper,
+                CKU_USER,
+                pin.as_ptr().cast_mut(),
+                pin.len() as CK_ULONG
+            )),
+            "C_Login",
+        );
+        let aes = secret(keeper, CKM_AES_KEY_GEN, false);
+        let wrapped = secret(keeper, CKM_AES_KEY_GEN, true);
+        let hmac = secret(keeper, CKM_GENERIC_SECRET_KEY_GEN, false);
+        let mut public = [(CKA_MODULUS_BITS, ulong(1024))];
+        let mut public = template(&mut public);
+        let mut keygen = mech(CKM_RSA_PKCS_KEY_PAIR_GEN, &[]);
+        let (mut rsa_public, mut rsa_private) = (0, 0);
+        ok(
+            call!(C_GenerateKeyPair(
+                keeper,
+                &mut keygen,
+                public.as_mut_ptr(),
+                1,
+                null_mut(),
+                0,
+                &mut rsa_public,
+                &mut rsa_private
+            )),
+            "C_GenerateKeyPair",
+        );
+        let mut keys = Keys {
+            aes,
+            wrapped,
+            hmac,
+            rsa_public,
+            rsa_private,
+            ecb: Vec::new(),
+            cbc_pad: Vec::new(),
+            recoverable: Vec::new(),
+        };
+        let by_name = |name: &str| outputs.iter().find(|o| o.name == name).unwrap();
+        keys.ecb = ample(&keys, by_name("C_Encrypt"));
+        keys.cbc_pad = ample(&keys, by_name("C_EncryptFinal"));
+        keys.recoverable = ample(&keys, by_name("C_SignRecover"));
+        assert_eq!(keys.ecb.len(), 16);
+        assert_eq!(keys.cbc_pad.len(), 16);
+        assert_eq!(keys.recoverable.len(), 128);
+        // The reference calls agree with each other: what was encrypted decrypts, what was
+        // signed is recovered.
+        assert_eq!(ample(&keys, by_name("C_Decrypt")), DATA);
+        assert_eq!(ample(&keys, by_name("C_DecryptFinal")), DATA[..5]);
+        assert_eq!(ample(&keys, by_name("C_VerifyRecover")), DATA);
+
+        let wrong: Vec<String> = outputs.iter().flat_map(|o| short_calls(&keys, o)).collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+
+        // An attribute value's buffer: short is CKR_BUFFER_TOO_SMALL with that one length
+        // unavailable, exact reads it.
+        let mut label = [0u8; 64];
+        let mut attr = [CK_ATTRIBUTE {
+            type_: CKA_VALUE_LEN,
+            pValue: label.as_mut_ptr().cast(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG - 1,
+        }];
+        assert_eq!(
+            call!(C_GetAttributeValue(keeper, keys.aes, attr.as_mut_ptr(), 1)),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(attr[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+        attr[0].ulValueLen = size_of::<CK_ULONG>() as CK_ULONG;
+        ok(
+            call!(C_GetAttributeValue(keeper, keys.aes, attr.as_mut_ptr(), 1)),
+            "C_GetAttributeValue",
+        );
+        assert_eq!(label[..8], ulong(32)[..]);
+        ok(call!(C_Finalize(null_mut())), "C_Finalize");
     }
 );
