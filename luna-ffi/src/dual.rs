@@ -94,7 +94,10 @@ unsafe fn decrypt_then(
                 }
                 Ok(())
             };
-            // Both must be active before either moves (an empty update moves nothing).
+            // Both must be active before either moves: the decryption is looked at first (a
+            // length moves nothing), so a missing one leaves the digest or verification as it
+            // was; the empty update then finds the other.
+            sim.decrypt_len(session, Some(data.len()), false)?;
             feed(&[])?;
             decrypt_step_then(&library, session, Call::update(data)?, &mut out, feed)
         })

@@ -7,7 +7,7 @@ use cpv4_wire::consts::{
 use luna_sim::{AttributeValue, attribute_values_rv};
 
 use crate::args;
-use crate::guard::{Error, entry};
+use crate::guard::{Error, FfiResult, entry};
 use crate::state;
 use crate::template;
 use crate::types::*;
@@ -122,6 +122,14 @@ pub unsafe extern "C" fn C_GetAttributeValue(
         let entries = unsafe { args::slice_mut(pTemplate, ulCount) }?;
         let kinds: Vec<CK_ATTRIBUTE_TYPE> = entries.iter().map(|e| e.type_).collect();
         let values = library.sim.get_attribute_value(hSession, hObject, &kinds)?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            check_disjoint(
+                args::region(pTemplate.cast_const(), entries.len()),
+                entries,
+                &values,
+            )
+        }?;
         let mut rv = attribute_values_rv(&values);
         let mut too_small = false;
         for (entry, value) in entries.iter_mut().zip(&values) {
@@ -163,6 +171,57 @@ pub unsafe extern "C" fn C_GetAttributeValue(
             Err(Error::Partial(rv))
         }
     })
+}
+
+/// The buffers `C_GetAttributeValue` writes (the template, each value, each nested template
+/// that will be filled and its values) must not overlap: the call holds references to all of
+/// them at once. `CKR_ARGUMENTS_BAD` otherwise, before anything is written.
+///
+/// # Safety
+///
+/// As [`C_GetAttributeValue`]: a non-NULL `pValue` is readable for `ulValueLen` bytes.
+unsafe fn check_disjoint(
+    template: args::Region,
+    entries: &[CK_ATTRIBUTE],
+    values: &[AttributeValue],
+) -> FfiResult<()> {
+    let value_region = |entry: &CK_ATTRIBUTE| {
+        args::region(
+            entry.pValue.cast_const().cast::<u8>(),
+            usize::try_from(entry.ulValueLen).unwrap_or(usize::MAX),
+        )
+    };
+    let mut written = vec![template];
+    written.extend(entries.iter().map(value_region));
+    args::disjoint(&written, &[])?;
+    for (entry, value) in entries.iter().zip(values) {
+        let AttributeValue::Value(value) = value else {
+            continue;
+        };
+        if attribute_form(entry.type_) != AttributeForm::AttributeArray || entry.pValue.is_null() {
+            continue;
+        }
+        let Ok(list) = cpv4_wire::AttributeList::decode_borrowed(value) else {
+            continue;
+        };
+        let count = list.attributes().len();
+        let fits = count.saturating_mul(size_of::<CK_ATTRIBUTE>())
+            <= usize::try_from(entry.ulValueLen).unwrap_or(usize::MAX);
+        if !fits {
+            // Too short: nothing of it is written.
+            continue;
+        }
+        // SAFETY: the caller guarantees `pValue` readable for `ulValueLen` bytes, which hold
+        // `count` entries; the region is disjoint from the template (checked above).
+        let nested = unsafe {
+            args::slice(
+                entry.pValue.cast_const().cast::<CK_ATTRIBUTE>(),
+                args::ulong(count)?,
+            )
+        }?;
+        written.extend(nested.iter().map(value_region));
+    }
+    args::disjoint(&written, &[])
 }
 
 /// `C_SetAttributeValue`.

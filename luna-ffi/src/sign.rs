@@ -232,7 +232,7 @@ pub unsafe extern "C" fn C_SignRecover(
 ) -> CK_RV {
     entry(|| {
         let library = state::session(hSession)?;
-        state::ending_on_error(&library, hSession, OperationKind::Sign, || {
+        state::ending_on_error_of_sort(&library, hSession, OperationKind::Sign, true, || {
             // SAFETY: forwarded from this function's contract.
             let data = unsafe { args::slice(pData.cast_const(), ulDataLen) }?;
             // SAFETY: forwarded from this function's contract.
@@ -285,7 +285,7 @@ pub unsafe extern "C" fn C_VerifyRecover(
 ) -> CK_RV {
     entry(|| {
         let library = state::session(hSession)?;
-        state::ending_on_error(&library, hSession, OperationKind::Verify, || {
+        state::ending_on_error_of_sort(&library, hSession, OperationKind::Verify, true, || {
             // SAFETY: forwarded from this function's contract.
             let signature = unsafe { args::slice(pSignature.cast_const(), ulSignatureLen) }?;
             // SAFETY: forwarded from this function's contract.

@@ -196,13 +196,25 @@ pub(crate) fn ending_on_error(
     kind: OperationKind,
     body: impl FnOnce() -> FfiResult<()>,
 ) -> FfiResult<()> {
+    ending_on_error_of_sort(library, session, kind, false, body)
+}
+
+/// As [`ending_on_error`], for the sign- and verify-recover calls when `recover`: an error
+/// ends the operation of `kind` only if it is of the call's sort.
+pub(crate) fn ending_on_error_of_sort(
+    library: &Library,
+    session: SessionHandle,
+    kind: OperationKind,
+    recover: bool,
+    body: impl FnOnce() -> FfiResult<()>,
+) -> FfiResult<()> {
     let result = body();
     if let Err(error) = &result
         && !matches!(error, Error::BufferTooSmall)
         && error.rv() != CKR_OPERATION_NOT_INITIALIZED
     {
         // The session may be gone (the error may say so): nothing is left to end then.
-        let _ = library.sim.end_operation(session, kind);
+        let _ = library.sim.end_operation_of_sort(session, kind, recover);
         if kind == OperationKind::Decrypt {
             library.held().remove(&(session, OpKind::Decrypt));
         }

@@ -1105,3 +1105,287 @@ scenario!(
         assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
     }
 );
+
+/// `C_Sign` (or, with `recover`, `C_SignRecover`) of `data` into a fresh buffer.
+fn sign_with(session: CK_SESSION_HANDLE, data: &[u8], recover: bool) -> Result<Vec<u8>, CK_RV> {
+    let mut out = [0u8; 512];
+    let mut len: CK_ULONG = 512;
+    let input = data.as_ptr().cast_mut();
+    let size = data.len() as CK_ULONG;
+    let rv = if recover {
+        call!(C_SignRecover(
+            session,
+            input,
+            size,
+            out.as_mut_ptr(),
+            &mut len
+        ))
+    } else {
+        call!(C_Sign(session, input, size, out.as_mut_ptr(), &mut len))
+    };
+    if rv == CKR_OK {
+        Ok(out[..len as usize].to_vec())
+    } else {
+        Err(rv)
+    }
+}
+
+scenario!(
+    an_error_ends_only_the_operation_of_its_own_sort,
+    scenario_error_sorts,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let hmac = hmac_key(session);
+        let aes = aes_key(session);
+        let mut bits: CK_ULONG = 1024;
+        let mut public = [attr(CKA_MODULUS_BITS, &mut bits)];
+        let mut keygen = mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN);
+        let (mut rsa_public, mut rsa_private) = (0, 0);
+        assert_eq!(
+            call!(C_GenerateKeyPair(
+                session,
+                &mut keygen,
+                public.as_mut_ptr(),
+                1,
+                null_mut(),
+                0,
+                &mut rsa_public,
+                &mut rsa_private
+            )),
+            CKR_OK
+        );
+        let data = *b"sixteen bytes in";
+        let mut out = [0u8; 64];
+        let mut out_len: CK_ULONG = 64;
+        let (mut sha, mut hmac_mech, mut rsa) = (
+            mechanism(CKM_SHA256),
+            mechanism(CKM_SHA256_HMAC),
+            mechanism(CKM_RSA_PKCS),
+        );
+        assert_eq!(call!(C_SignInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        let tag = sign_with(session, &data, false).unwrap();
+
+        // A dual call that finds no decryption leaves the digest or verification untouched:
+        // the single-part call that follows still works.
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(
+            call!(C_DecryptDigestUpdate(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        let mut digest = [0u8; 32];
+        let mut digest_len: CK_ULONG = 32;
+        assert_eq!(
+            call!(C_Digest(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                digest.as_mut_ptr(),
+                &mut digest_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(digest.to_vec(), sha256(session, &data));
+        assert_eq!(call!(C_VerifyInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_DecryptVerifyUpdate(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(
+            call!(C_Verify(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                tag.as_ptr().cast_mut(),
+                tag.len() as CK_ULONG
+            )),
+            CKR_OK
+        );
+        // The other way: a dual call that finds no digest leaves the decryption.
+        let mut ecb = mechanism(CKM_AES_ECB);
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_DecryptDigestUpdate(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        out_len = 64;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OK
+        );
+
+        // A plain signing call's bad argument leaves a sign-recover operation, and the other
+        // way round; likewise for verification (register A78).
+        assert_eq!(
+            call!(C_SignRecoverInit(session, &mut rsa, rsa_private)),
+            CKR_OK
+        );
+        assert_eq!(
+            call!(C_SignUpdate(session, null_mut(), 5)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_Sign(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                null_mut(),
+                null_mut()
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        let recoverable = sign_with(session, &data, true).unwrap();
+        assert_eq!(recoverable.len(), 128);
+        assert_eq!(call!(C_SignInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        assert_eq!(
+            call!(C_SignRecover(
+                session,
+                null_mut(),
+                5,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(sign_with(session, &data, false), Ok(tag.clone()));
+        assert_eq!(call!(C_VerifyInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        out_len = 64;
+        assert_eq!(
+            call!(C_VerifyRecover(
+                session,
+                null_mut(),
+                5,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            call!(C_Verify(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                tag.as_ptr().cast_mut(),
+                tag.len() as CK_ULONG
+            )),
+            CKR_OK
+        );
+        // But a recover call's own error ends its operation.
+        assert_eq!(
+            call!(C_SignRecoverInit(session, &mut rsa, rsa_private)),
+            CKR_OK
+        );
+        assert_eq!(
+            call!(C_SignRecover(
+                session,
+                null_mut(),
+                5,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(
+            sign_with(session, &data, true),
+            Err(CKR_OPERATION_NOT_INITIALIZED)
+        );
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
+    get_attribute_value_refuses_buffers_that_overlap_its_template,
+    scenario_overlap,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let (mut aes, mut len, mut yes) = (CKK_AES, 32 as CK_ULONG, 1u8);
+        let mut wrap_template = [attr(CKA_KEY_TYPE, &mut aes)];
+        let mut template = [
+            attr(CKA_VALUE_LEN, &mut len),
+            attr(CKA_WRAP, &mut yes),
+            attr(CKA_WRAP_TEMPLATE, &mut wrap_template),
+        ];
+        let (rv, key) = generate(session, CKM_AES_KEY_GEN, &mut template);
+        assert_eq!(rv, CKR_OK);
+        // The nested array is the template itself.
+        let mut outer = [CK_ATTRIBUTE {
+            type_: CKA_WRAP_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: size_of::<CK_ATTRIBUTE>() as CK_ULONG,
+        }];
+        outer[0].pValue = outer.as_mut_ptr().cast();
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, outer.as_mut_ptr(), 1)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(outer[0].type_, CKA_WRAP_TEMPLATE, "nothing was written");
+        // A nested value inside the outer template.
+        let mut outer = [CK_ATTRIBUTE {
+            type_: CKA_WRAP_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: size_of::<CK_ATTRIBUTE>() as CK_ULONG,
+        }];
+        let mut nested = [CK_ATTRIBUTE {
+            type_: 0,
+            pValue: outer.as_mut_ptr().cast(),
+            ulValueLen: size_of::<CK_ATTRIBUTE>() as CK_ULONG,
+        }];
+        outer[0].pValue = nested.as_mut_ptr().cast();
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, outer.as_mut_ptr(), 1)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(outer[0].type_, CKA_WRAP_TEMPLATE, "nothing was written");
+        // A plain value that overlaps its own template entry.
+        let mut plain = [CK_ATTRIBUTE {
+            type_: CKA_VALUE_LEN,
+            pValue: null_mut(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+        }];
+        plain[0].pValue = plain.as_mut_ptr().cast();
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, plain.as_mut_ptr(), 1)),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(plain[0].type_, CKA_VALUE_LEN);
+        // Disjoint buffers read as before.
+        let mut kind: CK_ULONG = 0;
+        let mut nested = [attr(CKA_KEY_TYPE, &mut kind)];
+        let mut outer = [attr(CKA_WRAP_TEMPLATE, &mut nested)];
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, outer.as_mut_ptr(), 1)),
+            CKR_OK
+        );
+        assert_eq!(kind, CKK_AES);
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);

@@ -1411,7 +1411,9 @@ fn wrap_unwrap_and_derive_templates_are_kept_enforced_and_cloned() {
         Err(SimError::KeyNotWrappable)
     );
 
-    // Unwrapping: the unwrap template is added to the caller's; a conflict is refused.
+    // Unwrapping: the unwrap template is added to the caller's, whose values are then applied
+    // as changes of the new object: what C_SetAttributeValue could change stands, else the
+    // conflict is refused.
     let class = [
         Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
         Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
@@ -1430,8 +1432,71 @@ fn wrap_unwrap_and_derive_templates_are_kept_enforced_and_cloned() {
         sim.unwrap_key(co, &wrap, kek, &wrapped, &conflict),
         Err(SimError::TemplateInconsistent)
     );
+    let relabelled = [
+        &class[..],
+        &[
+            Attribute::bytes(CKA_LABEL, b"mine".to_vec()),
+            Attribute::bool(CKA_EXTRACTABLE, false),
+        ],
+    ]
+    .concat();
+    let mine = sim
+        .unwrap_key(co, &wrap, kek, &wrapped, &relabelled)
+        .unwrap();
+    assert_eq!(read(&sim, co, mine, CKA_LABEL), b"mine");
+    assert_eq!(read(&sim, co, mine, CKA_SENSITIVE), [1]);
+    assert_eq!(read(&sim, co, mine, CKA_EXTRACTABLE), [0]);
+    // A template that makes the key unmodifiable admits no change at all.
+    let fixed = sim
+        .generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_WRAP, true),
+                Attribute::bool(CKA_UNWRAP, true),
+                Attribute::raw(
+                    CKA_UNWRAP_TEMPLATE,
+                    nested(&[
+                        Attribute::bool(CKA_MODIFIABLE, false),
+                        Attribute::bytes(CKA_LABEL, b"fixed".to_vec()),
+                    ]),
+                ),
+            ],
+        )
+        .unwrap();
+    let wrapped_by_fixed = sim.wrap_key(co, &wrap, fixed, aes).unwrap();
+    let other_label = [
+        &class[..],
+        &[Attribute::bytes(CKA_LABEL, b"other".to_vec())],
+    ]
+    .concat();
+    assert_eq!(
+        sim.unwrap_key(co, &wrap, fixed, &wrapped_by_fixed, &other_label),
+        Err(SimError::TemplateInconsistent)
+    );
+    let kept = sim
+        .unwrap_key(co, &wrap, fixed, &wrapped_by_fixed, &class)
+        .unwrap();
+    assert_eq!(read(&sim, co, kept, CKA_LABEL), b"fixed");
+    assert_eq!(read(&sim, co, kept, CKA_MODIFIABLE), [0]);
 
-    // What a template may hold and where it may be: one level, on the classes PKCS#11 gives.
+    // What a template may hold and where it may be: one level, on the classes PKCS#11 gives,
+    // and no key material (it would be kept and read back in clear).
+    assert_eq!(
+        sim.generate_key(
+            co,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 16),
+                Attribute::raw(
+                    CKA_WRAP_TEMPLATE,
+                    nested(&[Attribute::bytes(CKA_VALUE, vec![0x11; 16])])
+                ),
+            ],
+        ),
+        Err(SimError::AttributeValueInvalid(CKA_WRAP_TEMPLATE))
+    );
     let deep = nested(&[Attribute::raw(CKA_DERIVE_TEMPLATE, nested(&[]))]);
     assert_eq!(
         sim.generate_key(

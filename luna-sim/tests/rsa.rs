@@ -1006,3 +1006,92 @@ fn always_authenticate_keys_need_the_context_specific_login_for_each_operation()
     );
     assert!(sim.sign(co, b"data").is_ok());
 }
+
+#[test]
+fn always_authenticate_keys_are_private_never_unwrap_or_derive_and_a_locked_context_login_logs_out()
+{
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let always = Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true);
+    let bits = [Attribute::ulong(CKA_MODULUS_BITS, 1024)];
+    // Only a private key may have it (PKCS#11 4.9), made so or copied so.
+    assert_eq!(
+        sim.generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &bits,
+            &[always.clone(), Attribute::bool(CKA_PRIVATE, false)],
+        ),
+        Err(SimError::TemplateInconsistent)
+    );
+    let (public, private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::RsaPkcsKeyPairGen,
+            &bits,
+            std::slice::from_ref(&always),
+        )
+        .unwrap();
+    assert_eq!(
+        sim.copy_object(co, private, &[Attribute::bool(CKA_PRIVATE, false)]),
+        Err(SimError::TemplateInconsistent)
+    );
+    // An unwrap is one call: no context login can precede it, so the key does not unwrap
+    // (else it would decrypt without the per-use PIN).
+    sim.encrypt_init(co, &Mechanism::RsaPkcs, public).unwrap();
+    let wrapped = sim.encrypt(co, &[0x5a; 16]).unwrap();
+    let secret = [
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+    ];
+    assert_eq!(
+        sim.unwrap_key(co, &Mechanism::RsaPkcs, private, &wrapped, &secret),
+        Err(SimError::KeyFunctionNotPermitted)
+    );
+    // Nor does an EC key derive.
+    let ec_params = Attribute::bytes(CKA_EC_PARAMS, luna_sim::P256_EC_PARAMS.to_vec());
+    let (_, ec_private) = sim
+        .generate_key_pair(
+            co,
+            &Mechanism::EcKeyPairGen,
+            std::slice::from_ref(&ec_params),
+            &[always, Attribute::bool(CKA_DERIVE, true)],
+        )
+        .unwrap();
+    let (peer, _) = sim
+        .generate_key_pair(co, &Mechanism::EcKeyPairGen, &[ec_params], &[])
+        .unwrap();
+    let point = read(&sim, co, peer, CKA_EC_POINT);
+    let ecdh = Mechanism::Ecdh1Derive(
+        luna_sim::mechanisms::EcdhParams::from_ck(CKD_NULL, vec![], point).unwrap(),
+    );
+    assert_eq!(
+        sim.derive_key(co, &ecdh, ec_private, &secret),
+        Err(SimError::KeyFunctionNotPermitted)
+    );
+    // Wrong context PINs count toward the lockout; the one that finds the PIN locked also
+    // logs the role out (PKCS#11 5.6), ending the waiting operation.
+    sim.sign_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    let mut locked = false;
+    for _ in 0..32 {
+        match sim.login(co, CKU_CONTEXT_SPECIFIC, b"wrong-pin") {
+            Err(SimError::PinIncorrect) => {}
+            Err(SimError::PinLocked) => {
+                locked = true;
+                break;
+            }
+            other => panic!("context login: {other:?}"),
+        }
+    }
+    assert!(locked, "the wrong PINs locked the role");
+    assert_eq!(
+        sim.sign(co, b"data"),
+        Err(SimError::OperationNotInitialized)
+    );
+    assert_eq!(sim.session_info(co).unwrap().role, None, "logged out");
+    // The private session keys went with the login.
+    assert_eq!(
+        sim.sign_init(co, &Mechanism::RsaPkcs, private),
+        Err(SimError::KeyHandleInvalid)
+    );
+}

@@ -1017,6 +1017,32 @@ impl Simulator {
         self.lock().end(session, kind)
     }
 
+    /// As [`Simulator::end_operation`], but a signing or verification ends only if it is of the
+    /// sort of the call that failed: a plain call's error leaves a sign- or verify-recover
+    /// operation as it was, and the other way round (register A78).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_SESSION_HANDLE_INVALID`.
+    pub fn end_operation_of_sort(
+        &self,
+        session: SessionHandle,
+        kind: OperationKind,
+        recover: bool,
+    ) -> SimResult<()> {
+        let mut inner = self.lock();
+        if matches!(kind, Kind::Sign | Kind::Verify) {
+            let sort = inner
+                .sign_slot(session, kind)?
+                .as_ref()
+                .map(SignOp::is_recover);
+            if sort.is_some_and(|found| found != recover) {
+                return Ok(());
+            }
+        }
+        inner.end(session, kind)
+    }
+
     /// `C_GenerateRandom` into `out`, in place: the caller's length costs no allocation.
     ///
     /// # Errors

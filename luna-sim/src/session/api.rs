@@ -53,7 +53,7 @@ impl Inner {
     /// `C_Login` with `CKU_CONTEXT_SPECIFIC`: the PIN of the role logged in on the slot, for
     /// the session's operations that wait for it. Without one it is
     /// `CKR_OPERATION_NOT_INITIALIZED`; a wrong PIN counts as a failed login of the role and
-    /// leaves the operation waiting.
+    /// leaves the operation waiting; a locked PIN logs the role out (its operations end).
     pub(crate) fn context_login(&mut self, session: SessionHandle, pin: &[u8]) -> SimResult<()> {
         let view = self.session(session)?;
         let role = view.role.ok_or(SimError::UserNotLoggedIn)?;
@@ -63,7 +63,13 @@ impl Inner {
         if !sign && !decrypt {
             return Err(SimError::OperationNotInitialized);
         }
-        self.verify_role_pin(slot_sql(view.slot)?, role, pin)?;
+        if let Err(error) = self.verify_role_pin(slot_sql(view.slot)?, role, pin) {
+            // PKCS#11 5.6: CKR_PIN_LOCKED also logs the user out.
+            if error == SimError::PinLocked {
+                self.sessions.logout(view.slot)?;
+            }
+            return Err(error);
+        }
         let flags = &mut self.sessions.get_mut(session)?.ops.context_login;
         flags.sign = false;
         flags.decrypt = false;

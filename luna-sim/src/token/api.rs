@@ -778,7 +778,8 @@ impl Simulator {
         {
             return Err(SimError::UnwrappingKeyTypeInconsistent);
         }
-        if !kek.attrs.is(CKA_UNWRAP) {
+        // Per-use authentication cannot be given to a one-call unwrap (register A79).
+        if !kek.attrs.is(CKA_UNWRAP) || kek.attrs.is(CKA_ALWAYS_AUTHENTICATE) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
         objects::check_allowed(&kek.attrs, mechanism.mechanism_type())?;
@@ -854,7 +855,8 @@ impl Simulator {
         {
             return Err(SimError::KeyTypeInconsistent);
         }
-        if !base.attrs.is(CKA_DERIVE) {
+        // Per-use authentication cannot be given to a one-call derivation (register A79).
+        if !base.attrs.is(CKA_DERIVE) || base.attrs.is(CKA_ALWAYS_AUTHENTICATE) {
             return Err(SimError::KeyFunctionNotPermitted);
         }
         objects::check_allowed(&base.attrs, mechanism.mechanism_type())?;

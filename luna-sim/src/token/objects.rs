@@ -15,7 +15,7 @@ use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
 use crate::mechanisms::ec::{self, Curve};
 use crate::mechanisms::{block, eddsa, rsa};
-use crate::token::attrs::{AttrMap, Attribute};
+use crate::token::attrs::{AttrMap, Attribute, decode_bool, decode_ulong};
 
 pub use crate::mechanisms::ec::P256_EC_PARAMS;
 
@@ -293,6 +293,19 @@ fn check_values(attrs: &AttrMap) -> SimResult<()> {
     {
         return Err(SimError::AttributeValueInvalid(CKA_ALLOWED_MECHANISMS));
     }
+    // A template holds no key material: it would be stored and read back in clear (A80).
+    for kind in [CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE] {
+        if template_of(attrs, kind)?
+            .iter()
+            .any(|(inner, _)| SECRET_ATTRIBUTES.contains(inner))
+        {
+            return Err(SimError::AttributeValueInvalid(kind));
+        }
+    }
+    // PKCS#11 4.9: CKA_ALWAYS_AUTHENTICATE may be true only on a private object (A79).
+    if attrs.flag(CKA_ALWAYS_AUTHENTICATE) == Some(true) && attrs.flag(CKA_PRIVATE) == Some(false) {
+        return Err(SimError::TemplateInconsistent);
+    }
     Ok(())
 }
 
@@ -329,18 +342,39 @@ pub(crate) fn check_wrap_template(wrapping_key: &AttrMap, target: &AttrMap) -> S
     }
 }
 
-/// Adds the key's `CKA_UNWRAP_TEMPLATE` or `CKA_DERIVE_TEMPLATE` (`kind`) to the caller's
-/// template `attrs`: an attribute both give with different values is
-/// `CKR_TEMPLATE_INCONSISTENT` (register A80).
+/// Merges the key's `CKA_UNWRAP_TEMPLATE` or `CKA_DERIVE_TEMPLATE` (`kind`) with the caller's
+/// template `attrs`. PKCS#11 applies the caller's template "after this template as if the
+/// object has already been created": where both give an attribute, the caller's value stands
+/// if `C_SetAttributeValue` could make that change (a new label, sensitive on, extractable
+/// off; nothing if the template says not modifiable), else it is `CKR_TEMPLATE_INCONSISTENT`
+/// (register A80).
 pub(crate) fn apply_template(
     attrs: &mut AttrMap,
     key: &AttrMap,
     kind: CkAttributeType,
 ) -> SimResult<()> {
-    for (inner, value) in template_of(key, kind)? {
+    let template = template_of(key, kind)?;
+    let class = template
+        .iter()
+        .find(|(inner, _)| *inner == CKA_CLASS)
+        .and_then(|(_, value)| decode_ulong(value))
+        .or_else(|| attrs.ulong(CKA_CLASS));
+    let modifiable = template
+        .iter()
+        .find(|(inner, _)| *inner == CKA_MODIFIABLE)
+        .is_none_or(|(_, value)| decode_bool(value) != Some(false));
+    for (inner, value) in template {
         match attrs.get(inner) {
-            Some(given) if given != value => return Err(SimError::TemplateInconsistent),
-            Some(_) => {}
+            Some(given) if given == value => {}
+            Some(given) => {
+                let changeable = modifiable
+                    && class.is_some_and(|class| {
+                        change_allowed(class, inner, Some(value), given, false)
+                    });
+                if !changeable {
+                    return Err(SimError::TemplateInconsistent);
+                }
+            }
             None => attrs.set(inner, value.to_vec()),
         }
     }
@@ -598,6 +632,37 @@ pub(crate) fn check_ec_params(params: &[u8]) -> SimResult<()> {
     Curve::from_params(params).map(|_| ())
 }
 
+/// Whether `C_SetAttributeValue` (`copy` false) or `C_CopyObject` (`copy` true) may give the
+/// attribute `kind` of an object of `class` the value `new` in place of `old`.
+fn change_allowed(
+    class: CkObjectClass,
+    kind: CkAttributeType,
+    old: Option<&[u8]>,
+    new: &[u8],
+    copy: bool,
+) -> bool {
+    let old_flag = old.and_then(decode_bool);
+    let new_flag = decode_bool(new);
+    match kind {
+        CKA_LABEL | CKA_ID | CKA_SUBJECT | CKA_APPLICATION | CKA_OBJECT_ID | CKA_ISSUER
+        | CKA_SERIAL_NUMBER | CKA_ENCRYPT | CKA_DECRYPT | CKA_SIGN | CKA_VERIFY | CKA_WRAP
+        | CKA_UNWRAP | CKA_DERIVE | CKA_SIGN_RECOVER | CKA_VERIFY_RECOVER | CKA_START_DATE
+        | CKA_END_DATE => true,
+        CKA_VALUE => class == CKO_DATA,
+        // Only false -> true (or unchanged).
+        CKA_SENSITIVE | CKA_WRAP_WITH_TRUSTED => new_flag == Some(true) || old_flag == new_flag,
+        // Only the Partition SO changes it (`set_trusted`).
+        CKA_TRUSTED => old_flag == new_flag,
+        // Only true -> false (or unchanged).
+        CKA_EXTRACTABLE | CKA_COPYABLE | CKA_DESTROYABLE => {
+            new_flag == Some(false) || old_flag == new_flag
+        }
+        CKA_TOKEN | CKA_PRIVATE => copy,
+        CKA_MODIFIABLE => copy && (new_flag == Some(false) || old_flag == new_flag),
+        _ => false,
+    }
+}
+
 /// Applies `template` to an existing object's attributes under the rules of
 /// `C_SetAttributeValue` (`copy` false) or `C_CopyObject` (`copy` true).
 pub(crate) fn apply_changes(
@@ -623,27 +688,7 @@ pub(crate) fn apply_changes(
             return Err(SimError::AttributeTypeInvalid(kind));
         }
         let old = current.get(kind);
-        let old_flag = current.flag(kind);
-        let new_flag = changes.flag(kind);
-        let allowed = match kind {
-            CKA_LABEL | CKA_ID | CKA_SUBJECT | CKA_APPLICATION | CKA_OBJECT_ID | CKA_ISSUER
-            | CKA_SERIAL_NUMBER | CKA_ENCRYPT | CKA_DECRYPT | CKA_SIGN | CKA_VERIFY | CKA_WRAP
-            | CKA_UNWRAP | CKA_DERIVE | CKA_SIGN_RECOVER | CKA_VERIFY_RECOVER | CKA_START_DATE
-            | CKA_END_DATE => true,
-            CKA_VALUE => class == CKO_DATA,
-            // Only false -> true (or unchanged).
-            CKA_SENSITIVE | CKA_WRAP_WITH_TRUSTED => new_flag == Some(true) || old_flag == new_flag,
-            // Only the Partition SO changes it (`set_trusted`).
-            CKA_TRUSTED => old_flag == new_flag,
-            // Only true -> false (or unchanged).
-            CKA_EXTRACTABLE | CKA_COPYABLE | CKA_DESTROYABLE => {
-                new_flag == Some(false) || old_flag == new_flag
-            }
-            CKA_TOKEN | CKA_PRIVATE => copy,
-            CKA_MODIFIABLE => copy && (new_flag == Some(false) || old_flag == new_flag),
-            _ => false,
-        };
-        if !allowed {
+        if !change_allowed(class, kind, old, value, copy) {
             return Err(SimError::AttributeReadOnly(kind));
         }
         if old != Some(value) {
