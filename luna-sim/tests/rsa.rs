@@ -1095,3 +1095,55 @@ fn always_authenticate_keys_are_private_never_unwrap_or_derive_and_a_locked_cont
         Err(SimError::KeyHandleInvalid)
     );
 }
+
+#[test]
+fn one_context_login_releases_one_operation_and_the_other_direction_changes_no_wait() {
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let always = [Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true)];
+    let bits = [Attribute::ulong(CKA_MODULUS_BITS, 1024)];
+    let (public, private) = sim
+        .generate_key_pair(co, &Mechanism::RsaPkcsKeyPairGen, &bits, &always)
+        .unwrap();
+    let (_, other_private) = sim
+        .generate_key_pair(co, &Mechanism::RsaPkcsKeyPairGen, &bits, &always)
+        .unwrap();
+    sim.encrypt_init(co, &Mechanism::RsaPkcs, public).unwrap();
+    let ciphertext = sim.encrypt(co, b"secret").unwrap();
+    let context = || sim.login(co, CKU_CONTEXT_SPECIFIC, b"co-pin");
+
+    // A verification begun beside a waiting signing does not release it, nor an encryption
+    // beside a waiting decryption.
+    sim.sign_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    sim.verify_init(co, &Mechanism::RsaPkcs, public).unwrap();
+    assert_eq!(sim.sign(co, b"data"), Err(SimError::UserNotLoggedIn));
+    sim.end_operation(co, luna_sim::OperationKind::Verify)
+        .unwrap();
+    sim.decrypt_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    sim.encrypt_init(co, &Mechanism::RsaPkcs, public).unwrap();
+    assert_eq!(sim.decrypt(co, &ciphertext), Err(SimError::UserNotLoggedIn));
+    sim.end_operation(co, luna_sim::OperationKind::Encrypt)
+        .unwrap();
+
+    // A signing and a decryption waiting, with two keys: one login releases the later init
+    // only, the second login the other.
+    sim.sign_init(co, &Mechanism::RsaPkcs, other_private)
+        .unwrap();
+    sim.decrypt_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    context().unwrap();
+    assert_eq!(sim.decrypt(co, &ciphertext).unwrap().as_slice(), b"secret");
+    assert_eq!(sim.sign(co, b"data"), Err(SimError::UserNotLoggedIn));
+    sim.decrypt_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    sim.sign_init(co, &Mechanism::RsaPkcs, other_private)
+        .unwrap();
+    context().unwrap();
+    assert!(sim.sign(co, b"data").is_ok());
+    assert_eq!(sim.decrypt(co, &ciphertext), Err(SimError::UserNotLoggedIn));
+    sim.sign_init(co, &Mechanism::RsaPkcs, other_private)
+        .unwrap();
+    sim.decrypt_init(co, &Mechanism::RsaPkcs, private).unwrap();
+    context().unwrap();
+    context().unwrap();
+    assert!(sim.sign(co, b"data").is_ok());
+    assert_eq!(sim.decrypt(co, &ciphertext).unwrap().as_slice(), b"secret");
+}

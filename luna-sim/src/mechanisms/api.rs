@@ -267,7 +267,10 @@ impl Inner {
         let waits = !encrypt && self.always_authenticates(&view, key, mechanism)?;
         *self.cipher_slot(session, kind)? = Some(op);
         *self.multi_part(session, kind)? = false;
-        self.ops(session)?.context_login.decrypt = waits;
+        if !encrypt {
+            // An encryption beside it changes nothing of the decryption's wait.
+            self.ops(session)?.context_login.wait(Kind::Decrypt, waits);
+        }
         Ok(())
     }
 
@@ -498,7 +501,10 @@ impl Inner {
         let waits = signing && self.always_authenticates(&view, key, mechanism)?;
         *self.sign_slot(session, kind)? = Some(op);
         *self.multi_part(session, kind)? = false;
-        self.ops(session)?.context_login.sign = waits;
+        if signing {
+            // A verification beside it changes nothing of the signing's wait.
+            self.ops(session)?.context_login.wait(Kind::Sign, waits);
+        }
         Ok(())
     }
 

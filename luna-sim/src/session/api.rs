@@ -53,7 +53,8 @@ impl Inner {
     /// `C_Login` with `CKU_CONTEXT_SPECIFIC`: the PIN of the role logged in on the slot, for
     /// the session's operations that wait for it. Without one it is
     /// `CKR_OPERATION_NOT_INITIALIZED`; a wrong PIN counts as a failed login of the role and
-    /// leaves the operation waiting; a locked PIN logs the role out (its operations end).
+    /// leaves the operation waiting; a locked PIN logs the role out (its operations end). One
+    /// login releases one operation: of a waiting signing and decryption, the later one.
     pub(crate) fn context_login(&mut self, session: SessionHandle, pin: &[u8]) -> SimResult<()> {
         let view = self.session(session)?;
         let role = view.role.ok_or(SimError::UserNotLoggedIn)?;
@@ -70,9 +71,11 @@ impl Inner {
             }
             return Err(error);
         }
-        let flags = &mut self.sessions.get_mut(session)?.ops.context_login;
-        flags.sign = false;
-        flags.decrypt = false;
+        self.sessions
+            .get_mut(session)?
+            .ops
+            .context_login
+            .release(sign, decrypt);
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use cpv4_wire::consts::CkUlong;
 
 use crate::error::{SimError, SimResult};
-use crate::mechanisms::Hasher;
 use crate::mechanisms::crypto::{CipherOp, SignOp};
+use crate::mechanisms::{Hasher, OperationKind};
 use crate::session::auth::Role;
 use crate::token::attrs::AttrMap;
 
@@ -83,6 +83,35 @@ pub(crate) struct Operations {
 pub(crate) struct ContextLogin {
     pub(crate) sign: bool,
     pub(crate) decrypt: bool,
+    /// Whether the decryption began waiting after the signing: one login releases only the
+    /// operation initialized last.
+    decrypt_last: bool,
+}
+
+impl ContextLogin {
+    /// Records whether the operation of `kind` (a signing or decryption) just initialized
+    /// waits for the login.
+    pub(crate) fn wait(&mut self, kind: OperationKind, waits: bool) {
+        match kind {
+            OperationKind::Decrypt => {
+                self.decrypt = waits;
+                self.decrypt_last |= waits;
+            }
+            _ => {
+                self.sign = waits;
+                self.decrypt_last &= !waits;
+            }
+        }
+    }
+
+    /// The login was given: the operation initialized last stops waiting.
+    pub(crate) fn release(&mut self, sign: bool, decrypt: bool) {
+        if decrypt && (!sign || self.decrypt_last) {
+            self.decrypt = false;
+        } else {
+            self.sign = false;
+        }
+    }
 }
 
 /// The operations of a session that are under way as multi-part operations.
