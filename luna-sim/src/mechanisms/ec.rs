@@ -140,6 +140,12 @@ impl Curve {
         }
     }
 
+    /// The length of an uncompressed SEC 1 point (`04 || x || y`).
+    #[must_use]
+    pub const fn point_len(self) -> usize {
+        1 + self.bits().div_ceil(8) * 2
+    }
+
     /// The length of an ECDSA signature (`r || s`).
     #[must_use]
     pub const fn signature_len(self) -> usize {
@@ -186,8 +192,13 @@ impl Curve {
 }
 
 /// The point inside a `CKA_EC_POINT`: a DER OCTET STRING (short or one-byte long length), or
-/// the bare point.
-pub(crate) fn point_bytes(bytes: &[u8]) -> &[u8] {
+/// the bare point. Bytes of exactly `bare_len` (the curve's uncompressed point, or an Ed25519
+/// key) are the bare point: a bare point can begin with bytes that read as an OCTET STRING
+/// header, and the lengths of the two forms never agree.
+pub(crate) fn point_bytes(bytes: &[u8], bare_len: usize) -> &[u8] {
+    if bytes.len() == bare_len {
+        return bytes;
+    }
     match bytes {
         [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest,
         [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() && *len >= 0x80 => rest,
@@ -383,14 +394,14 @@ impl SigningKey {
 
     /// The ECDH shared secret (the x-coordinate) with a peer's SEC 1 point.
     pub(crate) fn diffie_hellman(&self, point: &[u8]) -> SimResult<Zeroizing<Vec<u8>>> {
-        on_curve!(self.curve, C => ecdh_on::<C>(&self.scalar, point_bytes(point)))
+        on_curve!(self.curve, C => ecdh_on::<C>(&self.scalar, point_bytes(point, self.curve.point_len())))
     }
 }
 
 impl VerifyingKey {
     /// The key of a curve and `CKA_EC_POINT`.
     pub(crate) fn new(curve: Curve, point: &[u8]) -> SimResult<Self> {
-        let point = point_bytes(point);
+        let point = point_bytes(point, curve.point_len());
         on_curve!(curve, C => public::<C>(point).map(|_| ()))?;
         Ok(Self {
             curve,
@@ -457,8 +468,8 @@ mod tests {
         for curve in Curve::ALL {
             let (scalar, der) = generate(curve);
             let key = SigningKey::new(curve, &scalar).unwrap();
-            let bare = point_bytes(&der).to_vec();
-            assert_eq!(bare.len(), 1 + curve.bits().div_ceil(8) * 2);
+            let bare = point_bytes(&der, curve.point_len()).to_vec();
+            assert_eq!(bare.len(), curve.point_len());
             let from_der = VerifyingKey::new(curve, &der).unwrap();
             let from_bare = VerifyingKey::new(curve, &bare).unwrap();
             let hash = [7u8; 48];
@@ -468,6 +479,23 @@ mod tests {
             assert!(from_bare.verify(&hash, &sig).is_ok());
             assert_eq!(Curve::from_params(curve.params()).unwrap(), curve);
         }
+        // A bare point whose first bytes read as an OCTET STRING header is still the bare
+        // point (x beginning with 0x3F on P-256: `04 3F ...` of 65 bytes).
+        let curve = Curve::P256;
+        let mut found = false;
+        for _ in 0..100_000 {
+            let (_, der) = generate(curve);
+            let bare = point_bytes(&der, curve.point_len()).to_vec();
+            let mut shaped = bare.clone();
+            shaped[1] = 0x3F;
+            assert_eq!(point_bytes(&shaped, curve.point_len()), &shaped[..]);
+            if bare[1] == 0x3F {
+                assert!(VerifyingKey::new(curve, &bare).is_ok());
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "a point with x beginning 0x3F");
         assert_eq!(
             Curve::from_params(&[0x06, 0x03, 0x2B, 0x65, 0x70]),
             Err(SimError::CurveNotSupported)

@@ -63,7 +63,7 @@ pub(crate) fn signing_key(value: &[u8]) -> SimResult<SigningKey> {
 
 /// A public key of its `CKA_EC_POINT` (DER or bare): a point that does not decode is refused.
 pub(crate) fn verifying_key(point: &[u8]) -> SimResult<VerifyingKey> {
-    let bytes: [u8; 32] = point_bytes(point)
+    let bytes: [u8; 32] = point_bytes(point, 32)
         .try_into()
         .map_err(|_| SimError::KeyTypeInconsistent)?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| SimError::KeyTypeInconsistent)
