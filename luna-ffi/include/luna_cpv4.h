@@ -2245,7 +2245,10 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
  * NULL `pValue` gets the length; a large enough buffer the value; a short one
  * `CK_UNAVAILABLE_INFORMATION`. The call returns `CKR_ATTRIBUTE_SENSITIVE` if any value is
  * sensitive, else `CKR_ATTRIBUTE_TYPE_INVALID` if any attribute is missing, else
- * `CKR_BUFFER_TOO_SMALL` if any buffer was short, else `CKR_OK`.
+ * `CKR_BUFFER_TOO_SMALL` if any buffer was short, else `CKR_OK`. A wrap, unwrap or derive
+ * template is read back into the caller's nested `CK_ATTRIBUTE` array by the same rules, one
+ * level down. The buffers written (the template, each value copied, each nested array filled
+ * and its values) must not overlap: `CKR_ARGUMENTS_BAD` before anything is written.
  *
  * # Safety
  *
@@ -2378,7 +2381,8 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slotID);
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, struct CK_SESSION_INFO *pInfo);
 
 /**
- * `C_Login` as `CKU_SO` (Partition SO), `CKU_USER` (Crypto Officer) or `CKU_CRYPTO_USER`.
+ * `C_Login` as `CKU_SO` (Partition SO), `CKU_USER` (Crypto Officer) or `CKU_CRYPTO_USER`,
+ * or `CKU_CONTEXT_SPECIFIC` for a key that always authenticates.
  *
  * # Safety
  *

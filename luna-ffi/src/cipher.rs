@@ -53,22 +53,25 @@ fn decrypt_step(
     call: Call,
     out: &mut OutBuf<'_, u8>,
 ) -> FfiResult<()> {
-    decrypt_step_then(library, session, call, out, |_| Ok(()))
+    decrypt_step_then(library, session, call, out, None, |_| Ok(()))
 }
 
 /// Decrypts one step, and gives the plaintext to `then` once, when it is computed (not again
-/// when a held-back result is delivered): the dual functions digest or verify it there.
+/// when a held-back result is delivered): the dual functions digest or verify it there, and
+/// name that operation as `fed`. A held-back result is fetched only by the same call through
+/// the same function; another is `CKR_ARGUMENTS_BAD`.
 pub(crate) fn decrypt_step_then(
     library: &Library,
     session: SessionHandle,
     call: Call,
     out: &mut OutBuf<'_, u8>,
+    fed: Option<OperationKind>,
     then: impl FnOnce(&[u8]) -> FfiResult<()>,
 ) -> FfiResult<()> {
     let key = (session, OpKind::Decrypt);
     let held = library.held().remove(&key);
     if let Some(held) = held {
-        if held.call != call {
+        if held.call != call || held.fed != fed {
             library.held().insert(key, held);
             return Err(Error::ArgumentsBad);
         }
@@ -97,7 +100,15 @@ pub(crate) fn decrypt_step_then(
     match out.write(&output) {
         Err(Error::BufferTooSmall) => {
             let slot = sim.session_info(session)?.slot;
-            library.held().insert(key, Held { slot, call, output });
+            library.held().insert(
+                key,
+                Held {
+                    slot,
+                    call,
+                    fed,
+                    output,
+                },
+            );
             Err(Error::BufferTooSmall)
         }
         other => other,

@@ -1,10 +1,11 @@
 //! The dual-function calls: `C_DigestEncryptUpdate`, `C_SignEncryptUpdate` (the part is digested
 //! or signed, then encrypted), `C_DecryptDigestUpdate` and `C_DecryptVerifyUpdate` (the part is
-//! decrypted, then the plaintext digested or verified). Both operations must be active; they are
-//! the two update calls, in PKCS#11's order, with the output rules of `cipher`: a length query
-//! or a short buffer changes neither operation, and a held-back plaintext was already digested
-//! or verified when it was computed. An error other than `CKR_BUFFER_TOO_SMALL` ends both
-//! operations (register A76).
+//! decrypted, then the plaintext digested or verified). Both operations must be active and take
+//! updates, which is checked before either moves; they are then the two update calls, in
+//! PKCS#11's order, with the output rules of `cipher`: a length query or a short buffer changes
+//! neither operation, and a held-back plaintext was already digested or verified when it was
+//! computed (and is fetched only through the same function). An error other than
+//! `CKR_BUFFER_TOO_SMALL` ends both operations (register A76).
 
 use luna_sim::{OperationKind, SessionHandle};
 
@@ -48,11 +49,8 @@ unsafe fn then_encrypt(
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(encrypted, encrypted_len) }?;
             let sim = &library.sim;
-            // Both must be active before either moves.
-            match kind {
-                OperationKind::Sign => sim.sign_len(session).map(|_| ())?,
-                _ => sim.digest_len(session).map(|_| ())?,
-            }
+            // Both must be active, and take updates, before either moves.
+            sim.check_updates(session, &[kind, OperationKind::Encrypt])?;
             let needed = sim.encrypt_len(session, Some(data.len()), false)?;
             if out.answer_length(needed)? {
                 return Ok(());
@@ -94,12 +92,16 @@ unsafe fn decrypt_then(
                 }
                 Ok(())
             };
-            // Both must be active before either moves: the decryption is looked at first (a
-            // length moves nothing), so a missing one leaves the digest or verification as it
-            // was; the empty update then finds the other.
-            sim.decrypt_len(session, Some(data.len()), false)?;
-            feed(&[])?;
-            decrypt_step_then(&library, session, Call::update(data)?, &mut out, feed)
+            // Both must be active, and take updates, before either moves.
+            sim.check_updates(session, &[OperationKind::Decrypt, kind])?;
+            decrypt_step_then(
+                &library,
+                session,
+                Call::update(data)?,
+                &mut out,
+                Some(kind),
+                feed,
+            )
         })
     })
 }

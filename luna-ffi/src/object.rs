@@ -1,15 +1,13 @@
 //! Objects: `C_CreateObject`, `C_CopyObject`, `C_DestroyObject`, `C_GetAttributeValue`,
 //! `C_SetAttributeValue`, `C_FindObjectsInit`, `C_FindObjects`, `C_FindObjectsFinal`.
 
-use cpv4_wire::consts::{
-    AttributeForm, CK_UNAVAILABLE_INFORMATION, CKR_BUFFER_TOO_SMALL, CKR_OK, attribute_form,
-};
+use cpv4_wire::consts::{CKR_BUFFER_TOO_SMALL, CKR_OK};
 use luna_sim::{AttributeValue, attribute_values_rv};
 
 use crate::args;
 use crate::guard::{Error, FfiResult, entry};
 use crate::state;
-use crate::template;
+use crate::template::{self, Fill};
 use crate::types::*;
 
 /// `C_CreateObject`.
@@ -103,7 +101,10 @@ pub unsafe extern "C" fn C_GetObjectSize(
 /// NULL `pValue` gets the length; a large enough buffer the value; a short one
 /// `CK_UNAVAILABLE_INFORMATION`. The call returns `CKR_ATTRIBUTE_SENSITIVE` if any value is
 /// sensitive, else `CKR_ATTRIBUTE_TYPE_INVALID` if any attribute is missing, else
-/// `CKR_BUFFER_TOO_SMALL` if any buffer was short, else `CKR_OK`.
+/// `CKR_BUFFER_TOO_SMALL` if any buffer was short, else `CKR_OK`. A wrap, unwrap or derive
+/// template is read back into the caller's nested `CK_ATTRIBUTE` array by the same rules, one
+/// level down. The buffers written (the template, each value copied, each nested array filled
+/// and its values) must not overlap: `CKR_ARGUMENTS_BAD` before anything is written.
 ///
 /// # Safety
 ///
@@ -118,52 +119,41 @@ pub unsafe extern "C" fn C_GetAttributeValue(
 ) -> CK_RV {
     entry(|| {
         let library = state::session(hSession)?;
+        // Read first, written once every region is known: only shared references to the
+        // caller's memory exist until the regions are checked.
         // SAFETY: forwarded from this function's contract.
-        let entries = unsafe { args::slice_mut(pTemplate, ulCount) }?;
+        let entries = unsafe { args::slice(pTemplate.cast_const(), ulCount) }?;
         let kinds: Vec<CK_ATTRIBUTE_TYPE> = entries.iter().map(|e| e.type_).collect();
         let values = library.sim.get_attribute_value(hSession, hObject, &kinds)?;
-        // SAFETY: forwarded from this function's contract.
-        unsafe {
-            check_disjoint(
-                args::region(pTemplate.cast_const(), entries.len()),
-                entries,
-                &values,
-            )
-        }?;
-        let mut rv = attribute_values_rv(&values);
-        let mut too_small = false;
-        for (entry, value) in entries.iter_mut().zip(&values) {
-            let AttributeValue::Value(value) = value else {
-                entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-                continue;
-            };
-            if attribute_form(entry.type_) == AttributeForm::AttributeArray {
-                // SAFETY: forwarded from this function's contract, one level down.
-                too_small |= !unsafe { template::write_array(entry, value) }?;
-                continue;
-            }
-            let native = template::to_native(entry.type_, value)?;
-            let needed = args::ulong(native.len())?;
-            if entry.pValue.is_null() {
-                entry.ulValueLen = needed;
-            } else if entry.ulValueLen >= needed {
-                // SAFETY: the caller guarantees `pValue` is writable for `ulValueLen` bytes,
-                // and `native.len() <= ulValueLen`.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        native.as_ptr(),
-                        entry.pValue.cast::<u8>(),
-                        native.len(),
-                    );
-                }
-                entry.ulValueLen = needed;
-            } else {
-                entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-                too_small = true;
-            }
+        let fills = entries
+            .iter()
+            .zip(&values)
+            .map(|(entry, value)| {
+                let value = match value {
+                    AttributeValue::Value(value) => Some(value.as_slice()),
+                    _ => None,
+                };
+                // SAFETY: forwarded from this function's contract.
+                unsafe { Fill::of(entry, value) }
+            })
+            .collect::<FfiResult<Vec<_>>>()?;
+        // The template, each value written and each nested template filled (with its values)
+        // must not overlap: they are written through references held at once.
+        let mut written = vec![args::region(pTemplate.cast_const(), entries.len())];
+        for (entry, fill) in entries.iter().zip(&fills) {
+            fill.regions(entry, &mut written);
         }
-        if rv == CKR_OK && too_small {
+        args::disjoint(&written, &[])?;
+        let mut rv = attribute_values_rv(&values);
+        if rv == CKR_OK && !fills.iter().all(Fill::fits) {
             rv = CKR_BUFFER_TOO_SMALL;
+        }
+        // SAFETY: forwarded from this function's contract; the shared view above is not used
+        // again.
+        let entries = unsafe { args::slice_mut(pTemplate, ulCount) }?;
+        for (entry, fill) in entries.iter_mut().zip(fills) {
+            // SAFETY: the regions are the caller's writable buffers, checked disjoint above.
+            unsafe { fill.write(entry) }?;
         }
         if rv == CKR_OK {
             Ok(())
@@ -171,57 +161,6 @@ pub unsafe extern "C" fn C_GetAttributeValue(
             Err(Error::Partial(rv))
         }
     })
-}
-
-/// The buffers `C_GetAttributeValue` writes (the template, each value, each nested template
-/// that will be filled and its values) must not overlap: the call holds references to all of
-/// them at once. `CKR_ARGUMENTS_BAD` otherwise, before anything is written.
-///
-/// # Safety
-///
-/// As [`C_GetAttributeValue`]: a non-NULL `pValue` is readable for `ulValueLen` bytes.
-unsafe fn check_disjoint(
-    template: args::Region,
-    entries: &[CK_ATTRIBUTE],
-    values: &[AttributeValue],
-) -> FfiResult<()> {
-    let value_region = |entry: &CK_ATTRIBUTE| {
-        args::region(
-            entry.pValue.cast_const().cast::<u8>(),
-            usize::try_from(entry.ulValueLen).unwrap_or(usize::MAX),
-        )
-    };
-    let mut written = vec![template];
-    written.extend(entries.iter().map(value_region));
-    args::disjoint(&written, &[])?;
-    for (entry, value) in entries.iter().zip(values) {
-        let AttributeValue::Value(value) = value else {
-            continue;
-        };
-        if attribute_form(entry.type_) != AttributeForm::AttributeArray || entry.pValue.is_null() {
-            continue;
-        }
-        let Ok(list) = cpv4_wire::AttributeList::decode_borrowed(value) else {
-            continue;
-        };
-        let count = list.attributes().len();
-        let fits = count.saturating_mul(size_of::<CK_ATTRIBUTE>())
-            <= usize::try_from(entry.ulValueLen).unwrap_or(usize::MAX);
-        if !fits {
-            // Too short: nothing of it is written.
-            continue;
-        }
-        // SAFETY: the caller guarantees `pValue` readable for `ulValueLen` bytes, which hold
-        // `count` entries; the region is disjoint from the template (checked above).
-        let nested = unsafe {
-            args::slice(
-                entry.pValue.cast_const().cast::<CK_ATTRIBUTE>(),
-                args::ulong(count)?,
-            )
-        }?;
-        written.extend(nested.iter().map(value_region));
-    }
-    args::disjoint(&written, &[])
 }
 
 /// `C_SetAttributeValue`.

@@ -163,7 +163,8 @@ pub unsafe extern "C" fn C_GetSessionInfo(
     })
 }
 
-/// `C_Login` as `CKU_SO` (Partition SO), `CKU_USER` (Crypto Officer) or `CKU_CRYPTO_USER`.
+/// `C_Login` as `CKU_SO` (Partition SO), `CKU_USER` (Crypto Officer) or `CKU_CRYPTO_USER`,
+/// or `CKU_CONTEXT_SPECIFIC` for a key that always authenticates.
 ///
 /// # Safety
 ///
@@ -179,7 +180,20 @@ pub unsafe extern "C" fn C_Login(
         let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let pin = unsafe { args::slice(pPin.cast_const(), ulPinLen) }?;
-        Ok(library.sim.login(hSession, userType, pin)?)
+        let before = library.sim.session_info(hSession)?;
+        let result = library.sim.login(hSession, userType, pin);
+        if result.is_err() && before.role.is_some() {
+            // A context-specific PIN that locks logs the slot out: what was held back for
+            // its sessions (decrypted plaintext) goes with the login, as on `C_Logout`.
+            if library
+                .sim
+                .session_info(hSession)
+                .is_ok_and(|after| after.role.is_none())
+            {
+                library.forget_slot(before.slot);
+            }
+        }
+        Ok(result?)
     })
 }
 

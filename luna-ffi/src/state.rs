@@ -74,6 +74,11 @@ pub(crate) struct Held {
     pub(crate) slot: SlotId,
     /// The call and its input.
     pub(crate) call: Call,
+    /// The operation the plaintext was also given to: the digest or verification of a
+    /// dual-function call, `None` for the plain decryption calls. Only a call through the same
+    /// function fetches it, so a plaintext never leaves undigested through
+    /// `C_DecryptDigestUpdate`, nor digested twice.
+    pub(crate) fed: Option<OperationKind>,
     /// The output.
     pub(crate) output: Zeroizing<Vec<u8>>,
 }
@@ -83,6 +88,7 @@ impl std::fmt::Debug for Held {
         f.debug_struct("Held")
             .field("slot", &self.slot)
             .field("call", &self.call)
+            .field("fed", &self.fed)
             .field(
                 "output",
                 &format_args!("<{} bytes redacted>", self.output.len()),
@@ -261,6 +267,7 @@ mod tests {
         let held = Held {
             slot: 0,
             call: Call::Final,
+            fed: None,
             output: Zeroizing::new(b"the decrypted secret".to_vec()),
         };
         let shown = format!("{held:?}");

@@ -9,6 +9,7 @@ use cpv4_wire::consts::{
     AttributeForm, CK_UNAVAILABLE_INFORMATION, CKR_ATTRIBUTE_VALUE_INVALID, attribute_form,
 };
 use luna_sim::{Attribute, SimError};
+use zeroize::Zeroizing;
 
 use crate::args;
 
@@ -86,59 +87,157 @@ unsafe fn read_entry(entry: &CK_ATTRIBUTE, outer: bool) -> FfiResult<Attribute> 
     Ok(Attribute::raw(entry.type_, list.encode()))
 }
 
-/// Writes an array attribute's `value` (an attribute list) into the caller's nested template,
-/// under `C_GetAttributeValue`'s rules one level down: a NULL `pValue` gets the nested
-/// template's size; one too small gets `CK_UNAVAILABLE_INFORMATION`; otherwise each nested
-/// entry gets its type and, as an outer entry would, its value or its length. Returns whether
-/// everything fit.
-///
-/// # Safety
-///
-/// A non-NULL `entry.pValue` is writable for `entry.ulValueLen` bytes, and its entries' non-NULL
-/// `pValue`s for their `ulValueLen` bytes.
-pub(crate) unsafe fn write_array(entry: &mut CK_ATTRIBUTE, value: &[u8]) -> FfiResult<bool> {
-    let list = cpv4_wire::AttributeList::decode_borrowed(value)
-        .map_err(|_| Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID))?;
-    let count = list.attributes().len();
-    let needed = array_len(count)?;
-    if entry.pValue.is_null() {
-        entry.ulValueLen = needed;
-        return Ok(true);
-    }
-    if entry.ulValueLen < needed {
-        entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-        return Ok(false);
-    }
-    // SAFETY: forwarded from this function's contract: `pValue` holds at least `count` entries.
-    let nested =
-        unsafe { args::slice_mut(entry.pValue.cast::<CK_ATTRIBUTE>(), args::ulong(count)?) }?;
-    let mut complete = true;
-    for (slot, attribute) in nested.iter_mut().zip(list.attributes()) {
-        let kind = CK_ATTRIBUTE_TYPE::try_from(attribute.ty)
+/// What `C_GetAttributeValue` puts in one entry, worked out before anything is written, so the
+/// regions it will write can be checked first: the rules of PKCS#11 for one entry, the same one
+/// level down in a nested template.
+pub(crate) enum Fill {
+    /// The attribute is sensitive, invalid or has no value: `CK_UNAVAILABLE_INFORMATION`.
+    Unavailable,
+    /// A NULL `pValue` asks for the length: `ulValueLen` only.
+    Len(CK_ULONG),
+    /// `pValue` is too short: `CK_UNAVAILABLE_INFORMATION`, and the call is
+    /// `CKR_BUFFER_TOO_SMALL`.
+    TooSmall,
+    /// The native value, copied into `pValue` (wiped when dropped: it may be a key's value).
+    Value(Zeroizing<Vec<u8>>),
+    /// A nested template, filled entry by entry: the caller's entry (with the type it gets)
+    /// and its fill.
+    Nested(Vec<(CK_ATTRIBUTE, Fill)>),
+}
+
+impl Fill {
+    /// The fill of `entry` with `value` (`None`: unavailable).
+    ///
+    /// # Safety
+    ///
+    /// For an array attribute, a non-NULL `entry.pValue` is readable for `entry.ulValueLen`
+    /// bytes.
+    pub(crate) unsafe fn of(entry: &CK_ATTRIBUTE, value: Option<&[u8]>) -> FfiResult<Self> {
+        let Some(value) = value else {
+            return Ok(Self::Unavailable);
+        };
+        if attribute_form(entry.type_) != AttributeForm::AttributeArray {
+            let native = Zeroizing::new(to_native(entry.type_, value)?);
+            let needed = args::ulong(native.len())?;
+            return Ok(if entry.pValue.is_null() {
+                Self::Len(needed)
+            } else if entry.ulValueLen < needed {
+                Self::TooSmall
+            } else {
+                Self::Value(native)
+            });
+        }
+        let list = cpv4_wire::AttributeList::decode_borrowed(value)
             .map_err(|_| Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID))?;
-        slot.type_ = kind;
-        let native = to_native(kind, attribute.value)?;
-        let len = args::ulong(native.len())?;
-        if slot.pValue.is_null() {
-            slot.ulValueLen = len;
-        } else if slot.ulValueLen >= len {
-            // SAFETY: the caller guarantees `pValue` is writable for `ulValueLen` bytes, and
-            // `native.len() <= ulValueLen`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    native.as_ptr(),
-                    slot.pValue.cast::<u8>(),
-                    native.len(),
-                );
-            }
-            slot.ulValueLen = len;
-        } else {
-            slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            complete = false;
+        let count = list.attributes().len();
+        let needed = array_len(count)?;
+        if entry.pValue.is_null() {
+            return Ok(Self::Len(needed));
+        }
+        if entry.ulValueLen < needed {
+            return Ok(Self::TooSmall);
+        }
+        // SAFETY: forwarded from this function's contract: `pValue` holds at least `count`
+        // entries. Only shared references exist while fills are worked out.
+        let nested = unsafe {
+            args::slice(
+                entry.pValue.cast_const().cast::<CK_ATTRIBUTE>(),
+                args::ulong(count)?,
+            )
+        }?;
+        let fills = nested
+            .iter()
+            .zip(list.attributes())
+            .map(|(slot, attribute)| {
+                let kind = CK_ATTRIBUTE_TYPE::try_from(attribute.ty)
+                    .map_err(|_| Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID))?;
+                let slot = CK_ATTRIBUTE {
+                    type_: kind,
+                    ..*slot
+                };
+                // A nested entry is never an array itself (`Attribute::check`).
+                if attribute_form(kind) == AttributeForm::AttributeArray {
+                    return Err(Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID));
+                }
+                // SAFETY: not an array attribute: nothing is read through `pValue`.
+                let fill = unsafe { Self::of(&slot, Some(attribute.value)) }?;
+                Ok((slot, fill))
+            })
+            .collect::<FfiResult<_>>()?;
+        Ok(Self::Nested(fills))
+    }
+
+    /// Whether everything fit (no entry, here or nested, is too small).
+    pub(crate) fn fits(&self) -> bool {
+        match self {
+            Self::TooSmall => false,
+            Self::Nested(fills) => fills.iter().all(|(_, fill)| fill.fits()),
+            Self::Unavailable | Self::Len(_) | Self::Value(_) => true,
         }
     }
-    entry.ulValueLen = needed;
-    Ok(complete)
+
+    /// The regions this fill writes through `entry.pValue`: the value's bytes, or the nested
+    /// entries and what they write in turn. Nothing for a length, or for what does not fit.
+    pub(crate) fn regions(&self, entry: &CK_ATTRIBUTE, out: &mut Vec<args::Region>) {
+        match self {
+            Self::Value(native) => {
+                out.push(args::region(
+                    entry.pValue.cast_const().cast::<u8>(),
+                    native.len(),
+                ));
+            }
+            Self::Nested(fills) => {
+                out.push(args::region(
+                    entry.pValue.cast_const().cast::<CK_ATTRIBUTE>(),
+                    fills.len(),
+                ));
+                for (slot, fill) in fills {
+                    fill.regions(slot, out);
+                }
+            }
+            Self::Unavailable | Self::Len(_) | Self::TooSmall => {}
+        }
+    }
+
+    /// Writes the fill into `entry`.
+    ///
+    /// # Safety
+    ///
+    /// The regions of [`Fill::regions`] are writable and overlap neither each other nor
+    /// `entry`.
+    pub(crate) unsafe fn write(self, entry: &mut CK_ATTRIBUTE) -> FfiResult<()> {
+        match self {
+            Self::Unavailable | Self::TooSmall => entry.ulValueLen = CK_UNAVAILABLE_INFORMATION,
+            Self::Len(len) => entry.ulValueLen = len,
+            Self::Value(native) => {
+                // SAFETY: the caller guarantees the region of `native.len()` bytes at `pValue`
+                // writable, overlapping nothing else written.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        native.as_ptr(),
+                        entry.pValue.cast::<u8>(),
+                        native.len(),
+                    );
+                }
+                entry.ulValueLen = args::ulong(native.len())?;
+            }
+            Self::Nested(fills) => {
+                let count = fills.len();
+                // SAFETY: the caller guarantees the region of `count` entries at `pValue`
+                // writable, overlapping nothing else written.
+                let nested = unsafe {
+                    args::slice_mut(entry.pValue.cast::<CK_ATTRIBUTE>(), args::ulong(count)?)
+                }?;
+                for (slot, (filled, fill)) in nested.iter_mut().zip(fills) {
+                    *slot = filled;
+                    // SAFETY: forwarded from this function's contract, one level down.
+                    unsafe { fill.write(slot) }?;
+                }
+                entry.ulValueLen = array_len(count)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One attribute from its native value.
@@ -191,7 +290,7 @@ pub(crate) fn to_native(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> FfiResult<Vec<
             native
         }
         AttributeForm::Bool | AttributeForm::Bytes => value.to_vec(),
-        // Written by `write_array`, never as bytes.
+        // Written by `Fill::write`, never as bytes.
         AttributeForm::AttributeArray => return Err(Error::Partial(CKR_ATTRIBUTE_VALUE_INVALID)),
     })
 }

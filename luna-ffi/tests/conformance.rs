@@ -1321,6 +1321,370 @@ scenario!(
 );
 
 scenario!(
+    a_context_pin_that_locks_drops_the_plaintext_held_for_the_slot,
+    scenario_context_lock,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let context_login = |pin: &str| {
+            call!(C_Login(
+                session,
+                CKU_CONTEXT_SPECIFIC,
+                pin.as_ptr().cast_mut(),
+                pin.len() as CK_ULONG
+            ))
+        };
+        let (mut bits, mut yes) = (1024 as CK_ULONG, 1u8);
+        let mut public = [attr(CKA_MODULUS_BITS, &mut bits)];
+        let mut private = [attr(CKA_ALWAYS_AUTHENTICATE, &mut yes)];
+        let mut keygen = mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN);
+        let (mut rsa_public, mut rsa_private) = (0, 0);
+        assert_eq!(
+            call!(C_GenerateKeyPair(
+                session,
+                &mut keygen,
+                public.as_mut_ptr(),
+                1,
+                private.as_mut_ptr(),
+                1,
+                &mut rsa_public,
+                &mut rsa_private
+            )),
+            CKR_OK
+        );
+        let mut rsa = mechanism(CKM_RSA_PKCS);
+        let data = *b"the held secret.";
+        assert_eq!(call!(C_EncryptInit(session, &mut rsa, rsa_public)), CKR_OK);
+        let mut sealed = [0u8; 128];
+        let mut sealed_len: CK_ULONG = 128;
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                sealed.as_mut_ptr(),
+                &mut sealed_len
+            )),
+            CKR_OK
+        );
+        // Without the context login the key decrypts nothing, and the decryption ends.
+        assert_eq!(call!(C_DecryptInit(session, &mut rsa, rsa_private)), CKR_OK);
+        let mut out = [0u8; 128];
+        let mut out_len: CK_ULONG = 128;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                sealed.as_mut_ptr(),
+                sealed_len,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_USER_NOT_LOGGED_IN
+        );
+        assert_eq!(out, [0u8; 128]);
+        assert_eq!(context_login(common::CO_PIN), CKR_OPERATION_NOT_INITIALIZED);
+        // A decryption whose plaintext is held back for a short buffer.
+        assert_eq!(call!(C_DecryptInit(session, &mut rsa, rsa_private)), CKR_OK);
+        assert_eq!(context_login(common::CO_PIN), CKR_OK);
+        out_len = 1;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                sealed.as_mut_ptr(),
+                sealed_len,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_BUFFER_TOO_SMALL
+        );
+        // A signing that waits for the context PIN, given wrong ones until it locks.
+        assert_eq!(call!(C_SignInit(session, &mut rsa, rsa_private)), CKR_OK);
+        let mut tries = 0;
+        let rv = loop {
+            let rv = context_login("not the pin");
+            tries += 1;
+            if rv != CKR_PIN_INCORRECT || tries > 20 {
+                break rv;
+            }
+        };
+        assert_eq!(rv, CKR_PIN_LOCKED);
+        let mut info = CK_SESSION_INFO {
+            slotID: 0,
+            state: 0,
+            flags: 0,
+            ulDeviceError: 0,
+        };
+        assert_eq!(call!(C_GetSessionInfo(session, &mut info)), CKR_OK);
+        assert_eq!(
+            info.state, CKS_RW_PUBLIC_SESSION,
+            "the lock logged the slot out"
+        );
+        // The held plaintext went with the login: repeating the call fetches nothing.
+        out_len = 128;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                sealed.as_mut_ptr(),
+                sealed_len,
+                out.as_mut_ptr(),
+                &mut out_len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(out, [0u8; 128], "no plaintext came out");
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+/// A dual call of `f` (`C_DecryptDigestUpdate` or `C_DecryptVerifyUpdate`) on `data` into
+/// `out` (NULL for a length query) of `len`; the return value and the length it leaves.
+fn decrypt_dual(
+    f: unsafe extern "C" fn(
+        CK_SESSION_HANDLE,
+        CK_BYTE_PTR,
+        CK_ULONG,
+        CK_BYTE_PTR,
+        CK_ULONG_PTR,
+    ) -> CK_RV,
+    session: CK_SESSION_HANDLE,
+    data: &[u8],
+    out: Option<&mut [u8]>,
+    len: CK_ULONG,
+) -> (CK_RV, CK_ULONG) {
+    let mut len = len;
+    let out = out.map_or(null_mut(), <[u8]>::as_mut_ptr);
+    // SAFETY: `data` is readable for its length, `out` NULL or writable for `len` bytes.
+    let rv = unsafe {
+        f(
+            session,
+            data.as_ptr().cast_mut(),
+            data.len() as CK_ULONG,
+            out,
+            &mut len,
+        )
+    };
+    (rv, len)
+}
+
+scenario!(
+    dual_calls_look_at_both_halves_before_either_moves,
+    scenario_dual_halves,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let hmac = hmac_key(session);
+        let aes = aes_key(session);
+        let (mut sha, mut hmac_mech, mut ecb, mut rsa) = (
+            mechanism(CKM_SHA256),
+            mechanism(CKM_SHA256_HMAC),
+            mechanism(CKM_AES_ECB),
+            mechanism(CKM_RSA_PKCS),
+        );
+        let data = *b"sixteen bytes in";
+        assert_eq!(call!(C_SignInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        let tag = sign_with(session, &data, false).unwrap();
+        let mut digest = [0u8; 32];
+        let mut digest_len: CK_ULONG = 32;
+
+        // A length query moves neither half: the digest and the verification still finish
+        // single-part on their own data.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, None, 0),
+            (CKR_OK, 16)
+        );
+        assert_eq!(
+            call!(C_Digest(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                digest.as_mut_ptr(),
+                &mut digest_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(digest.to_vec(), sha256(session, &data));
+        assert_eq!(call!(C_VerifyInit(session, &mut hmac_mech, hmac)), CKR_OK);
+        assert_eq!(
+            decrypt_dual(C_DecryptVerifyUpdate, session, &data, None, 0),
+            (CKR_OK, 16)
+        );
+        assert_eq!(
+            call!(C_Verify(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                tag.as_ptr().cast_mut(),
+                tag.len() as CK_ULONG
+            )),
+            CKR_OK
+        );
+        // The decryption did not move either: it still decrypts single-part.
+        let mut plain = [0u8; 16];
+        let mut plain_len: CK_ULONG = 16;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                plain.as_mut_ptr(),
+                &mut plain_len
+            )),
+            CKR_OK
+        );
+        let opened = plain;
+
+        // An RSA decryption (single-part only) beside no digest: the missing half is what is
+        // reported, and the decryption is left to finish single-part.
+        let mut bits: CK_ULONG = 1024;
+        let mut public = [attr(CKA_MODULUS_BITS, &mut bits)];
+        let mut keygen = mechanism(CKM_RSA_PKCS_KEY_PAIR_GEN);
+        let (mut rsa_public, mut rsa_private) = (0, 0);
+        assert_eq!(
+            call!(C_GenerateKeyPair(
+                session,
+                &mut keygen,
+                public.as_mut_ptr(),
+                1,
+                null_mut(),
+                0,
+                &mut rsa_public,
+                &mut rsa_private
+            )),
+            CKR_OK
+        );
+        assert_eq!(call!(C_EncryptInit(session, &mut rsa, rsa_public)), CKR_OK);
+        let mut sealed = [0u8; 128];
+        let mut sealed_len: CK_ULONG = 128;
+        assert_eq!(
+            call!(C_Encrypt(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                sealed.as_mut_ptr(),
+                &mut sealed_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(call!(C_DecryptInit(session, &mut rsa, rsa_private)), CKR_OK);
+        let mut out = [0u8; 128];
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &sealed, Some(&mut out), 128).0,
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(
+            decrypt_dual(C_DecryptVerifyUpdate, session, &sealed, Some(&mut out), 128).0,
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        let mut opened_len: CK_ULONG = 128;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                sealed.as_mut_ptr(),
+                sealed_len,
+                out.as_mut_ptr(),
+                &mut opened_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(&out[..opened_len as usize], &data);
+        // Beside a digest, it is refused as `C_DecryptUpdate` would be, and both end.
+        assert_eq!(call!(C_DecryptInit(session, &mut rsa, rsa_private)), CKR_OK);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        out = [0u8; 128];
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &sealed, Some(&mut out), 128).0,
+            CKR_FUNCTION_NOT_SUPPORTED
+        );
+        assert_eq!(out, [0u8; 128], "no plaintext came out");
+        assert_eq!(digest_final(session), Err(CKR_OPERATION_NOT_INITIALIZED));
+        opened_len = 128;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                sealed.as_mut_ptr(),
+                sealed_len,
+                out.as_mut_ptr(),
+                &mut opened_len
+            )),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        // A single-part-only verification (raw RSA PKCS #1) takes no update: no plaintext
+        // leaves the AES decryption.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        assert_eq!(call!(C_VerifyInit(session, &mut rsa, rsa_public)), CKR_OK);
+        plain = [0u8; 16];
+        assert_eq!(
+            decrypt_dual(C_DecryptVerifyUpdate, session, &data, Some(&mut plain), 16).0,
+            CKR_FUNCTION_NOT_SUPPORTED
+        );
+        assert_eq!(plain, [0u8; 16], "no plaintext came out");
+
+        // A plaintext held back by C_DecryptUpdate is not handed out undigested by
+        // C_DecryptDigestUpdate (nor was it digested): the call is refused, and both end.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        plain_len = 1;
+        assert_eq!(
+            call!(C_DecryptUpdate(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                plain.as_mut_ptr(),
+                &mut plain_len
+            )),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        plain = [0u8; 16];
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut plain), 16).0,
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(plain, [0u8; 16], "the held plaintext did not come out");
+        assert_eq!(digest_final(session), Err(CKR_OPERATION_NOT_INITIALIZED));
+        // The other way: one held by C_DecryptDigestUpdate (and digested) is not fetched by
+        // C_DecryptUpdate.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut plain), 1),
+            (CKR_BUFFER_TOO_SMALL, 16)
+        );
+        plain_len = 16;
+        assert_eq!(
+            call!(C_DecryptUpdate(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                plain.as_mut_ptr(),
+                &mut plain_len
+            )),
+            CKR_ARGUMENTS_BAD
+        );
+        assert_eq!(plain, [0u8; 16], "the held plaintext did not come out");
+        // It was digested once, when it was computed; the digest is still active.
+        assert_eq!(digest_final(session), Ok(sha256(session, &opened)));
+        // The same call through the same function fetches it, digested once.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut plain), 1),
+            (CKR_BUFFER_TOO_SMALL, 16)
+        );
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut plain), 16),
+            (CKR_OK, 16)
+        );
+        assert_eq!(plain, opened);
+        assert_eq!(digest_final(session), Ok(sha256(session, &opened)));
+        assert_eq!(call!(C_Finalize(null_mut())), CKR_OK);
+    }
+);
+
+scenario!(
     get_attribute_value_refuses_buffers_that_overlap_its_template,
     scenario_overlap,
     {
@@ -1377,6 +1741,69 @@ scenario!(
             CKR_ARGUMENTS_BAD
         );
         assert_eq!(plain[0].type_, CKA_VALUE_LEN);
+        // Only what is written counts: the buffer of an attribute the key lacks, the unused
+        // tail of a value's buffer and of a nested array may overlap other buffers.
+        let mut shared = [0u8; 2 * size_of::<CK_ULONG>()];
+        let base = shared.as_mut_ptr();
+        let mut nested = [CK_ATTRIBUTE {
+            type_: 0,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        }; 3];
+        let mut kind: CK_ULONG = 0;
+        nested[0] = attr(CKA_KEY_TYPE, &mut kind);
+        // Spare nested entries over which the key length is written.
+        let spare = nested[1..].as_mut_ptr().cast::<u8>();
+        let mut template = [
+            // The key has no modulus: nothing is written through this buffer.
+            CK_ATTRIBUTE {
+                type_: CKA_MODULUS,
+                pValue: base.cast(),
+                ulValueLen: shared.len() as CK_ULONG,
+            },
+            // Two CK_ULONGs of room, one written.
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE_LEN,
+                pValue: base.cast(),
+                ulValueLen: shared.len() as CK_ULONG,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_WRAP_TEMPLATE,
+                pValue: nested.as_mut_ptr().cast(),
+                ulValueLen: size_of_val(&nested) as CK_ULONG,
+            },
+            // The class goes into the spare half of the key length's buffer.
+            CK_ATTRIBUTE {
+                type_: CKA_CLASS,
+                // SAFETY: within `shared`.
+                pValue: unsafe { base.add(size_of::<CK_ULONG>()) }.cast(),
+                ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+            },
+            // The key type again, into the nested array's spare entries.
+            CK_ATTRIBUTE {
+                type_: CKA_KEY_TYPE,
+                pValue: spare.cast(),
+                ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+            },
+        ];
+        assert_eq!(
+            call!(C_GetAttributeValue(session, key, template.as_mut_ptr(), 5)),
+            CKR_ATTRIBUTE_TYPE_INVALID
+        );
+        assert_eq!(template[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+        let read = |at: usize| {
+            CK_ULONG::from_ne_bytes(shared[at..at + size_of::<CK_ULONG>()].try_into().unwrap())
+        };
+        assert_eq!(read(0), 32);
+        assert_eq!(read(size_of::<CK_ULONG>()), CKO_SECRET_KEY);
+        assert_eq!(
+            template[2].ulValueLen,
+            size_of::<CK_ATTRIBUTE>() as CK_ULONG
+        );
+        assert_eq!(kind, CKK_AES);
+        // SAFETY: `spare` points into `nested`, which lives on.
+        let again = unsafe { std::ptr::read_unaligned(spare.cast::<CK_ULONG>()) };
+        assert_eq!(again, CKK_AES);
         // Disjoint buffers read as before.
         let mut kind: CK_ULONG = 0;
         let mut nested = [attr(CKA_KEY_TYPE, &mut kind)];

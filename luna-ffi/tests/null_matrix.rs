@@ -683,19 +683,26 @@ struct Keys {
     cbc_pad: Vec<u8>,
     /// `DATA` signed with recovery (RSA PKCS #1 v1.5).
     recoverable: Vec<u8>,
+    /// The HMAC-SHA256 of `DATA` under `hmac`.
+    tag: Vec<u8>,
 }
 
 type Setup = fn(&Keys, CK_SESSION_HANDLE);
 type Fill = fn(&Keys, CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG) -> CK_RV;
+type Finish = fn(&Keys, CK_SESSION_HANDLE) -> Vec<u8>;
 
 /// One function with an output buffer: the operation it needs, the call, the buffer's unit
-/// (bytes, or `CK_ULONG`s for the lists), and whether the call ends its operation.
+/// (bytes, or `CK_ULONG`s for the lists), whether the call ends its operation, and for a
+/// dual-function call how its other half (digest, signing, verification) is finished: what
+/// that gives after the exact call must be what it gives after one ample call, so the
+/// length query and the short calls before gave it nothing.
 struct Output {
     name: &'static str,
     setup: Setup,
     fill: Fill,
     unit: usize,
     ends: bool,
+    other_half: Option<Finish>,
 }
 
 impl Output {
@@ -750,6 +757,13 @@ fn outputs() -> Vec<Output> {
                 },
                 unit: $unit,
                 ends: $ends,
+                other_half: None,
+            }
+        };
+        ($name:ident, $unit:expr, $ends:expr, |$k:ident, $s:ident| $setup:expr, |$o:ident, $l:ident| $fill:expr, then $finish:expr) => {
+            Output {
+                other_half: Some($finish),
+                ..output!($name, $unit, $ends, |$k, $s| $setup, |$o, $l| $fill)
             }
         };
     }
@@ -906,7 +920,8 @@ fn outputs() -> Vec<Output> {
             |o, l| {
                 let (d, n) = input(DATA);
                 call!(C_DigestEncryptUpdate(s, d, n, o, l))
-            }
+            },
+            then digest_final
         ),
         output!(
             C_DecryptDigestUpdate,
@@ -919,7 +934,8 @@ fn outputs() -> Vec<Output> {
             |o, l| {
                 let (d, n) = input(&k.ecb);
                 call!(C_DecryptDigestUpdate(s, d, n, o, l))
-            }
+            },
+            then digest_final
         ),
         output!(
             C_SignEncryptUpdate,
@@ -932,7 +948,8 @@ fn outputs() -> Vec<Output> {
             |o, l| {
                 let (d, n) = input(DATA);
                 call!(C_SignEncryptUpdate(s, d, n, o, l))
-            }
+            },
+            then sign_final
         ),
         output!(
             C_DecryptVerifyUpdate,
@@ -945,7 +962,8 @@ fn outputs() -> Vec<Output> {
             |o, l| {
                 let (d, n) = input(&k.ecb);
                 call!(C_DecryptVerifyUpdate(s, d, n, o, l))
-            }
+            },
+            then verify_final
         ),
         output!(C_WrapKey, 1, false, |k, s| (), |o, l| {
             let mut m = mech(CKM_AES_KEY_WRAP, &[]);
@@ -954,8 +972,42 @@ fn outputs() -> Vec<Output> {
     ]
 }
 
+/// The other half of a dual call finished: the digest.
+fn digest_final(_: &Keys, s: CK_SESSION_HANDLE) -> Vec<u8> {
+    let mut out = [0u8; 32];
+    let mut len: CK_ULONG = 32;
+    ok(
+        call!(C_DigestFinal(s, out.as_mut_ptr(), &mut len)),
+        "C_DigestFinal",
+    );
+    out[..len as usize].to_vec()
+}
+
+/// The other half of a dual call finished: the signature.
+fn sign_final(_: &Keys, s: CK_SESSION_HANDLE) -> Vec<u8> {
+    let mut out = [0u8; 64];
+    let mut len: CK_ULONG = 64;
+    ok(
+        call!(C_SignFinal(s, out.as_mut_ptr(), &mut len)),
+        "C_SignFinal",
+    );
+    out[..len as usize].to_vec()
+}
+
+/// The other half of a dual call finished: the verification of `DATA`'s tag, as its return
+/// value.
+fn verify_final(k: &Keys, s: CK_SESSION_HANDLE) -> Vec<u8> {
+    let (tag, len) = input(&k.tag);
+    call!(C_VerifyFinal(s, tag, len)).to_ne_bytes().to_vec()
+}
+
 /// One call with ample room in a fresh session: what the exact-length call must give.
 fn ample(keys: &Keys, output: &Output) -> Vec<u8> {
+    reference(keys, output).0
+}
+
+/// One call with ample room in a fresh session, and what its other half then finishes with.
+fn reference(keys: &Keys, output: &Output) -> (Vec<u8>, Option<Vec<u8>>) {
     let session = open_rw();
     (output.setup)(keys, session);
     let mut buffer = vec![0u64; 512];
@@ -964,15 +1016,16 @@ fn ample(keys: &Keys, output: &Output) -> Vec<u8> {
         (output.fill)(keys, session, buffer.as_mut_ptr().cast(), &mut len),
         output.name,
     );
+    let finished = output.other_half.map(|finish| finish(keys, session));
     ok(call!(C_CloseSession(session)), "C_CloseSession");
     let bytes: Vec<u8> = buffer.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    bytes[..len as usize * output.unit].to_vec()
+    (bytes[..len as usize * output.unit].to_vec(), finished)
 }
 
 /// Drives `output` through NULL, one unit short, empty and exact; the departures from the
 /// rules, if any.
 fn short_calls(keys: &Keys, output: &Output) -> Vec<String> {
-    let reference = ample(keys, output);
+    let (reference, finished) = reference(keys, output);
     let needed = (reference.len() / output.unit) as CK_ULONG;
     let name = output.name;
     let mut wrong = Vec::new();
@@ -1018,6 +1071,14 @@ fn short_calls(keys: &Keys, output: &Output) -> Vec<String> {
         let rv = (output.fill)(keys, session, out, &mut len);
         if rv != CKR_OPERATION_NOT_INITIALIZED {
             wrong.push(format!("{name} after the exact call: 0x{rv:X}"));
+        }
+    }
+    if let Some(finish) = output.other_half {
+        let found = finish(keys, session);
+        if Some(&found) != finished.as_ref() {
+            wrong.push(format!(
+                "{name}: its other half finished with {found:02X?}, not {finished:02X?}"
+            ));
         }
     }
     ok(call!(C_CloseSession(session)), "C_CloseSession");
@@ -1080,11 +1141,13 @@ scenario!(
             ecb: Vec::new(),
             cbc_pad: Vec::new(),
             recoverable: Vec::new(),
+            tag: Vec::new(),
         };
         let by_name = |name: &str| outputs.iter().find(|o| o.name == name).unwrap();
         keys.ecb = ample(&keys, by_name("C_Encrypt"));
         keys.cbc_pad = ample(&keys, by_name("C_EncryptFinal"));
         keys.recoverable = ample(&keys, by_name("C_SignRecover"));
+        keys.tag = ample(&keys, by_name("C_SignFinal"));
         assert_eq!(keys.ecb.len(), 16);
         assert_eq!(keys.cbc_pad.len(), 16);
         assert_eq!(keys.recoverable.len(), 128);
@@ -1093,6 +1156,39 @@ scenario!(
         assert_eq!(ample(&keys, by_name("C_Decrypt")), DATA);
         assert_eq!(ample(&keys, by_name("C_DecryptFinal")), DATA[..5]);
         assert_eq!(ample(&keys, by_name("C_VerifyRecover")), DATA);
+        // The dual calls' other halves: the reference finishes as the plain calls do (the
+        // verification accepts `DATA`'s tag), so a departure below is the short calls' doing.
+        let scratch = open_rw();
+        digest_init(scratch);
+        let (d, n) = input(DATA);
+        let mut digest = [0u8; 32];
+        let mut digest_len: CK_ULONG = 32;
+        ok(
+            call!(C_Digest(
+                scratch,
+                d,
+                n,
+                digest.as_mut_ptr(),
+                &mut digest_len
+            )),
+            "C_Digest",
+        );
+        ok(call!(C_CloseSession(scratch)), "C_CloseSession");
+        for name in ["C_DigestEncryptUpdate", "C_DecryptDigestUpdate"] {
+            assert_eq!(
+                reference(&keys, by_name(name)).1,
+                Some(digest.to_vec()),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            reference(&keys, by_name("C_SignEncryptUpdate")).1,
+            Some(keys.tag.clone())
+        );
+        assert_eq!(
+            reference(&keys, by_name("C_DecryptVerifyUpdate")).1,
+            Some(CKR_OK.to_ne_bytes().to_vec())
+        );
 
         let wrong: Vec<String> = outputs.iter().flat_map(|o| short_calls(&keys, o)).collect();
         assert!(wrong.is_empty(), "{wrong:#?}");

@@ -902,3 +902,141 @@ fn the_smk_clones_and_replaces_the_targets() {
     );
     assert_eq!(o.sim.smk(TARGET).unwrap().secret, source_smk.secret);
 }
+
+/// A template attribute's value inside the simulator: the canonical attribute list.
+fn nested(attributes: &[Attribute]) -> Vec<u8> {
+    cpv4_wire::AttributeList::new(
+        attributes
+            .iter()
+            .map(|a| cpv4_wire::Attribute {
+                ty: a.kind,
+                value: a.value(),
+            })
+            .collect(),
+    )
+    .unwrap()
+    .encode()
+}
+
+/// Register A81: the target checks what it inserts as an object it could hold as it is. Every
+/// kind of object the token makes passes that check unchanged: RSA (with per-use
+/// authentication), Ed25519 and P-384 pairs, DES3, a key with wrap and unwrap templates, a
+/// public key the Partition SO trusted, a certificate with real fields.
+#[test]
+fn every_kind_of_object_the_token_makes_clones_whole() {
+    let (_dir, sim) = fresh();
+    let token = || Attribute::bool(CKA_TOKEN, true);
+    let user = login(&sim, SOURCE, CKU_USER);
+    let trusted = sim
+        .create_object(
+            user,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attribute::bytes(CKA_VALUE, vec![5; 32]),
+                Attribute::bool(CKA_WRAP, true),
+                // Public, so the Partition SO sees it.
+                Attribute::bool(CKA_PRIVATE, false),
+                token(),
+            ],
+        )
+        .unwrap();
+    sim.logout(user).unwrap();
+    let so = login(&sim, SOURCE, CKU_SO);
+    sim.set_attribute_value(so, trusted, &[Attribute::bool(CKA_TRUSTED, true)])
+        .unwrap();
+    sim.logout(so).unwrap();
+    let source = login(&sim, SOURCE, CKU_USER);
+    let target = login(&sim, TARGET, CKU_USER);
+    let pair = |mechanism: &Mechanism, public: Vec<Attribute>, private: Vec<Attribute>| {
+        sim.generate_key_pair(source, mechanism, &public, &private)
+            .unwrap()
+    };
+    let (rsa_public, rsa_private) = pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        vec![Attribute::ulong(CKA_MODULUS_BITS, 1024), token()],
+        vec![Attribute::bool(CKA_ALWAYS_AUTHENTICATE, true), token()],
+    );
+    let (ed_public, ed_private) = pair(
+        &Mechanism::EdwardsKeyPairGen,
+        vec![
+            Attribute::bytes(CKA_EC_PARAMS, vec![0x06, 0x03, 0x2B, 0x65, 0x70]),
+            token(),
+        ],
+        vec![token()],
+    );
+    let (p384_public, p384_private) = pair(
+        &Mechanism::EcKeyPairGen,
+        vec![
+            Attribute::bytes(
+                CKA_EC_PARAMS,
+                vec![0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22],
+            ),
+            token(),
+        ],
+        vec![Attribute::bool(CKA_SENSITIVE, false), token()],
+    );
+    let des3 = sim
+        .generate_key(source, &Mechanism::Des3KeyGen, &[token()])
+        .unwrap();
+    let templated = sim
+        .generate_key(
+            source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 16),
+                Attribute::raw(
+                    CKA_WRAP_TEMPLATE,
+                    nested(&[Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]),
+                ),
+                Attribute::raw(
+                    CKA_UNWRAP_TEMPLATE,
+                    nested(&[Attribute::bool(CKA_SENSITIVE, true)]),
+                ),
+                token(),
+            ],
+        )
+        .unwrap();
+    // A real X.509 certificate: the default manufacturer root's.
+    let root_certificate = sim.manufacturer_roots().unwrap()[0]
+        .certificate_der()
+        .to_vec();
+    let certificate = sim
+        .create_object(
+            source,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::bytes(CKA_VALUE, root_certificate.clone()),
+                token(),
+            ],
+        )
+        .unwrap();
+    let objects = [
+        trusted,
+        rsa_public,
+        rsa_private,
+        ed_public,
+        ed_private,
+        p384_public,
+        p384_private,
+        des3,
+        templated,
+        certificate,
+    ];
+    let before: Vec<_> = objects
+        .iter()
+        .map(|o| all_attributes(&sim, source, *o))
+        .collect();
+    let clones = migrate(&sim, source, target, &objects);
+    for (original, clone) in before.iter().zip(&clones) {
+        assert_eq!(original, &all_attributes(&sim, target, *clone));
+    }
+    // The history came along: the generated keys are local, always sensitive where they are
+    // sensitive; the created one is neither.
+    let flag = |object, kind| read(&sim, target, object, kind);
+    assert_eq!(flag(clones[2], CKA_LOCAL), vec![1]);
+    assert_eq!(flag(clones[0], CKA_LOCAL), vec![0]);
+    assert_eq!(flag(clones[6], CKA_ALWAYS_SENSITIVE), vec![0]);
+    assert_eq!(flag(clones[2], CKA_ALWAYS_SENSITIVE), vec![1]);
+}

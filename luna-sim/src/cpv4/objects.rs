@@ -367,6 +367,10 @@ impl Simulator {
             if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
                 return Ok(CKR_ACTION_PROHIBITED);
             }
+            // An object this token could not hold as it is is refused whole (register A81).
+            if crate::token::objects::check_cloned(&attrs).is_err() {
+                return Ok(CKR_CPV4_MSG_ERROR);
+            }
             view.require_writer(attrs.is(CKA_TOKEN))?;
             let ouid = attrs.get(CKA_OUID).unwrap_or_default().to_vec();
             if ouid.is_empty()

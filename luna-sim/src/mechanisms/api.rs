@@ -1012,6 +1012,46 @@ impl Simulator {
         Ok(hash.finish())
     }
 
+    /// Checks, moving nothing, that update calls of each of `kinds` could run on `session`: an
+    /// operation of each kind is active (for a signing or verification, of the plain sort, not
+    /// a recover one), and each takes updates. The dual-function calls look at both of their
+    /// halves with this before either moves, so neither a missing half nor a single-part-only
+    /// one is found after the other half has taken the data; a missing one is reported before
+    /// a single-part-only one (register A76).
+    ///
+    /// # Errors
+    ///
+    /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (an operation is
+    /// single-part only: RSA encryption, `CKM_ECDSA`, EdDSA, raw RSA signatures).
+    pub fn check_updates(&self, session: SessionHandle, kinds: &[OperationKind]) -> SimResult<()> {
+        let mut inner = self.lock();
+        let mut single_part_only = false;
+        for &kind in kinds {
+            single_part_only |= match kind {
+                Kind::Encrypt | Kind::Decrypt => inner
+                    .cipher_slot(session, kind)?
+                    .as_ref()
+                    .ok_or(SimError::OperationNotInitialized)?
+                    .single_part_only(),
+                Kind::Sign | Kind::Verify => {
+                    inner.sign_op(session, kind, false)?.single_part_only()
+                }
+                Kind::Digest => {
+                    inner
+                        .ops(session)?
+                        .digest
+                        .as_ref()
+                        .ok_or(SimError::OperationNotInitialized)?;
+                    false
+                }
+            };
+        }
+        if single_part_only {
+            return Err(SimError::FunctionNotSupported);
+        }
+        Ok(())
+    }
+
     /// Ends the operation of `kind` on `session`, if one is active: PKCS#11 ends an operation on
     /// any error but `CKR_BUFFER_TOO_SMALL`, and the C module calls this for the errors it finds
     /// itself (a NULL pointer, say) before the simulator sees the call.

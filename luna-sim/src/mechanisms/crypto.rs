@@ -260,22 +260,28 @@ impl SignOp {
         }
     }
 
+    /// Whether the operation has no update calls: `CKM_ECDSA`, EdDSA and the RSA signatures
+    /// without a hash sign or verify their data in one call.
+    pub(crate) const fn single_part_only(&self) -> bool {
+        matches!(
+            self,
+            Self::EcdsaSign(_)
+                | Self::EcdsaVerify(_)
+                | Self::EddsaSign(_)
+                | Self::EddsaVerify(_)
+                | Self::RsaSign { hasher: None, .. }
+                | Self::RsaVerify { hasher: None, .. }
+        )
+    }
+
     pub(crate) fn update(&mut self, data: &[u8]) -> SimResult<()> {
         match self {
-            Self::EcdsaSign(_)
-            | Self::EcdsaVerify(_)
-            | Self::EddsaSign(_)
-            | Self::EddsaVerify(_)
-            | Self::RsaSign { hasher: None, .. }
-            | Self::RsaVerify { hasher: None, .. } => Err(SimError::FunctionNotSupported),
             Self::RsaSignRecover { .. } | Self::RsaVerifyRecover { .. } => {
                 Err(SimError::OperationNotInitialized)
             }
-            Self::EcdsaHashSign(_, hash) | Self::EcdsaHashVerify(_, hash) => {
-                hash.update(data);
-                Ok(())
-            }
-            Self::RsaSign {
+            Self::EcdsaHashSign(_, hash)
+            | Self::EcdsaHashVerify(_, hash)
+            | Self::RsaSign {
                 hasher: Some(hash), ..
             }
             | Self::RsaVerify {
@@ -288,6 +294,8 @@ impl SignOp {
                 mac.update(data);
                 Ok(())
             }
+            // What is left is single-part only (`single_part_only`).
+            _ => Err(SimError::FunctionNotSupported),
         }
     }
 

@@ -34,6 +34,10 @@ pub(crate) enum Origin {
     Unwrapped,
     /// `C_DeriveKey`: computed on the token from a base key (not local, PKCS#11 says).
     Derived,
+    /// `CA_Insert`: a CPv4 clone of an object of another partition of the domain, arriving
+    /// whole: its history (`CKA_LOCAL`, `CKA_KEY_GEN_MECHANISM`, `CKA_ALWAYS_SENSITIVE`,
+    /// `CKA_NEVER_EXTRACTABLE`) is the source's, as far as the key can have it.
+    Cloned,
 }
 
 const COMMON: &[CkAttributeType] = &[
@@ -221,8 +225,9 @@ pub(crate) fn build_object(
         }
     }
     check_values(&attrs)?;
-    // Only the Partition SO sets CKA_TRUSTED, on an existing object (register A77).
-    if attrs.is(CKA_TRUSTED) {
+    // Only the Partition SO sets CKA_TRUSTED, on an existing object (register A77); a clone
+    // keeps what the source's SO set.
+    if attrs.is(CKA_TRUSTED) && origin != Origin::Cloned {
         return Err(SimError::AttributeReadOnly(CKA_TRUSTED));
     }
     attrs.default_bool(CKA_TOKEN, false);
@@ -265,6 +270,34 @@ pub(crate) fn build_object(
         _ => return Err(SimError::AttributeValueInvalid(CKA_CLASS)),
     }
     Ok(attrs)
+}
+
+/// Checks an object a CPv4 peer sent (`CA_Insert`): it must be one this token could hold as
+/// it is. Each value has its attribute's form and belongs to the object's class and key type,
+/// the OUID has its length, and building the object again changes nothing (key material that
+/// is a key, consistent lengths and templates, derived values that match, a history the key
+/// can have). A peer of the domain is trusted with the objects it clones, not with their
+/// encoding: an object this token would not have made could fail later, or be reported as
+/// store damage (register A81).
+///
+/// # Errors
+///
+/// The error building the object gives, or `CKR_TEMPLATE_INCONSISTENT`.
+pub(crate) fn check_cloned(attrs: &AttrMap) -> SimResult<()> {
+    for (kind, value) in attrs.iter() {
+        Attribute::raw(kind, value.to_vec()).check_form()?;
+    }
+    if attrs
+        .get(CKA_OUID)
+        .is_none_or(|ouid| ouid.len() != OUID_LEN)
+    {
+        return Err(SimError::AttributeValueInvalid(CKA_OUID));
+    }
+    let rebuilt = build_object(attrs.clone(), &[], Origin::Cloned)?;
+    if rebuilt != *attrs {
+        return Err(SimError::TemplateInconsistent);
+    }
+    Ok(())
 }
 
 /// Checks the values PKCS#11 gives a form: dates (`CK_DATE`: empty, or `YYYYMMDD` with a month
@@ -430,11 +463,19 @@ fn key_common(attrs: &mut AttrMap, origin: Origin) {
         }
     }
     attrs.default_bool(CKA_DERIVE, false);
-    attrs.set_bool(CKA_LOCAL, matches!(origin, Origin::Generated(_)));
-    let mechanism = match origin {
-        Origin::Generated(mechanism) => mechanism,
-        Origin::Created | Origin::Unwrapped | Origin::Derived => CK_UNAVAILABLE_INFORMATION,
+    let (local, mechanism) = match origin {
+        Origin::Generated(mechanism) => (true, mechanism),
+        Origin::Cloned => (
+            attrs.is(CKA_LOCAL),
+            attrs
+                .ulong(CKA_KEY_GEN_MECHANISM)
+                .unwrap_or(CK_UNAVAILABLE_INFORMATION),
+        ),
+        Origin::Created | Origin::Unwrapped | Origin::Derived => {
+            (false, CK_UNAVAILABLE_INFORMATION)
+        }
     };
+    attrs.set_bool(CKA_LOCAL, local);
     attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mechanism);
 }
 
@@ -444,11 +485,19 @@ fn key_common(attrs: &mut AttrMap, origin: Origin) {
 fn key_history(attrs: &mut AttrMap, origin: Origin) {
     attrs.default_bool(CKA_SENSITIVE, true);
     attrs.default_bool(CKA_EXTRACTABLE, true);
-    let local = matches!(origin, Origin::Generated(_));
+    let (always, never) = match origin {
+        Origin::Generated(_) => (true, true),
+        // A clone was always sensitive if its source says so, but only while it still is.
+        Origin::Cloned => (
+            attrs.is(CKA_ALWAYS_SENSITIVE),
+            attrs.is(CKA_NEVER_EXTRACTABLE),
+        ),
+        Origin::Created | Origin::Unwrapped | Origin::Derived => (false, false),
+    };
     let sensitive = attrs.is(CKA_SENSITIVE);
     let extractable = attrs.is(CKA_EXTRACTABLE);
-    attrs.set_bool(CKA_ALWAYS_SENSITIVE, local && sensitive);
-    attrs.set_bool(CKA_NEVER_EXTRACTABLE, local && !extractable);
+    attrs.set_bool(CKA_ALWAYS_SENSITIVE, always && sensitive);
+    attrs.set_bool(CKA_NEVER_EXTRACTABLE, never && !extractable);
 }
 
 fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
@@ -790,5 +839,56 @@ mod tests {
             check_ec_params(&[0x30, 0x00]),
             Err(SimError::DomainParamsInvalid)
         );
+    }
+
+    /// Register A81: a clone must be an object this token could hold as it is.
+    #[test]
+    fn a_clone_is_refused_unless_building_it_again_changes_nothing() {
+        let mut good =
+            build_object(aes_template(true), &[], Origin::Generated(CKM_AES_KEY_GEN)).unwrap();
+        good.set(CKA_OUID, vec![9; OUID_LEN]);
+        assert_eq!(check_cloned(&good), Ok(()));
+        let changed = |change: &dyn Fn(&mut AttrMap)| {
+            let mut attrs = good.clone();
+            change(&mut attrs);
+            check_cloned(&attrs)
+        };
+        // Each a different check: the form of a value, the OUID, an attribute of another
+        // class, key material that is no key, a derived value that does not match, a history
+        // the key cannot have, a template that does not decode, a length that disagrees.
+        type Change = dyn Fn(&mut AttrMap);
+        let refusals: [(&str, &Change); 9] = [
+            ("a two-byte CK_BBOOL", &|a| a.set(CKA_SENSITIVE, vec![1, 1])),
+            ("a short OUID", &|a| a.set(CKA_OUID, vec![9; 3])),
+            ("no OUID", &|a| {
+                let mut without = AttrMap::new();
+                for (kind, value) in a.iter().filter(|(kind, _)| *kind != CKA_OUID) {
+                    without.set(kind, value.to_vec());
+                }
+                *a = without;
+            }),
+            ("a modulus on an AES key", &|a| {
+                a.set(CKA_MODULUS, vec![1; 8])
+            }),
+            ("a seven-byte AES key", &|a| {
+                a.set(CKA_VALUE, vec![7; 7]);
+                a.set_ulong(CKA_VALUE_LEN, 7);
+            }),
+            ("a check value of other bytes", &|a| {
+                a.set(CKA_CHECK_VALUE, vec![0; 3]);
+            }),
+            ("always sensitive, not sensitive", &|a| {
+                a.set_bool(CKA_SENSITIVE, false);
+            }),
+            ("a template that does not decode", &|a| {
+                a.set(CKA_WRAP_TEMPLATE, vec![0xFF; 5]);
+            }),
+            ("a length other than the value's", &|a| {
+                a.set_ulong(CKA_VALUE_LEN, 32);
+            }),
+        ];
+        for (what, change) in refusals {
+            assert!(changed(change).is_err(), "{what} was accepted");
+        }
     }
 }
