@@ -69,15 +69,20 @@ pub(crate) fn decrypt_step_then(
     then: impl FnOnce(&[u8]) -> FfiResult<()>,
 ) -> FfiResult<()> {
     let key = (session, OpKind::Decrypt);
-    let held = library.held().remove(&key);
+    let slot = library.sim.session_info(session)?.slot;
+    // Read with the removal, so a logout between here and a `hold` drops what is held.
+    let (held, seen) = {
+        let mut results = library.held();
+        (results.results.remove(&key), results.forgotten(slot))
+    };
     if let Some(held) = held {
         if held.call != call || held.fed != fed {
-            library.held().insert(key, held);
+            library.held().hold(key, held, seen);
             return Err(Error::ArgumentsBad);
         }
         let result = out.write(&held.output);
         if out.is_query() || result.is_err() {
-            library.held().insert(key, held);
+            library.held().hold(key, held, seen);
         }
         return result;
     }
@@ -99,16 +104,13 @@ pub(crate) fn decrypt_step_then(
     then(&output)?;
     match out.write(&output) {
         Err(Error::BufferTooSmall) => {
-            let slot = sim.session_info(session)?.slot;
-            library.held().insert(
-                key,
-                Held {
-                    slot,
-                    call,
-                    fed,
-                    output,
-                },
-            );
+            let held = Held {
+                slot,
+                call,
+                fed,
+                output,
+            };
+            library.held().hold(key, held, seen);
             Err(Error::BufferTooSmall)
         }
         other => other,
@@ -224,7 +226,11 @@ pub unsafe extern "C" fn C_DecryptInit(
         let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let mechanism = unsafe { mechanism::read(pMechanism) }?;
-        if library.held().contains_key(&(hSession, OpKind::Decrypt)) {
+        if library
+            .held()
+            .results
+            .contains_key(&(hSession, OpKind::Decrypt))
+        {
             return Err(Error::OperationActive);
         }
         Ok(library.sim.decrypt_init(hSession, &mechanism, hKey)?)

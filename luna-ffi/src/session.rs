@@ -1,7 +1,7 @@
 //! Sessions, login and PINs: `C_InitToken`, `C_InitPIN`, `C_SetPIN`, `C_OpenSession`,
 //! `C_CloseSession`, `C_CloseAllSessions`, `C_GetSessionInfo`, `C_Login`, `C_Logout`.
 
-use cpv4_wire::consts::{CKF_RW_SESSION, CKF_SERIAL_SESSION};
+use cpv4_wire::consts::{CKF_RW_SESSION, CKF_SERIAL_SESSION, CKU_CONTEXT_SPECIFIC};
 
 use crate::args;
 use crate::guard::{Error, entry};
@@ -180,18 +180,13 @@ pub unsafe extern "C" fn C_Login(
         let library = state::session(hSession)?;
         // SAFETY: forwarded from this function's contract.
         let pin = unsafe { args::slice(pPin.cast_const(), ulPinLen) }?;
-        let before = library.sim.session_info(hSession)?;
+        let slot = library.sim.session_info(hSession)?.slot;
         let result = library.sim.login(hSession, userType, pin);
-        if result.is_err() && before.role.is_some() {
-            // A context-specific PIN that locks logs the slot out: what was held back for
-            // its sessions (decrypted plaintext) goes with the login, as on `C_Logout`.
-            if library
-                .sim
-                .session_info(hSession)
-                .is_ok_and(|after| after.role.is_none())
-            {
-                library.forget_slot(before.slot);
-            }
+        if userType == CKU_CONTEXT_SPECIFIC && result == Err(luna_sim::SimError::PinLocked) {
+            // A context-specific PIN that locks logs the slot out (PKCS#11 5.6): what was held
+            // back for its sessions (decrypted plaintext) goes with the login, as on
+            // `C_Logout`.
+            library.forget_slot(slot);
         }
         Ok(result?)
     })

@@ -102,30 +102,59 @@ impl std::fmt::Debug for Held {
 pub(crate) struct Library {
     /// The simulator.
     pub(crate) sim: Simulator,
-    held: Mutex<HashMap<(SessionHandle, OpKind), Held>>,
+    held: Mutex<HeldResults>,
+}
+
+/// The results held back for the sessions (see the `cipher` module), and how often each
+/// slot's were forgotten: a result computed before a logout (or a locking context PIN) and
+/// stored after its slot was forgotten is dropped, not kept past the login it came from.
+#[derive(Debug, Default)]
+pub(crate) struct HeldResults {
+    /// The results, by session and operation.
+    pub(crate) results: HashMap<(SessionHandle, OpKind), Held>,
+    forgotten: HashMap<SlotId, u64>,
+}
+
+impl HeldResults {
+    /// How many times `slot`'s results were forgotten: read before computing a result, and
+    /// given to [`HeldResults::hold`] with it.
+    pub(crate) fn forgotten(&self, slot: SlotId) -> u64 {
+        self.forgotten.get(&slot).copied().unwrap_or(0)
+    }
+
+    /// Holds `held` for `key`, unless its slot was forgotten since `seen` was read (then
+    /// `held` is dropped, and wiped).
+    pub(crate) fn hold(&mut self, key: (SessionHandle, OpKind), held: Held, seen: u64) {
+        if self.forgotten(held.slot) == seen {
+            self.results.insert(key, held);
+        }
+    }
 }
 
 impl Library {
     fn new(sim: Simulator) -> Self {
         Self {
             sim,
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(HeldResults::default()),
         }
     }
 
     /// The held-back results.
-    pub(crate) fn held(&self) -> MutexGuard<'_, HashMap<(SessionHandle, OpKind), Held>> {
+    pub(crate) fn held(&self) -> MutexGuard<'_, HeldResults> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Forgets the held-back results of one session.
     pub(crate) fn forget_session(&self, session: SessionHandle) {
-        self.held().retain(|(s, _), _| *s != session);
+        self.held().results.retain(|(s, _), _| *s != session);
     }
 
-    /// Forgets the held-back results of every session of a slot.
+    /// Forgets the held-back results of every session of a slot, also those being computed
+    /// now (see [`HeldResults::hold`]).
     pub(crate) fn forget_slot(&self, slot: SlotId) {
-        self.held().retain(|_, held| held.slot != slot);
+        let mut held = self.held();
+        *held.forgotten.entry(slot).or_default() += 1;
+        held.results.retain(|_, held| held.slot != slot);
     }
 }
 
@@ -222,7 +251,7 @@ pub(crate) fn ending_on_error_of_sort(
         // The session may be gone (the error may say so): nothing is left to end then.
         let _ = library.sim.end_operation_of_sort(session, kind, recover);
         if kind == OperationKind::Decrypt {
-            library.held().remove(&(session, OpKind::Decrypt));
+            library.held().results.remove(&(session, OpKind::Decrypt));
         }
     }
     result
@@ -277,5 +306,35 @@ mod tests {
         assert!(!shown.contains("decrypted secret"), "{shown}");
         assert!(!shown.contains(bytes), "{shown}");
         assert!(shown.contains("20 bytes redacted"), "{shown}");
+    }
+
+    fn held(slot: SlotId) -> Held {
+        Held {
+            slot,
+            call: Call::Final,
+            fed: None,
+            output: Zeroizing::new(b"plaintext".to_vec()),
+        }
+    }
+
+    /// The race of a decryption with a logout on another thread, in the order that loses:
+    /// the plaintext is computed, the slot is logged out and forgotten, then the plaintext
+    /// would be held.
+    #[test]
+    fn a_result_computed_before_its_slot_was_forgotten_is_not_held() {
+        let home = tempfile::tempdir().unwrap();
+        let library = Library::new(Simulator::open(home.path()).unwrap());
+        let key = (7, OpKind::Decrypt);
+        let seen = library.held().forgotten(0);
+        library.forget_slot(0);
+        library.held().hold(key, held(0), seen);
+        assert!(library.held().results.is_empty());
+        // Read after the forgetting, it holds; another slot's logout changes nothing.
+        let seen = library.held().forgotten(0);
+        library.forget_slot(1);
+        library.held().hold(key, held(0), seen);
+        assert!(library.held().results.contains_key(&key));
+        library.forget_slot(0);
+        assert!(library.held().results.is_empty());
     }
 }

@@ -1012,6 +1012,31 @@ fn every_kind_of_object_the_token_makes_clones_whole() {
             ],
         )
         .unwrap();
+    // The same certificate with its subject and serial cleared after it was made: the token
+    // holds the empty fields as set (it fills them from the DER only when the object is made),
+    // and so must its clone.
+    let cleared = sim
+        .create_object(
+            source,
+            &[
+                Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::bytes(CKA_VALUE, root_certificate.clone()),
+                token(),
+            ],
+        )
+        .unwrap();
+    sim.set_attribute_value(
+        source,
+        cleared,
+        &[
+            Attribute::bytes(CKA_SUBJECT, Vec::new()),
+            Attribute::bytes(CKA_SERIAL_NUMBER, Vec::new()),
+        ],
+    )
+    .unwrap();
+    assert!(read(&sim, source, cleared, CKA_SUBJECT).is_empty());
+    assert!(!read(&sim, source, cleared, CKA_ISSUER).is_empty());
     let objects = [
         trusted,
         rsa_public,
@@ -1023,6 +1048,7 @@ fn every_kind_of_object_the_token_makes_clones_whole() {
         des3,
         templated,
         certificate,
+        cleared,
     ];
     let before: Vec<_> = objects
         .iter()
@@ -1039,4 +1065,10 @@ fn every_kind_of_object_the_token_makes_clones_whole() {
     assert_eq!(flag(clones[0], CKA_LOCAL), vec![0]);
     assert_eq!(flag(clones[6], CKA_ALWAYS_SENSITIVE), vec![0]);
     assert_eq!(flag(clones[2], CKA_ALWAYS_SENSITIVE), vec![1]);
+    assert!(flag(clones[10], CKA_SUBJECT).is_empty());
+    assert!(flag(clones[10], CKA_SERIAL_NUMBER).is_empty());
+    assert_eq!(
+        flag(clones[9], CKA_SUBJECT),
+        read(&sim, source, certificate, CKA_SUBJECT)
+    );
 }

@@ -257,7 +257,11 @@ pub(crate) fn build_object(
                 return Err(SimError::TemplateIncomplete(CKA_VALUE));
             }
             attrs.default_bool(CKA_TRUSTED, false);
-            certificate_fields(&mut attrs);
+            // A clone carries the fields as its source held them: set, or cleared, by
+            // `C_SetAttributeValue`, which does not fill them again.
+            if origin != Origin::Cloned {
+                certificate_fields(&mut attrs);
+            }
             for kind in [CKA_SUBJECT, CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER] {
                 if !attrs.contains(kind) {
                     attrs.set(kind, Vec::new());
