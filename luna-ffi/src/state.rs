@@ -254,7 +254,29 @@ pub(crate) fn ending_on_error_of_sort(
             library.held().results.remove(&(session, OpKind::Decrypt));
         }
     }
+    if kind != OperationKind::Decrypt {
+        drop_what_was_fed_to_an_ended(library, session, kind);
+    }
     result
+}
+
+/// A plaintext held back by `C_DecryptDigestUpdate` or `C_DecryptVerifyUpdate` was fed to the
+/// digest or verification of `kind` when it was computed. Once that operation has ended
+/// (finished or failed), fetching the plaintext would hand out data the operation after it
+/// never saw: it goes, with its decryption, so the loss is reported
+/// (`CKR_OPERATION_NOT_INITIALIZED`) rather than silent (register A76).
+fn drop_what_was_fed_to_an_ended(library: &Library, session: SessionHandle, kind: OperationKind) {
+    let key = (session, OpKind::Decrypt);
+    let fed_here = library
+        .held()
+        .results
+        .get(&key)
+        .is_some_and(|held| held.fed == Some(kind));
+    if fed_here && library.sim.check_updates(session, &[kind]).is_err() {
+        library.held().results.remove(&key);
+        // The session may be gone: nothing is left to end then.
+        let _ = library.sim.end_operation(session, OperationKind::Decrypt);
+    }
 }
 
 /// Opens the simulator home (`LUNA_SIM_HOME`, else the default home) unless initialized.

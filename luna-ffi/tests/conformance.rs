@@ -1468,6 +1468,52 @@ fn decrypt_dual(
 }
 
 scenario!(
+    a_held_plaintext_goes_with_the_digest_it_was_fed_to,
+    scenario_held_fed_ends,
+    {
+        assert_eq!(call!(C_Initialize(null_mut())), CKR_OK);
+        let session = open(0);
+        assert_eq!(login(session, common::CO_PIN), CKR_OK);
+        let aes = aes_key(session);
+        let (mut sha, mut ecb) = (mechanism(CKM_SHA256), mechanism(CKM_AES_ECB));
+        let data = *b"sixteen bytes in";
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        // Too short: the plaintext is held back, and was digested once.
+        let mut short = [0u8; 4];
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut short), 4).0,
+            CKR_BUFFER_TOO_SMALL
+        );
+        let first = digest_final(session).unwrap();
+        // A new digest does not get the held plaintext handed out past it: the plaintext
+        // went with the digest it was fed to, and so did its decryption.
+        assert_eq!(call!(C_DigestInit(session, &mut sha)), CKR_OK);
+        let mut out = [0u8; 16];
+        assert_eq!(
+            decrypt_dual(C_DecryptDigestUpdate, session, &data, Some(&mut out), 16).0,
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(out, [0u8; 16]);
+        assert_eq!(digest_final(session).unwrap(), sha256(session, b""));
+        // The first digest was of the plaintext; a new decryption may begin.
+        assert_eq!(call!(C_DecryptInit(session, &mut ecb, aes)), CKR_OK);
+        let mut plain_len: CK_ULONG = 16;
+        assert_eq!(
+            call!(C_Decrypt(
+                session,
+                data.as_ptr().cast_mut(),
+                16,
+                out.as_mut_ptr(),
+                &mut plain_len
+            )),
+            CKR_OK
+        );
+        assert_eq!(first, sha256(session, &out));
+    }
+);
+
+scenario!(
     dual_calls_look_at_both_halves_before_either_moves,
     scenario_dual_halves,
     {

@@ -1001,8 +1001,8 @@ fn every_kind_of_object_the_token_makes_clones_whole() {
     let root_certificate = sim.manufacturer_roots().unwrap()[0]
         .certificate_der()
         .to_vec();
-    let certificate = sim
-        .create_object(
+    let make_certificate = || {
+        sim.create_object(
             source,
             &[
                 Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
@@ -1011,21 +1011,13 @@ fn every_kind_of_object_the_token_makes_clones_whole() {
                 token(),
             ],
         )
-        .unwrap();
+        .unwrap()
+    };
+    let certificate = make_certificate();
     // The same certificate with its subject and serial cleared after it was made: the token
     // holds the empty fields as set (it fills them from the DER only when the object is made),
     // and so must its clone.
-    let cleared = sim
-        .create_object(
-            source,
-            &[
-                Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
-                Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
-                Attribute::bytes(CKA_VALUE, root_certificate.clone()),
-                token(),
-            ],
-        )
-        .unwrap();
+    let cleared = make_certificate();
     sim.set_attribute_value(
         source,
         cleared,
