@@ -257,6 +257,8 @@ pub(crate) fn build_object(
                 return Err(SimError::TemplateIncomplete(CKA_VALUE));
             }
             attrs.default_bool(CKA_TRUSTED, false);
+            // This token gives a certificate no check value (register A81).
+            attrs.remove(CKA_CHECK_VALUE);
             // A clone carries the fields as its source held them: set, or cleared, by
             // `C_SetAttributeValue`, which does not fill them again.
             if origin != Origin::Cloned {
@@ -469,18 +471,40 @@ fn key_common(attrs: &mut AttrMap, origin: Origin) {
     attrs.default_bool(CKA_DERIVE, false);
     let (local, mechanism) = match origin {
         Origin::Generated(mechanism) => (true, mechanism),
-        Origin::Cloned => (
-            attrs.is(CKA_LOCAL),
-            attrs
-                .ulong(CKA_KEY_GEN_MECHANISM)
-                .unwrap_or(CK_UNAVAILABLE_INFORMATION),
-        ),
+        // A clone is local only as a key this token generates is: with the mechanism that
+        // generates its key type here (register A81).
+        Origin::Cloned => match attrs.ulong(CKA_KEY_GEN_MECHANISM) {
+            Some(mechanism)
+                if attrs.is(CKA_LOCAL)
+                    && attrs.ulong(CKA_KEY_TYPE).and_then(generation_mechanism)
+                        == Some(mechanism) =>
+            {
+                (true, mechanism)
+            }
+            _ => (false, CK_UNAVAILABLE_INFORMATION),
+        },
         Origin::Created | Origin::Unwrapped | Origin::Derived => {
             (false, CK_UNAVAILABLE_INFORMATION)
         }
     };
     attrs.set_bool(CKA_LOCAL, local);
     attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mechanism);
+}
+
+/// The mechanism that generates keys of `key_type` on this token (`C_GenerateKey`,
+/// `C_GenerateKeyPair`): the only `CKA_KEY_GEN_MECHANISM` a local key of the type has.
+fn generation_mechanism(key_type: CkKeyType) -> Option<CkMechanismType> {
+    Some(match key_type {
+        CKK_AES => CKM_AES_KEY_GEN,
+        CKK_GENERIC_SECRET => CKM_GENERIC_SECRET_KEY_GEN,
+        CKK_DES => CKM_DES_KEY_GEN,
+        CKK_DES2 => CKM_DES2_KEY_GEN,
+        CKK_DES3 => CKM_DES3_KEY_GEN,
+        CKK_RSA => CKM_RSA_PKCS_KEY_PAIR_GEN,
+        CKK_EC => CKM_EC_KEY_PAIR_GEN,
+        CKK_EC_EDWARDS => CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        _ => return None,
+    })
 }
 
 /// Sets `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` for a new key: true only for a key
@@ -491,11 +515,15 @@ fn key_history(attrs: &mut AttrMap, origin: Origin) {
     attrs.default_bool(CKA_EXTRACTABLE, true);
     let (always, never) = match origin {
         Origin::Generated(_) => (true, true),
-        // A clone was always sensitive if its source says so, but only while it still is.
-        Origin::Cloned => (
-            attrs.is(CKA_ALWAYS_SENSITIVE),
-            attrs.is(CKA_NEVER_EXTRACTABLE),
-        ),
+        // A clone was always sensitive if its source says so, but only while it still is, and
+        // only if generated or, a secret key, derived from a key that was (C_DeriveKey).
+        Origin::Cloned => {
+            let could = attrs.is(CKA_LOCAL) || attrs.ulong(CKA_CLASS) == Some(CKO_SECRET_KEY);
+            (
+                could && attrs.is(CKA_ALWAYS_SENSITIVE),
+                could && attrs.is(CKA_NEVER_EXTRACTABLE),
+            )
+        }
         Origin::Created | Origin::Unwrapped | Origin::Derived => (false, false),
     };
     let sensitive = attrs.is(CKA_SENSITIVE);
@@ -531,6 +559,8 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
             if len == 0 || len > max {
                 return Err(SimError::AttributeValueInvalid(CKA_VALUE));
             }
+            // Nor a generic secret a check value (register A81).
+            attrs.remove(CKA_CHECK_VALUE);
         }
         _ => return Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
     }
@@ -893,6 +923,84 @@ mod tests {
         ];
         for (what, change) in refusals {
             assert!(changed(change).is_err(), "{what} was accepted");
+        }
+    }
+
+    /// A clone's history is one this token makes: local exactly when it names the mechanism
+    /// that generates its key type here; always sensitive or never extractable only if local
+    /// or, a secret key, derived; no check value where the token computes none (A81).
+    #[test]
+    fn a_clone_has_a_history_only_this_token_could_have_given_it() {
+        let cloned = |mut attrs: AttrMap| {
+            attrs.set(CKA_OUID, vec![9; OUID_LEN]);
+            attrs
+        };
+        let generated = cloned(
+            build_object(aes_template(true), &[], Origin::Generated(CKM_AES_KEY_GEN)).unwrap(),
+        );
+        let mut ec = AttrMap::from_template(&[
+            Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_EC),
+            Attribute::bytes(CKA_EC_PARAMS, P256_EC_PARAMS.to_vec()),
+            Attribute::bool(CKA_EXTRACTABLE, false),
+        ])
+        .unwrap();
+        let mut scalar = vec![0; 32];
+        scalar[31] = 7;
+        ec.set(CKA_VALUE, scalar);
+        let private =
+            cloned(build_object(ec.clone(), &[], Origin::Generated(CKM_EC_KEY_PAIR_GEN)).unwrap());
+        let unwrapped = cloned(build_object(ec, &[], Origin::Unwrapped).unwrap());
+        let mut derived = cloned(build_object(aes_template(true), &[], Origin::Derived).unwrap());
+        derived.set_bool(CKA_ALWAYS_SENSITIVE, true);
+        let mut generic = aes_template(true);
+        generic.set_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET);
+        let generic = cloned(build_object(generic, &[], Origin::Created).unwrap());
+        for (what, attrs) in [
+            ("a generated key", &generated),
+            ("a generated private key", &private),
+            ("an unwrapped private key", &unwrapped),
+            ("a derived key always sensitive", &derived),
+            ("a generic secret", &generic),
+        ] {
+            assert_eq!(check_cloned(attrs), Ok(()), "{what} was refused");
+        }
+        type Change = dyn Fn(&mut AttrMap);
+        let refusals: [(&str, &AttrMap, &Change); 7] = [
+            ("local, no generation mechanism", &generated, &|a| {
+                a.set_ulong(CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
+            }),
+            ("a generation mechanism, not local", &generated, &|a| {
+                a.set_bool(CKA_LOCAL, false);
+            }),
+            ("a mechanism that makes no AES key", &generated, &|a| {
+                a.set_ulong(CKA_KEY_GEN_MECHANISM, CKM_GENERIC_SECRET_KEY_GEN);
+            }),
+            (
+                "a private key never extractable, not local",
+                &unwrapped,
+                &|a| {
+                    a.set_bool(CKA_NEVER_EXTRACTABLE, true);
+                },
+            ),
+            (
+                "a private key always sensitive, not local",
+                &unwrapped,
+                &|a| {
+                    a.set_bool(CKA_ALWAYS_SENSITIVE, true);
+                },
+            ),
+            ("a generic secret with a check value", &generic, &|a| {
+                a.set(CKA_CHECK_VALUE, vec![1, 2, 3]);
+            }),
+            ("an EC key made by the RSA generator", &private, &|a| {
+                a.set_ulong(CKA_KEY_GEN_MECHANISM, CKM_RSA_PKCS_KEY_PAIR_GEN);
+            }),
+        ];
+        for (what, good, change) in refusals {
+            let mut attrs = good.clone();
+            change(&mut attrs);
+            assert!(check_cloned(&attrs).is_err(), "{what} was accepted");
         }
     }
 }
