@@ -13,7 +13,7 @@
 //! `CKR_ARGUMENTS_BAD`, which ends the operation as every error but `CKR_BUFFER_TOO_SMALL`
 //! does: `state::ending_on_error`).
 
-use luna_sim::SessionHandle;
+use luna_sim::{SessionHandle, SimError};
 
 use crate::args::{self, OutBuf};
 use crate::guard::{Error, FfiResult, entry};
@@ -23,7 +23,7 @@ use crate::types::*;
 use luna_sim::OperationKind;
 
 /// Encrypts one step.
-pub(crate) fn encrypt_step(
+fn encrypt_step(
     library: &Library,
     session: SessionHandle,
     call: &Call,
@@ -53,20 +53,19 @@ fn decrypt_step(
     call: Call,
     out: &mut OutBuf<'_, u8>,
 ) -> FfiResult<()> {
-    decrypt_step_then(library, session, call, out, None, |_| Ok(()))
+    decrypt_step_then(library, session, call, out, None)
 }
 
-/// Decrypts one step, and gives the plaintext to `then` once, when it is computed (not again
-/// when a held-back result is delivered): the dual functions digest or verify it there, and
-/// name that operation as `fed`. A held-back result is fetched only by the same call through
-/// the same function; another is `CKR_ARGUMENTS_BAD`.
+/// Decrypts one step and, for a dual function, gives the plaintext to the digest or
+/// verification `fed` once, when it is computed (not again when a held-back result is
+/// delivered), in the same step of the simulator. A held-back result is fetched only by the
+/// same call through the same function; another is `CKR_ARGUMENTS_BAD`.
 pub(crate) fn decrypt_step_then(
     library: &Library,
     session: SessionHandle,
     call: Call,
     out: &mut OutBuf<'_, u8>,
     fed: Option<OperationKind>,
-    then: impl FnOnce(&[u8]) -> FfiResult<()>,
 ) -> FfiResult<()> {
     let key = (session, OpKind::Decrypt);
     let slot = library.sim.session_info(session)?.slot;
@@ -77,12 +76,12 @@ pub(crate) fn decrypt_step_then(
     };
     if let Some(held) = held {
         if held.call != call || held.fed != fed {
-            library.held().hold(key, held, seen);
+            library.hold(key, held, seen);
             return Err(Error::ArgumentsBad);
         }
         let result = out.write(&held.output);
         if out.is_query() || result.is_err() {
-            library.held().hold(key, held, seen);
+            library.hold(key, held, seen);
         }
         return result;
     }
@@ -96,12 +95,13 @@ pub(crate) fn decrypt_step_then(
         return out.answer_length(bound).map(|_| ());
     }
     // Plaintext: wiped once written out or dropped.
-    let output = match &call {
-        Call::Single(data) => sim.decrypt(session, data)?,
-        Call::Update(data) => sim.decrypt_update(session, data)?,
-        Call::Final => sim.decrypt_final(session)?,
+    let output = match (&call, fed) {
+        (Call::Single(data), None) => sim.decrypt(session, data)?,
+        (Call::Update(data), None) => sim.decrypt_update(session, data)?,
+        (Call::Update(data), Some(kind)) => sim.decrypt_update_then(session, kind, data)?,
+        (Call::Final, None) => sim.decrypt_final(session)?,
+        _ => return Err(SimError::Internal("a dual function decrypts by updates only").into()),
     };
-    then(&output)?;
     match out.write(&output) {
         Err(Error::BufferTooSmall) => {
             let held = Held {
@@ -110,7 +110,7 @@ pub(crate) fn decrypt_step_then(
                 fed,
                 output,
             };
-            library.held().hold(key, held, seen);
+            library.hold(key, held, seen);
             Err(Error::BufferTooSmall)
         }
         other => other,

@@ -10,7 +10,7 @@
 use luna_sim::{OperationKind, SessionHandle};
 
 use crate::args::{self, OutBuf};
-use crate::cipher::{decrypt_step_then, encrypt_step};
+use crate::cipher::decrypt_step_then;
 use crate::guard::{FfiResult, entry};
 use crate::state::{self, Call, Library};
 use crate::types::*;
@@ -55,11 +55,7 @@ unsafe fn then_encrypt(
             if out.answer_length(needed)? {
                 return Ok(());
             }
-            match kind {
-                OperationKind::Sign => sim.sign_update(session, data)?,
-                _ => sim.digest_update(session, data)?,
-            }
-            encrypt_step(&library, session, &Call::update(data)?, &mut out)
+            out.write(&sim.update_then_encrypt(session, kind, data)?)
         })
     })
 }
@@ -84,24 +80,12 @@ unsafe fn decrypt_then(
             let data = unsafe { args::slice(encrypted.cast_const(), encrypted_len) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(part, part_len) }?;
-            let sim = &library.sim;
-            let feed = |plain: &[u8]| -> FfiResult<()> {
-                match kind {
-                    OperationKind::Verify => sim.verify_update(session, plain)?,
-                    _ => sim.digest_update(session, plain)?,
-                }
-                Ok(())
-            };
-            // Both must be active, and take updates, before either moves.
-            sim.check_updates(session, &[OperationKind::Decrypt, kind])?;
-            decrypt_step_then(
-                &library,
-                session,
-                Call::update(data)?,
-                &mut out,
-                Some(kind),
-                feed,
-            )
+            // Both must be active, and take updates, before either moves (and before a
+            // held-back result is delivered).
+            library
+                .sim
+                .check_updates(session, &[OperationKind::Decrypt, kind])?;
+            decrypt_step_then(&library, session, Call::update(data)?, &mut out, Some(kind))
         })
     })
 }

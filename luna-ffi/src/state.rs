@@ -121,14 +121,6 @@ impl HeldResults {
     pub(crate) fn forgotten(&self, slot: SlotId) -> u64 {
         self.forgotten.get(&slot).copied().unwrap_or(0)
     }
-
-    /// Holds `held` for `key`, unless its slot was forgotten since `seen` was read (then
-    /// `held` is dropped, and wiped).
-    pub(crate) fn hold(&mut self, key: (SessionHandle, OpKind), held: Held, seen: u64) {
-        if self.forgotten(held.slot) == seen {
-            self.results.insert(key, held);
-        }
-    }
 }
 
 impl Library {
@@ -142,6 +134,16 @@ impl Library {
     /// The held-back results.
     pub(crate) fn held(&self) -> MutexGuard<'_, HeldResults> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds `held` for `key`, unless its slot was forgotten since `seen` was read or its
+    /// session is closed (then `held` is dropped, and wiped). The session is looked up with the
+    /// results locked, so a `C_CloseSession` either closes it first or forgets the result after.
+    pub(crate) fn hold(&self, key: (SessionHandle, OpKind), held: Held, seen: u64) {
+        let mut results = self.held();
+        if results.forgotten(held.slot) == seen && self.sim.session_info(key.0).is_ok() {
+            results.results.insert(key, held);
+        }
     }
 
     /// Forgets the held-back results of one session.
@@ -346,17 +348,40 @@ mod tests {
     fn a_result_computed_before_its_slot_was_forgotten_is_not_held() {
         let home = tempfile::tempdir().unwrap();
         let library = Library::new(Simulator::open(home.path()).unwrap());
-        let key = (7, OpKind::Decrypt);
+        let key = (library.sim.open_session(0, false).unwrap(), OpKind::Decrypt);
         let seen = library.held().forgotten(0);
         library.forget_slot(0);
-        library.held().hold(key, held(0), seen);
+        library.hold(key, held(0), seen);
         assert!(library.held().results.is_empty());
         // Read after the forgetting, it holds; another slot's logout changes nothing.
         let seen = library.held().forgotten(0);
         library.forget_slot(1);
-        library.held().hold(key, held(0), seen);
+        library.hold(key, held(0), seen);
         assert!(library.held().results.contains_key(&key));
         library.forget_slot(0);
         assert!(library.held().results.is_empty());
+    }
+
+    /// The race of a decryption with `C_CloseSession` on another thread, in the order that
+    /// loses: the plaintext is computed, the session is closed and its results forgotten,
+    /// then the plaintext would be held, for a handle nobody can use again.
+    #[test]
+    fn a_result_computed_before_its_session_closed_is_not_held() {
+        let home = tempfile::tempdir().unwrap();
+        let library = Library::new(Simulator::open(home.path()).unwrap());
+        let open = || library.sim.open_session(0, false).unwrap();
+        let (closing, staying) = (open(), open());
+        let seen = library.held().forgotten(0);
+        library.sim.close_session(closing).unwrap();
+        library.forget_session(closing);
+        library.hold((closing, OpKind::Decrypt), held(0), seen);
+        assert!(library.held().results.is_empty());
+        library.hold((staying, OpKind::Decrypt), held(0), seen);
+        assert!(
+            library
+                .held()
+                .results
+                .contains_key(&(staying, OpKind::Decrypt))
+        );
     }
 }

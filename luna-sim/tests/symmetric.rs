@@ -545,3 +545,49 @@ fn a_migrated_triple_des_key_works_on_the_target() {
         CKK_DES3.to_be_bytes().to_vec()
     );
 }
+
+/// The update of a dual function runs both of its halves in one step of the simulator: the
+/// decrypting one gives its plaintext to the digest, the encrypting one digests and then
+/// encrypts. With a half missing, the other stays where it was (register A76).
+#[test]
+fn dual_updates_move_both_halves_or_neither() {
+    use luna_sim::OperationKind::{Digest, Encrypt};
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let plain = hex(SP800_38A_PLAIN);
+    let aes = key(&sim, co, CKK_AES, &hex(SP800_38A_KEY)) as _;
+    let cbc = Mechanism::block(CKM_AES_CBC, &hex("000102030405060708090a0b0c0d0e0f")).unwrap();
+    let sha256 = Mechanism::without_params(CKM_SHA256).unwrap();
+    sim.digest_init(co, &sha256).unwrap();
+    let digest = sim.digest(co, &plain).unwrap();
+    sim.encrypt_init(co, &cbc, aes).unwrap();
+    let cipher = sim.encrypt(co, &plain).unwrap();
+
+    sim.decrypt_init(co, &cbc, aes).unwrap();
+    let without_digest = sim.decrypt_update_then(co, Digest, &cipher).map(|_| ());
+    assert_eq!(without_digest, Err(SimError::OperationNotInitialized));
+    sim.digest_init(co, &sha256).unwrap();
+    let back = sim.decrypt_update_then(co, Digest, &cipher).unwrap();
+    assert_eq!(*back, plain, "the decryption moved on without its digest");
+    assert!(sim.decrypt_final(co).unwrap().is_empty());
+    assert_eq!(sim.digest_final(co).unwrap(), digest);
+
+    sim.digest_init(co, &sha256).unwrap();
+    let without_encryption = sim.update_then_encrypt(co, Digest, &plain);
+    assert_eq!(without_encryption, Err(SimError::OperationNotInitialized));
+    sim.encrypt_init(co, &cbc, aes).unwrap();
+    assert_eq!(sim.update_then_encrypt(co, Digest, &plain).unwrap(), cipher);
+    assert!(sim.encrypt_final(co).unwrap().is_empty());
+    assert_eq!(
+        sim.digest_final(co).unwrap(),
+        digest,
+        "the digest moved on alone"
+    );
+    // An operation that is no half of the call is refused before anything moves.
+    sim.decrypt_init(co, &cbc, aes).unwrap();
+    assert!(matches!(
+        sim.decrypt_update_then(co, Encrypt, &cipher),
+        Err(SimError::Internal(_))
+    ));
+    assert_eq!(*sim.decrypt_update(co, &cipher).unwrap(), plain);
+}

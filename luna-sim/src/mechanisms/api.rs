@@ -558,6 +558,47 @@ impl Inner {
 }
 
 /// Ends the operation on error for update calls (PKCS#11 rule).
+/// The body of [`Simulator::check_updates`], under a lock already held.
+fn check_updates(
+    inner: &mut Inner,
+    session: SessionHandle,
+    kinds: &[OperationKind],
+) -> SimResult<()> {
+    let mut single_part_only = false;
+    for &kind in kinds {
+        single_part_only |= match kind {
+            Kind::Encrypt | Kind::Decrypt => inner
+                .cipher_slot(session, kind)?
+                .as_ref()
+                .ok_or(SimError::OperationNotInitialized)?
+                .single_part_only(),
+            Kind::Sign | Kind::Verify => inner.sign_op(session, kind, false)?.single_part_only(),
+            Kind::Digest => {
+                inner
+                    .ops(session)?
+                    .digest
+                    .as_ref()
+                    .ok_or(SimError::OperationNotInitialized)?;
+                false
+            }
+        };
+    }
+    if single_part_only {
+        return Err(SimError::FunctionNotSupported);
+    }
+    Ok(())
+}
+
+fn digest_update(inner: &mut Inner, session: SessionHandle, data: &[u8]) -> SimResult<()> {
+    let ops = inner.ops(session)?;
+    ops.digest
+        .as_mut()
+        .ok_or(SimError::OperationNotInitialized)?
+        .update(data);
+    ops.multi_part.digest = true;
+    Ok(())
+}
+
 fn end_on_error<T>(
     inner: &mut Inner,
     session: SessionHandle,
@@ -958,14 +999,7 @@ impl Simulator {
     ///
     /// `CKR_OPERATION_NOT_INITIALIZED`.
     pub fn digest_update(&self, session: SessionHandle, data: &[u8]) -> SimResult<()> {
-        let mut inner = self.lock();
-        let ops = inner.ops(session)?;
-        ops.digest
-            .as_mut()
-            .ok_or(SimError::OperationNotInitialized)?
-            .update(data);
-        ops.multi_part.digest = true;
-        Ok(())
+        digest_update(&mut self.lock(), session, data)
     }
 
     /// `C_DigestKey`: digests the value of a secret key into the active digest, as an update.
@@ -1024,32 +1058,61 @@ impl Simulator {
     /// `CKR_OPERATION_NOT_INITIALIZED`, `CKR_FUNCTION_NOT_SUPPORTED` (an operation is
     /// single-part only: RSA encryption, `CKM_ECDSA`, EdDSA, raw RSA signatures).
     pub fn check_updates(&self, session: SessionHandle, kinds: &[OperationKind]) -> SimResult<()> {
+        check_updates(&mut self.lock(), session, kinds)
+    }
+
+    /// The update of `C_DigestEncryptUpdate` or `C_SignEncryptUpdate`: `data` goes to the
+    /// digest or signing (`kind`), then is encrypted. Both halves are checked first (as
+    /// [`Simulator::check_updates`]) and all of it runs under one lock, so another thread's
+    /// call on the session cannot end one half between the two (register A76).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::check_updates`] and [`Simulator::encrypt_update`].
+    pub fn update_then_encrypt(
+        &self,
+        session: SessionHandle,
+        kind: OperationKind,
+        data: &[u8],
+    ) -> SimResult<Vec<u8>> {
+        if !matches!(kind, Kind::Digest | Kind::Sign) {
+            return Err(SimError::Internal("no dual function encrypts after this"));
+        }
         let mut inner = self.lock();
-        let mut single_part_only = false;
-        for &kind in kinds {
-            single_part_only |= match kind {
-                Kind::Encrypt | Kind::Decrypt => inner
-                    .cipher_slot(session, kind)?
-                    .as_ref()
-                    .ok_or(SimError::OperationNotInitialized)?
-                    .single_part_only(),
-                Kind::Sign | Kind::Verify => {
-                    inner.sign_op(session, kind, false)?.single_part_only()
-                }
-                Kind::Digest => {
-                    inner
-                        .ops(session)?
-                        .digest
-                        .as_ref()
-                        .ok_or(SimError::OperationNotInitialized)?;
-                    false
-                }
-            };
+        check_updates(&mut inner, session, &[kind, Kind::Encrypt])?;
+        match kind {
+            Kind::Sign => inner.sign_update(session, kind, data)?,
+            _ => digest_update(&mut inner, session, data)?,
         }
-        if single_part_only {
-            return Err(SimError::FunctionNotSupported);
+        let result = inner.cipher_update(session, Kind::Encrypt, data);
+        end_on_error(&mut inner, session, Kind::Encrypt, result)
+    }
+
+    /// The update of `C_DecryptDigestUpdate` or `C_DecryptVerifyUpdate`: decrypts `data`, then
+    /// gives the plaintext to the digest or verification (`kind`), under one lock as
+    /// [`Simulator::update_then_encrypt`] (register A76).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::check_updates`] and [`Simulator::decrypt_update`].
+    pub fn decrypt_update_then(
+        &self,
+        session: SessionHandle,
+        kind: OperationKind,
+        data: &[u8],
+    ) -> SimResult<Zeroizing<Vec<u8>>> {
+        if !matches!(kind, Kind::Digest | Kind::Verify) {
+            return Err(SimError::Internal("no dual function decrypts before this"));
         }
-        Ok(())
+        let mut inner = self.lock();
+        check_updates(&mut inner, session, &[Kind::Decrypt, kind])?;
+        let result = inner.cipher_update(session, Kind::Decrypt, data);
+        let plain = Zeroizing::new(end_on_error(&mut inner, session, Kind::Decrypt, result)?);
+        match kind {
+            Kind::Verify => inner.sign_update(session, kind, &plain)?,
+            _ => digest_update(&mut inner, session, &plain)?,
+        }
+        Ok(plain)
     }
 
     /// Ends the operation of `kind` on `session`, if one is active: PKCS#11 ends an operation on
