@@ -762,6 +762,111 @@ impl Module {
         })
     }
 
+    /// `C_WrapKey`: `key` wrapped under `wrapping`.
+    ///
+    /// # Errors
+    ///
+    /// The module's code.
+    pub fn wrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+    ) -> CallResult<Vec<u8>> {
+        let wrap = present(self.functions().C_WrapKey)?;
+        with_mechanism(mechanism, |mechanism| {
+            let wrapped = one_shot(0, |_, out, out_len| {
+                // SAFETY: the mechanism is valid for the call; `out` is NULL or writable
+                // for `*out_len` bytes.
+                unsafe { wrap(session, mechanism, wrapping, key, out, out_len) }
+            })?;
+            Ok(wrapped.to_vec())
+        })
+    }
+
+    /// `C_UnwrapKey`: the key `wrapped` holds, made with `attrs`.
+    ///
+    /// # Errors
+    ///
+    /// The module's code.
+    pub fn unwrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        attrs: &[Attr],
+    ) -> CallResult<CK_OBJECT_HANDLE> {
+        let unwrap = present(self.functions().C_UnwrapKey)?;
+        let mut template = template(attrs)?;
+        let mut handle = 0;
+        with_mechanism(mechanism, |mechanism| {
+            // SAFETY: the mechanism, `wrapped` and `template` are valid for the call;
+            // `handle` is writable.
+            check(unsafe {
+                unwrap(
+                    session,
+                    mechanism,
+                    unwrapping,
+                    input_ptr(wrapped),
+                    ulong(wrapped.len())?,
+                    template.as_mut_ptr(),
+                    ulong(template.len())?,
+                    &raw mut handle,
+                )
+            })
+        })?;
+        Ok(handle)
+    }
+
+    /// `C_InitToken`: (re)initialises the token of `slot` with the SO PIN and a label
+    /// (padded with spaces to 32 bytes).
+    ///
+    /// # Errors
+    ///
+    /// The module's code; `CKR_ARGUMENTS_BAD` for a label longer than 32 bytes.
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &str) -> CallResult<()> {
+        let init = present(self.functions().C_InitToken)?;
+        let mut padded = [b' '; 32];
+        padded
+            .get_mut(..label.len())
+            .ok_or(cpv4_wire::consts::CKR_ARGUMENTS_BAD)?
+            .copy_from_slice(label.as_bytes());
+        // SAFETY: the PIN is readable for its length, the label for 32 bytes; the module
+        // writes neither.
+        check(unsafe {
+            init(
+                slot,
+                input_ptr(so_pin),
+                ulong(so_pin.len())?,
+                padded.as_mut_ptr(),
+            )
+        })
+    }
+
+    /// `C_InitPIN` on a session logged in as the SO: sets the user's PIN.
+    ///
+    /// # Errors
+    ///
+    /// The module's code.
+    pub fn init_pin(&self, session: CK_SESSION_HANDLE, pin: &[u8]) -> CallResult<()> {
+        let init = present(self.functions().C_InitPIN)?;
+        // SAFETY: the PIN is readable for its length; the module does not write it.
+        check(unsafe { init(session, input_ptr(pin), ulong(pin.len())?) })
+    }
+
+    /// `C_Logout`.
+    ///
+    /// # Errors
+    ///
+    /// The module's code.
+    pub fn logout(&self, session: CK_SESSION_HANDLE) -> CallResult<()> {
+        let logout = present(self.functions().C_Logout)?;
+        // SAFETY: plain value.
+        check(unsafe { logout(session) })
+    }
+
     /// `CA_MigrateKeys` on `objects`, whose `targetHandle` and `rv` it fills.
     ///
     /// # Errors
