@@ -175,21 +175,15 @@ fn kind_arg(args: &[String], index: usize) -> BenchResult<tokens::KeyKind> {
 fn child(args: &[String]) -> BenchResult<()> {
     match args.first().map(String::as_str) {
         // fill HOME KIND COUNT: COUNT keys on the source partition of a simulator home.
-        Some("fill") => tokens::fill(
-            &path_arg(args, 1)?,
-            kind_arg(args, 2)?,
-            count_arg(args, 3)?,
-        ),
+        Some("fill") => tokens::fill(&path_arg(args, 1)?, kind_arg(args, 2)?, count_arg(args, 3)?),
         // migrate LIB: CA_MigrateKeys of every key of the source partition (LUNA_SIM_HOME).
         Some("migrate") => tokens::migrate(&path_arg(args, 1)?),
         // find LIB COUNT: finds by label among COUNT keys (LUNA_SIM_HOME).
         Some("find") => tokens::find(&path_arg(args, 1)?, count_arg(args, 2)?),
         // softhsm-migrate LIB KIND COUNT: wrap on one token, unwrap on the other (SOFTHSM2_CONF).
-        Some("softhsm-migrate") => softhsm::migrate(
-            &path_arg(args, 1)?,
-            kind_arg(args, 2)?,
-            count_arg(args, 3)?,
-        ),
+        Some("softhsm-migrate") => {
+            softhsm::migrate(&path_arg(args, 1)?, kind_arg(args, 2)?, count_arg(args, 3)?)
+        }
         // softhsm-find LIB COUNT: finds by label among COUNT keys (SOFTHSM2_CONF).
         Some("softhsm-find") => softhsm::find(&path_arg(args, 1)?, count_arg(args, 2)?),
         // floor: AES-KWP of one 32-byte key and one SQLite row in a batched transaction.

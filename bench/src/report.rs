@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
 use crate::tokens::KeyKind;
 use crate::{BenchResult, Figures, Options, in_child};
@@ -148,7 +150,11 @@ pub fn measure_all(options: &Options) -> BenchResult<String> {
         &[],
     )?;
     let mine = in_child(
-        &["find", &options.ours.display().to_string(), &count.to_string()],
+        &[
+            "find",
+            &options.ours.display().to_string(),
+            &count.to_string(),
+        ],
         &[("LUNA_SIM_HOME", home.path())],
     )?;
     let dir = tempfile::tempdir().map_err(|e| format!("scratch dir: {e}"))?;
@@ -173,7 +179,114 @@ pub fn measure_all(options: &Options) -> BenchResult<String> {
         theirs * 1e6,
         theirs / mine
     );
-    let _ = &options.cli;
-    let _ = &options.criterion;
+    relay(options, &mut out)?;
+    handshake(options, &mut out)?;
     Ok(out)
+}
+
+/// How many keys the relay figure moves.
+const RELAY_KEYS: u64 = 10_000;
+
+/// Runs the `cpv4` command line on a fresh home of [`RELAY_KEYS`] AES-256 keys with `args`,
+/// and returns its wall-clock seconds (process start included).
+fn time_cli(options: &Options, args: &[&str]) -> BenchResult<f64> {
+    let home = tempfile::tempdir().map_err(|e| format!("scratch home: {e}"))?;
+    in_child(
+        &[
+            "fill",
+            &home.path().display().to_string(),
+            "aes256",
+            &RELAY_KEYS.to_string(),
+        ],
+        &[],
+    )?;
+    let pin = home.path().join("pin");
+    std::fs::write(&pin, luna_sim::provision::DEFAULT_CO_PIN)
+        .map_err(|e| format!("{}: {e}", pin.display()))?;
+    let pin = pin.display().to_string();
+    let args: Vec<String> = args.iter().map(|a| a.replace("{pin}", &pin)).collect();
+    eprintln!("p11-bench: cpv4 {}", args.join(" "));
+    let started = Instant::now();
+    let output = Command::new(&options.cli)
+        .args(["--pin-file", &pin])
+        .args(&args)
+        .env("LUNA_SIM_HOME", home.path())
+        .env("CPV4_MODULE", &options.ours)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", options.cli.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        return Err(format!(
+            "cpv4 {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(seconds)
+}
+
+/// The relay against a local run of the same command line.
+fn relay(options: &Options, out: &mut String) -> BenchResult<()> {
+    let serve = format!(
+        "{} --pin-file {{pin}} relay --serve --slot 1",
+        options.cli.display()
+    );
+    let local = time_cli(options, &["migrate", "--from", "0", "--to", "1", "--all"])?;
+    let relayed = time_cli(
+        options,
+        &["migrate", "--from", "0", "--to-remote", &serve, "--all"],
+    )?;
+    let _ = writeln!(
+        out,
+        "\n## The relay\n\n`cpv4 migrate --all` of {RELAY_KEYS} AES-256 keys, the whole command \
+         timed (process start included): to the target slot of the same process, and through \
+         `--to-remote` to a `cpv4 relay --serve` child over a pipe (the path `ssh` would \
+         take, without the network).\n\n| local | relayed | ratio |\n|---|---|---|\n\
+         | {local:.2} s | {relayed:.2} s | **{:.2}×** |",
+        relayed / local
+    );
+    Ok(())
+}
+
+/// The mean of a criterion benchmark, in nanoseconds, from its `new/estimates.json`.
+fn criterion_mean(options: &Options, group: &str, bench: &str) -> BenchResult<f64> {
+    let path = options
+        .criterion
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (run the criterion bench first)", path.display()))?;
+    let after_mean = text
+        .split_once("\"mean\"")
+        .and_then(|(_, rest)| rest.split_once("\"point_estimate\":"))
+        .map(|(_, rest)| rest.trim_start())
+        .ok_or_else(|| format!("{}: no mean point estimate", path.display()))?;
+    let number: String = after_mean
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    number
+        .parse()
+        .map_err(|_| format!("{}: the mean is not a number", path.display()))
+}
+
+/// The handshake against the P-256 work it cannot avoid, from the criterion run
+/// `cargo xtask bench` makes before this harness.
+fn handshake(options: &Options, out: &mut String) -> BenchResult<()> {
+    let full = criterion_mean(options, "handshake", "full, both sides")?;
+    let floor = criterion_mean(options, "handshake", "sum of its p256 operations")?;
+    let _ = writeln!(
+        out,
+        "\n## The handshake\n\ncriterion's `handshake/full, both sides` against \
+         `handshake/sum of its p256 operations` (cpv4-session), in the same run:\n\n\
+         | full, both sides | sum of its P-256 operations | ratio |\n|---|---|---|\n\
+         | {:.3} ms | {:.3} ms | **{:.2}×** |",
+        full / 1e6,
+        floor / 1e6,
+        full / floor
+    );
+    Ok(())
 }

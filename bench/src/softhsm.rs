@@ -57,7 +57,9 @@ fn new_token(module: &Module, label: &str) -> BenchResult<u64> {
         .map_err(call("C_InitToken"))?;
     let mut slot = None;
     for candidate in module.slots().map_err(call("C_GetSlotList"))? {
-        let info = module.token_info(candidate).map_err(call("C_GetTokenInfo"))?;
+        let info = module
+            .token_info(candidate)
+            .map_err(call("C_GetTokenInfo"))?;
         if info.label == label {
             slot = Some(candidate);
         }
@@ -79,10 +81,15 @@ fn new_token(module: &Module, label: &str) -> BenchResult<u64> {
     Ok(session)
 }
 
+/// The simulator's attributes as a C caller gives them: a `CK_ULONG` in native byte order
+/// (the simulator keeps it big-endian).
 fn attrs(attributes: &[Attribute]) -> Vec<Attr> {
     attributes
         .iter()
-        .map(|a| Attr::bytes(a.kind, a.value().to_vec()))
+        .map(|a| match (attribute_form(a.kind), a.as_ulong()) {
+            (AttributeForm::Ulong, Some(value)) => Attr::ulong(a.kind, value),
+            _ => Attr::bytes(a.kind, a.value().to_vec()),
+        })
         .collect()
 }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use cpv4_wire::consts::*;
 use luna_ffi::client::{Attr, Module};
+use luna_ffi::types::CK_OBJECT_MIGRATION_DATA;
 use luna_sim::{Attribute, AttributeValue, Mechanism, Simulator, provision};
 
 use crate::{BenchResult, emit, memory_kib};
@@ -164,16 +165,17 @@ pub fn fill(home: &Path, kind: KeyKind, count: u64) -> BenchResult<()> {
     let mut next = 0;
     while next < count {
         let end = (next + FILL_BATCH).min(count);
-        let templates: Vec<_> = (next..end)
-            .map(|i| template(kind, i, &material))
-            .collect();
+        let templates: Vec<_> = (next..end).map(|i| template(kind, i, &material)).collect();
         sim.create_objects(session, &templates)
             .map_err(sim_error("creating the keys"))?;
         next = end;
     }
     emit(&[
         ("filled", count.to_string()),
-        ("fill_seconds", format!("{:.3}", started.elapsed().as_secs_f64())),
+        (
+            "fill_seconds",
+            format!("{:.3}", started.elapsed().as_secs_f64()),
+        ),
     ]);
     Ok(())
 }
@@ -206,24 +208,18 @@ pub fn migrate(library: &Path) -> BenchResult<()> {
     let source = session(&module, SOURCE)?;
     let target = session(&module, TARGET)?;
     let labelled = [Attr::bool(CKA_TOKEN, true)];
-    let keys = module.find(source, &labelled).map_err(call("C_FindObjects"))?;
+    let keys = module
+        .find(source, &labelled)
+        .map_err(call("C_FindObjects"))?;
     let mut objects: Vec<CK_OBJECT_MIGRATION_DATA> = keys
         .iter()
         .map(|&handle| CK_OBJECT_MIGRATION_DATA {
-            objectType: CKO_SECRET_KEY,
+            objectType: CK_CRYPTOKI_ELEMENT,
             sourceHandle: handle,
             targetHandle: 0,
             rv: 0,
         })
         .collect();
-    for (object, &handle) in objects.iter_mut().zip(&keys) {
-        let class = module
-            .attribute(source, handle, CKA_CLASS)
-            .map_err(call("C_GetAttributeValue"))?
-            .and_then(|v| luna_ffi::client::ulong_value(&v))
-            .ok_or("a key without a class")?;
-        object.objectType = class;
-    }
     let (_, before) = memory_kib()?;
     let started = Instant::now();
     module
@@ -238,7 +234,9 @@ pub fn migrate(library: &Path) -> BenchResult<()> {
             luna_ffi::client::rv_label(failed.rv)
         ));
     }
-    let landed = module.find(target, &labelled).map_err(call("C_FindObjects"))?;
+    let landed = module
+        .find(target, &labelled)
+        .map_err(call("C_FindObjects"))?;
     if landed.len() != keys.len() {
         return Err(format!(
             "{} keys migrated, {} on the target",

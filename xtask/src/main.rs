@@ -5,6 +5,9 @@
 //!   package.
 //! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target of `fuzz/` (see `fuzz/README.md`).
 //! - `fuzz-list`: lists the fuzz targets.
+//! - `bench [--largest N] [--out FILE]`: the benchmarks of `docs/benchmarks.md`: criterion's
+//!   handshake bench, then the `p11-bench` harness against SoftHSMv2 (`softhsm2` must be
+//!   installed) and the floor, written up as Markdown (default `target/bench-report.md`).
 //! - `codegen`: regenerates the C header `luna-ffi/include/luna_cpv4.h` from the Rust
 //!   definitions (cbindgen) and the constant tables of `cpv4_wire::consts`.
 #![forbid(unsafe_code)]
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("fuzz-list") => fuzz_list(),
         Some("codegen") => codegen(),
+        Some("bench") => bench(args.get(1..).unwrap_or_default()),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -36,7 +40,87 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask ci | fuzz TARGET [--seconds N] | fuzz-list | codegen";
+const USAGE: &str = "usage: cargo xtask ci | fuzz TARGET [--seconds N] | fuzz-list | codegen | \
+                     bench [--largest N] [--out FILE]";
+
+/// Where Debian's `softhsm2` puts its module; `SOFTHSM2_MODULE` names another.
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// `cargo xtask bench`: release builds of the module, the command line and the harness;
+/// criterion's handshake bench; then the harness, which measures both tokens and the floor
+/// in children of its own and writes the report.
+fn bench(args: &[String]) -> Result<(), String> {
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let softhsm = std::env::var("SOFTHSM2_MODULE").unwrap_or_else(|_| SOFTHSM_MODULE.to_owned());
+    if !Path::new(&softhsm).exists() {
+        return Err(format!(
+            "SoftHSMv2, the baseline, is not at {softhsm}: `apt-get install softhsm2`, or name \
+             its module in SOFTHSM2_MODULE"
+        ));
+    }
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "luna-ffi",
+            "-p",
+            "migrate-cli",
+            "-p",
+            "p11-bench",
+        ],
+        &[],
+    )?;
+    run(
+        "cargo",
+        &[
+            "bench",
+            "-p",
+            "cpv4-session",
+            "--bench",
+            "handshake",
+            "--",
+            "--warm-up-time",
+            "2",
+            "--measurement-time",
+            "8",
+            "handshake",
+        ],
+        &[],
+    )?;
+    let release = root().join("target").join("release");
+    let out = option("--out").map_or_else(
+        || root().join("target").join("bench-report.md"),
+        PathBuf::from,
+    );
+    let largest = option("--largest").unwrap_or_else(|| "1000000".to_owned());
+    let path = |p: PathBuf| p.display().to_string();
+    run(
+        &path(release.join("p11-bench")),
+        &[
+            "run",
+            "--ours",
+            &path(release.join("libluna_ffi.so")),
+            "--softhsm",
+            &softhsm,
+            "--cli",
+            &path(release.join("cpv4")),
+            "--criterion",
+            &path(root().join("target").join("criterion")),
+            "--out",
+            &path(out),
+            "--largest",
+            &largest,
+        ],
+        &[],
+    )
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
