@@ -1,13 +1,15 @@
 //! The cost of one CPv4 extract (one object, one blob) on a device holding 10 live sessions and
 //! on one holding 1,000 (the partition's cap is 1,024): the two should be the same, since a
-//! call reads only its own session's row, the expired rows and bounded counts.
+//! call reads only its own session's row, the expired rows and bounded counts. And the hot path
+//! `cargo xtask bench` profiles: `CA_MigrateKeys` of 1,000 AES-256 token keys between the two
+//! simulated HSMs (handshake, extract, insert, the target's store writes), per key.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 
 use cpv4_wire::consts::*;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use luna_sim::{Attribute, ExtractItem, Mechanism, SimOptions, Simulator};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use luna_sim::{Attribute, ExtractItem, Mechanism, MigrationItem, SimOptions, Simulator};
 
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
@@ -77,5 +79,50 @@ fn extract(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, extract);
+/// How many keys one measured `migrate_keys` moves.
+const MIGRATED: u64 = 1_000;
+
+fn migrate(c: &mut Criterion) {
+    let (_dir, sim, source, _, _) = build(0);
+    // The partition is logged in already, by `build`'s session on it.
+    let target = sim.open_session(TARGET, true).unwrap();
+    let mut next = 0u64;
+    let mut group = c.benchmark_group("migrate keys");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(MIGRATED));
+    group.bench_function("aes-256 token keys, 1000 per call", |b| {
+        b.iter_batched(
+            // Fresh keys each time (not timed): a key migrates once, its OUID then exists.
+            || {
+                let templates: Vec<_> = (next..next + MIGRATED)
+                    .map(|i| {
+                        let mut value = [0x5a_u8; 32];
+                        value[..8].copy_from_slice(&i.to_be_bytes());
+                        vec![
+                            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                            Attribute::bool(CKA_TOKEN, true),
+                            Attribute::bytes(CKA_VALUE, value.to_vec()),
+                        ]
+                    })
+                    .collect();
+                next += MIGRATED;
+                sim.create_objects(source, &templates)
+                    .unwrap()
+                    .into_iter()
+                    .map(|handle| MigrationItem::new(CK_CRYPTOKI_ELEMENT, handle))
+                    .collect::<Vec<_>>()
+            },
+            |mut items| {
+                assert_eq!(sim.migrate_keys(source, target, 0, &mut items), CKR_OK);
+                assert!(items.iter().all(|item| item.rv == CKR_OK));
+                black_box(items)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, extract, migrate);
 criterion_main!(benches);

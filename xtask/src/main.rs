@@ -7,7 +7,8 @@
 //! - `fuzz-list`: lists the fuzz targets.
 //! - `bench [--largest N] [--out FILE]`: the benchmarks of `docs/benchmarks.md`: criterion's
 //!   handshake bench, then the `p11-bench` harness against SoftHSMv2 (`softhsm2` must be
-//!   installed) and the floor, written up as Markdown (default `target/bench-report.md`).
+//!   installed) and the floor, written up as Markdown into `docs/benchmarks.md` between its
+//!   report markers (with `--out FILE`, into that file instead).
 //! - `codegen`: regenerates the C header `luna-ffi/include/luna_cpv4.h` from the Rust
 //!   definitions (cbindgen) and the constant tables of `cpv4_wire::consts`.
 #![forbid(unsafe_code)]
@@ -100,26 +101,55 @@ fn bench(args: &[String]) -> Result<(), String> {
         PathBuf::from,
     );
     let largest = option("--largest").unwrap_or_else(|| "1000000".to_owned());
-    let path = |p: PathBuf| p.display().to_string();
+    let path = |p: &Path| p.display().to_string();
     run(
-        &path(release.join("p11-bench")),
+        &path(&release.join("p11-bench")),
         &[
             "run",
             "--ours",
-            &path(release.join("libluna_ffi.so")),
+            &path(&release.join("libluna_ffi.so")),
             "--softhsm",
             &softhsm,
             "--cli",
-            &path(release.join("cpv4")),
+            &path(&release.join("cpv4")),
             "--criterion",
-            &path(root().join("target").join("criterion")),
+            &path(&root().join("target").join("criterion")),
             "--out",
-            &path(out),
+            &path(&out),
             "--largest",
             &largest,
         ],
         &[],
-    )
+    )?;
+    if option("--out").is_none() {
+        splice_report(&out, &root().join("docs").join("benchmarks.md"))?;
+    }
+    Ok(())
+}
+
+/// The markers between which `docs/benchmarks.md` holds the last `cargo xtask bench` report.
+const REPORT_BEGIN: &str = "<!-- begin: written by `cargo xtask bench` -->";
+const REPORT_END: &str = "<!-- end: written by `cargo xtask bench` -->";
+
+/// Puts the report into `docs` between the markers, leaving the rest of the page as it is.
+fn splice_report(report: &Path, docs: &Path) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (report, page) = (read(report)?, read(docs)?);
+    let (Some((before, _)), Some((_, after))) =
+        (page.split_once(REPORT_BEGIN), page.split_once(REPORT_END))
+    else {
+        return Err(format!(
+            "{}: the report markers are missing",
+            docs.display()
+        ));
+    };
+    let page = format!(
+        "{before}{REPORT_BEGIN}\n\n{}\n\n{REPORT_END}{after}",
+        report.trim()
+    );
+    std::fs::write(docs, page).map_err(|e| format!("{}: {e}", docs.display()))?;
+    eprintln!("xtask: wrote the report into {}", docs.display());
+    Ok(())
 }
 
 fn root() -> PathBuf {
