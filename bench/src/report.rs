@@ -369,3 +369,39 @@ fn handshake(options: &Options, out: &mut String) -> BenchResult<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_mean_is_read_from_criterions_estimates() {
+        let dir = tempfile::tempdir().unwrap();
+        let bench = dir
+            .path()
+            .join("handshake")
+            .join("full, both sides")
+            .join("new");
+        std::fs::create_dir_all(&bench).unwrap();
+        std::fs::write(
+            bench.join("estimates.json"),
+            r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":2.9e6,
+            "upper_bound":3.1e6},"point_estimate":3030012.5,"standard_error":1.0},
+            "median":{"point_estimate":1.0}}"#,
+        )
+        .unwrap();
+        let options = Options {
+            ours: "x".into(),
+            softhsm: "x".into(),
+            cli: "x".into(),
+            criterion: dir.path().into(),
+            out: "x".into(),
+            largest: 1,
+        };
+        let mean = criterion_mean(&options, "handshake", "full, both sides").unwrap();
+        assert!((mean - 3_030_012.5).abs() < 1e-6, "{mean}");
+        assert!(criterion_mean(&options, "handshake", "absent").is_err());
+    }
+}

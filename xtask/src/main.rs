@@ -311,3 +311,31 @@ fn codegen() -> Result<(), String> {
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_report_replaces_only_what_lies_between_the_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (report, docs) = (dir.path().join("report.md"), dir.path().join("docs.md"));
+        std::fs::write(&report, "## New\n\nfigures\n").unwrap();
+        std::fs::write(
+            &docs,
+            format!("# Title\n\n{REPORT_BEGIN}\n\nold figures\n\n{REPORT_END}\n\n## Kept\n"),
+        )
+        .unwrap();
+        splice_report(&report, &docs).unwrap();
+        let page = std::fs::read_to_string(&docs).unwrap();
+        assert_eq!(
+            page,
+            format!("# Title\n\n{REPORT_BEGIN}\n\n## New\n\nfigures\n\n{REPORT_END}\n\n## Kept\n")
+        );
+        std::fs::write(&docs, "no markers").unwrap();
+        assert!(splice_report(&report, &docs).is_err());
+        assert_eq!(std::fs::read_to_string(&docs).unwrap(), "no markers");
+    }
+}
