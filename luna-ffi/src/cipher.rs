@@ -13,7 +13,7 @@
 //! `CKR_ARGUMENTS_BAD`, which ends the operation as every error but `CKR_BUFFER_TOO_SMALL`
 //! does: `state::ending_on_error`).
 
-use luna_sim::{SessionHandle, SimError};
+use luna_sim::{CipherStep, Fitted, SessionHandle, SimError};
 
 use crate::args::{self, OutBuf};
 use crate::guard::{Error, FfiResult, entry};
@@ -30,20 +30,29 @@ fn encrypt_step(
     out: &mut OutBuf<'_, u8>,
 ) -> FfiResult<()> {
     let sim = &library.sim;
-    let needed = match call {
-        Call::Single(data) => sim.encrypt_len(session, Some(data.len()), true)?,
-        Call::Update(data) => sim.encrypt_len(session, Some(data.len()), false)?,
-        Call::Final => sim.encrypt_len(session, None, false)?,
+    let step = match call {
+        Call::Single(data) => CipherStep::Single(data),
+        Call::Update(data) => CipherStep::Update(data),
+        Call::Final => CipherStep::Final,
     };
-    if out.answer_length(needed)? {
-        return Ok(());
+    if out.is_query() {
+        let needed = match step {
+            CipherStep::Single(data) => sim.encrypt_len(session, Some(data.len()), true)?,
+            CipherStep::Update(data) => sim.encrypt_len(session, Some(data.len()), false)?,
+            CipherStep::Final => sim.encrypt_len(session, None, false)?,
+        };
+        return out.answer_length(needed).map(|_| ());
     }
-    let result = match call {
-        Call::Single(data) => sim.encrypt(session, data)?,
-        Call::Update(data) => sim.encrypt_update(session, data)?,
-        Call::Final => sim.encrypt_final(session)?,
-    };
-    out.write(&result)
+    // The length is checked with the step, so nothing moves unless the output fits.
+    write_fitted(out, sim.encrypt_fitting(session, step, out.capacity()?)?)
+}
+
+/// Writes a step's output, or reports the length it needs (`CKR_BUFFER_TOO_SMALL`).
+pub(crate) fn write_fitted(out: &mut OutBuf<'_, u8>, fitted: Fitted<Vec<u8>>) -> FfiResult<()> {
+    match fitted {
+        Fitted::Done(output) => out.write(&output),
+        Fitted::Needs(needed) => out.answer_length(needed).map(|_| ()),
+    }
 }
 
 /// Decrypts one step (see the module documentation for held-back results).

@@ -10,7 +10,7 @@
 use luna_sim::{OperationKind, SessionHandle};
 
 use crate::args::{self, OutBuf};
-use crate::cipher::decrypt_step_then;
+use crate::cipher::{decrypt_step_then, write_fitted};
 use crate::guard::{FfiResult, entry};
 use crate::state::{self, Call, Library};
 use crate::types::*;
@@ -51,11 +51,12 @@ unsafe fn then_encrypt(
             let sim = &library.sim;
             // Both must be active, and take updates, before either moves.
             sim.check_updates(session, &[kind, OperationKind::Encrypt])?;
-            let needed = sim.encrypt_len(session, Some(data.len()), false)?;
-            if out.answer_length(needed)? {
-                return Ok(());
+            if out.is_query() {
+                let needed = sim.encrypt_len(session, Some(data.len()), false)?;
+                return out.answer_length(needed).map(|_| ());
             }
-            out.write(&sim.update_then_encrypt(session, kind, data)?)
+            let fitted = sim.update_then_encrypt(session, kind, data, out.capacity()?)?;
+            write_fitted(&mut out, fitted)
         })
     })
 }

@@ -54,7 +54,8 @@ pub use device::provision;
 pub use device::records::CERT_VALIDITY;
 pub use error::{SimError, SimResult};
 pub use mechanisms::{
-    GcmParams, HashAlg, Mechanism, MechanismInfo, OaepParams, OperationKind, PssParams,
+    CipherStep, Fitted, GcmParams, HashAlg, Mechanism, MechanismInfo, OaepParams, OperationKind,
+    PssParams,
 };
 pub use session::auth::{MAX_PIN_FAILURES, MAX_PIN_LEN, MIN_PIN_LEN, Role};
 pub use session::table::{

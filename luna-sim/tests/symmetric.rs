@@ -12,7 +12,9 @@ use common::{fresh, login, read};
 use cpv4_migrate::MigrationItem;
 use cpv4_wire::consts::*;
 use luna_sim::mechanisms::{CtrParams, HashAlg};
-use luna_sim::{Attribute, GcmParams, Mechanism, SessionHandle, SimError, Simulator};
+use luna_sim::{
+    Attribute, CipherStep, Fitted, GcmParams, Mechanism, SessionHandle, SimError, Simulator,
+};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -548,7 +550,8 @@ fn a_migrated_triple_des_key_works_on_the_target() {
 
 /// The update of a dual function runs both of its halves in one step of the simulator: the
 /// decrypting one gives its plaintext to the digest, the encrypting one digests and then
-/// encrypts. With a half missing, the other stays where it was (register A76).
+/// encrypts, if its output fits. With a half missing, or a buffer too short, neither moves
+/// (register A76).
 #[test]
 fn dual_updates_move_both_halves_or_neither() {
     use luna_sim::OperationKind::{Digest, Encrypt};
@@ -573,10 +576,14 @@ fn dual_updates_move_both_halves_or_neither() {
     assert_eq!(sim.digest_final(co).unwrap(), digest);
 
     sim.digest_init(co, &sha256).unwrap();
-    let without_encryption = sim.update_then_encrypt(co, Digest, &plain);
+    let without_encryption = sim.update_then_encrypt(co, Digest, &plain, usize::MAX);
     assert_eq!(without_encryption, Err(SimError::OperationNotInitialized));
     sim.encrypt_init(co, &cbc, aes).unwrap();
-    assert_eq!(sim.update_then_encrypt(co, Digest, &plain).unwrap(), cipher);
+    // An output that does not fit the caller's buffer moves neither half.
+    let short = sim.update_then_encrypt(co, Digest, &plain, plain.len() - 1);
+    assert_eq!(short, Ok(Fitted::Needs(plain.len())));
+    let fits = sim.update_then_encrypt(co, Digest, &plain, plain.len());
+    assert_eq!(fits, Ok(Fitted::Done(cipher.clone())));
     assert!(sim.encrypt_final(co).unwrap().is_empty());
     assert_eq!(
         sim.digest_final(co).unwrap(),
@@ -590,4 +597,14 @@ fn dual_updates_move_both_halves_or_neither() {
         Err(SimError::Internal(_))
     ));
     assert_eq!(*sim.decrypt_update(co, &cipher).unwrap(), plain);
+
+    // A plain encryption step is taken only if its output fits, the length found under the
+    // same lock: a short buffer leaves the operation where it was.
+    sim.encrypt_init(co, &cbc, aes).unwrap();
+    let short = sim.encrypt_fitting(co, CipherStep::Update(&plain), 16);
+    assert_eq!(short, Ok(Fitted::Needs(plain.len())));
+    let whole = sim.encrypt_fitting(co, CipherStep::Update(&plain), plain.len());
+    assert_eq!(whole, Ok(Fitted::Done(cipher.clone())));
+    let last = sim.encrypt_fitting(co, CipherStep::Final, 0);
+    assert_eq!(last, Ok(Fitted::Done(Vec::new())));
 }

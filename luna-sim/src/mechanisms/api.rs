@@ -39,6 +39,26 @@ pub enum OperationKind {
 
 use OperationKind as Kind;
 
+/// One step of an encryption: `C_Encrypt`, `C_EncryptUpdate` or `C_EncryptFinal`.
+#[derive(Debug, Clone, Copy)]
+pub enum CipherStep<'a> {
+    /// A single-part call on this input.
+    Single(&'a [u8]),
+    /// An update on this input.
+    Update(&'a [u8]),
+    /// The final call.
+    Final,
+}
+
+/// The output of a step taken only if it fits the caller's buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fitted<T> {
+    /// The step ran; its output.
+    Done(T),
+    /// The output would need this many bytes; nothing moved.
+    Needs(usize),
+}
+
 /// A stored key whose material the crypto library refuses was damaged after it was checked
 /// on creation.
 fn corrupt(err: SimError) -> SimError {
@@ -664,6 +684,42 @@ impl Simulator {
         Ok(std::mem::take(&mut *out))
     }
 
+    /// One encryption step, taken only if its output fits `capacity` bytes: the length is
+    /// found and the step taken under one lock, so another thread's call on the session
+    /// cannot grow the output between the two, after the caller's buffer was found big enough
+    /// (the output would then be lost with the operation moved on; register A76).
+    ///
+    /// # Errors
+    ///
+    /// As [`Simulator::encrypt`], [`Simulator::encrypt_update`], [`Simulator::encrypt_final`].
+    pub fn encrypt_fitting(
+        &self,
+        session: SessionHandle,
+        step: CipherStep<'_>,
+        capacity: usize,
+    ) -> SimResult<Fitted<Vec<u8>>> {
+        let mut inner = self.lock();
+        let (input, single) = match step {
+            CipherStep::Single(data) => (Some(data.len()), true),
+            CipherStep::Update(data) => (Some(data.len()), false),
+            CipherStep::Final => (None, false),
+        };
+        let needed = inner.cipher_len(session, Kind::Encrypt, input, single)?;
+        if needed > capacity {
+            return Ok(Fitted::Needs(needed));
+        }
+        Ok(Fitted::Done(match step {
+            CipherStep::Single(data) => {
+                std::mem::take(&mut *inner.cipher_single(session, Kind::Encrypt, data)?)
+            }
+            CipherStep::Update(data) => {
+                let result = inner.cipher_update(session, Kind::Encrypt, data);
+                end_on_error(&mut inner, session, Kind::Encrypt, result)?
+            }
+            CipherStep::Final => std::mem::take(&mut *inner.cipher_final(session, Kind::Encrypt)?),
+        }))
+    }
+
     /// Output length of the next encryption call: `Some(n)` with `single` for `C_Encrypt` of
     /// `n` bytes, `Some(n)` without for `C_EncryptUpdate`, `None` for `C_EncryptFinal`.
     ///
@@ -1062,9 +1118,11 @@ impl Simulator {
     }
 
     /// The update of `C_DigestEncryptUpdate` or `C_SignEncryptUpdate`: `data` goes to the
-    /// digest or signing (`kind`), then is encrypted. Both halves are checked first (as
-    /// [`Simulator::check_updates`]) and all of it runs under one lock, so another thread's
-    /// call on the session cannot end one half between the two (register A76).
+    /// digest or signing (`kind`), then is encrypted, if the ciphertext fits `capacity` bytes.
+    /// Both halves and the length are checked first (as [`Simulator::check_updates`] and
+    /// [`Simulator::encrypt_fitting`]) and all of it runs under one lock, so another thread's
+    /// call on the session can neither end one half between the two nor grow the output past
+    /// the caller's buffer (register A76).
     ///
     /// # Errors
     ///
@@ -1074,18 +1132,23 @@ impl Simulator {
         session: SessionHandle,
         kind: OperationKind,
         data: &[u8],
-    ) -> SimResult<Vec<u8>> {
+        capacity: usize,
+    ) -> SimResult<Fitted<Vec<u8>>> {
         if !matches!(kind, Kind::Digest | Kind::Sign) {
             return Err(SimError::Internal("no dual function encrypts after this"));
         }
         let mut inner = self.lock();
         check_updates(&mut inner, session, &[kind, Kind::Encrypt])?;
+        let needed = inner.cipher_len(session, Kind::Encrypt, Some(data.len()), false)?;
+        if needed > capacity {
+            return Ok(Fitted::Needs(needed));
+        }
         match kind {
             Kind::Sign => inner.sign_update(session, kind, data)?,
             _ => digest_update(&mut inner, session, data)?,
         }
         let result = inner.cipher_update(session, Kind::Encrypt, data);
-        end_on_error(&mut inner, session, Kind::Encrypt, result)
+        end_on_error(&mut inner, session, Kind::Encrypt, result).map(Fitted::Done)
     }
 
     /// The update of `C_DecryptDigestUpdate` or `C_DecryptVerifyUpdate`: decrypts `data`, then

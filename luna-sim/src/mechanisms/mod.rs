@@ -1,7 +1,7 @@
 //! Mechanisms: typed parameters and the mechanism list of `C_GetMechanismList/Info`.
 
 mod api;
-pub use api::OperationKind;
+pub use api::{CipherStep, Fitted, OperationKind};
 pub mod block;
 pub(crate) mod crypto;
 pub mod ec;
