@@ -39,6 +39,6 @@ pub use records::{AwaitingConfirm, PendingOffer, Role, Session};
 pub use store::{MAX_TOMBSTONES, MemoryStore, Store, Txn};
 pub use table::{
     ContinueInput, ContinueOutput, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
-    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, OpenedBlob, PartitionId, SequenceToken,
-    SessionTable, Status, accept_sequence_in,
+    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, OpenedBlob, PartitionId, SequenceBatch,
+    SequenceToken, SessionTable, Status, accept_sequence_in,
 };

@@ -1008,13 +1008,83 @@ pub fn accept_sequence_in(
     now: HsmTime,
     token: SequenceToken,
 ) -> Result<(), SessionError> {
-    let now = preamble(policy, now)?;
-    let mut records = Records { txn };
-    let mut session = records.live_session(token.partition, token.uid, now)?;
-    if !session.received.insert(token.sequence) {
-        return Err(SessionError::BlobRefused(
-            "the blob was already inserted (replay)",
-        ));
+    let mut batch = SequenceBatch::begin(txn, policy, now)?;
+    batch.accept(token)?;
+    batch.finish()
+}
+
+/// The sequence numbers of the objects one insert call stores, accepted inside the caller's
+/// transaction as [`accept_sequence_in`] accepts one: the session is read at its first
+/// number and written once, by [`SequenceBatch::finish`], whatever the number of objects.
+/// Dropped unfinished, it has written nothing (the caller's transaction is rolled back).
+pub struct SequenceBatch<'t> {
+    records: Records<'t>,
+    now: u64,
+    /// The session being accepted into, and whether a number was accepted.
+    open: Option<(PartitionId, SessionUid, Session, bool)>,
+}
+
+impl<'t> SequenceBatch<'t> {
+    /// Starts accepting on `txn`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::ProtocolDisabled`], a clock not set.
+    pub fn begin(
+        txn: &'t mut dyn Txn,
+        policy: &Policy,
+        now: HsmTime,
+    ) -> Result<Self, SessionError> {
+        Ok(Self {
+            records: Records { txn },
+            now: preamble(policy, now)?,
+            open: None,
+        })
     }
-    records.txn.put_session(token.partition, token.uid, session)
+
+    /// Accepts one blob's number: refused as a replay if the session already received it.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::BlobRefused`] for a replay (nothing changes); the codes of a session
+    /// that is no longer live.
+    pub fn accept(&mut self, token: SequenceToken) -> Result<(), SessionError> {
+        let same = matches!(&self.open, Some((partition, uid, ..))
+            if *partition == token.partition && *uid == token.uid);
+        if !same {
+            self.write_open()?;
+            let session = self
+                .records
+                .live_session(token.partition, token.uid, self.now)?;
+            self.open = Some((token.partition, token.uid, session, false));
+        }
+        let Some((_, _, session, changed)) = self.open.as_mut() else {
+            return Err(SessionError::StateCorrupt("no session open"));
+        };
+        if !session.received.insert(token.sequence) {
+            return Err(SessionError::BlobRefused(
+                "the blob was already inserted (replay)",
+            ));
+        }
+        *changed = true;
+        Ok(())
+    }
+
+    /// Writes the session back, if a number was accepted.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn finish(mut self) -> Result<(), SessionError> {
+        self.write_open()
+    }
+
+    fn write_open(&mut self) -> Result<(), SessionError> {
+        match self.open.take() {
+            Some((partition, uid, session, true)) => {
+                self.records.txn.put_session(partition, uid, session)
+            }
+            _ => Ok(()),
+        }
+    }
 }

@@ -9,6 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::device::clock::{SharedClock, SystemClock};
 use crate::device::provision;
+use crate::device::roots::RootCache;
 use crate::error::{SimError, SimResult};
 use crate::session::auth::Role;
 use crate::session::table::{
@@ -61,7 +62,7 @@ impl SimOptions {
 ///
 /// Thread-safe: every method takes `&self` and the state is behind one internal lock. Several
 /// processes may open the same home at once; nothing read from the store is cached except the
-/// storage keys, which never change.
+/// storage keys, which never change, and parsed root certificates, keyed by their bytes.
 pub struct Simulator {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) home: PathBuf,
@@ -81,6 +82,7 @@ pub(crate) struct Inner {
     pub(crate) keyring: Keyring,
     pub(crate) faults: FaultState,
     pub(crate) sessions: SessionTable,
+    pub(crate) roots: RootCache,
 }
 
 /// A session as the API modules need it.
@@ -205,11 +207,10 @@ impl Inner {
     /// Checks that `slot` names a partition.
     pub(crate) fn check_slot(&self, slot: SlotId) -> SimResult<i64> {
         let sql = slot_sql(slot)?;
-        let exists: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM partitions WHERE slot = ?1)",
-            [sql],
-            |row| row.get(0),
-        )?;
+        let exists: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM partitions WHERE slot = ?1)")?
+            .query_row([sql], |row| row.get(0))?;
         if exists {
             Ok(sql)
         } else {
@@ -296,6 +297,7 @@ impl Simulator {
             keyring: Keyring::new(home),
             faults: FaultState::new(FaultPlan::none()),
             sessions: SessionTable::new(),
+            roots: RootCache::default(),
         };
         if options.provision_default {
             let Inner {

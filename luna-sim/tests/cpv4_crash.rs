@@ -26,20 +26,19 @@ const BATCH_SIZE: u32 = 1_000;
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
 
-/// SHA-256 of every row of the source partition's objects and attributes.
+/// SHA-256 of every row of the source partition's objects (each holds all its attributes).
 fn source_rows(home: &Path) -> [u8; 32] {
     let conn = rusqlite::Connection::open(home.join(luna_sim::DB_FILE)).unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT o.id, o.class, o.label, o.ckid, o.ouid, o.private, a.type, a.value, a.sealed
-             FROM objects o JOIN attributes a ON a.object_id = o.id
-             WHERE o.slot = ?1 ORDER BY o.id, a.type",
+            "SELECT id, class, label, ckid, ouid, private, public, sealed
+             FROM objects WHERE slot = ?1 ORDER BY id",
         )
         .unwrap();
     let mut hash = Sha256::new();
     let mut rows = stmt.query([SOURCE as i64]).unwrap();
     while let Some(row) = rows.next().unwrap() {
-        for i in 0..9 {
+        for i in 0..8 {
             match row.get_ref(i).unwrap() {
                 rusqlite::types::ValueRef::Integer(v) => hash.update(v.to_be_bytes()),
                 rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {

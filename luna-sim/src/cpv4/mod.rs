@@ -72,11 +72,10 @@ impl crate::sim::Inner {
     /// library instance) has `ouid`.
     pub(crate) fn ouid_exists(&self, slot: SlotId, ouid: &[u8]) -> SimResult<bool> {
         let sql = crate::store::slot_sql(slot)?;
-        let token: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)",
-            rusqlite::params![sql, ouid],
-            |row| row.get(0),
-        )?;
+        let token: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)")?
+            .query_row(rusqlite::params![sql, ouid], |row| row.get(0))?;
         Ok(token
             || self
                 .sessions
@@ -129,20 +128,17 @@ impl Simulator {
 
     /// The manufacturer root that certified a device.
     fn device_root(&self, serial: &str) -> SimResult<RootId> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let der: Vec<u8> = inner
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT r.cert_der FROM devices d JOIN roots r ON r.id = d.root_id
                  WHERE d.serial = ?1",
-                [serial],
-                |row| row.get(0),
-            )
+            )?
+            .query_row([serial], |row| row.get(0))
             .optional()?
             .ok_or_else(|| SimError::UnknownDevice(serial.to_owned()))?;
-        cpv4_crypto::attest::TrustedRoot::from_der(&der)
-            .map(|root| root.id())
-            .map_err(|_| SimError::Corrupt("root certificate".into()))
+        inner.roots.parse(&der).map(|root| root.id())
     }
 
     fn cpv4_table(&self, device: &str) -> SessionTable<SqlStore<'_>> {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use cpv4_session::{SessionError, SessionTable, accept_sequence_in};
+use cpv4_session::{SequenceBatch, SessionError, SessionTable};
 use cpv4_wire::consts::*;
 use cpv4_wire::{Attribute as WireAttribute, AttributeList, ElementType};
 
@@ -393,43 +393,46 @@ impl Simulator {
         let device = context.device.clone();
         let stored_tokens = inner.write(|tx, keyring| {
             let record_key = keyring.device(&device, false)?.secret();
-            let mut stop = false;
-            let mut count = 0u64;
-            for item in &mut accepted {
-                if stop {
-                    item.stored = Some(Err(CKR_CLONE_NOT_ATTEMPTED));
-                    continue;
-                }
-                let Some(token) = item.token.take() else {
-                    continue;
-                };
-                let accepted = with_txn(tx, &device, &record_key, |txn| {
-                    accept_sequence_in(txn, &context.policy, context.now, token)
-                })?;
-                match accepted {
-                    Ok(()) => {}
-                    Err(SessionError::BlobRefused(_)) => {
-                        // Another call stored this blob's object meanwhile.
-                        item.stored = Some(Err(CKR_CPV4_MSG_ERROR));
-                        stop = !continue_on_error;
+            with_txn(tx, &device, &record_key, |txn| {
+                // The session is read once and written once for the whole call.
+                let mut sequences = SequenceBatch::begin(txn, &context.policy, context.now)
+                    .map_err(SimError::Cpv4)?;
+                let mut stop = false;
+                let mut count = 0u64;
+                for item in &mut accepted {
+                    if stop {
+                        item.stored = Some(Err(CKR_CLONE_NOT_ATTEMPTED));
                         continue;
                     }
-                    Err(other) => return Err(SimError::Cpv4(other)),
+                    let Some(token) = item.token.take() else {
+                        continue;
+                    };
+                    match sequences.accept(token) {
+                        Ok(()) => {}
+                        Err(SessionError::BlobRefused(_)) => {
+                            // Another call stored this blob's object meanwhile.
+                            item.stored = Some(Err(CKR_CPV4_MSG_ERROR));
+                            stop = !continue_on_error;
+                            continue;
+                        }
+                        Err(other) => return Err(SimError::Cpv4(other)),
+                    }
+                    if item.param {
+                        let id = replace_smk(tx, keyring, slot, &item.attrs)?;
+                        item.stored = Some(Ok(Some(-id)));
+                        continue;
+                    }
+                    item.stored = Some(Ok(if item.attrs.is(CKA_TOKEN) {
+                        let key = keyring.slot(tx, slot)?;
+                        count += 1;
+                        Some(store::insert_object(tx, key, slot, &item.attrs)?)
+                    } else {
+                        None
+                    }));
                 }
-                if item.param {
-                    let id = replace_smk(tx, keyring, slot, &item.attrs)?;
-                    item.stored = Some(Ok(Some(-id)));
-                    continue;
-                }
-                item.stored = Some(Ok(if item.attrs.is(CKA_TOKEN) {
-                    let key = keyring.slot(tx, slot)?;
-                    count += 1;
-                    Some(store::insert_object(tx, key, slot, &item.attrs)?)
-                } else {
-                    None
-                }));
-            }
-            Ok(count)
+                sequences.finish().map_err(SimError::Cpv4)?;
+                Ok(count)
+            })?
         })?;
         inner.faults.objects_committed(stored_tokens);
         let mut handles = vec![0; items.len()];

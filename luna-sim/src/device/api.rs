@@ -134,10 +134,10 @@ impl Inner {
         let sql = slot_sql(slot)?;
         let (label, serial, device_serial, cpv4, cpv3): (String, String, String, bool, bool) = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT label, serial, device_serial, cpv4_enabled, cpv3_enabled FROM partitions WHERE slot = ?1",
-                [sql],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?
+            .query_row([sql], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?
             .ok_or(SimError::SlotIdInvalid)?;
@@ -163,21 +163,19 @@ impl Inner {
     pub(crate) fn device_info(&self, serial: &str) -> SimResult<DeviceInfo> {
         let (firmware, set, offset): (String, bool, i64) = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT firmware, clock_set, clock_offset FROM devices WHERE serial = ?1",
-                [serial],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            )?
+            .query_row([serial], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?
             .ok_or_else(|| SimError::UnknownDevice(serial.to_owned()))?;
         let policy = |p: CkUlong| -> SimResult<bool> {
             Ok(self
                 .conn
-                .query_row(
+                .prepare_cached(
                     "SELECT value FROM hsm_policies WHERE device_serial = ?1 AND policy = ?2",
-                    params![serial, crate::store::ulong_to_sql(p)],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![serial, crate::store::ulong_to_sql(p)], |r| r.get(0))
                 .optional()?
                 .unwrap_or(false))
         };
@@ -533,21 +531,17 @@ impl Simulator {
     ///
     /// [`SimError::UnknownDevice`]; [`SimError::Corrupt`] for an unparsable stored root.
     pub fn trusted_roots(&self, serial: &str) -> SimResult<Vec<TrustedRoot>> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         inner.device_info(serial)?;
-        let mut stmt = inner.conn.prepare_cached(
+        let Inner { conn, roots, .. } = &mut *inner;
+        let mut stmt = conn.prepare_cached(
             "SELECT r.cert_der FROM device_trust t JOIN roots r ON r.id = t.root_id
              WHERE t.device_serial = ?1 ORDER BY r.id",
         )?;
         let certs = stmt
             .query_map([serial], |r| r.get::<_, Vec<u8>>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        certs
-            .iter()
-            .map(|der| {
-                TrustedRoot::from_der(der).map_err(|_| SimError::Corrupt("root certificate".into()))
-            })
-            .collect()
+        certs.iter().map(|der| roots.parse(der)).collect()
     }
 
     /// A device's attestation identity (its CA certificate and key).

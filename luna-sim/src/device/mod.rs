@@ -9,3 +9,4 @@ pub(crate) mod clock;
 pub(crate) mod domains;
 pub mod provision;
 pub(crate) mod records;
+pub(crate) mod roots;

@@ -211,10 +211,6 @@ impl Simulator {
         }
         inner.verify_role_pin(sql, Role::So, so_pin)?;
         inner.write(|tx, _| {
-            tx.execute(
-                "DELETE FROM attributes WHERE object_id IN (SELECT id FROM objects WHERE slot = ?1)",
-                [sql],
-            )?;
             tx.execute("DELETE FROM objects WHERE slot = ?1", [sql])?;
             tx.execute(
                 "UPDATE pins SET hash = NULL, failures = 0 WHERE slot = ?1 AND role != ?2",

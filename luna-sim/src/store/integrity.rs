@@ -5,15 +5,17 @@ use rusqlite::Connection;
 use crate::error::SimResult;
 use crate::sim::Simulator;
 use crate::store::keys::{attribute_aad, record_aad};
-use crate::store::{Keyring, sql_to_ulong};
+use crate::store::{Keyring, object_row, ulong_to_sql};
+use crate::token::attrs::{decode_bool, decode_ulong, ulong_to_u64};
 use crate::token::objects::OUID_LEN;
+use cpv4_wire::consts::{CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE};
 
 /// The result of [`Simulator::integrity_check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntegrityReport {
     /// Token objects in the store.
     pub objects: u64,
-    /// Attribute rows in the store.
+    /// Attribute values in the store (clear and sealed).
     pub attributes: u64,
     /// Sealed values that were decrypted.
     pub sealed_values: u64,
@@ -45,27 +47,8 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
         }
     }
     report.objects = count(conn, "SELECT COUNT(*) FROM objects")?;
-    report.attributes = count(conn, "SELECT COUNT(*) FROM attributes")?;
     report.domains = count(conn, "SELECT COUNT(*) FROM domains")?;
-
-    let mut stmt = conn.prepare(
-        "SELECT o.id FROM objects o
-         WHERE o.attr_count != (SELECT COUNT(*) FROM attributes a WHERE a.object_id = o.id)",
-    )?;
-    for id in stmt.query_map([], |r| r.get::<_, i64>(0))? {
-        report
-            .problems
-            .push(format!("object {} lacks attributes", id?));
-    }
-    let orphans = count(
-        conn,
-        "SELECT COUNT(*) FROM attributes WHERE object_id NOT IN (SELECT id FROM objects)",
-    )?;
-    if orphans > 0 {
-        report
-            .problems
-            .push(format!("{orphans} attributes without an object"));
-    }
+    check_objects(conn, keyring, report)?;
     let mut stmt =
         conn.prepare("SELECT slot, COUNT(*) FROM objects GROUP BY slot, ouid HAVING COUNT(*) > 1")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
@@ -82,26 +65,6 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
         report
             .problems
             .push(format!("{bad_ouids} objects with a malformed CKA_OUID"));
-    }
-
-    let mut stmt = conn.prepare(
-        "SELECT a.object_id, a.type, a.value, o.slot FROM attributes a
-         JOIN objects o ON o.id = a.object_id WHERE a.sealed = 1",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let (id, kind, value, slot): (i64, i64, Vec<u8>, i64) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-        let key = keyring.slot(conn, slot)?;
-        match key.open(
-            &attribute_aad(id, crate::token::attrs::ulong_to_u64(sql_to_ulong(kind))),
-            &value,
-        ) {
-            Ok(_) => report.sealed_values += 1,
-            Err(_) => report.problems.push(format!(
-                "object {id}: attribute 0x{kind:X} does not decrypt"
-            )),
-        }
     }
 
     let mut stmt = conn.prepare(
@@ -157,9 +120,70 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
     Ok(())
 }
 
+/// Every object row: its blobs parse, its sealed values open under its slot's key, and its
+/// indexed columns say what its attributes say.
+fn check_objects(
+    conn: &Connection,
+    keyring: &mut Keyring,
+    report: &mut IntegrityReport,
+) -> SimResult<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, slot, class, label, ckid, ouid, private, public, sealed FROM objects ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let slot: i64 = row.get(1)?;
+        let (public, sealed): (Vec<u8>, Vec<u8>) = (row.get(7)?, row.get(8)?);
+        let (public, sealed) = match (object_row::decode(&public), object_row::decode(&sealed)) {
+            (Ok(public), Ok(sealed)) => (public, sealed),
+            _ => {
+                report
+                    .problems
+                    .push(format!("object {id}: its attributes do not parse"));
+                continue;
+            }
+        };
+        report.attributes += (public.len() + sealed.len()) as u64;
+        let key = keyring.slot(conn, slot)?;
+        for (kind, value) in &sealed {
+            match key.open(&attribute_aad(id, ulong_to_u64(*kind)), value) {
+                Ok(_) => report.sealed_values += 1,
+                Err(_) => report.problems.push(format!(
+                    "object {id}: attribute 0x{kind:X} does not decrypt"
+                )),
+            }
+        }
+        let clear = public
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeMap<_, _>>();
+        let class = clear
+            .get(&CKA_CLASS)
+            .and_then(|value| decode_ulong(value))
+            .map_or(-1, ulong_to_sql);
+        let private = clear
+            .get(&CKA_PRIVATE)
+            .and_then(|value| decode_bool(value))
+            .unwrap_or(false);
+        let column = |kind| clear.get(&kind).copied().unwrap_or_default().to_vec();
+        let agrees = row.get::<_, i64>(2)? == class
+            && row.get::<_, Vec<u8>>(3)? == column(CKA_LABEL)
+            && row.get::<_, Vec<u8>>(4)? == column(CKA_ID)
+            && row.get::<_, Vec<u8>>(5)? == column(CKA_OUID)
+            && row.get::<_, bool>(6)? == private;
+        if !agrees {
+            report.problems.push(format!(
+                "object {id}: its indexed columns differ from its attributes"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Simulator {
-    /// Checks the store: `PRAGMA integrity_check`, then that every object has all its
-    /// attribute rows and no attribute is orphaned, every sealed value decrypts, OUIDs are
+    /// Checks the store: `PRAGMA integrity_check`, then that every object's attributes parse
+    /// and agree with its indexed columns, every sealed value decrypts, OUIDs are
     /// well-formed and unique per partition, every partition has an SMK and at most three
     /// domains with exactly one primary and at most one unlabelled, and every domain PSK
     /// decrypts. Runs in one read transaction (a consistent snapshot).

@@ -11,6 +11,7 @@
 pub(crate) mod faults;
 pub(crate) mod integrity;
 pub(crate) mod keys;
+pub(crate) mod object_row;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,18 +25,83 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::error::{SimError, SimResult};
 use crate::session::table::{ObjectHandle, PARAM_OBJECT_BASE, SlotId};
 use crate::store::faults::FaultState;
-use crate::store::keys::{StorageKey, attribute_aad};
+use crate::store::keys::StorageKey;
 use crate::token::attrs::AttrMap;
 
 /// The database file inside the simulator home.
 pub const DB_FILE: &str = "luna-sim.db";
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// How long a call waits for another process's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements each connection keeps: more than the cached statements of the
+/// simulator, so none evicts another.
+const STATEMENT_CACHE: usize = 64;
+
+/// One schema migration: SQL, or code where the rows must be rewritten.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Connection) -> SimResult<()>),
+}
+
 /// Schema migrations: entry `i` upgrades a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_V1, MIGRATION_V2, MIGRATION_V3];
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(MIGRATION_V1),
+    Migration::Sql(MIGRATION_V2),
+    Migration::Sql(MIGRATION_V3),
+    Migration::Code(migrate_v4),
+];
+
+/// Version 4: a token object is one row. Its attributes move from one row each in
+/// `attributes` into two blobs of its `objects` row (`object_row`): the clear ones in
+/// `public`, the sealed ones in `sealed`, still sealed as they were (nothing is opened). The
+/// indexed columns (class, label, id, OUID, privacy) stay. A store with an object whose
+/// attribute rows are not all there is refused and left at version 3.
+fn migrate_v4(conn: &Connection) -> SimResult<()> {
+    conn.execute_batch(
+        "ALTER TABLE objects ADD COLUMN public BLOB NOT NULL DEFAULT x'01';
+         ALTER TABLE objects ADD COLUMN sealed BLOB NOT NULL DEFAULT x'01';",
+    )?;
+    let mut objects = conn.prepare("SELECT id, attr_count FROM objects ORDER BY id")?;
+    let mut attributes = conn
+        .prepare("SELECT type, value, sealed FROM attributes WHERE object_id = ?1 ORDER BY type")?;
+    let mut update = conn.prepare("UPDATE objects SET public = ?2, sealed = ?3 WHERE id = ?1")?;
+    let ids = objects
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, count) in ids {
+        let mut public = Vec::new();
+        let mut sealed = Vec::new();
+        let mut rows = attributes.query([id])?;
+        while let Some(row) = rows.next()? {
+            let entry = (sql_to_ulong(row.get(0)?), row.get::<_, Vec<u8>>(1)?);
+            if row.get::<_, bool>(2)? {
+                sealed.push(entry);
+            } else {
+                public.push(entry);
+            }
+        }
+        if i64::try_from(public.len() + sealed.len()).ok() != Some(count) {
+            return Err(SimError::Corrupt(format!(
+                "object {id} lacks attributes; the store stays at version 3"
+            )));
+        }
+        let encode = |entries: &[(CkAttributeType, Vec<u8>)]| {
+            object_row::encode(
+                entries
+                    .iter()
+                    .map(|(kind, value)| (*kind, value.as_slice())),
+            )
+        };
+        update.execute(params![id, encode(&public)?, encode(&sealed)?])?;
+    }
+    conn.execute_batch(
+        "DROP TABLE attributes;
+         ALTER TABLE objects DROP COLUMN attr_count;",
+    )?;
+    Ok(())
+}
 
 /// Version 3: the CPv4 engine's records, one row per pending negotiation, negotiation,
 /// session and tombstone of a device, each sealed whole (`cpv4_session::Record::seal`) with its
@@ -180,6 +246,8 @@ pub(crate) fn open_connection(home: &Path) -> SimResult<Connection> {
     create_private(&path)?;
     let conn = Connection::open(&path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The hot paths use more distinct statements than rusqlite's default cache of 16 holds.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     enable_wal(&conn)?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     migrate(&conn)?;
@@ -253,7 +321,10 @@ fn migrate(conn: &Connection) -> SimResult<()> {
         let start = usize::try_from(found)
             .map_err(|_| SimError::Corrupt("negative schema version".into()))?;
         for migration in MIGRATIONS.iter().skip(start) {
-            conn.execute_batch(migration)?;
+            match migration {
+                Migration::Sql(sql) => conn.execute_batch(sql)?,
+                Migration::Code(code) => code(conn)?,
+            }
         }
         conn.execute("DELETE FROM schema_version", [])?;
         conn.execute(
@@ -397,64 +468,48 @@ pub(crate) const fn sql_to_ulong(value: i64) -> CkUlong {
     value as u64 as CkUlong
 }
 
-/// Inserts a token object; returns its row id (the object handle).
+/// Inserts a token object; returns its row id (the object handle). One row, whatever its
+/// number of attributes; its sealed values are bound to that id, so the id is taken before
+/// the row is written: the next of the table's `AUTOINCREMENT` counter, which never gives
+/// the id of a deleted object again.
 pub(crate) fn insert_object(
     tx: &Transaction<'_>,
     key: &StorageKey,
     slot: i64,
     attrs: &AttrMap,
 ) -> SimResult<i64> {
+    let id: i64 = tx
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'objects'), 0),
+                        COALESCE((SELECT MAX(id) FROM objects), 0)) + 1",
+        )?
+        .query_row([], |row| row.get(0))?;
     let class = attrs.ulong(CKA_CLASS);
-    let attr_count = i64::try_from(attrs.len()).map_err(|_| SimError::Internal("attr count"))?;
+    let (public, sealed) = object_row::encode_object(key, id, class, attrs)?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO objects (slot, class, label, ckid, ouid, private, attr_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO objects (id, slot, class, label, ckid, ouid, private, public, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let inserted = insert.execute(params![
+        id,
         slot,
         class.map_or(-1, ulong_to_sql),
         attrs.get(CKA_LABEL).unwrap_or_default(),
         attrs.get(CKA_ID).unwrap_or_default(),
         attrs.get(CKA_OUID).unwrap_or_default(),
         attrs.is(CKA_PRIVATE),
-        attr_count,
+        public,
+        sealed,
     ]);
     match inserted {
-        Ok(_) => {}
+        Ok(_) => Ok(id),
         Err(rusqlite::Error::SqliteFailure(err, _))
             if err.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            return Err(SimError::Corrupt("duplicate CKA_OUID".into()));
+            Err(SimError::Corrupt("duplicate CKA_OUID".into()))
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => Err(err.into()),
     }
-    let id = tx.last_insert_rowid();
-    insert_attributes(tx, key, id, attrs)?;
-    Ok(id)
-}
-
-fn insert_attributes(
-    tx: &Transaction<'_>,
-    key: &StorageKey,
-    id: i64,
-    attrs: &AttrMap,
-) -> SimResult<()> {
-    let class = attrs.ulong(CKA_CLASS);
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO attributes (object_id, type, value, sealed) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (kind, value) in attrs.iter() {
-        if is_sealed(class, kind) {
-            let sealed = key.seal(
-                &attribute_aad(id, crate::token::attrs::ulong_to_u64(kind)),
-                value,
-            )?;
-            insert.execute(params![id, ulong_to_sql(kind), sealed, true])?;
-        } else {
-            insert.execute(params![id, ulong_to_sql(kind), value, false])?;
-        }
-    }
-    Ok(())
 }
 
 /// Replaces every attribute of token object `id` (after a successful set-attribute).
@@ -464,27 +519,27 @@ pub(crate) fn update_object(
     id: i64,
     attrs: &AttrMap,
 ) -> SimResult<()> {
-    let attr_count = i64::try_from(attrs.len()).map_err(|_| SimError::Internal("attr count"))?;
+    let (public, sealed) = object_row::encode_object(key, id, attrs.ulong(CKA_CLASS), attrs)?;
     let changed = tx.execute(
-        "UPDATE objects SET label = ?2, ckid = ?3, private = ?4, attr_count = ?5 WHERE id = ?1",
+        "UPDATE objects SET label = ?2, ckid = ?3, private = ?4, public = ?5, sealed = ?6
+         WHERE id = ?1",
         params![
             id,
             attrs.get(CKA_LABEL).unwrap_or_default(),
             attrs.get(CKA_ID).unwrap_or_default(),
             attrs.is(CKA_PRIVATE),
-            attr_count,
+            public,
+            sealed,
         ],
     )?;
     if changed == 0 {
         return Err(SimError::ObjectHandleInvalid);
     }
-    tx.execute("DELETE FROM attributes WHERE object_id = ?1", [id])?;
-    insert_attributes(tx, key, id, attrs)
+    Ok(())
 }
 
-/// Deletes token object `id` and its attributes; `false` if it did not exist.
+/// Deletes token object `id`; `false` if it did not exist.
 pub(crate) fn delete_object(tx: &Transaction<'_>, id: i64) -> SimResult<bool> {
-    tx.execute("DELETE FROM attributes WHERE object_id = ?1", [id])?;
     Ok(tx.execute("DELETE FROM objects WHERE id = ?1", [id])? > 0)
 }
 
@@ -498,33 +553,19 @@ pub(crate) fn object_slot(conn: &Connection, id: i64) -> SimResult<Option<i64>> 
 
 /// Reads token object `id`'s attributes, unsealing sealed values with `key`.
 pub(crate) fn load_attributes(conn: &Connection, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
-    let mut stmt =
-        conn.prepare_cached("SELECT type, value, sealed FROM attributes WHERE object_id = ?1")?;
-    let mut rows = stmt.query([id])?;
-    let mut attrs = AttrMap::new();
-    while let Some(row) = rows.next()? {
-        let kind = sql_to_ulong(row.get(0)?);
-        let value: Vec<u8> = row.get(1)?;
-        let sealed: bool = row.get(2)?;
-        if sealed {
-            let plain = key.open(
-                &attribute_aad(id, crate::token::attrs::ulong_to_u64(kind)),
-                &value,
-            )?;
-            attrs.set(kind, plain.to_vec());
-        } else {
-            attrs.set(kind, value);
-        }
-    }
-    Ok(attrs)
+    let (public, sealed): (Vec<u8>, Vec<u8>) = conn
+        .prepare_cached("SELECT public, sealed FROM objects WHERE id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .ok_or(SimError::ObjectHandleInvalid)?;
+    object_row::decode_object(key, id, &public, &sealed)
 }
 
 /// Reads a `meta` value.
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> SimResult<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
         .optional()?)
 }
 
@@ -574,12 +615,21 @@ mod tests {
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let tables: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('objects', 'attributes', 'domains')",
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('objects', 'domains', 'cpv4_records')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
         assert_eq!(tables, 3);
+        // Version 4 keeps an object's attributes in its row: there is no attribute table.
+        let attributes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'attributes'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(attributes, 0);
         // Reopening an up-to-date store changes nothing.
         drop(conn);
         let conn = open_connection(dir.path()).unwrap();
@@ -616,6 +666,107 @@ mod tests {
             )
             .unwrap();
         assert_eq!(params, None);
+    }
+
+    /// A store of version 3: objects 1 and 5 of slot 0 with their attribute rows (object 5's
+    /// value sealed under `key`), AUTOINCREMENT's counter at 7 (objects 6 and 7 deleted), and
+    /// `attribute_rows_of_5` of object 5's three attribute rows.
+    fn version_3_store(home: &Path, key: &StorageKey, attribute_rows_of_5: usize) {
+        use cpv4_wire::consts::{CKA_VALUE, CKO_DATA, CKO_SECRET_KEY};
+        let conn = Connection::open(home.join(DB_FILE)).unwrap();
+        for sql in [MIGRATION_V1, MIGRATION_V2, MIGRATION_V3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (3);
+             INSERT INTO roots VALUES (1, 'r', x'', x'');
+             INSERT INTO devices VALUES ('d', 'f', 0, 0, 1, x'', x'');
+             INSERT INTO partitions VALUES (0, 'd', 'p', 's', 1, 0, x'', x'');",
+        )
+        .unwrap();
+        let insert_object = |id: i64, class, label: &[u8], count: i64| {
+            conn.execute(
+                "INSERT INTO objects (id, slot, class, label, ckid, ouid, private, attr_count)
+                 VALUES (?1, 0, ?2, ?3, x'', ?4, 1, ?5)",
+                params![id, ulong_to_sql(class), label, vec![id as u8; 12], count],
+            )
+            .unwrap();
+        };
+        let insert_attribute = |id: i64, kind, value: &[u8], sealed: bool| {
+            conn.execute(
+                "INSERT INTO attributes (object_id, type, value, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![id, ulong_to_sql(kind), value, sealed],
+            )
+            .unwrap();
+        };
+        insert_object(1, CKO_DATA, b"data", 2);
+        insert_attribute(1, CKA_CLASS, &CKO_DATA.to_ne_bytes(), false);
+        insert_attribute(1, CKA_LABEL, b"data", false);
+        insert_object(5, CKO_SECRET_KEY, b"key", 3);
+        let rows: [(CkAttributeType, Vec<u8>, bool); 3] = [
+            (CKA_CLASS, CKO_SECRET_KEY.to_ne_bytes().to_vec(), false),
+            (CKA_LABEL, b"key".to_vec(), false),
+            (
+                CKA_VALUE,
+                key.seal(&keys::attribute_aad(5, CKA_VALUE), &[0x5a; 32])
+                    .unwrap(),
+                true,
+            ),
+        ];
+        for (kind, value, sealed) in rows.iter().take(attribute_rows_of_5) {
+            insert_attribute(5, *kind, value, *sealed);
+        }
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = 7 WHERE name = 'objects'",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_3_store_keeps_its_objects_in_one_row_each_and_never_reuses_an_id() {
+        use cpv4_wire::consts::CKA_VALUE;
+        let dir = tempfile::tempdir().unwrap();
+        let key = StorageKey::from_bytes([3; 32]);
+        version_3_store(dir.path(), &key, 3);
+        let conn = open_connection(dir.path()).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let data = load_attributes(&conn, &key, 1).unwrap();
+        assert_eq!((data.len(), data.get(CKA_LABEL)), (2, Some(&b"data"[..])));
+        // The sealed value moved without being opened, and opens under its id as before.
+        let secret = load_attributes(&conn, &key, 5).unwrap();
+        assert_eq!(secret.len(), 3);
+        assert_eq!(secret.get(CKA_VALUE), Some(&[0x5a; 32][..]));
+        let stored: Vec<u8> = conn
+            .query_row("SELECT sealed FROM objects WHERE id = 5", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert!(!stored.windows(32).any(|w| w == [0x5a; 32]));
+        // The next object is 8: the ids of deleted objects 6 and 7 are not given again.
+        let tx = Connection::unchecked_transaction(&conn).unwrap();
+        let mut attrs = AttrMap::new();
+        attrs.set(CKA_OUID, vec![8; 12]);
+        assert_eq!(insert_object(&tx, &key, 0, &attrs).unwrap(), 8);
+    }
+
+    #[test]
+    fn a_version_3_store_with_an_object_missing_attribute_rows_stays_at_version_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StorageKey::from_bytes([3; 32]);
+        version_3_store(dir.path(), &key, 2);
+        let err = open_connection(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, SimError::Corrupt(why) if why.contains("object 5")),
+            "{err:?}"
+        );
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), 3);
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM attributes", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 4);
     }
 
     #[test]

@@ -171,42 +171,56 @@ impl Inner {
         template: &AttrMap,
         sees_private: bool,
     ) -> SimResult<Vec<ObjectHandle>> {
-        let (sql, params, post_filter) = find_query(slot_sql(slot)?, template, sees_private);
-        let ids = {
+        let (sql, params, filter) = find_query(slot_sql(slot)?, template, sees_private);
+        let rows = {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                r.get::<_, i64>(0)
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?
         };
-        let mut handles = Vec::with_capacity(ids.len());
+        let mut handles = Vec::with_capacity(rows.len());
         let slot_sql = slot_sql(slot)?;
-        for id in ids {
-            if post_filter {
-                let key = self.keyring.slot(&self.conn, slot_sql)?;
-                let attrs = store::load_attributes(&self.conn, key, id)?;
-                if !objects::find_matches(&attrs, template) {
-                    continue;
+        for (id, public) in rows {
+            let matches = match filter {
+                Filter::None => true,
+                Filter::Clear => {
+                    objects::find_matches(&store::object_row::decode_public(&public)?, template)
                 }
+                Filter::Opened => {
+                    let key = self.keyring.slot(&self.conn, slot_sql)?;
+                    let attrs = store::load_attributes(&self.conn, key, id)?;
+                    objects::find_matches(&attrs, template)
+                }
+            };
+            if matches {
+                handles.push(token_handle(id)?);
             }
-            handles.push(token_handle(id)?);
         }
         Ok(handles)
     }
 }
 
-/// The SQL of a find: indexed columns for class, label, id, OUID and privacy; the
-/// `(type, value)` index of the attribute table for other attributes; values sealed at rest
-/// (key material, `objects::SECRET_ATTRIBUTES`) are compared after loading (`post_filter`).
-fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, bool) {
-    let mut sql = String::from("SELECT o.id FROM objects o WHERE o.slot = ?");
+/// What a find compares after its SQL has selected rows by their indexed columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Nothing: the template names indexed columns only.
+    None,
+    /// The clear attributes of each row.
+    Clear,
+    /// Every attribute, sealed ones opened (the template names key material).
+    Opened,
+}
+
+/// The SQL of a find: the indexed columns for class, label, id, OUID and privacy, and what
+/// is left of the template for [`Filter`] to compare on each row selected.
+fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, Filter) {
+    let mut sql = String::from("SELECT o.id, o.public FROM objects o WHERE o.slot = ?");
     let mut params = vec![Value::Integer(slot)];
     if !sees_private {
         sql.push_str(" AND o.private = 0");
     }
-    let mut column_used = false;
-    let mut others = Vec::new();
-    let mut post_filter = false;
+    let mut filter = Filter::None;
     for (kind, value) in template.iter() {
         let column = match kind {
             CKA_LABEL => Some(("o.label", Value::Blob(value.to_vec()))),
@@ -221,29 +235,15 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
         if let Some((name, param)) = column {
             sql.push_str(&format!(" AND {name} = ?"));
             params.push(param);
-            column_used = true;
         } else if objects::SECRET_ATTRIBUTES.contains(&kind) {
-            // Sealed at rest for keys: compared after loading.
-            post_filter = true;
-        } else {
-            others.push((kind, value.to_vec()));
+            // Sealed at rest for keys: compared once opened.
+            filter = Filter::Opened;
+        } else if filter == Filter::None {
+            filter = Filter::Clear;
         }
-    }
-    for (i, (kind, value)) in others.into_iter().enumerate() {
-        if i == 0 && !column_used {
-            sql.push_str(
-                " AND o.id IN (SELECT object_id FROM attributes WHERE type = ? AND value = ?)",
-            );
-        } else {
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM attributes a WHERE a.object_id = o.id AND a.type = ? AND a.value = ?)",
-            );
-        }
-        params.push(Value::Integer(ulong_to_sql(kind)));
-        params.push(Value::Blob(value));
     }
     sql.push_str(" ORDER BY o.id");
-    (sql, params, post_filter)
+    (sql, params, filter)
 }
 
 impl Simulator {
