@@ -49,9 +49,10 @@ unsafe fn then_encrypt(
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(encrypted, encrypted_len) }?;
             let sim = &library.sim;
-            // Both must be active, and take updates, before either moves.
-            sim.check_updates(session, &[kind, OperationKind::Encrypt])?;
+            // Both must be active, and take updates, before either moves: checked here for a
+            // length query, by `update_then_encrypt` under its lock otherwise.
             if out.is_query() {
+                sim.check_updates(session, &[kind, OperationKind::Encrypt])?;
                 let needed = sim.encrypt_len(session, Some(data.len()), false)?;
                 return out.answer_length(needed).map(|_| ());
             }

@@ -1,7 +1,7 @@
 //! The CPv4 engine's records in the simulator home's database: a `cpv4_session::Store` whose
 //! every call is one `BEGIN IMMEDIATE` transaction, one row per record (table `cpv4_records`,
-//! schema version 3), so processes sharing a home share negotiations and sessions and never
-//! lose each other's changes, and a call reads only the rows it names, the expired rows and
+//! added in schema version 3), so processes sharing a home share negotiations and sessions and
+//! never lose each other's changes, and a call reads only the rows it names, the expired rows and
 //! counts bounded by the caps.
 //!
 //! Beside each sealed record the row keeps clear index columns (its expiry, the Offer it was

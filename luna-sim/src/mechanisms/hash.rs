@@ -163,6 +163,16 @@ impl HashAlg {
     }
 }
 
+/// The check value (`CKA_CHECK_VALUE`) PKCS#11 gives a generic secret key and a certificate:
+/// the first 3 bytes of the SHA-1 hash of its `CKA_VALUE`.
+pub(crate) fn sha1_check_value(value: &[u8]) -> [u8; 3] {
+    match Sha1::digest(value).as_slice() {
+        [a, b, c, ..] => [*a, *b, *c],
+        // SHA-1 has 20 bytes; unreachable, and no panic if it were.
+        _ => [0; 3],
+    }
+}
+
 /// A streaming digest.
 #[derive(Clone)]
 pub(crate) enum Hasher {

@@ -7,7 +7,7 @@ pub(crate) mod crypto;
 pub mod ec;
 pub mod eddsa;
 pub(crate) mod gcm;
-mod hash;
+pub(crate) mod hash;
 pub(crate) mod mac;
 pub(crate) mod rsa;
 

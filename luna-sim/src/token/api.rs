@@ -172,29 +172,38 @@ impl Inner {
         sees_private: bool,
     ) -> SimResult<Vec<ObjectHandle>> {
         let (sql, params, filter) = find_query(slot_sql(slot)?, template, sees_private);
-        let rows = {
+        let mut handles = Vec::new();
+        // Rows whose key material the template names, compared once the statement is done.
+        let mut to_open = Vec::new();
+        {
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?
-        };
-        let mut handles = Vec::with_capacity(rows.len());
-        let slot_sql = slot_sql(slot)?;
-        for (id, public) in rows {
-            let matches = match filter {
-                Filter::None => true,
-                Filter::Clear => {
-                    objects::find_matches(&store::object_row::decode_public(&public)?, template)
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+            // Row by row, so a find holds one row's attributes at a time, not the slot's.
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                match filter {
+                    Filter::None => handles.push(token_handle(id)?),
+                    Filter::Clear => {
+                        let public = row.get_ref(1)?.as_blob().map_err(|_| {
+                            SimError::Corrupt("an object's attributes are not a blob".into())
+                        })?;
+                        let attrs = store::object_row::decode_public(public)?;
+                        if objects::find_matches(&attrs, template) {
+                            handles.push(token_handle(id)?);
+                        }
+                    }
+                    Filter::Opened => to_open.push(id),
                 }
-                Filter::Opened => {
-                    let key = self.keyring.slot(&self.conn, slot_sql)?;
-                    let attrs = store::load_attributes(&self.conn, key, id)?;
-                    objects::find_matches(&attrs, template)
+            }
+        }
+        if !to_open.is_empty() {
+            let slot_sql = slot_sql(slot)?;
+            let key = self.keyring.slot(&self.conn, slot_sql)?;
+            for id in to_open {
+                let attrs = store::load_attributes(&self.conn, key, id)?;
+                if objects::find_matches(&attrs, template) {
+                    handles.push(token_handle(id)?);
                 }
-            };
-            if matches {
-                handles.push(token_handle(id)?);
             }
         }
         Ok(handles)
@@ -215,7 +224,7 @@ enum Filter {
 /// The SQL of a find: the indexed columns for class, label, id, OUID and privacy, and what
 /// is left of the template for [`Filter`] to compare on each row selected.
 fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, Filter) {
-    let mut sql = String::from("SELECT o.id, o.public FROM objects o WHERE o.slot = ?");
+    let mut sql = String::from(" FROM objects o WHERE o.slot = ?");
     let mut params = vec![Value::Integer(slot)];
     if !sees_private {
         sql.push_str(" AND o.private = 0");
@@ -243,7 +252,13 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
         }
     }
     sql.push_str(" ORDER BY o.id");
-    (sql, params, filter)
+    // Only a comparison on clear attributes reads the row's blob.
+    let columns = if filter == Filter::Clear {
+        "SELECT o.id, o.public"
+    } else {
+        "SELECT o.id"
+    };
+    (format!("{columns}{sql}"), params, filter)
 }
 
 impl Simulator {
@@ -405,8 +420,10 @@ impl Simulator {
         inner.replace_object(&view, &obj, next)
     }
 
-    /// `C_FindObjectsInit`: the matching handles are collected now (token objects through
-    /// the store's indexes, then session objects).
+    /// `C_FindObjectsInit`: the matching handles are collected now (token objects selected
+    /// through the store's indexes on class, label, id and OUID, then compared on the rest of
+    /// the template, then session objects). A template naming none of those four reads every
+    /// token object of the slot.
     ///
     /// # Errors
     ///

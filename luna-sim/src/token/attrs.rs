@@ -188,10 +188,6 @@ impl AttrMap {
         self.set(kind, vec![u8::from(value)]);
     }
 
-    pub(crate) fn remove(&mut self, kind: CkAttributeType) {
-        self.0.remove(&kind);
-    }
-
     /// Sets `kind` to `value` unless it is present.
     pub(crate) fn default_bool(&mut self, kind: CkAttributeType, value: bool) {
         if !self.contains(kind) {

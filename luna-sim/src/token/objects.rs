@@ -14,7 +14,7 @@ use crate::ck::CK_UNAVAILABLE_INFORMATION;
 use crate::error::{SimError, SimResult};
 use crate::mechanisms::MAX_GENERIC_SECRET_LEN;
 use crate::mechanisms::ec::{self, Curve};
-use crate::mechanisms::{block, eddsa, rsa};
+use crate::mechanisms::{block, eddsa, hash, rsa};
 use crate::token::attrs::{AttrMap, Attribute, decode_bool, decode_ulong};
 
 pub use crate::mechanisms::ec::P256_EC_PARAMS;
@@ -257,8 +257,7 @@ pub(crate) fn build_object(
                 return Err(SimError::TemplateIncomplete(CKA_VALUE));
             }
             attrs.default_bool(CKA_TRUSTED, false);
-            // This token gives a certificate no check value (register A81).
-            attrs.remove(CKA_CHECK_VALUE);
+            set_sha1_check_value(&mut attrs, origin);
             // A clone carries the fields as its source held them: set, or cleared, by
             // `C_SetAttributeValue`, which does not fill them again.
             if origin != Origin::Cloned {
@@ -304,6 +303,17 @@ pub(crate) fn check_cloned(attrs: &AttrMap) -> SimResult<()> {
         return Err(SimError::TemplateInconsistent);
     }
     Ok(())
+}
+
+/// Gives a certificate or a generic secret its check value, the first 3 bytes of the SHA-1
+/// hash of `CKA_VALUE` (PKCS#11 v2.40). A clone of an object made before this token computed
+/// them has none and keeps none; a clone that has one has this one (register A81).
+fn set_sha1_check_value(attrs: &mut AttrMap, origin: Origin) {
+    if origin == Origin::Cloned && attrs.get(CKA_CHECK_VALUE).is_none() {
+        return;
+    }
+    let check = hash::sha1_check_value(attrs.get(CKA_VALUE).unwrap_or(&[]));
+    attrs.set(CKA_CHECK_VALUE, check.to_vec());
 }
 
 /// Checks the values PKCS#11 gives a form: dates (`CK_DATE`: empty, or `YYYYMMDD` with a month
@@ -559,8 +569,7 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
             if len == 0 || len > max {
                 return Err(SimError::AttributeValueInvalid(CKA_VALUE));
             }
-            // Nor a generic secret a check value (register A81).
-            attrs.remove(CKA_CHECK_VALUE);
+            set_sha1_check_value(attrs, origin);
         }
         _ => return Err(SimError::AttributeValueInvalid(CKA_KEY_TYPE)),
     }
@@ -928,7 +937,8 @@ mod tests {
 
     /// A clone's history is one this token makes: local exactly when it names the mechanism
     /// that generates its key type here; always sensitive or never extractable only if local
-    /// or, a secret key, derived; no check value where the token computes none (A81).
+    /// or, a secret key, derived; a generic secret's or a certificate's check value the one
+    /// this token computes, or none on an object made before it computed them (A81).
     #[test]
     fn a_clone_has_a_history_only_this_token_could_have_given_it() {
         let cloned = |mut attrs: AttrMap| {
@@ -956,17 +966,40 @@ mod tests {
         let mut generic = aes_template(true);
         generic.set_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET);
         let generic = cloned(build_object(generic, &[], Origin::Created).unwrap());
+        assert_eq!(generic.get(CKA_CHECK_VALUE).map(<[u8]>::len), Some(3));
+        let mut made_before_check_values = AttrMap::new();
+        for (kind, value) in generic.iter().filter(|(kind, _)| *kind != CKA_CHECK_VALUE) {
+            made_before_check_values.set(kind, value.to_vec());
+        }
+        let certificate = cloned(
+            build_object(
+                AttrMap::from_template(&[
+                    Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+                    Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                    Attribute::bytes(CKA_VALUE, b"not DER".to_vec()),
+                ])
+                .unwrap(),
+                &[],
+                Origin::Created,
+            )
+            .unwrap(),
+        );
         for (what, attrs) in [
             ("a generated key", &generated),
             ("a generated private key", &private),
             ("an unwrapped private key", &unwrapped),
             ("a derived key always sensitive", &derived),
             ("a generic secret", &generic),
+            (
+                "a generic secret made before check values",
+                &made_before_check_values,
+            ),
+            ("a certificate", &certificate),
         ] {
             assert_eq!(check_cloned(attrs), Ok(()), "{what} was refused");
         }
         type Change = dyn Fn(&mut AttrMap);
-        let refusals: [(&str, &AttrMap, &Change); 7] = [
+        let refusals: [(&str, &AttrMap, &Change); 8] = [
             ("local, no generation mechanism", &generated, &|a| {
                 a.set_ulong(CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
             }),
@@ -990,9 +1023,20 @@ mod tests {
                     a.set_bool(CKA_ALWAYS_SENSITIVE, true);
                 },
             ),
-            ("a generic secret with a check value", &generic, &|a| {
-                a.set(CKA_CHECK_VALUE, vec![1, 2, 3]);
-            }),
+            (
+                "a generic secret with another check value",
+                &generic,
+                &|a| {
+                    a.set(CKA_CHECK_VALUE, vec![1, 2, 3]);
+                },
+            ),
+            (
+                "a certificate with another check value",
+                &certificate,
+                &|a| {
+                    a.set(CKA_CHECK_VALUE, vec![1, 2, 3]);
+                },
+            ),
             ("an EC key made by the RSA generator", &private, &|a| {
                 a.set_ulong(CKA_KEY_GEN_MECHANISM, CKM_RSA_PKCS_KEY_PAIR_GEN);
             }),
@@ -1002,5 +1046,42 @@ mod tests {
             change(&mut attrs);
             assert!(check_cloned(&attrs).is_err(), "{what} was accepted");
         }
+    }
+
+    /// PKCS#11 v2.40 gives a generic secret and a certificate, as `CKA_CHECK_VALUE`, the first
+    /// 3 bytes of the SHA-1 hash of their `CKA_VALUE` (SHA-1 of "abc" is a9993e36..., FIPS
+    /// 180-2 appendix A.1), whether or not a certificate's value parses; a template may not
+    /// give one (A81).
+    #[test]
+    fn generic_secrets_and_certificates_carry_the_sha1_check_value_of_their_value() {
+        let abc = [0xa9, 0x99, 0x3e];
+        let mut generic = AttrMap::from_template(&[
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            Attribute::bytes(CKA_VALUE, b"abc".to_vec()),
+        ])
+        .unwrap();
+        for origin in [
+            Origin::Created,
+            Origin::Generated(CKM_GENERIC_SECRET_KEY_GEN),
+            Origin::Unwrapped,
+            Origin::Derived,
+        ] {
+            let built = build_object(generic.clone(), &[], origin).unwrap();
+            assert_eq!(built.get(CKA_CHECK_VALUE), Some(&abc[..]), "{origin:?}");
+        }
+        let certificate = AttrMap::from_template(&[
+            Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
+            Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+            Attribute::bytes(CKA_VALUE, b"abc".to_vec()),
+        ])
+        .unwrap();
+        let built = build_object(certificate, &[], Origin::Created).unwrap();
+        assert_eq!(built.get(CKA_CHECK_VALUE), Some(&abc[..]));
+        generic.set(CKA_CHECK_VALUE, abc.to_vec());
+        assert!(matches!(
+            build_object(generic, &[CKA_CHECK_VALUE], Origin::Created),
+            Err(SimError::AttributeReadOnly(CKA_CHECK_VALUE))
+        ));
     }
 }
