@@ -1015,8 +1015,10 @@ pub fn accept_sequence_in(
 
 /// The sequence numbers of the objects one insert call stores, accepted inside the caller's
 /// transaction as [`accept_sequence_in`] accepts one: the session is read at its first
-/// number and written once, by [`SequenceBatch::finish`], whatever the number of objects.
-/// Dropped unfinished, it has written nothing (the caller's transaction is rolled back).
+/// number and written back when the batch moves to another session and at
+/// [`SequenceBatch::finish`], once per run of one session's objects. Every write goes into
+/// the caller's transaction: a caller that abandons the batch (an error of `accept` other than
+/// a replay, or of `finish`) must roll that transaction back, as a failed call stores nothing.
 pub struct SequenceBatch<'t> {
     records: Records<'t>,
     now: u64,

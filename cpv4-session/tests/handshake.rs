@@ -333,3 +333,61 @@ fn an_abandoned_offer_leaves_a_tombstone_and_its_accept_is_refused() {
         CKR_SESSION_NEGOTIATION_INVALID,
     );
 }
+
+/// One insert call's numbers through `SequenceBatch`, inside one step of the target's store:
+/// two sessions interleaved (A, B, then A again, which must see A's number accepted before
+/// B's), and a replay within the batch refused without losing what was accepted before it.
+/// What the batch wrote is what the next call sees: every accepted blob is then a replay.
+#[test]
+fn a_sequence_batch_accepts_interleaved_sessions_and_refuses_a_replay_within_it() {
+    use cpv4_session::store::Store;
+    use cpv4_session::{SequenceBatch, SessionError};
+    use cpv4_wire::SessionUid;
+
+    let mut pair = Pair::new();
+    let a = pair.establish().uid;
+    let b = pair.establish().uid;
+    let (a0, b0, a1, a2) = (
+        pair.source_blob(a, b"a0"),
+        pair.source_blob(b, b"b0"),
+        pair.source_blob(a, b"a1"),
+        pair.source_blob(a, b"a2"),
+    );
+    let open = |uid: SessionUid, blob: &[u8]| {
+        pair.target
+            .open(TARGET, &pair.initiator, T, uid.as_bytes(), blob)
+    };
+    let tokens = [
+        open(a, &a0).unwrap().token,
+        open(b, &b0).unwrap().token,
+        open(a, &a1).unwrap().token,
+        open(a, &a0).unwrap().token,
+    ];
+    let results = pair
+        .target
+        .store()
+        .atomically(|txn| {
+            let mut batch = SequenceBatch::begin(txn, &pair.initiator, T)?;
+            let results: Vec<_> = tokens.into_iter().map(|t| batch.accept(t)).collect();
+            batch.finish()?;
+            Ok::<_, SessionError>(results)
+        })
+        .unwrap()
+        .unwrap();
+    assert!(results[..3].iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        matches!(results[3], Err(SessionError::BlobRefused(_))),
+        "{results:?}"
+    );
+    for (uid, blob) in [(a, &a0), (b, &b0), (a, &a1)] {
+        assert!(
+            matches!(open(uid, blob), Err(SessionError::BlobRefused(_))),
+            "an accepted blob opened again"
+        );
+    }
+    // A number not in the batch is still free.
+    let token = open(a, &a2).unwrap().token;
+    pair.target
+        .accept_sequence(&pair.initiator, T, token)
+        .unwrap();
+}

@@ -374,6 +374,8 @@ fn find_by_label_or_id_uses_an_index_not_a_scan() {
             Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
         ],
         vec![Attribute::bytes(CKA_APPLICATION, b"app".to_vec())],
+        vec![],
+        vec![Attribute::bytes(CKA_VALUE, vec![0x5a; 32])],
         vec![
             Attribute::bytes(CKA_LABEL, b"k".to_vec()),
             Attribute::bool(CKA_SIGN, true),
@@ -389,7 +391,17 @@ fn find_by_label_or_id_uses_an_index_not_a_scan() {
         );
         for line in &plan {
             assert!(!line.starts_with("SCAN"), "full scan in {plan:?}");
+            // Rows come in id order from the index: no sort holding the slot's rows.
+            assert!(!line.contains("TEMP B-TREE"), "a sort in {plan:?}");
         }
+    }
+    // A template naming no indexed column walks the slot's index (schema version 5).
+    for template in [
+        vec![],
+        vec![Attribute::bytes(CKA_APPLICATION, b"app".to_vec())],
+    ] {
+        let plan = sim.explain_find(0, &template).unwrap();
+        assert!(plan.iter().any(|l| l.contains("objects_slot ")), "{plan:?}");
     }
     let plan = sim
         .explain_find(0, &[Attribute::bytes(CKA_LABEL, b"k".to_vec())])

@@ -129,31 +129,43 @@ impl SqlTxn<'_> {
         })
     }
 
+    /// Runs `run` on the cached statement of `sql`.
+    fn cached<T>(
+        &self,
+        sql: &str,
+        run: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, SessionError> {
+        self.check(
+            self.tx
+                .prepare_cached(sql)
+                .and_then(|mut stmt| run(&mut stmt)),
+        )
+    }
+
     fn get(&self, id: RecordId) -> Result<Option<Record>, SessionError> {
         let partition = partition_sql(id.partition)?;
-        let row: Option<(Vec<u8>, Index)> = self.check(
-            self.tx
-                .prepare_cached(
-                    "SELECT sealed, expires_at, offer_hash, role, ordinal FROM cpv4_records
-                     WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row(
-                        params![self.device, kind_code(id.kind), partition, &id.name],
-                        |row| {
-                            Ok((
-                                row.get(0)?,
-                                Index {
-                                    expires_at: row.get(1)?,
-                                    offer_hash: row.get(2)?,
-                                    role: row.get(3)?,
-                                    ordinal: row.get(4)?,
-                                },
-                            ))
+        let row: Option<(Vec<u8>, Index)> = self.cached(
+            // The kind is written into the SQL, not bound: SQLite re-prepares a statement
+            // whenever a value it planned a partial index with (`kind = 4`) changes.
+            &format!(
+                "SELECT sealed, expires_at, offer_hash, role, ordinal FROM cpv4_records
+                 WHERE device_serial = ?1 AND kind = {} AND partition = ?2 AND name = ?3",
+                kind_code(id.kind)
+            ),
+            |stmt| {
+                stmt.query_row(params![self.device, partition, &id.name], |row| {
+                    Ok((
+                        row.get(0)?,
+                        Index {
+                            expires_at: row.get(1)?,
+                            offer_hash: row.get(2)?,
+                            role: row.get(3)?,
+                            ordinal: row.get(4)?,
                         },
-                    )
-                    .optional()
-                }),
+                    ))
+                })
+                .optional()
+            },
         )?;
         row.map(|(sealed, index)| {
             Record::open_bound(&SealedRecord { id, sealed }, &index.bound(), &self.key)
@@ -173,24 +185,22 @@ impl SqlTxn<'_> {
         let count: i64 = match partition {
             Some(partition) => {
                 let partition = partition_sql(partition)?;
-                self.check(self.tx.query_row(
+                self.cached(
                     &format!(
                         "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
                          WHERE device_serial = ?1 AND partition = ?2 AND kind IN ({kinds})
                          LIMIT ?3)"
                     ),
-                    params![self.device, partition, limit],
-                    |row| row.get(0),
-                ))?
+                    |stmt| stmt.query_row(params![self.device, partition, limit], |row| row.get(0)),
+                )?
             }
-            None => self.check(self.tx.query_row(
+            None => self.cached(
                 &format!(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
                      WHERE device_serial = ?1 AND kind IN ({kinds}) LIMIT ?2)"
                 ),
-                params![self.device, limit],
-                |row| row.get(0),
-            ))?,
+                |stmt| stmt.query_row(params![self.device, limit], |row| row.get(0)),
+            )?,
         };
         Ok(usize::try_from(count).unwrap_or(0))
     }
@@ -221,21 +231,23 @@ impl SqlTxn<'_> {
             role,
             ..
         } = index;
-        self.check(self.tx.execute(
+        self.cached(
             "INSERT OR REPLACE INTO cpv4_records
                  (device_serial, kind, partition, name, expires_at, offer_hash, role, ordinal, sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)",
-            params![
-                self.device,
-                kind_code(id.kind),
-                partition,
-                &id.name,
-                expires,
-                offer_hash,
-                role,
-                sealed.sealed
-            ],
-        ))?;
+            |stmt| {
+                stmt.execute(params![
+                    self.device,
+                    kind_code(id.kind),
+                    partition,
+                    &id.name,
+                    expires,
+                    offer_hash,
+                    role,
+                    sealed.sealed
+                ])
+            },
+        )?;
         Ok(())
     }
 }
@@ -459,11 +471,14 @@ impl Txn for SqlTxn<'_> {
             Some(Record::Tombstone(..)) => return Ok(None),
         };
         let partition = partition_sql(id.partition)?;
-        self.check(self.tx.execute(
-            "DELETE FROM cpv4_records
-             WHERE device_serial = ?1 AND kind = ?2 AND partition = ?3 AND name = ?4",
-            params![self.device, kind_code(id.kind), partition, &id.name],
-        ))?;
+        self.cached(
+            &format!(
+                "DELETE FROM cpv4_records
+                 WHERE device_serial = ?1 AND kind = {} AND partition = ?2 AND name = ?3",
+                kind_code(id.kind)
+            ),
+            |stmt| stmt.execute(params![self.device, partition, &id.name]),
+        )?;
         Ok(Some(made_from))
     }
 

@@ -2,13 +2,12 @@
 
 use rusqlite::Connection;
 
-use crate::error::SimResult;
+use crate::error::{SimError, SimResult};
 use crate::sim::Simulator;
 use crate::store::keys::{attribute_aad, record_aad};
-use crate::store::{Keyring, object_row, ulong_to_sql};
-use crate::token::attrs::{decode_bool, decode_ulong, ulong_to_u64};
+use crate::store::{Keyring, object_row};
+use crate::token::attrs::ulong_to_u64;
 use crate::token::objects::OUID_LEN;
-use cpv4_wire::consts::{CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE};
 
 /// The result of [`Simulator::integrity_check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,14 +134,13 @@ fn check_objects(
         let id: i64 = row.get(0)?;
         let slot: i64 = row.get(1)?;
         let (public, sealed): (Vec<u8>, Vec<u8>) = (row.get(7)?, row.get(8)?);
-        let (public, sealed) = match (object_row::decode(&public), object_row::decode(&sealed)) {
-            (Ok(public), Ok(sealed)) => (public, sealed),
-            _ => {
-                report
-                    .problems
-                    .push(format!("object {id}: its attributes do not parse"));
+        let (public, sealed) = match object_row::decode_blobs(id, &public, &sealed) {
+            Ok(blobs) => blobs,
+            Err(SimError::Corrupt(what)) => {
+                report.problems.push(what);
                 continue;
             }
+            Err(other) => return Err(other),
         };
         report.attributes += (public.len() + sealed.len()) as u64;
         let key = keyring.slot(conn, slot)?;
@@ -154,24 +152,8 @@ fn check_objects(
                 )),
             }
         }
-        let clear = public
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeMap<_, _>>();
-        let class = clear
-            .get(&CKA_CLASS)
-            .and_then(|value| decode_ulong(value))
-            .map_or(-1, ulong_to_sql);
-        let private = clear
-            .get(&CKA_PRIVATE)
-            .and_then(|value| decode_bool(value))
-            .unwrap_or(false);
-        let column = |kind| clear.get(&kind).copied().unwrap_or_default().to_vec();
-        let agrees = row.get::<_, i64>(2)? == class
-            && row.get::<_, Vec<u8>>(3)? == column(CKA_LABEL)
-            && row.get::<_, Vec<u8>>(4)? == column(CKA_ID)
-            && row.get::<_, Vec<u8>>(5)? == column(CKA_OUID)
-            && row.get::<_, bool>(6)? == private;
+        let clear = object_row::attr_map(&public);
+        let agrees = object_row::Columns::of(&clear).match_row(row, 2)?;
         if !agrees {
             report.problems.push(format!(
                 "object {id}: its indexed columns differ from its attributes"

@@ -17,9 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cpv4_wire::consts::{
-    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CkAttributeType, CkObjectClass, CkUlong,
-};
+use cpv4_wire::consts::{CKA_CLASS, CkAttributeType, CkObjectClass, CkUlong};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{SimError, SimResult};
@@ -31,13 +29,14 @@ use crate::token::attrs::AttrMap;
 /// The database file inside the simulator home.
 pub const DB_FILE: &str = "luna-sim.db";
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// How long a call waits for another process's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Prepared statements each connection keeps: more than the cached statements of the
-/// simulator, so none evicts another.
-const STATEMENT_CACHE: usize = 64;
+/// Prepared statements each connection keeps. The fixed statements are about 60; a find adds
+/// one per combination of the columns its template names and the caller's privacy (at most
+/// 64), the CPv4 record counts a few, so 256 keeps the hot ones from evicting each other.
+const STATEMENT_CACHE: usize = 256;
 
 /// One schema migration: SQL, or code where the rows must be rewritten.
 enum Migration {
@@ -51,13 +50,20 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(MIGRATION_V2),
     Migration::Sql(MIGRATION_V3),
     Migration::Code(migrate_v4),
+    Migration::Sql(MIGRATION_V5),
 ];
+
+/// Version 5: the objects of a slot in id order through an index, so a find whose template
+/// names none of the indexed columns streams its rows instead of sorting the whole slot.
+const MIGRATION_V5: &str = "CREATE INDEX objects_slot ON objects (slot);";
 
 /// Version 4: a token object is one row. Its attributes move from one row each in
 /// `attributes` into two blobs of its `objects` row (`object_row`): the clear ones in
 /// `public`, the sealed ones in `sealed`, still sealed as they were (nothing is opened). The
-/// indexed columns (class, label, id, OUID, privacy) stay. A store with an object whose
-/// attribute rows are not all there is refused and left at version 3.
+/// indexed columns (class, label, id, OUID, privacy) stay. A store is refused and left at
+/// version 3 if an object's attribute rows are not all there, one is sealed or clear against
+/// its class's rule, its indexed columns differ from its attributes, or an attribute row
+/// belongs to no object.
 fn migrate_v4(conn: &Connection) -> SimResult<()> {
     conn.execute_batch(
         "ALTER TABLE objects ADD COLUMN public BLOB NOT NULL DEFAULT x'01';
@@ -67,6 +73,8 @@ fn migrate_v4(conn: &Connection) -> SimResult<()> {
     let mut attributes = conn
         .prepare("SELECT type, value, sealed FROM attributes WHERE object_id = ?1 ORDER BY type")?;
     let mut update = conn.prepare("UPDATE objects SET public = ?2, sealed = ?3 WHERE id = ?1")?;
+    let mut columns =
+        conn.prepare("SELECT class, label, ckid, ouid, private FROM objects WHERE id = ?1")?;
     let ids = objects
         .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -82,10 +90,11 @@ fn migrate_v4(conn: &Connection) -> SimResult<()> {
                 public.push(entry);
             }
         }
+        let refused = |why: &str| {
+            SimError::Corrupt(format!("object {id} {why}; the store stays at version 3"))
+        };
         if i64::try_from(public.len() + sealed.len()).ok() != Some(count) {
-            return Err(SimError::Corrupt(format!(
-                "object {id} lacks attributes; the store stays at version 3"
-            )));
+            return Err(refused("lacks attributes"));
         }
         let encode = |entries: &[(CkAttributeType, Vec<u8>)]| {
             object_row::encode(
@@ -94,7 +103,31 @@ fn migrate_v4(conn: &Connection) -> SimResult<()> {
                     .map(|(kind, value)| (*kind, value.as_slice())),
             )
         };
-        update.execute(params![id, encode(&public)?, encode(&sealed)?])?;
+        let (public, sealed) = (encode(&public)?, encode(&sealed)?);
+        // What version 4 reads back must be what version 3 held: each attribute in its own
+        // blob, the indexed columns as the clear attributes say.
+        let (clear, _) = object_row::decode_blobs(id, &public, &sealed)
+            .map_err(|_| refused("has an attribute sealed against its class's rule"))?;
+        let clear_attrs = object_row::attr_map(&clear);
+        let agrees = columns.query_row([id], |row| {
+            object_row::Columns::of(&clear_attrs).match_row(row, 0)
+        })?;
+        if !agrees {
+            return Err(refused(
+                "has indexed columns that differ from its attributes",
+            ));
+        }
+        update.execute(params![id, public, sealed])?;
+    }
+    let orphans: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM attributes WHERE object_id NOT IN (SELECT id FROM objects)",
+        [],
+        |row| row.get(0),
+    )?;
+    if orphans != 0 {
+        return Err(SimError::Corrupt(format!(
+            "{orphans} attribute rows belong to no object; the store stays at version 3"
+        )));
     }
     conn.execute_batch(
         "DROP TABLE attributes;
@@ -484,8 +517,8 @@ pub(crate) fn insert_object(
                         COALESCE((SELECT MAX(id) FROM objects), 0)) + 1",
         )?
         .query_row([], |row| row.get(0))?;
-    let class = attrs.ulong(CKA_CLASS);
-    let (public, sealed) = object_row::encode_object(key, id, class, attrs)?;
+    let (public, sealed) = object_row::encode_object(key, id, attrs.ulong(CKA_CLASS), attrs)?;
+    let columns = object_row::Columns::of(attrs);
     let mut insert = tx.prepare_cached(
         "INSERT INTO objects (id, slot, class, label, ckid, ouid, private, public, sealed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -493,11 +526,11 @@ pub(crate) fn insert_object(
     let inserted = insert.execute(params![
         id,
         slot,
-        class.map_or(-1, ulong_to_sql),
-        attrs.get(CKA_LABEL).unwrap_or_default(),
-        attrs.get(CKA_ID).unwrap_or_default(),
-        attrs.get(CKA_OUID).unwrap_or_default(),
-        attrs.is(CKA_PRIVATE),
+        columns.class,
+        columns.label,
+        columns.ckid,
+        columns.ouid,
+        columns.private,
         public,
         sealed,
     ]);
@@ -520,18 +553,20 @@ pub(crate) fn update_object(
     attrs: &AttrMap,
 ) -> SimResult<()> {
     let (public, sealed) = object_row::encode_object(key, id, attrs.ulong(CKA_CLASS), attrs)?;
-    let changed = tx.execute(
-        "UPDATE objects SET label = ?2, ckid = ?3, private = ?4, public = ?5, sealed = ?6
+    let columns = object_row::Columns::of(attrs);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE objects SET label = ?2, ckid = ?3, private = ?4, public = ?5, sealed = ?6
          WHERE id = ?1",
-        params![
+        )?
+        .execute(params![
             id,
-            attrs.get(CKA_LABEL).unwrap_or_default(),
-            attrs.get(CKA_ID).unwrap_or_default(),
-            attrs.is(CKA_PRIVATE),
+            columns.label,
+            columns.ckid,
+            columns.private,
             public,
             sealed,
-        ],
-    )?;
+        ])?;
     if changed == 0 {
         return Err(SimError::ObjectHandleInvalid);
     }
@@ -603,6 +638,7 @@ mod tests {
     )]
 
     use super::*;
+    use cpv4_wire::consts::{CKA_LABEL, CKA_OUID};
 
     #[test]
     fn migration_from_an_empty_database_reaches_the_current_version() {
@@ -670,7 +706,7 @@ mod tests {
 
     /// A store of version 3: objects 1 and 5 of slot 0 with their attribute rows (object 5's
     /// value sealed under `key`), AUTOINCREMENT's counter at 7 (objects 6 and 7 deleted), and
-    /// `attribute_rows_of_5` of object 5's three attribute rows.
+    /// `attribute_rows_of_5` of object 5's four attribute rows.
     fn version_3_store(home: &Path, key: &StorageKey, attribute_rows_of_5: usize) {
         use cpv4_wire::consts::{CKA_VALUE, CKO_DATA, CKO_SECRET_KEY};
         let conn = Connection::open(home.join(DB_FILE)).unwrap();
@@ -688,7 +724,7 @@ mod tests {
         let insert_object = |id: i64, class, label: &[u8], count: i64| {
             conn.execute(
                 "INSERT INTO objects (id, slot, class, label, ckid, ouid, private, attr_count)
-                 VALUES (?1, 0, ?2, ?3, x'', ?4, 1, ?5)",
+                 VALUES (?1, 0, ?2, ?3, x'', ?4, 0, ?5)",
                 params![id, ulong_to_sql(class), label, vec![id as u8; 12], count],
             )
             .unwrap();
@@ -700,13 +736,15 @@ mod tests {
             )
             .unwrap();
         };
-        insert_object(1, CKO_DATA, b"data", 2);
-        insert_attribute(1, CKA_CLASS, &CKO_DATA.to_ne_bytes(), false);
+        insert_object(1, CKO_DATA, b"data", 3);
+        insert_attribute(1, CKA_CLASS, &CKO_DATA.to_be_bytes(), false);
         insert_attribute(1, CKA_LABEL, b"data", false);
-        insert_object(5, CKO_SECRET_KEY, b"key", 3);
-        let rows: [(CkAttributeType, Vec<u8>, bool); 3] = [
-            (CKA_CLASS, CKO_SECRET_KEY.to_ne_bytes().to_vec(), false),
+        insert_attribute(1, CKA_OUID, &[1; 12], false);
+        insert_object(5, CKO_SECRET_KEY, b"key", 4);
+        let rows: [(CkAttributeType, Vec<u8>, bool); 4] = [
+            (CKA_CLASS, CKO_SECRET_KEY.to_be_bytes().to_vec(), false),
             (CKA_LABEL, b"key".to_vec(), false),
+            (CKA_OUID, vec![5; 12], false),
             (
                 CKA_VALUE,
                 key.seal(&keys::attribute_aad(5, CKA_VALUE), &[0x5a; 32])
@@ -729,14 +767,14 @@ mod tests {
         use cpv4_wire::consts::CKA_VALUE;
         let dir = tempfile::tempdir().unwrap();
         let key = StorageKey::from_bytes([3; 32]);
-        version_3_store(dir.path(), &key, 3);
+        version_3_store(dir.path(), &key, 4);
         let conn = open_connection(dir.path()).unwrap();
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         let data = load_attributes(&conn, &key, 1).unwrap();
-        assert_eq!((data.len(), data.get(CKA_LABEL)), (2, Some(&b"data"[..])));
+        assert_eq!((data.len(), data.get(CKA_LABEL)), (3, Some(&b"data"[..])));
         // The sealed value moved without being opened, and opens under its id as before.
         let secret = load_attributes(&conn, &key, 5).unwrap();
-        assert_eq!(secret.len(), 3);
+        assert_eq!(secret.len(), 4);
         assert_eq!(secret.get(CKA_VALUE), Some(&[0x5a; 32][..]));
         let stored: Vec<u8> = conn
             .query_row("SELECT sealed FROM objects WHERE id = 5", [], |row| {
@@ -755,7 +793,7 @@ mod tests {
     fn a_version_3_store_with_an_object_missing_attribute_rows_stays_at_version_3() {
         let dir = tempfile::tempdir().unwrap();
         let key = StorageKey::from_bytes([3; 32]);
-        version_3_store(dir.path(), &key, 2);
+        version_3_store(dir.path(), &key, 3);
         let err = open_connection(dir.path()).unwrap_err();
         assert!(
             matches!(&err, SimError::Corrupt(why) if why.contains("object 5")),
@@ -766,7 +804,50 @@ mod tests {
         let rows: i64 = conn
             .query_row("SELECT COUNT(*) FROM attributes", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(rows, 4);
+        assert_eq!(rows, 6);
+    }
+
+    #[test]
+    fn a_version_3_store_whose_rows_disagree_stays_at_version_3() {
+        for (damage, why) in [
+            (
+                "PRAGMA foreign_keys = OFF;
+                 INSERT INTO attributes (object_id, type, value, sealed) VALUES (9, 3, x'', 0)",
+                "1 attribute rows belong to no object",
+            ),
+            (
+                "UPDATE objects SET private = 1 WHERE id = 1",
+                "object 1 has indexed columns",
+            ),
+            (
+                "UPDATE objects SET label = x'00' WHERE id = 5",
+                "object 5 has indexed columns",
+            ),
+            // Key material stored clear, and a clear attribute stored sealed.
+            (
+                "UPDATE attributes SET sealed = 0 WHERE object_id = 5 AND type = 17",
+                "object 5 has an attribute sealed against",
+            ),
+            (
+                "UPDATE attributes SET sealed = 1 WHERE object_id = 1 AND type = 3",
+                "object 1 has an attribute sealed against",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let key = StorageKey::from_bytes([3; 32]);
+            version_3_store(dir.path(), &key, 4);
+            Connection::open(dir.path().join(DB_FILE))
+                .unwrap()
+                .execute_batch(damage)
+                .unwrap();
+            let err = open_connection(dir.path()).unwrap_err();
+            assert!(
+                matches!(&err, SimError::Corrupt(said) if said.contains(why)),
+                "{damage}: {err:?}"
+            );
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            assert_eq!(schema_version(&conn).unwrap(), 3, "{damage}");
+        }
     }
 
     #[test]

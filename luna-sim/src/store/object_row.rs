@@ -9,11 +9,13 @@
 //! attribute rows of schema versions 1 to 3 were, so upgrading a store moves sealed values
 //! without opening them.
 
-use cpv4_wire::consts::{CkAttributeType, CkObjectClass};
+use cpv4_wire::consts::{
+    CKA_CLASS, CKA_ID, CKA_LABEL, CKA_OUID, CKA_PRIVATE, CkAttributeType, CkObjectClass,
+};
 
 use crate::error::{SimError, SimResult};
 use crate::store::keys::{StorageKey, attribute_aad};
-use crate::token::attrs::{AttrMap, ulong_to_u64};
+use crate::token::attrs::{AttrMap, decode_ulong, ulong_to_u64};
 
 /// The first byte of every attribute blob.
 pub(crate) const FORMAT: u8 = 1;
@@ -103,21 +105,91 @@ pub(crate) fn encode_object(
     Ok((public, sealed))
 }
 
-/// The attributes of object `id` from its two blobs, opening the sealed ones with `key`. A
-/// type in both blobs, or a sealed value that does not open, is [`SimError::Corrupt`].
+/// The indexed columns of an object's row (`class`, `label`, `ckid`, `ouid`, `private`), as
+/// its clear attributes give them: what an insert writes and what a check expects.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Columns<'a> {
+    pub(crate) class: i64,
+    pub(crate) label: &'a [u8],
+    pub(crate) ckid: &'a [u8],
+    pub(crate) ouid: &'a [u8],
+    pub(crate) private: bool,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn of(attrs: &'a AttrMap) -> Self {
+        Self {
+            class: attrs.ulong(CKA_CLASS).map_or(-1, super::ulong_to_sql),
+            label: attrs.get(CKA_LABEL).unwrap_or_default(),
+            ckid: attrs.get(CKA_ID).unwrap_or_default(),
+            ouid: attrs.get(CKA_OUID).unwrap_or_default(),
+            private: attrs.is(CKA_PRIVATE),
+        }
+    }
+
+    /// Whether `row`'s columns from `first` on (`class, label, ckid, ouid, private`) are these.
+    pub(crate) fn match_row(
+        &self,
+        row: &rusqlite::Row<'_>,
+        first: usize,
+    ) -> rusqlite::Result<bool> {
+        Ok(row.get::<_, i64>(first)? == self.class
+            && row.get::<_, Vec<u8>>(first + 1)? == self.label
+            && row.get::<_, Vec<u8>>(first + 2)? == self.ckid
+            && row.get::<_, Vec<u8>>(first + 3)? == self.ouid
+            && row.get::<_, bool>(first + 4)? == self.private)
+    }
+}
+
+/// Entries of a blob: each type with its value.
+pub(crate) type Entries<'a> = Vec<(CkAttributeType, &'a [u8])>;
+
+/// Parses the two blobs of object `id` and checks that each entry is in its own: in `sealed`
+/// exactly the attributes [`super::is_sealed`] names for the class the clear blob gives, so
+/// no key material is ever read from the clear blob. Anything else is [`SimError::Corrupt`].
+pub(crate) fn decode_blobs<'a>(
+    id: i64,
+    public: &'a [u8],
+    sealed: &'a [u8],
+) -> SimResult<(Entries<'a>, Entries<'a>)> {
+    let in_object = |error: SimError| match error {
+        SimError::Corrupt(what) => SimError::Corrupt(format!("object {id}: {what}")),
+        other => other,
+    };
+    let public = decode(public).map_err(in_object)?;
+    let sealed = decode(sealed).map_err(in_object)?;
+    let class = public
+        .iter()
+        .find(|(kind, _)| *kind == CKA_CLASS)
+        .and_then(|(_, value)| decode_ulong(value));
+    let misplaced = public
+        .iter()
+        .find(|(kind, _)| super::is_sealed(class, *kind))
+        .or_else(|| {
+            sealed
+                .iter()
+                .find(|(kind, _)| !super::is_sealed(class, *kind))
+        });
+    if let Some((kind, _)) = misplaced {
+        return Err(SimError::Corrupt(format!(
+            "object {id}: attribute 0x{kind:X} is in the wrong blob"
+        )));
+    }
+    Ok((public, sealed))
+}
+
+/// The attributes of object `id` from its two blobs, opening the sealed ones with `key`. An
+/// entry in the wrong blob ([`decode_blobs`]), or a sealed value that does not open, is
+/// [`SimError::Corrupt`].
 pub(crate) fn decode_object(
     key: &StorageKey,
     id: i64,
     public: &[u8],
     sealed: &[u8],
 ) -> SimResult<AttrMap> {
-    let mut attrs = decode_public(public)?;
-    for (kind, value) in decode(sealed)? {
-        if attrs.contains(kind) {
-            return Err(SimError::Corrupt(format!(
-                "object {id}: attribute 0x{kind:X} stored twice"
-            )));
-        }
+    let (public, sealed) = decode_blobs(id, public, sealed)?;
+    let mut attrs = attr_map(&public);
+    for (kind, value) in sealed {
         let plain = key.open(&attribute_aad(id, ulong_to_u64(kind)), value)?;
         attrs.set(kind, plain.to_vec());
     }
@@ -126,18 +198,23 @@ pub(crate) fn decode_object(
 
 /// The clear attributes of an object (what a find compares, without opening anything).
 pub(crate) fn decode_public(public: &[u8]) -> SimResult<AttrMap> {
+    Ok(attr_map(&decode(public)?))
+}
+
+/// `entries` as an attribute map (their values copied).
+pub(crate) fn attr_map(entries: &Entries<'_>) -> AttrMap {
     let mut attrs = AttrMap::new();
-    for (kind, value) in decode(public)? {
-        attrs.set(kind, value.to_vec());
+    for (kind, value) in entries {
+        attrs.set(*kind, value.to_vec());
     }
-    Ok(attrs)
+    attrs
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use cpv4_wire::consts::{CKA_CLASS, CKA_LABEL, CKA_VALUE, CKO_SECRET_KEY};
+    use cpv4_wire::consts::{CKA_VALUE, CKO_DATA, CKO_SECRET_KEY};
 
     use super::*;
 
@@ -198,5 +275,33 @@ mod tests {
             decode_object(&key, 9, &both, &sealed),
             Err(SimError::Corrupt(_))
         ));
+        // Key material in the clear blob (the storage key never involved) is refused, and so
+        // is a clear attribute in the sealed blob, even one that opens.
+        let empty = encode([]).unwrap();
+        assert!(matches!(
+            decode_object(&key, 9, &both, &empty),
+            Err(SimError::Corrupt(what)) if what.contains("wrong blob")
+        ));
+        let label_sealed = key
+            .seal(&attribute_aad(9, ulong_to_u64(CKA_LABEL)), b"aes")
+            .unwrap();
+        let (clear, _) = encode_object(&key, 9, class, &attrs).unwrap();
+        let mut public_entries = decode(&clear).unwrap();
+        public_entries.retain(|(kind, _)| *kind != CKA_LABEL);
+        let without_label = encode(public_entries).unwrap();
+        let mut sealed_entries = decode(&sealed).unwrap();
+        sealed_entries.insert(0, (CKA_LABEL, label_sealed.as_slice()));
+        let label_in_sealed = encode(sealed_entries).unwrap();
+        assert!(matches!(
+            decode_object(&key, 9, &without_label, &label_in_sealed),
+            Err(SimError::Corrupt(what)) if what.contains("wrong blob")
+        ));
+        // An object whose class has no key material keeps nothing sealed.
+        let mut data = AttrMap::new();
+        data.set_ulong(CKA_CLASS, CKO_DATA);
+        data.set(CKA_VALUE, vec![0x5a; 32]);
+        let (public, sealed) = encode_object(&key, 9, Some(CKO_DATA), &data).unwrap();
+        assert_eq!(decode(&sealed).unwrap().len(), 0);
+        assert_eq!(decode_object(&key, 9, &public, &sealed).unwrap(), data);
     }
 }

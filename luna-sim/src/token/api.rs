@@ -172,13 +172,22 @@ impl Inner {
         sees_private: bool,
     ) -> SimResult<Vec<ObjectHandle>> {
         let (sql, params, filter) = find_query(slot_sql(slot)?, template, sees_private);
+        // A template naming key material selects ids first and opens them after: one read
+        // transaction keeps both in one snapshot, so another process's delete in between is
+        // not seen half.
+        let snapshot = if filter == Filter::Opened {
+            Some(self.conn.unchecked_transaction()?)
+        } else {
+            None
+        };
         let mut handles = Vec::new();
         // Rows whose key material the template names, compared once the statement is done.
         let mut to_open = Vec::new();
         {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-            // Row by row, so a find holds one row's attributes at a time, not the slot's.
+            // Row by row, so a find holds one row's attributes at a time, not the slot's (the
+            // rows come in id order from an index, with no sort that would hold them all).
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
                 match filter {
@@ -205,6 +214,9 @@ impl Inner {
                     handles.push(token_handle(id)?);
                 }
             }
+        }
+        if let Some(snapshot) = snapshot {
+            snapshot.commit()?;
         }
         Ok(handles)
     }

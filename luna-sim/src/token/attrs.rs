@@ -180,6 +180,11 @@ impl AttrMap {
         self.0.insert(kind, Zeroizing::new(value));
     }
 
+    /// Removes `kind` (its value is wiped as it drops).
+    pub(crate) fn remove(&mut self, kind: CkAttributeType) {
+        self.0.remove(&kind);
+    }
+
     pub(crate) fn set_ulong(&mut self, kind: CkAttributeType, value: CkUlong) {
         self.set(kind, ulong_to_u64(value).to_be_bytes().to_vec());
     }

@@ -305,14 +305,24 @@ pub(crate) fn check_cloned(attrs: &AttrMap) -> SimResult<()> {
     Ok(())
 }
 
+/// The shortest generic secret given a check value: three bytes of the SHA-1 of a shorter one
+/// would let anyone who reads them find it by trial, one byte at a time for keys derived with
+/// growing `CKA_VALUE_LEN` from one secret (register A81).
+pub(crate) const MIN_CHECKED_SECRET_LEN: usize = 16;
+
 /// Gives a certificate or a generic secret its check value, the first 3 bytes of the SHA-1
-/// hash of `CKA_VALUE` (PKCS#11 v2.40). A clone of an object made before this token computed
+/// hash of `CKA_VALUE` (PKCS#11 v2.40); a generic secret shorter than
+/// [`MIN_CHECKED_SECRET_LEN`] gets none. A clone of an object made before this token computed
 /// them has none and keeps none; a clone that has one has this one (register A81).
 fn set_sha1_check_value(attrs: &mut AttrMap, origin: Origin) {
-    if origin == Origin::Cloned && attrs.get(CKA_CHECK_VALUE).is_none() {
+    let value = attrs.get(CKA_VALUE).unwrap_or(&[]);
+    let short_secret =
+        attrs.ulong(CKA_CLASS) == Some(CKO_SECRET_KEY) && value.len() < MIN_CHECKED_SECRET_LEN;
+    if short_secret || (origin == Origin::Cloned && attrs.get(CKA_CHECK_VALUE).is_none()) {
+        attrs.remove(CKA_CHECK_VALUE);
         return;
     }
-    let check = hash::sha1_check_value(attrs.get(CKA_VALUE).unwrap_or(&[]));
+    let check = hash::sha1_check_value(value);
     attrs.set(CKA_CHECK_VALUE, check.to_vec());
 }
 
@@ -1049,27 +1059,58 @@ mod tests {
     }
 
     /// PKCS#11 v2.40 gives a generic secret and a certificate, as `CKA_CHECK_VALUE`, the first
-    /// 3 bytes of the SHA-1 hash of their `CKA_VALUE` (SHA-1 of "abc" is a9993e36..., FIPS
-    /// 180-2 appendix A.1), whether or not a certificate's value parses; a template may not
-    /// give one (A81).
+    /// 3 bytes of the SHA-1 hash of their `CKA_VALUE` (FIPS 180-2 appendix A: SHA-1 of "abc" is
+    /// a9993e36..., of the 56-byte "abcdbcde...nopq" 84983e44...), whether or not a
+    /// certificate's value parses; a generic secret shorter than 16 bytes gets none, and a
+    /// template may not give one (A81).
     #[test]
     fn generic_secrets_and_certificates_carry_the_sha1_check_value_of_their_value() {
         let abc = [0xa9, 0x99, 0x3e];
-        let mut generic = AttrMap::from_template(&[
-            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
-            Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
-            Attribute::bytes(CKA_VALUE, b"abc".to_vec()),
-        ])
-        .unwrap();
-        for origin in [
+        let generic_of = |value: &[u8]| {
+            AttrMap::from_template(&[
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                Attribute::bytes(CKA_VALUE, value.to_vec()),
+            ])
+            .unwrap()
+        };
+        let long = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+        let origins = [
             Origin::Created,
             Origin::Generated(CKM_GENERIC_SECRET_KEY_GEN),
             Origin::Unwrapped,
             Origin::Derived,
-        ] {
-            let built = build_object(generic.clone(), &[], origin).unwrap();
-            assert_eq!(built.get(CKA_CHECK_VALUE), Some(&abc[..]), "{origin:?}");
+        ];
+        for origin in origins {
+            let built = build_object(generic_of(long), &[], origin).unwrap();
+            assert_eq!(
+                built.get(CKA_CHECK_VALUE),
+                Some(&[0x84, 0x98, 0x3e][..]),
+                "{origin:?}"
+            );
+            let sixteen = build_object(generic_of(&long[..16]), &[], origin).unwrap();
+            assert_eq!(
+                sixteen.get(CKA_CHECK_VALUE).map(<[u8]>::len),
+                Some(3),
+                "{origin:?}"
+            );
+            for short in [&b"abc"[..], &long[..15]] {
+                let built = build_object(generic_of(short), &[], origin).unwrap();
+                assert_eq!(
+                    built.get(CKA_CHECK_VALUE),
+                    None,
+                    "{origin:?}, {} bytes",
+                    short.len()
+                );
+            }
         }
+        // A clone of a short secret carrying one is refused; without one it passes.
+        let mut short_clone = build_object(generic_of(b"abc"), &[], Origin::Created).unwrap();
+        short_clone.set(CKA_OUID, vec![7; 12]);
+        assert!(check_cloned(&short_clone).is_ok());
+        short_clone.set(CKA_CHECK_VALUE, abc.to_vec());
+        assert!(check_cloned(&short_clone).is_err());
+        let mut generic = generic_of(b"abc");
         let certificate = AttrMap::from_template(&[
             Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE),
             Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
