@@ -241,14 +241,11 @@ impl Inner {
         } else {
             let id = i64::try_from(handle).map_err(|_| SimError::ObjectHandleInvalid)?;
             let slot = slot_sql(session.slot)?;
-            // One read transaction: the row and its attributes are one snapshot.
-            let tx = self.conn.transaction()?;
-            if store::object_slot(&tx, id)? != Some(slot) {
-                return Err(SimError::ObjectHandleInvalid);
-            }
-            let key = self.keyring.slot(&tx, slot)?;
-            let attrs = store::load_attributes(&tx, key, id)?;
-            tx.commit()?;
+            let stored = store::stored_object(&self.conn, id)?
+                .filter(|stored| stored.slot == slot)
+                .ok_or(SimError::ObjectHandleInvalid)?;
+            let key = self.keyring.slot(&self.conn, slot)?;
+            let attrs = stored.attributes(key, id)?;
             LoadedObject {
                 handle,
                 token_id: Some(id),

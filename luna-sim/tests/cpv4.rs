@@ -694,11 +694,42 @@ fn ckr_failed_to_clone_an_object() {
     let inserted = o.insert(0, &[(1, 0, &second)]);
     assert_eq!(inserted.results, vec![CKR_FAILED_TO_CLONE_AN_OBJECT]);
     assert_eq!(inserted.handles, vec![0]);
-    // Not accepted: the number stays free (the refusal is not a replay).
     let mut found = Vec::new();
     o.sim.find_objects_init(o.target, &[]).unwrap();
     found.extend(o.sim.find_objects(o.target, 100).unwrap());
+    o.sim.find_objects_final(o.target).unwrap();
     assert_eq!(found.len(), 1, "one clone, not two");
+    // In a batch, the clash ends the call there: the object before it is stored, the one
+    // after it not attempted.
+    let other = o
+        .sim
+        .generate_key(
+            o.source,
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+            ],
+        )
+        .unwrap();
+    let (other_blob, third) = (o.blob(other), o.blob(o.key));
+    let after = o.blob(other);
+    let batch = o.insert(0, &[(1, 0, &other_blob), (1, 0, &third), (1, 0, &after)]);
+    assert_eq!(
+        batch.results,
+        vec![
+            CKR_OK,
+            CKR_FAILED_TO_CLONE_AN_OBJECT,
+            CKR_CLONE_NOT_ATTEMPTED
+        ]
+    );
+    assert_eq!(batch.rv, CKR_FAILED_TO_CLONE_AN_OBJECT);
+    // Not accepted: the numbers stay free (the refusal is not a replay). With the first clone
+    // gone, the refused blob inserts.
+    for handle in found {
+        o.sim.destroy_object(o.target, handle).unwrap();
+    }
+    assert_eq!(o.insert(0, &[(1, 0, &second)]).results, vec![CKR_OK]);
 }
 
 #[test]

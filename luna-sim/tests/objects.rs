@@ -899,6 +899,281 @@ fn integrity_check_of_a_used_store_is_clean() {
     assert_eq!(report.domains, 2);
 }
 
+fn data_object(label: &str, private: bool, token: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::ulong(CKA_CLASS, CKO_DATA),
+        Attribute::bool(CKA_TOKEN, token),
+        Attribute::bool(CKA_PRIVATE, private),
+        Attribute::bytes(CKA_LABEL, label.as_bytes().to_vec()),
+        Attribute::bytes(CKA_APPLICATION, b"app".to_vec()),
+        Attribute::bytes(CKA_VALUE, b"v".to_vec()),
+    ]
+}
+
+/// Edits the store of `home` behind the simulator's back (as damage or a hostile edit would).
+fn damage(home: &std::path::Path, sql: &str) {
+    rusqlite::Connection::open(home.join(luna_sim::DB_FILE))
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
+#[test]
+fn a_find_by_an_empty_value_matches_only_objects_that_hold_the_attribute() {
+    // A data object has no CKA_ID; its row's id column is empty, as that of a key whose
+    // CKA_ID is empty: the find compares the attribute, not only the column.
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    let token_data = sim
+        .create_object(co, &data_object("d", false, true))
+        .unwrap();
+    let session_data = sim
+        .create_object(co, &data_object("s", false, false))
+        .unwrap();
+    let key = sim
+        .create_object(co, &aes_template("k", &[7; 16], true))
+        .unwrap();
+    assert_eq!(
+        sim.get_attribute_value(co, token_data, &[CKA_ID]).unwrap(),
+        vec![AttributeValue::TypeInvalid]
+    );
+    let empty_id = [Attribute::bytes(CKA_ID, vec![])];
+    assert_eq!(sim.find_all(co, &empty_id).unwrap(), vec![key]);
+    let data_by_empty_id = [
+        Attribute::ulong(CKA_CLASS, CKO_DATA),
+        Attribute::bytes(CKA_ID, vec![]),
+    ];
+    assert_eq!(sim.find_all(co, &data_by_empty_id).unwrap(), vec![]);
+    let data = [Attribute::ulong(CKA_CLASS, CKO_DATA)];
+    assert_eq!(
+        sim.find_all(co, &data).unwrap(),
+        vec![token_data, session_data]
+    );
+}
+
+#[test]
+fn a_row_whose_columns_lie_is_refused_where_read_and_reported_by_the_integrity_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hidden, relabelled, copied, source);
+    {
+        let sim = open(dir.path());
+        let co = login(&sim, 0, CKU_USER);
+        hidden = sim
+            .create_object(co, &data_object("hidden", true, true))
+            .unwrap();
+        relabelled = sim
+            .create_object(co, &data_object("real", false, true))
+            .unwrap();
+        copied = sim
+            .create_object(co, &data_object("aaaa", false, true))
+            .unwrap();
+        source = sim
+            .create_object(co, &data_object("bbbb", false, true))
+            .unwrap();
+    }
+    damage(
+        dir.path(),
+        &format!(
+            "UPDATE objects SET private = 0 WHERE id = {hidden};
+             UPDATE objects SET label = CAST('fake' AS BLOB) WHERE id = {relabelled};
+             UPDATE objects SET public = (SELECT public FROM objects WHERE id = {source})
+                 WHERE id = {copied};"
+        ),
+    );
+    let sim = open(dir.path());
+    let public = sim.open_session(0, false).unwrap();
+    // Without a login, a find that reads the rows refuses the private object's lying row
+    // rather than return it.
+    let by_application = [Attribute::bytes(CKA_APPLICATION, b"app".to_vec())];
+    assert!(matches!(
+        sim.find_all(public, &by_application),
+        Err(SimError::Corrupt(_))
+    ));
+    let co = login(&sim, 0, CKU_USER);
+    for handle in [hidden, relabelled, copied] {
+        assert!(
+            matches!(
+                sim.get_attribute_value(co, handle, &[CKA_LABEL]),
+                Err(SimError::Corrupt(said)) if said.contains("indexed columns differ")
+            ),
+            "object {handle} read as if whole"
+        );
+    }
+    assert_eq!(
+        sim.get_attribute_value(co, source, &[CKA_LABEL]).unwrap(),
+        vec![AttributeValue::Value(b"bbbb".to_vec().into())],
+        "the object whose blob was copied is untouched"
+    );
+    let mut problems = sim.integrity_check().unwrap().problems;
+    problems.sort();
+    let mut expected: Vec<String> = [hidden, relabelled, copied]
+        .iter()
+        .map(|id| format!("object {id}: its indexed columns differ from its attributes"))
+        .collect();
+    expected.sort();
+    assert_eq!(problems, expected);
+}
+
+#[test]
+fn the_integrity_check_reports_each_kind_of_damaged_row_without_failing() {
+    for (sql, problem) in [
+        (
+            "UPDATE objects SET id = 9223372036854775807 WHERE id = ID",
+            "object 9223372036854775807: its id is not a token object handle",
+        ),
+        (
+            "UPDATE objects SET id = -5 WHERE id = ID",
+            "object -5: its id is not a token object handle",
+        ),
+        (
+            "UPDATE objects SET public = 'abc' WHERE id = ID",
+            "object ID: a column holds a value of the wrong type",
+        ),
+        (
+            "UPDATE objects SET private = x'01' WHERE id = ID",
+            "object ID: a column holds a value of the wrong type",
+        ),
+        (
+            "UPDATE objects SET public = substr(public, 1, length(public) - 1) WHERE id = ID",
+            "object ID: stored attributes: truncated value",
+        ),
+        (
+            "UPDATE objects SET sealed = x'01000000000000001100000000' WHERE id = ID",
+            "object ID: attribute 0x11 is in the wrong blob",
+        ),
+        (
+            "PRAGMA foreign_keys = OFF; UPDATE objects SET slot = 77 WHERE id = ID",
+            "object ID: its slot 77 is no partition",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let handle;
+        {
+            let sim = open(dir.path());
+            let co = login(&sim, 0, CKU_USER);
+            handle = sim
+                .create_object(co, &data_object("x", false, true))
+                .unwrap();
+        }
+        damage(dir.path(), &sql.replace("ID", &handle.to_string()));
+        let sim = open(dir.path());
+        let problems = sim.integrity_check().unwrap().problems;
+        let expected = problem.replace("ID", &handle.to_string());
+        assert!(
+            problems.len() == 1 && problems[0].starts_with(&expected),
+            "{sql}: {problems:?}"
+        );
+    }
+    // A sealed value that does not open.
+    let dir = tempfile::tempdir().unwrap();
+    let key;
+    {
+        let sim = open(dir.path());
+        let co = login(&sim, 0, CKU_USER);
+        key = sim
+            .create_object(co, &aes_template("k", &[7; 16], true))
+            .unwrap();
+    }
+    {
+        // The last byte of the sealed value (its GCM tag) flipped.
+        let conn = rusqlite::Connection::open(dir.path().join(luna_sim::DB_FILE)).unwrap();
+        let id = i64::try_from(key).unwrap();
+        let mut sealed: Vec<u8> = conn
+            .query_row("SELECT sealed FROM objects WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        *sealed.last_mut().unwrap() ^= 1;
+        conn.execute(
+            "UPDATE objects SET sealed = ?2 WHERE id = ?1",
+            rusqlite::params![id, sealed],
+        )
+        .unwrap();
+    }
+    let sim = open(dir.path());
+    assert_eq!(
+        sim.integrity_check().unwrap().problems,
+        vec![format!("object {key}: attribute 0x11 does not decrypt")]
+    );
+}
+
+#[test]
+fn a_generic_secret_shorter_than_16_bytes_has_no_check_value_to_read() {
+    // Register A81: C_GetAttributeValue gives CKR_ATTRIBUTE_TYPE_INVALID for it.
+    let (_dir, sim) = fresh();
+    let co = login(&sim, 0, CKU_USER);
+    for (len, check_value_len) in [(15, None), (16, Some(3))] {
+        let key = sim
+            .generate_key(
+                co,
+                &Mechanism::GenericSecretKeyGen,
+                &[
+                    Attribute::ulong(CKA_VALUE_LEN, len),
+                    Attribute::bool(CKA_SENSITIVE, true),
+                ],
+            )
+            .unwrap();
+        let values = sim
+            .get_attribute_value(co, key, &[CKA_CHECK_VALUE])
+            .unwrap();
+        match check_value_len {
+            None => {
+                assert_eq!(values, vec![AttributeValue::TypeInvalid]);
+                assert_eq!(attribute_values_rv(&values), CKR_ATTRIBUTE_TYPE_INVALID);
+            }
+            Some(n) => {
+                assert!(matches!(&values[..], [AttributeValue::Value(v)] if v.len() == n));
+                assert_eq!(attribute_values_rv(&values), CKR_OK);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_find_that_opens_rows_reads_one_snapshot_while_another_connection_deletes() {
+    // A template naming CKA_VALUE selects ids, then opens each row: without one read
+    // transaction around both, a row deleted in between fails the find.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_path_buf();
+    {
+        let sim = open(&home);
+        let co = login(&sim, 0, CKU_USER);
+        let templates: Vec<_> = (0..300)
+            .map(|i| data_object(&format!("d{i}"), false, true))
+            .collect();
+        sim.create_objects(co, &templates).unwrap();
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (home, done) = (home.clone(), done.clone());
+        std::thread::spawn(move || {
+            let sim = open(&home);
+            let co = login(&sim, 0, CKU_USER);
+            let by_application = [Attribute::bytes(CKA_APPLICATION, b"app".to_vec())];
+            for _ in 0..200 {
+                let found = sim.find_all(co, &by_application).unwrap();
+                sim.destroy_object(co, *found.last().unwrap()).unwrap();
+                sim.create_object(co, &data_object("new", false, true))
+                    .unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        })
+    };
+    let sim = open(&home);
+    let co = login(&sim, 0, CKU_USER);
+    let by_value = [Attribute::bytes(CKA_VALUE, b"v".to_vec())];
+    let mut finds = 0;
+    while !done.load(std::sync::atomic::Ordering::Acquire) {
+        // One snapshot: the rows it selected all open, and it sees the store between the
+        // writer's delete and create (299 objects) or after both (300).
+        let found = sim.find_all(co, &by_value).unwrap();
+        assert!(matches!(found.len(), 299 | 300), "{}", found.len());
+        finds += 1;
+    }
+    writer.join().unwrap();
+    assert!(finds > 0);
+}
+
 #[test]
 fn mechanism_list_has_sizes_and_flags() {
     let gcm = luna_sim::mechanisms::mechanism_info(CKM_AES_GCM).unwrap();

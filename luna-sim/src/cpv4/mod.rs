@@ -11,7 +11,7 @@
 
 mod endpoint;
 mod objects;
-mod store;
+pub(crate) mod store;
 
 pub use endpoint::{SimEndpoint, SimLegacy};
 pub use objects::{ExtractItem, Extracted, InsertItem, Inserted};
@@ -58,6 +58,11 @@ fn cpv4_on(
         && firmware_at_least(&device.firmware, MIN_CPV4_FIRMWARE)
 }
 
+/// The certificate of the manufacturer root that certified a device (every CPv4 call).
+/// A subquery, not a join: a join would be prepared again on every run.
+pub(crate) const DEVICE_ROOT_SQL: &str =
+    "SELECT cert_der FROM roots WHERE id = (SELECT root_id FROM devices WHERE serial = ?1)";
+
 /// One CPv4 call's view of its partition.
 struct Context {
     slot: SlotId,
@@ -71,17 +76,18 @@ impl crate::sim::Inner {
     /// Whether an object of the partition (a token object, or a session object of this
     /// library instance) has `ouid`.
     pub(crate) fn ouid_exists(&self, slot: SlotId, ouid: &[u8]) -> SimResult<bool> {
-        let sql = crate::store::slot_sql(slot)?;
-        let token: bool = self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)")?
-            .query_row(rusqlite::params![sql, ouid], |row| row.get(0))?;
-        Ok(token
-            || self
-                .sessions
-                .objects
-                .values()
-                .any(|object| object.slot == slot && object.attrs.get(CKA_OUID) == Some(ouid)))
+        Ok(
+            crate::store::ouid_stored(&self.conn, crate::store::slot_sql(slot)?, ouid)?
+                || self.session_ouid_exists(slot, ouid),
+        )
+    }
+
+    /// Whether a session object of this library instance in `slot` has `ouid`.
+    pub(crate) fn session_ouid_exists(&self, slot: SlotId, ouid: &[u8]) -> bool {
+        self.sessions
+            .objects
+            .values()
+            .any(|object| object.slot == slot && object.attrs.get(CKA_OUID) == Some(ouid))
     }
 }
 
@@ -131,10 +137,7 @@ impl Simulator {
         let mut inner = self.lock();
         let der: Vec<u8> = inner
             .conn
-            .prepare_cached(
-                "SELECT r.cert_der FROM devices d JOIN roots r ON r.id = d.root_id
-                 WHERE d.serial = ?1",
-            )?
+            .prepare_cached(DEVICE_ROOT_SQL)?
             .query_row([serial], |row| row.get(0))
             .optional()?
             .ok_or_else(|| SimError::UnknownDevice(serial.to_owned()))?;

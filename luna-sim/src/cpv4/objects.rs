@@ -373,9 +373,10 @@ impl Simulator {
             }
             view.require_writer(attrs.is(CKA_TOKEN))?;
             let ouid = attrs.get(CKA_OUID).unwrap_or_default().to_vec();
+            // The token objects' OUIDs are checked in the transaction that stores the batch.
             if ouid.is_empty()
                 || !seen_ouids.insert(ouid.clone())
-                || self.lock().ouid_exists(context.slot, &ouid)?
+                || self.lock().session_ouid_exists(context.slot, &ouid)
             {
                 // The OUID names another object of the partition (register A30).
                 return Ok(CKR_FAILED_TO_CLONE_AN_OBJECT);
@@ -407,6 +408,14 @@ impl Simulator {
                     let Some(token) = item.token.take() else {
                         continue;
                     };
+                    let ouid = item.attrs.get(CKA_OUID).unwrap_or_default();
+                    if !item.param && store::ouid_stored(tx, slot, ouid)? {
+                        // A token object of the partition has its OUID (register A30), maybe
+                        // stored by another process since the checks; its number stays free.
+                        item.stored = Some(Err(CKR_FAILED_TO_CLONE_AN_OBJECT));
+                        stop = !continue_on_error;
+                        continue;
+                    }
                     match sequences.accept(token) {
                         Ok(()) => {}
                         Err(SessionError::BlobRefused(_)) => {
@@ -435,6 +444,11 @@ impl Simulator {
             })?
         })?;
         inner.faults.objects_committed(stored_tokens);
+        // Where the store ended the call (an object refused in the transaction), if it did.
+        let ended_at = accepted
+            .iter()
+            .find(|item| matches!(item.stored, Some(Err(code)) if code != CKR_CLONE_NOT_ATTEMPTED))
+            .map(|item| item.index);
         let mut handles = vec![0; items.len()];
         for item in accepted {
             let (Some(result), Some(handle)) =
@@ -455,14 +469,17 @@ impl Simulator {
                         .sessions
                         .add_object(view.slot, view.handle, item.attrs)?;
                 }
-                Some(Err(code)) => {
-                    *result = code;
-                    if code != CKR_CLONE_NOT_ATTEMPTED && rv == CKR_OK && !continue_on_error {
-                        rv = code;
-                    }
-                }
+                Some(Err(code)) => *result = code,
                 None => *result = CKR_CLONE_NOT_ATTEMPTED,
             }
+        }
+        if let (Some(first), false) = (ended_at, continue_on_error) {
+            // The call ended at that object: its code is the call's, and whatever the checks
+            // judged after it was not attempted (register A23).
+            for result in results.iter_mut().skip(first + 1) {
+                *result = CKR_CLONE_NOT_ATTEMPTED;
+            }
+            rv = results.get(first).copied().unwrap_or(rv);
         }
         Ok(Inserted {
             rv,
@@ -615,12 +632,7 @@ impl Simulator {
             let slot = slot_sql(target.slot)?;
             let id = inner.write(|tx, keyring| {
                 // Another process may have cloned it meanwhile.
-                let exists: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)",
-                    rusqlite::params![slot, &ouid],
-                    |row| row.get(0),
-                )?;
-                if exists {
+                if store::ouid_stored(tx, slot, &ouid)? {
                     return Err(SimError::FailedToClone);
                 }
                 let key = keyring.slot(tx, slot)?;

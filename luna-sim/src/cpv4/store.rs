@@ -181,26 +181,17 @@ impl SqlTxn<'_> {
         kinds: &str,
         limit: usize,
     ) -> Result<usize, SessionError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = count_sql(partition.is_some(), kinds, limit);
         let count: i64 = match partition {
             Some(partition) => {
                 let partition = partition_sql(partition)?;
-                self.cached(
-                    &format!(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
-                         WHERE device_serial = ?1 AND partition = ?2 AND kind IN ({kinds})
-                         LIMIT ?3)"
-                    ),
-                    |stmt| stmt.query_row(params![self.device, partition, limit], |row| row.get(0)),
-                )?
+                self.cached(&sql, |stmt| {
+                    stmt.query_row(params![self.device, partition], |row| row.get(0))
+                })?
             }
-            None => self.cached(
-                &format!(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
-                     WHERE device_serial = ?1 AND kind IN ({kinds}) LIMIT ?2)"
-                ),
-                |stmt| stmt.query_row(params![self.device, limit], |row| row.get(0)),
-            )?,
+            None => self.cached(&sql, |stmt| {
+                stmt.query_row(params![self.device], |row| row.get(0))
+            })?,
         };
         Ok(usize::try_from(count).unwrap_or(0))
     }
@@ -520,4 +511,19 @@ impl Txn for SqlTxn<'_> {
         }
         Ok(())
     }
+}
+
+/// The SQL counting the live rows of `kinds` (a literal list of kind codes) of one partition
+/// (`?2`) or of the device, up to `limit`. The limit is in the SQL, not bound (each caller's is
+/// a constant): a bound LIMIT makes SQLite prepare the statement again on every run.
+pub(crate) fn count_sql(of_partition: bool, kinds: &str, limit: usize) -> String {
+    let partition = if of_partition {
+        " AND partition = ?2"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM cpv4_records
+         WHERE device_serial = ?1{partition} AND kind IN ({kinds}) LIMIT {limit})"
+    )
 }

@@ -7,6 +7,18 @@ use cpv4_crypto::attest::{
 use cpv4_wire::consts::*;
 use rusqlite::{OptionalExtension, params};
 
+// Statements of every CPv4 call, without an ORDER BY, a join or a bound LIMIT beside `col = ?`:
+// each makes SQLite prepare the statement again on every run
+// (`store::tests::hot_statements_are_prepared_once`); subqueries do not.
+pub(crate) const PARTITION_POLICIES_SQL: &str =
+    "SELECT policy, value FROM partition_policies WHERE slot = ?1";
+pub(crate) const DEVICE_SLOTS_SQL: &str = "SELECT slot FROM partitions WHERE device_serial = ?1";
+pub(crate) const TRUSTED_ROOTS_SQL: &str = "SELECT id, cert_der FROM roots
+     WHERE id IN (SELECT root_id FROM device_trust WHERE device_serial = ?1)";
+pub(crate) const ATTESTATION_CHAIN_SQL: &str = "SELECT p.cert_der,
+     (SELECT d.cert_der FROM devices d WHERE d.serial = p.device_serial)
+     FROM partitions p WHERE p.slot = ?1";
+
 use crate::store::keys::os_rng;
 use zeroize::Zeroizing;
 
@@ -141,14 +153,15 @@ impl Inner {
             )
             .optional()?
             .ok_or(SimError::SlotIdInvalid)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT policy, value FROM partition_policies WHERE slot = ?1 ORDER BY policy",
-        )?;
+        let mut stmt = self.conn.prepare_cached(PARTITION_POLICIES_SQL)?;
         let policies = stmt
             .query_map([sql], |r| {
                 Ok((crate::store::sql_to_ulong(r.get(0)?), r.get::<_, bool>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        // Sorted here rather than by ORDER BY, which would re-prepare the statement each time.
+        let mut policies = policies;
+        policies.sort_unstable_by_key(|(policy, _)| *policy);
         Ok(PartitionInfo {
             slot,
             label,
@@ -179,13 +192,12 @@ impl Inner {
                 .optional()?
                 .unwrap_or(false))
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT slot FROM partitions WHERE device_serial = ?1 ORDER BY slot")?;
-        let slots = stmt
+        let mut stmt = self.conn.prepare_cached(DEVICE_SLOTS_SQL)?;
+        let mut slots = stmt
             .query_map([serial], |r| r.get::<_, i64>(0))?
             .map(|s| SlotId::try_from(s?).map_err(|_| SimError::Internal("slot id")))
             .collect::<SimResult<Vec<_>>>()?;
+        slots.sort_unstable();
         Ok(DeviceInfo {
             serial: serial.to_owned(),
             firmware,
@@ -534,14 +546,14 @@ impl Simulator {
         let mut inner = self.lock();
         inner.device_info(serial)?;
         let Inner { conn, roots, .. } = &mut *inner;
-        let mut stmt = conn.prepare_cached(
-            "SELECT r.cert_der FROM device_trust t JOIN roots r ON r.id = t.root_id
-             WHERE t.device_serial = ?1 ORDER BY r.id",
-        )?;
-        let certs = stmt
-            .query_map([serial], |r| r.get::<_, Vec<u8>>(0))?
+        let mut stmt = conn.prepare_cached(TRUSTED_ROOTS_SQL)?;
+        let mut certs = stmt
+            .query_map([serial], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
-        certs.iter().map(|der| roots.parse(der)).collect()
+        certs.sort_unstable_by_key(|(id, _)| *id);
+        certs.iter().map(|(_, der)| roots.parse(der)).collect()
     }
 
     /// A device's attestation identity (its CA certificate and key).
@@ -591,12 +603,8 @@ impl Simulator {
         let inner = self.lock();
         let chain: (Vec<u8>, Vec<u8>) = inner
             .conn
-            .query_row(
-                "SELECT p.cert_der, d.cert_der FROM partitions p JOIN devices d ON d.serial = p.device_serial
-                 WHERE p.slot = ?1",
-                [sql],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached(ATTESTATION_CHAIN_SQL)?
+            .query_row([sql], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or(SimError::SlotIdInvalid)?;
         Ok(vec![chain.0, chain.1])

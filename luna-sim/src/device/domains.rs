@@ -81,11 +81,13 @@ struct DomainRow {
     primary: bool,
 }
 
+/// A partition's domains (sorted in [`domain_rows`]: an ORDER BY would re-prepare each time).
+pub(crate) const DOMAIN_ROWS_SQL: &str =
+    "SELECT id, label, is_primary FROM domains WHERE slot = ?1";
+
 fn domain_rows(conn: &Connection, slot: i64) -> SimResult<Vec<DomainRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, label, is_primary FROM domains WHERE slot = ?1 ORDER BY is_primary DESC, id",
-    )?;
-    let rows = stmt
+    let mut stmt = conn.prepare_cached(DOMAIN_ROWS_SQL)?;
+    let mut rows = stmt
         .query_map([slot], |r| {
             Ok(DomainRow {
                 id: r.get(0)?,
@@ -94,6 +96,8 @@ fn domain_rows(conn: &Connection, slot: i64) -> SimResult<Vec<DomainRow>> {
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    // The primary first, then by id; sorted here, as an ORDER BY would re-prepare each time.
+    rows.sort_unstable_by_key(|row| (!row.primary, row.id));
     Ok(rows)
 }
 

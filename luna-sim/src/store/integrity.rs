@@ -119,8 +119,9 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
     Ok(())
 }
 
-/// Every object row: its blobs parse, its sealed values open under its slot's key, and its
-/// indexed columns say what its attributes say.
+/// Every object row: its id is a token object handle, its cells have their types, its blobs
+/// parse, its sealed values open under its slot's key, and its indexed columns say what its
+/// attributes say.
 fn check_objects(
     conn: &Connection,
     keyring: &mut Keyring,
@@ -131,9 +132,38 @@ fn check_objects(
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
+        // The row id: always an integer.
         let id: i64 = row.get(0)?;
-        let slot: i64 = row.get(1)?;
-        let (public, sealed): (Vec<u8>, Vec<u8>) = (row.get(7)?, row.get(8)?);
+        if crate::store::token_handle(id).is_err() || id == 0 {
+            report.problems.push(format!(
+                "object {id}: its id is not a token object handle (1 to {})",
+                crate::PARAM_OBJECT_BASE - 1
+            ));
+            continue;
+        }
+        // Each cell read as its column's type: one of another type is a problem of the row.
+        let cells = (|| -> rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> {
+            row.get::<_, i64>(2)?;
+            row.get::<_, Vec<u8>>(3)?;
+            row.get::<_, Vec<u8>>(4)?;
+            row.get::<_, Vec<u8>>(5)?;
+            row.get::<_, bool>(6)?;
+            Ok((row.get(1)?, row.get(7)?, row.get(8)?))
+        })();
+        let (slot, public, sealed) = match cells {
+            Ok(cells) => cells,
+            Err(
+                rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..),
+            ) => {
+                report.problems.push(format!(
+                    "object {id}: a column holds a value of the wrong type"
+                ));
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        };
         let (public, sealed) = match object_row::decode_blobs(id, &public, &sealed) {
             Ok(blobs) => blobs,
             Err(SimError::Corrupt(what)) => {
@@ -143,7 +173,16 @@ fn check_objects(
             Err(other) => return Err(other),
         };
         report.attributes += (public.len() + sealed.len()) as u64;
-        let key = keyring.slot(conn, slot)?;
+        let key = match keyring.slot(conn, slot) {
+            Ok(key) => key,
+            Err(SimError::SlotIdInvalid) => {
+                report
+                    .problems
+                    .push(format!("object {id}: its slot {slot} is no partition"));
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
         for (kind, value) in &sealed {
             match key.open(&attribute_aad(id, ulong_to_u64(*kind)), value) {
                 Ok(_) => report.sealed_values += 1,

@@ -70,8 +70,8 @@ fn migrate_v4(conn: &Connection) -> SimResult<()> {
          ALTER TABLE objects ADD COLUMN sealed BLOB NOT NULL DEFAULT x'01';",
     )?;
     let mut objects = conn.prepare("SELECT id, attr_count FROM objects ORDER BY id")?;
-    let mut attributes = conn
-        .prepare("SELECT type, value, sealed FROM attributes WHERE object_id = ?1 ORDER BY type")?;
+    let mut attributes =
+        conn.prepare("SELECT type, value, sealed FROM attributes WHERE object_id = ?1")?;
     let mut update = conn.prepare("UPDATE objects SET public = ?2, sealed = ?3 WHERE id = ?1")?;
     let mut columns =
         conn.prepare("SELECT class, label, ckid, ouid, private FROM objects WHERE id = ?1")?;
@@ -90,6 +90,10 @@ fn migrate_v4(conn: &Connection) -> SimResult<()> {
                 public.push(entry);
             }
         }
+        // In the ascending order of the types as CK_ULONGs (SQL would order a type of 2^63 or
+        // more, stored negative, first).
+        public.sort_unstable_by_key(|(kind, _)| *kind);
+        sealed.sort_unstable_by_key(|(kind, _)| *kind);
         let refused = |why: &str| {
             SimError::Corrupt(format!("object {id} {why}; the store stays at version 3"))
         };
@@ -578,22 +582,75 @@ pub(crate) fn delete_object(tx: &Transaction<'_>, id: i64) -> SimResult<bool> {
     Ok(tx.execute("DELETE FROM objects WHERE id = ?1", [id])? > 0)
 }
 
-/// The slot of token object `id`, if it exists.
-pub(crate) fn object_slot(conn: &Connection, id: i64) -> SimResult<Option<i64>> {
+/// Token object `id` as stored: its slot, indexed columns and two blobs, read by one
+/// statement (so one snapshot), or `None` if there is no such object.
+pub(crate) fn stored_object(conn: &Connection, id: i64) -> SimResult<Option<StoredObject>> {
     Ok(conn
-        .prepare_cached("SELECT slot FROM objects WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
+        .prepare_cached(
+            "SELECT slot, class, label, ckid, ouid, private, public, sealed FROM objects
+             WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok(StoredObject {
+                slot: row.get(0)?,
+                class: row.get(1)?,
+                label: row.get(2)?,
+                ckid: row.get(3)?,
+                ouid: row.get(4)?,
+                private: row.get(5)?,
+                public: row.get(6)?,
+                sealed: row.get(7)?,
+            })
+        })
         .optional()?)
+}
+
+/// A token object's row: its slot, its indexed columns, its clear and sealed attribute blobs.
+pub(crate) struct StoredObject {
+    pub(crate) slot: i64,
+    class: i64,
+    label: Vec<u8>,
+    ckid: Vec<u8>,
+    ouid: Vec<u8>,
+    private: bool,
+    public: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl StoredObject {
+    /// The object's attributes, its sealed values opened with `key` (the slot's storage key).
+    /// A row whose indexed columns differ from its attributes (a damaged store, or one blob
+    /// copied onto another object) is [`SimError::Corrupt`].
+    pub(crate) fn attributes(&self, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
+        let attrs = object_row::decode_object(key, id, &self.public, &self.sealed)?;
+        let columns = object_row::Columns {
+            class: self.class,
+            label: &self.label,
+            ckid: &self.ckid,
+            ouid: &self.ouid,
+            private: self.private,
+        };
+        if object_row::Columns::of(&attrs) != columns {
+            return Err(SimError::Corrupt(format!(
+                "object {id}: its indexed columns differ from its attributes"
+            )));
+        }
+        Ok(attrs)
+    }
 }
 
 /// Reads token object `id`'s attributes, unsealing sealed values with `key`.
 pub(crate) fn load_attributes(conn: &Connection, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
-    let (public, sealed): (Vec<u8>, Vec<u8>) = conn
-        .prepare_cached("SELECT public, sealed FROM objects WHERE id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?
-        .ok_or(SimError::ObjectHandleInvalid)?;
-    object_row::decode_object(key, id, &public, &sealed)
+    stored_object(conn, id)?
+        .ok_or(SimError::ObjectHandleInvalid)?
+        .attributes(key, id)
+}
+
+/// Whether a token object of `slot` has `ouid` (the unique index `objects_slot_ouid`).
+pub(crate) fn ouid_stored(conn: &Connection, slot: i64, ouid: &[u8]) -> SimResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)")?
+        .query_row(params![slot, ouid], |row| row.get(0))?)
 }
 
 /// Reads a `meta` value.
@@ -639,6 +696,102 @@ mod tests {
 
     use super::*;
     use cpv4_wire::consts::{CKA_LABEL, CKA_OUID};
+
+    /// The statements every CPv4 call and every find run are prepared once. SQLite 3.54
+    /// prepares a statement again on each run when its plan depends on a bound value, as an
+    /// `ORDER BY` or a bound `LIMIT` beside `col = ?` makes it: the profile of the migration
+    /// found that costing more than the queries themselves.
+    #[test]
+    fn hot_statements_are_prepared_once() {
+        use cpv4_wire::consts::{
+            CK_CRYPTOKI_ELEMENT, CKA_CLASS, CKA_ENCRYPT, CKA_KEY_TYPE, CKA_TOKEN, CKA_VALUE,
+            CKK_AES, CKO_SECRET_KEY, CKR_OK, CKU_USER,
+        };
+        use rusqlite::StatementStatus;
+
+        use crate::token::attrs::AttrMap;
+        use crate::{Attribute, MigrationItem, Simulator};
+
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path()).unwrap();
+        let source = sim.open_session(0, true).unwrap();
+        sim.login(source, CKU_USER, b"co-pin").unwrap();
+        let target = sim.open_session(1, true).unwrap();
+        sim.login(target, CKU_USER, b"co-pin").unwrap();
+        let value = |i: u64| {
+            let mut value = [0x5a_u8; 32];
+            value[..8].copy_from_slice(&i.to_be_bytes());
+            value.to_vec()
+        };
+        let label = b"hot".to_vec();
+        let finds: Vec<Vec<Attribute>> = vec![
+            vec![],
+            vec![Attribute::bytes(CKA_LABEL, label.clone())],
+            vec![Attribute::bool(CKA_ENCRYPT, true)],
+            vec![Attribute::bytes(CKA_VALUE, value(0))],
+        ];
+        for round in 0..3_u64 {
+            let templates: Vec<_> = (0..4)
+                .map(|i| {
+                    vec![
+                        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                        Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                        Attribute::bool(CKA_TOKEN, true),
+                        Attribute::bytes(CKA_LABEL, label.clone()),
+                        Attribute::bytes(CKA_VALUE, value(round * 10 + i)),
+                    ]
+                })
+                .collect();
+            let mut items: Vec<_> = sim
+                .create_objects(source, &templates)
+                .unwrap()
+                .into_iter()
+                .map(|handle| MigrationItem::new(CK_CRYPTOKI_ELEMENT, handle))
+                .collect();
+            assert_eq!(sim.migrate_keys(source, target, 0, &mut items), CKR_OK);
+            for template in &finds {
+                sim.find_objects_init(target, template).unwrap();
+                sim.find_objects(target, 100).unwrap();
+                sim.find_objects_final(target).unwrap();
+            }
+        }
+        let mut hot: Vec<String> = [
+            crate::device::api::PARTITION_POLICIES_SQL,
+            crate::device::api::DEVICE_SLOTS_SQL,
+            crate::device::api::TRUSTED_ROOTS_SQL,
+            crate::device::api::ATTESTATION_CHAIN_SQL,
+            crate::cpv4::DEVICE_ROOT_SQL,
+            crate::device::domains::DOMAIN_ROWS_SQL,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        hot.extend([
+            crate::cpv4::store::count_sql(
+                true,
+                "1, 2",
+                cpv4_session::MAX_NEGOTIATIONS_PER_PARTITION,
+            ),
+            crate::cpv4::store::count_sql(true, "3", cpv4_session::MAX_SESSIONS_PER_PARTITION),
+            crate::cpv4::store::count_sql(false, "3", cpv4_session::MAX_SESSIONS_PER_DEVICE),
+        ]);
+        for template in &finds {
+            let template = AttrMap::from_template(template).unwrap();
+            hot.push(crate::token::api::find_query(1, &template, true).0);
+        }
+        let inner = sim.lock();
+        for sql in &hot {
+            let stmt = inner.conn.prepare_cached(sql).unwrap();
+            assert!(
+                stmt.get_status(StatementStatus::Run) >= 3,
+                "ran on every round: {sql}"
+            );
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "prepared again: {sql}"
+            );
+        }
+    }
 
     #[test]
     fn migration_from_an_empty_database_reaches_the_current_version() {
@@ -848,6 +1001,31 @@ mod tests {
             let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
             assert_eq!(schema_version(&conn).unwrap(), 3, "{damage}");
         }
+    }
+
+    #[test]
+    fn a_version_3_attribute_type_of_2_63_or_more_migrates_in_unsigned_order() {
+        // Stored as a negative SQL integer, so SQL would order it first.
+        let dir = tempfile::tempdir().unwrap();
+        let key = StorageKey::from_bytes([3; 32]);
+        version_3_store(dir.path(), &key, 4);
+        let high: CkAttributeType = (1 << 63) | 1;
+        let damaged = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        damaged
+            .execute("UPDATE objects SET attr_count = 4 WHERE id = 1", [])
+            .unwrap();
+        damaged
+            .execute(
+                "INSERT INTO attributes (object_id, type, value, sealed) VALUES (1, ?1, x'00', 0)",
+                [ulong_to_sql(high)],
+            )
+            .unwrap();
+        drop(damaged);
+        let conn = open_connection(dir.path()).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+        let data = load_attributes(&conn, &key, 1).unwrap();
+        assert_eq!(data.get(high), Some(&[0][..]));
+        assert_eq!(data.iter().last().map(|(kind, _)| kind), Some(high));
     }
 
     #[test]

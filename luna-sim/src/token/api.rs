@@ -186,8 +186,7 @@ impl Inner {
         {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-            // Row by row, so a find holds one row's attributes at a time, not the slot's (the
-            // rows come in id order from an index, with no sort that would hold them all).
+            // Row by row, so a find holds one row's attributes at a time, not the slot's.
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
                 match filter {
@@ -197,6 +196,11 @@ impl Inner {
                             SimError::Corrupt("an object's attributes are not a blob".into())
                         })?;
                         let attrs = store::object_row::decode_public(public)?;
+                        if !store::object_row::Columns::of(&attrs).match_row(row, 2)? {
+                            return Err(SimError::Corrupt(format!(
+                                "object {id}: its indexed columns differ from its attributes"
+                            )));
+                        }
                         if objects::find_matches(&attrs, template) {
                             handles.push(token_handle(id)?);
                         }
@@ -218,13 +222,16 @@ impl Inner {
         if let Some(snapshot) = snapshot {
             snapshot.commit()?;
         }
+        // In id order, sorted here: an ORDER BY beside `slot = ?` would make SQLite prepare the
+        // statement again on every run (`store::tests::hot_statements_are_prepared_once`).
+        handles.sort_unstable();
         Ok(handles)
     }
 }
 
 /// What a find compares after its SQL has selected rows by their indexed columns.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Filter {
+pub(crate) enum Filter {
     /// Nothing: the template names indexed columns only.
     None,
     /// The clear attributes of each row.
@@ -235,7 +242,11 @@ enum Filter {
 
 /// The SQL of a find: the indexed columns for class, label, id, OUID and privacy, and what
 /// is left of the template for [`Filter`] to compare on each row selected.
-fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec<Value>, Filter) {
+pub(crate) fn find_query(
+    slot: i64,
+    template: &AttrMap,
+    sees_private: bool,
+) -> (String, Vec<Value>, Filter) {
     let mut sql = String::from(" FROM objects o WHERE o.slot = ?");
     let mut params = vec![Value::Integer(slot)];
     if !sees_private {
@@ -256,6 +267,11 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
         if let Some((name, param)) = column {
             sql.push_str(&format!(" AND {name} = ?"));
             params.push(param);
+            // An empty column is also that of an object without the attribute (a data object
+            // has no CKA_ID): the attribute itself is compared.
+            if value.is_empty() && filter == Filter::None {
+                filter = Filter::Clear;
+            }
         } else if objects::SECRET_ATTRIBUTES.contains(&kind) {
             // Sealed at rest for keys: compared once opened.
             filter = Filter::Opened;
@@ -263,10 +279,10 @@ fn find_query(slot: i64, template: &AttrMap, sees_private: bool) -> (String, Vec
             filter = Filter::Clear;
         }
     }
-    sql.push_str(" ORDER BY o.id");
-    // Only a comparison on clear attributes reads the row's blob.
+    // Only a comparison on clear attributes reads the row's blob, and its indexed columns to
+    // check them against it.
     let columns = if filter == Filter::Clear {
-        "SELECT o.id, o.public"
+        "SELECT o.id, o.public, o.class, o.label, o.ckid, o.ouid, o.private"
     } else {
         "SELECT o.id"
     };
@@ -434,8 +450,12 @@ impl Simulator {
 
     /// `C_FindObjectsInit`: the matching handles are collected now (token objects selected
     /// through the store's indexes on class, label, id and OUID, then compared on the rest of
-    /// the template, then session objects). A template naming none of those four reads every
-    /// token object of the slot.
+    /// the template, then session objects). A template naming none of those four walks the
+    /// slot's index (`objects_slot`): only ids when it names nothing else, each row's clear
+    /// attributes when it names others. A token object's row is read, and its indexed columns
+    /// checked against its attributes, only when the rest of the template (or an empty
+    /// label, id or OUID, also the column of an object without one) needs its attributes; a
+    /// template of indexed attributes alone trusts the columns.
     ///
     /// # Errors
     ///
