@@ -55,21 +55,11 @@ pub(crate) fn write_fitted(out: &mut OutBuf<'_, u8>, fitted: Fitted<Vec<u8>>) ->
     }
 }
 
-/// Decrypts one step (see the module documentation for held-back results).
-fn decrypt_step(
-    library: &Library,
-    session: SessionHandle,
-    call: Call,
-    out: &mut OutBuf<'_, u8>,
-) -> FfiResult<()> {
-    decrypt_step_then(library, session, call, out, None)
-}
-
-/// Decrypts one step and, for a dual function, gives the plaintext to the digest or
-/// verification `fed` once, when it is computed (not again when a held-back result is
+/// Decrypts one step (see the module documentation for held-back results) and, for a dual
+/// function, gives the plaintext to the digest or verification `fed` once, when it is computed (not again when a held-back result is
 /// delivered), in the same step of the simulator. A held-back result is fetched only by the
 /// same call through the same function; another is `CKR_ARGUMENTS_BAD`.
-pub(crate) fn decrypt_step_then(
+pub(crate) fn decrypt_step(
     library: &Library,
     session: SessionHandle,
     call: Call,
@@ -266,7 +256,7 @@ pub unsafe extern "C" fn C_Decrypt(
             let data = unsafe { args::slice(pEncryptedData.cast_const(), ulEncryptedDataLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pData, pulDataLen) }?;
-            decrypt_step(&library, hSession, Call::single(data)?, &mut out)
+            decrypt_step(&library, hSession, Call::single(data)?, &mut out, None)
         })
     })
 }
@@ -291,7 +281,7 @@ pub unsafe extern "C" fn C_DecryptUpdate(
             let data = unsafe { args::slice(pEncryptedPart.cast_const(), ulEncryptedPartLen) }?;
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pPart, pulPartLen) }?;
-            decrypt_step(&library, hSession, Call::update(data)?, &mut out)
+            decrypt_step(&library, hSession, Call::update(data)?, &mut out, None)
         })
     })
 }
@@ -312,7 +302,7 @@ pub unsafe extern "C" fn C_DecryptFinal(
         state::ending_on_error(&library, hSession, OperationKind::Decrypt, || {
             // SAFETY: forwarded from this function's contract.
             let mut out = unsafe { OutBuf::new(pLastPart, pulLastPartLen) }?;
-            decrypt_step(&library, hSession, Call::Final, &mut out)
+            decrypt_step(&library, hSession, Call::Final, &mut out, None)
         })
     })
 }

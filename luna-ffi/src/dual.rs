@@ -10,7 +10,7 @@
 use luna_sim::{OperationKind, SessionHandle};
 
 use crate::args::{self, OutBuf};
-use crate::cipher::{decrypt_step_then, write_fitted};
+use crate::cipher::{decrypt_step, write_fitted};
 use crate::guard::{FfiResult, entry};
 use crate::state::{self, Call, Library};
 use crate::types::*;
@@ -87,7 +87,7 @@ unsafe fn decrypt_then(
             library
                 .sim
                 .check_updates(session, &[OperationKind::Decrypt, kind])?;
-            decrypt_step_then(&library, session, Call::update(data)?, &mut out, Some(kind))
+            decrypt_step(&library, session, Call::update(data)?, &mut out, Some(kind))
         })
     })
 }

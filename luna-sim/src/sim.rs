@@ -218,11 +218,32 @@ impl Inner {
         }
     }
 
-    /// Loads an object visible to `session`; `ObjectHandleInvalid` otherwise.
+    /// Loads an object visible to `session`; `ObjectHandleInvalid` otherwise. A token object
+    /// whose row's indexed columns differ from its attributes is `Corrupt`.
     pub(crate) fn load_object(
         &mut self,
         session: &SessionView,
         handle: ObjectHandle,
+    ) -> SimResult<LoadedObject> {
+        self.load_object_checked(session, handle, true)
+    }
+
+    /// As [`Inner::load_object`], but a token object is taken as its blobs hold it whatever
+    /// its row's columns say: what `C_DestroyObject` needs to remove a damaged row, under the
+    /// permissions the object itself states.
+    pub(crate) fn load_object_to_destroy(
+        &mut self,
+        session: &SessionView,
+        handle: ObjectHandle,
+    ) -> SimResult<LoadedObject> {
+        self.load_object_checked(session, handle, false)
+    }
+
+    fn load_object_checked(
+        &mut self,
+        session: &SessionView,
+        handle: ObjectHandle,
+        check_columns: bool,
     ) -> SimResult<LoadedObject> {
         let loaded = if handle >= SESSION_OBJECT_BASE {
             let obj = self
@@ -245,7 +266,11 @@ impl Inner {
                 .filter(|stored| stored.slot == slot)
                 .ok_or(SimError::ObjectHandleInvalid)?;
             let key = self.keyring.slot(&self.conn, slot)?;
-            let attrs = stored.attributes(key, id)?;
+            let attrs = if check_columns {
+                stored.attributes(key, id)?
+            } else {
+                stored.attributes_as_stored(key, id)?
+            };
             LoadedObject {
                 handle,
                 token_id: Some(id),

@@ -733,6 +733,49 @@ fn ckr_failed_to_clone_an_object() {
 }
 
 #[test]
+fn two_processes_inserting_one_object_store_it_once() {
+    // Two simulators on one home (as two processes) insert blobs of one object at once: the
+    // OUID check is in the transaction that stores it, so one stores it and the other gets
+    // CKR_FAILED_TO_CLONE_AN_OBJECT (register A30), never a failed call.
+    for _ in 0..15 {
+        let o = Objects::new();
+        let blobs = [o.blob(o.key), o.blob(o.key)];
+        let home = o.sim.home().to_path_buf();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = blobs
+            .into_iter()
+            .map(|blob| {
+                let (home, uid, confirm, barrier) = (
+                    home.clone(),
+                    o.uid.clone(),
+                    o.confirm.clone(),
+                    barrier.clone(),
+                );
+                std::thread::spawn(move || {
+                    let sim = open(&home);
+                    let target = login(&sim, TARGET, CKU_USER);
+                    let items = [InsertItem {
+                        storage_type: 1,
+                        object_type: CK_CRYPTOKI_ELEMENT,
+                        blob: &blob,
+                    }];
+                    barrier.wait();
+                    sim.cpv4_insert(target, &uid, &confirm, 0, &items)
+                        .map(|inserted| inserted.results)
+                        .map_err(|error| error.rv())
+                })
+            })
+            .collect();
+        let mut results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        results.sort();
+        assert_eq!(
+            results,
+            vec![Ok(vec![CKR_OK]), Ok(vec![CKR_FAILED_TO_CLONE_AN_OBJECT])]
+        );
+    }
+}
+
+#[test]
 fn storage_types_keep_the_source_token_attribute() {
     // Register A5: storage types 0 to 3 are accepted and do not change the clone.
     let o = Objects::new();

@@ -8,8 +8,9 @@ use cpv4_wire::consts::*;
 use rusqlite::{OptionalExtension, params};
 
 // Statements of every CPv4 call, without an ORDER BY, a join or a bound LIMIT beside `col = ?`:
-// each makes SQLite prepare the statement again on every run
-// (`store::tests::hot_statements_are_prepared_once`); subqueries do not.
+// each makes SQLite prepare the statement again whenever it is bound anew, as a statement from
+// rusqlite's cache is on every use (`store::tests::hot_statements_are_prepared_once`);
+// subqueries do not.
 pub(crate) const PARTITION_POLICIES_SQL: &str =
     "SELECT policy, value FROM partition_policies WHERE slot = ?1";
 pub(crate) const DEVICE_SLOTS_SQL: &str = "SELECT slot FROM partitions WHERE device_serial = ?1";
@@ -601,13 +602,17 @@ impl Simulator {
     pub fn attestation_chain(&self, slot: SlotId) -> SimResult<Vec<Vec<u8>>> {
         let sql = slot_sql(slot)?;
         let inner = self.lock();
-        let chain: (Vec<u8>, Vec<u8>) = inner
+        let (partition, device): (Vec<u8>, Option<Vec<u8>>) = inner
             .conn
             .prepare_cached(ATTESTATION_CHAIN_SQL)?
             .query_row([sql], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or(SimError::SlotIdInvalid)?;
-        Ok(vec![chain.0, chain.1])
+        // No device row: possible only in a store edited with foreign keys off.
+        let device = device.ok_or_else(|| {
+            SimError::Corrupt(format!("partition {slot}: its device is not in the store"))
+        })?;
+        Ok(vec![partition, device])
     }
 
     /// Adds a device (clock not set, HSM policy 7 on, 57 off) certified by `root`, which it

@@ -116,6 +116,17 @@ fn check(conn: &Connection, keyring: &mut Keyring, report: &mut IntegrityReport)
             .problems
             .push(format!("{missing_smk} partitions without an SMK"));
     }
+    // Rows that refer to a row no longer there (possible only with foreign keys off).
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (table, rowid, parent): (String, Option<i64>, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        let rowid = rowid.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
+        report.problems.push(format!(
+            "{table} {rowid}: refers to a missing row of {parent}"
+        ));
+    }
     Ok(())
 }
 

@@ -42,7 +42,8 @@ const STATEMENT_CACHE: usize = 256;
 /// 1,000). Durability does not depend on it (every commit syncs the WAL); a checkpoint syncs
 /// the database file, which costs more the larger the store, so fewer of them keep the time
 /// per object of a 1,000,000-key migration near that of a small one (docs/benchmarks.md). The
-/// WAL grows to about 32 MiB between checkpoints.
+/// WAL grows to about 32 MiB between checkpoints, and its file keeps that size until the last
+/// connection to the home closes.
 const WAL_CHECKPOINT_PAGES: u32 = 8192;
 
 /// One schema migration: SQL, or code where the rows must be rewritten.
@@ -592,14 +593,14 @@ pub(crate) fn delete_object(tx: &Transaction<'_>, id: i64) -> SimResult<bool> {
     Ok(tx.execute("DELETE FROM objects WHERE id = ?1", [id])? > 0)
 }
 
+pub(crate) const STORED_OBJECT_SQL: &str =
+    "SELECT slot, class, label, ckid, ouid, private, public, sealed FROM objects WHERE id = ?1";
+
 /// Token object `id` as stored: its slot, indexed columns and two blobs, read by one
 /// statement (so one snapshot), or `None` if there is no such object.
 pub(crate) fn stored_object(conn: &Connection, id: i64) -> SimResult<Option<StoredObject>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT slot, class, label, ckid, ouid, private, public, sealed FROM objects
-             WHERE id = ?1",
-        )?
+        .prepare_cached(STORED_OBJECT_SQL)?
         .query_row([id], |row| {
             Ok(StoredObject {
                 slot: row.get(0)?,
@@ -628,11 +629,17 @@ pub(crate) struct StoredObject {
 }
 
 impl StoredObject {
+    /// The object's attributes as its blobs hold them, whatever its indexed columns say: for
+    /// destroying a damaged row, which its permissions still govern.
+    pub(crate) fn attributes_as_stored(&self, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
+        object_row::decode_object(key, id, &self.public, &self.sealed)
+    }
+
     /// The object's attributes, its sealed values opened with `key` (the slot's storage key).
     /// A row whose indexed columns differ from its attributes (a damaged store, or one blob
     /// copied onto another object) is [`SimError::Corrupt`].
     pub(crate) fn attributes(&self, key: &StorageKey, id: i64) -> SimResult<AttrMap> {
-        let attrs = object_row::decode_object(key, id, &self.public, &self.sealed)?;
+        let attrs = self.attributes_as_stored(key, id)?;
         let columns = object_row::Columns {
             class: self.class,
             label: &self.label,
@@ -656,10 +663,13 @@ pub(crate) fn load_attributes(conn: &Connection, key: &StorageKey, id: i64) -> S
         .attributes(key, id)
 }
 
+pub(crate) const OUID_STORED_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)";
+
 /// Whether a token object of `slot` has `ouid` (the unique index `objects_slot_ouid`).
 pub(crate) fn ouid_stored(conn: &Connection, slot: i64, ouid: &[u8]) -> SimResult<bool> {
     Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM objects WHERE slot = ?1 AND ouid = ?2)")?
+        .prepare_cached(OUID_STORED_SQL)?
         .query_row(params![slot, ouid], |row| row.get(0))?)
 }
 
@@ -708,14 +718,15 @@ mod tests {
     use cpv4_wire::consts::{CKA_LABEL, CKA_OUID};
 
     /// The statements every CPv4 call and every find run are prepared once. SQLite 3.54
-    /// prepares a statement again on each run when its plan depends on a bound value, as an
-    /// `ORDER BY` or a bound `LIMIT` beside `col = ?` makes it: the profile of the migration
-    /// found that costing more than the queries themselves.
+    /// prepares a statement again whenever its parameters are bound anew (which a statement
+    /// from rusqlite's cache is, on every use) if its plan depends on a bound value, as an
+    /// `ORDER BY`, a join or a bound `LIMIT` beside `col = ?` makes it: the profile of the
+    /// migration found that costing more than the queries themselves.
     #[test]
     fn hot_statements_are_prepared_once() {
         use cpv4_wire::consts::{
-            CK_CRYPTOKI_ELEMENT, CKA_CLASS, CKA_ENCRYPT, CKA_KEY_TYPE, CKA_TOKEN, CKA_VALUE,
-            CKK_AES, CKO_SECRET_KEY, CKR_OK, CKU_USER,
+            CK_CRYPTOKI_ELEMENT, CKA_CLASS, CKA_ENCRYPT, CKA_ID, CKA_KEY_TYPE, CKA_TOKEN,
+            CKA_VALUE, CKK_AES, CKO_SECRET_KEY, CKR_OK, CKU_USER,
         };
         use rusqlite::StatementStatus;
 
@@ -737,6 +748,10 @@ mod tests {
         let finds: Vec<Vec<Attribute>> = vec![
             vec![],
             vec![Attribute::bytes(CKA_LABEL, label.clone())],
+            vec![Attribute::bytes(CKA_LABEL, vec![])],
+            vec![Attribute::bytes(CKA_ID, b"id".to_vec())],
+            vec![Attribute::bytes(CKA_OUID, vec![1; 12])],
+            vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY)],
             vec![Attribute::bool(CKA_ENCRYPT, true)],
             vec![Attribute::bytes(CKA_VALUE, value(0))],
         ];
@@ -772,6 +787,8 @@ mod tests {
             crate::device::api::ATTESTATION_CHAIN_SQL,
             crate::cpv4::DEVICE_ROOT_SQL,
             crate::device::domains::DOMAIN_ROWS_SQL,
+            STORED_OBJECT_SQL,
+            OUID_STORED_SQL,
         ]
         .map(str::to_owned)
         .to_vec();
@@ -783,6 +800,7 @@ mod tests {
             ),
             crate::cpv4::store::count_sql(true, "3", cpv4_session::MAX_SESSIONS_PER_PARTITION),
             crate::cpv4::store::count_sql(false, "3", cpv4_session::MAX_SESSIONS_PER_DEVICE),
+            crate::cpv4::store::count_sql(false, "1, 2", cpv4_session::MAX_NEGOTIATIONS_PER_DEVICE),
         ]);
         for template in &finds {
             let template = AttrMap::from_template(template).unwrap();
