@@ -1100,6 +1100,12 @@ fn the_integrity_check_reports_each_kind_of_damaged_row_without_failing() {
         sim.integrity_check().unwrap().problems,
         vec![format!("object {key}: attribute 0x11 does not decrypt")]
     );
+    // A row that cannot be read cannot be destroyed either: its permissions are unknown.
+    let co = login(&sim, 0, CKU_USER);
+    assert!(matches!(
+        sim.destroy_object(co, key),
+        Err(SimError::Corrupt(_))
+    ));
 }
 
 #[test]
