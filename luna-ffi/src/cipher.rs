@@ -56,9 +56,10 @@ pub(crate) fn write_fitted(out: &mut OutBuf<'_, u8>, fitted: Fitted<Vec<u8>>) ->
 }
 
 /// Decrypts one step (see the module documentation for held-back results) and, for a dual
-/// function, gives the plaintext to the digest or verification `fed` once, when it is computed (not again when a held-back result is
-/// delivered), in the same step of the simulator. A held-back result is fetched only by the
-/// same call through the same function; another is `CKR_ARGUMENTS_BAD`.
+/// function, gives the plaintext to the digest or verification `fed` once, when it is
+/// computed (not again when a held-back result is delivered), in the same step of the
+/// simulator. A held-back result is fetched only by the same call through the same function;
+/// another is `CKR_ARGUMENTS_BAD`.
 pub(crate) fn decrypt_step(
     library: &Library,
     session: SessionHandle,

@@ -918,6 +918,16 @@ fn damage(home: &std::path::Path, sql: &str) {
         .unwrap();
 }
 
+/// A fresh home whose slot 0 holds one token object made from `template`, the simulator
+/// closed again (so the store can be edited behind its back).
+fn home_with_one_object(template: &[Attribute]) -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = open(dir.path());
+    let co = login(&sim, 0, CKU_USER);
+    let handle = sim.create_object(co, template).unwrap();
+    (dir, handle)
+}
+
 #[test]
 fn a_find_by_an_empty_value_matches_only_objects_that_hold_the_attribute() {
     // A data object has no CKA_ID; its row's id column is empty, as that of a key whose
@@ -1051,15 +1061,7 @@ fn the_integrity_check_reports_each_kind_of_damaged_row_without_failing() {
             "object ID: attribute 0x11 is in the wrong blob",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let handle;
-        {
-            let sim = open(dir.path());
-            let co = login(&sim, 0, CKU_USER);
-            handle = sim
-                .create_object(co, &data_object("x", false, true))
-                .unwrap();
-        }
+        let (dir, handle) = home_with_one_object(&data_object("x", false, true));
         damage(dir.path(), &sql.replace("ID", &handle.to_string()));
         let sim = open(dir.path());
         let problems = sim.integrity_check().unwrap().problems;
@@ -1070,15 +1072,7 @@ fn the_integrity_check_reports_each_kind_of_damaged_row_without_failing() {
         );
     }
     // A sealed value that does not open.
-    let dir = tempfile::tempdir().unwrap();
-    let key;
-    {
-        let sim = open(dir.path());
-        let co = login(&sim, 0, CKU_USER);
-        key = sim
-            .create_object(co, &aes_template("k", &[7; 16], true))
-            .unwrap();
-    }
+    let (dir, key) = home_with_one_object(&aes_template("k", &[7; 16], true));
     {
         // The last byte of the sealed value (its GCM tag) flipped.
         let conn = rusqlite::Connection::open(dir.path().join(luna_sim::DB_FILE)).unwrap();
@@ -1110,15 +1104,7 @@ fn the_integrity_check_reports_each_kind_of_damaged_row_without_failing() {
 
 #[test]
 fn the_integrity_check_reports_rows_that_refer_to_missing_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let handle;
-    {
-        let sim = open(dir.path());
-        let co = login(&sim, 0, CKU_USER);
-        handle = sim
-            .create_object(co, &data_object("x", false, true))
-            .unwrap();
-    }
+    let (dir, handle) = home_with_one_object(&data_object("x", false, true));
     // Possible only with foreign keys off: an object of a slot that is no partition, and a
     // partition whose device is gone.
     damage(

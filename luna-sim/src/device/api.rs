@@ -7,19 +7,6 @@ use cpv4_crypto::attest::{
 use cpv4_wire::consts::*;
 use rusqlite::{OptionalExtension, params};
 
-// Statements of every CPv4 call, without an ORDER BY, a join or a bound LIMIT beside `col = ?`:
-// each makes SQLite prepare the statement again whenever it is bound anew, as a statement from
-// rusqlite's cache is on every use (`store::tests::hot_statements_are_prepared_once`);
-// subqueries do not.
-pub(crate) const PARTITION_POLICIES_SQL: &str =
-    "SELECT policy, value FROM partition_policies WHERE slot = ?1";
-pub(crate) const DEVICE_SLOTS_SQL: &str = "SELECT slot FROM partitions WHERE device_serial = ?1";
-pub(crate) const TRUSTED_ROOTS_SQL: &str = "SELECT id, cert_der FROM roots
-     WHERE id IN (SELECT root_id FROM device_trust WHERE device_serial = ?1)";
-pub(crate) const ATTESTATION_CHAIN_SQL: &str = "SELECT p.cert_der,
-     (SELECT d.cert_der FROM devices d WHERE d.serial = p.device_serial)
-     FROM partitions p WHERE p.slot = ?1";
-
 use crate::store::keys::os_rng;
 use zeroize::Zeroizing;
 
@@ -34,6 +21,19 @@ use crate::session::table::{SessionHandle, SlotId};
 use crate::sim::{Inner, Simulator};
 use crate::store::keys::record_aad;
 use crate::store::slot_sql;
+
+// Statements of every CPv4 call, without an ORDER BY, a join or a bound LIMIT beside `col = ?`:
+// each makes SQLite prepare the statement again whenever it is bound anew, as a statement from
+// rusqlite's cache is on every use (`store::tests::hot_statements_are_prepared_once`);
+// subqueries do not.
+pub(crate) const PARTITION_POLICIES_SQL: &str =
+    "SELECT policy, value FROM partition_policies WHERE slot = ?1";
+pub(crate) const DEVICE_SLOTS_SQL: &str = "SELECT slot FROM partitions WHERE device_serial = ?1";
+pub(crate) const TRUSTED_ROOTS_SQL: &str = "SELECT id, cert_der FROM roots
+     WHERE id IN (SELECT root_id FROM device_trust WHERE device_serial = ?1)";
+pub(crate) const ATTESTATION_CHAIN_SQL: &str = "SELECT p.cert_der,
+     (SELECT d.cert_der FROM devices d WHERE d.serial = p.device_serial)
+     FROM partitions p WHERE p.slot = ?1";
 
 /// Manufacturer id reported in token and slot information.
 pub const MANUFACTURER_ID: &str = "Thales (simulated)";
@@ -155,13 +155,12 @@ impl Inner {
             .optional()?
             .ok_or(SimError::SlotIdInvalid)?;
         let mut stmt = self.conn.prepare_cached(PARTITION_POLICIES_SQL)?;
-        let policies = stmt
+        let mut policies = stmt
             .query_map([sql], |r| {
                 Ok((crate::store::sql_to_ulong(r.get(0)?), r.get::<_, bool>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         // Sorted here rather than by ORDER BY, which would re-prepare the statement each time.
-        let mut policies = policies;
         policies.sort_unstable_by_key(|(policy, _)| *policy);
         Ok(PartitionInfo {
             slot,

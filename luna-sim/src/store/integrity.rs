@@ -205,9 +205,7 @@ fn check_objects(
         let clear = object_row::attr_map(&public);
         let agrees = object_row::Columns::of(&clear).match_row(row, 2)?;
         if !agrees {
-            report.problems.push(format!(
-                "object {id}: its indexed columns differ from its attributes"
-            ));
+            report.problems.push(object_row::columns_differ(id));
         }
     }
     Ok(())

@@ -648,9 +648,7 @@ impl StoredObject {
             private: self.private,
         };
         if object_row::Columns::of(&attrs) != columns {
-            return Err(SimError::Corrupt(format!(
-                "object {id}: its indexed columns differ from its attributes"
-            )));
+            return Err(SimError::Corrupt(object_row::columns_differ(id)));
         }
         Ok(attrs)
     }

@@ -141,6 +141,12 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// What is wrong with row `id` when its indexed columns differ from its attributes (a
+/// damaged store, or one object's blob copied onto another's row).
+pub(crate) fn columns_differ(id: i64) -> String {
+    format!("object {id}: its indexed columns differ from its attributes")
+}
+
 /// Entries of a blob: each type with its value.
 pub(crate) type Entries<'a> = Vec<(CkAttributeType, &'a [u8])>;
 

@@ -197,9 +197,7 @@ impl Inner {
                         })?;
                         let attrs = store::object_row::decode_public(public)?;
                         if !store::object_row::Columns::of(&attrs).match_row(row, 2)? {
-                            return Err(SimError::Corrupt(format!(
-                                "object {id}: its indexed columns differ from its attributes"
-                            )));
+                            return Err(SimError::Corrupt(store::object_row::columns_differ(id)));
                         }
                         if objects::find_matches(&attrs, template) {
                             handles.push(token_handle(id)?);
