@@ -38,7 +38,8 @@ pub use policy::{HsmTime, Identity, Policy, PskMode, supported};
 pub use records::{AwaitingConfirm, PendingOffer, Role, Session};
 pub use store::{MAX_TOMBSTONES, MemoryStore, Store, Txn};
 pub use table::{
-    ContinueInput, ContinueOutput, MAX_NEGOTIATIONS_PER_DEVICE, MAX_NEGOTIATIONS_PER_PARTITION,
-    MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION, OpenedBlob, PartitionId, SequenceBatch,
-    SequenceToken, SessionTable, Status, accept_sequence_in,
+    ContinueInput, ContinueOutput, LiveSession, MAX_NEGOTIATIONS_PER_DEVICE,
+    MAX_NEGOTIATIONS_PER_PARTITION, MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_PER_PARTITION,
+    OpenedBlob, PartitionId, SequenceBatch, SequenceToken, SessionTable, Status,
+    accept_sequence_in,
 };

@@ -5,7 +5,8 @@ use cpv4_crypto::psk::DomainPsk;
 use cpv4_wire::Algorithms;
 use cpv4_wire::consts::cpv4::{
     CHAIN_X509_ECDSA_P256_SHA256, DEFAULT_SESSION_DURATION_SECS, ENCODING_ATTRIBUTE_LIST_V1,
-    KDF_HKDF_SHA256, KDF_HKDF_SHA384, SUITE_P256_ECDSA_SHA256_AES256_KWP,
+    ENCODING_COMPACT_ATTRIBUTE_LIST, KDF_HKDF_SHA256, KDF_HKDF_SHA384,
+    SUITE_P256_ECDSA_SHA256_AES256_KWP,
 };
 
 use crate::SessionError;
@@ -77,8 +78,8 @@ pub mod supported {
     pub const SUITES: &[u32] = &[SUITE_P256_ECDSA_SHA256_AES256_KWP];
     /// Key-derivation functions.
     pub const KDFS: &[u32] = &[KDF_HKDF_SHA384, KDF_HKDF_SHA256];
-    /// Object encodings.
-    pub const ENCODINGS: &[u32] = &[ENCODING_ATTRIBUTE_LIST_V1];
+    /// Object encodings, the compact list first.
+    pub const ENCODINGS: &[u32] = &[ENCODING_COMPACT_ATTRIBUTE_LIST, ENCODING_ATTRIBUTE_LIST_V1];
     /// Chain attestation mechanisms.
     pub const CHAIN_MECHANISMS: &[u32] = &[CHAIN_X509_ECDSA_P256_SHA256];
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cpv4_crypto::attest::PeerIdentity;
 use cpv4_crypto::blob;
 use cpv4_wire::consts::cpv4::{STEP_ACCEPT, STEP_CONFIRM, STEP_OFFER};
-use cpv4_wire::{Accept, BlobHeader, Direction, ElementType, KeyBlob, SessionUid};
+use cpv4_wire::{Accept, BlobHeader, Direction, ElementType, KeyBlob, ObjectEncoding, SessionUid};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
@@ -110,6 +110,15 @@ impl SequenceToken {
     pub fn sequence(&self) -> u64 {
         self.sequence
     }
+}
+
+/// What [`SessionTable::check_live`] tells of a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    /// This partition's role in it.
+    pub role: Role,
+    /// The object encoding its key blobs carry (negotiated; section 3.6).
+    pub encoding: ObjectEncoding,
 }
 
 /// An opened key blob. Its sequence number is not yet accepted: pass [`OpenedBlob::token`] to
@@ -899,19 +908,24 @@ impl<S: Store> SessionTable<S> {
 
     /// Checks that `uid` names a live session of the partition (classifying it and sweeping
     /// first, as every call does): what a `CA_Extract` or `CA_Insert` without input checks
-    /// before its objects. Returns the session's role.
+    /// before its objects. Returns the session's role and object encoding.
     pub fn check_live(
         &self,
         partition: PartitionId,
         policy: &Policy,
         now: HsmTime,
         uid: &[u8],
-    ) -> Result<Role, SessionError> {
+    ) -> Result<LiveSession, SessionError> {
         // The call's own arguments come first (protocol.md 7.1, step 2), then the protocol
         // and the clock (steps 3 and 4).
         let uid = uid_from(uid)?;
         let now = preamble(policy, now)?;
-        self.atomically(|records| Ok(records.live_session(partition, uid, now)?.role))
+        let session = self.atomically(|records| records.live_session(partition, uid, now))?;
+        Ok(LiveSession {
+            role: session.role,
+            // Sessions are made only with an encoding of `supported::ENCODINGS`.
+            encoding: ObjectEncoding::from_id(session.encoding).ok_or(SessionError::NoEncoding)?,
+        })
     }
 }
 

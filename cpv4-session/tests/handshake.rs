@@ -91,6 +91,45 @@ fn the_responder_selects_by_the_initiators_preference() {
     );
 }
 
+#[test]
+fn the_compact_encoding_is_preferred_and_a_peer_offering_only_encoding_1_gets_it() {
+    use cpv4_wire::{KeyBlob, ObjectEncoding};
+    for (offered, expected) in [
+        (None, ObjectEncoding::CompactAttributeList),
+        (
+            Some(vec![cpv4::ENCODING_ATTRIBUTE_LIST_V1]),
+            ObjectEncoding::AttributeList,
+        ),
+    ] {
+        let mut pair = Pair::new();
+        if let Some(offered) = offered {
+            pair.initiator.algorithms.encodings = offered;
+        }
+        let exchange = pair.establish();
+        let accept = Accept::decode(&exchange.accept).unwrap();
+        assert_eq!(accept.tbs.selection.encoding, expected.id());
+        let uid = exchange.uid.as_bytes();
+        for (table, policy, partition) in [
+            (&pair.source, &pair.responder, SOURCE),
+            (&pair.target, &pair.initiator, TARGET),
+        ] {
+            let live = table.check_live(partition, policy, T, uid).unwrap();
+            assert_eq!(live.encoding, expected);
+        }
+        // The session's blobs carry it, and the peer opens them.
+        let blob = pair.source_blob(exchange.uid, b"object");
+        assert_eq!(
+            KeyBlob::decode(&blob).unwrap().header.encoding,
+            expected.id()
+        );
+        let opened = pair
+            .target
+            .open(TARGET, &pair.initiator, T, uid, &blob)
+            .unwrap();
+        assert_eq!(&opened.payload[..], b"object");
+    }
+}
+
 const KDF_HKDF_SHA256_ID: u32 = cpv4::KDF_HKDF_SHA256;
 const KDF_HKDF_SHA384_ID: u32 = cpv4::KDF_HKDF_SHA384;
 

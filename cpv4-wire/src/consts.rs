@@ -878,6 +878,8 @@ pub mod cpv4 {
     pub const KDF_HKDF_SHA384: u32 = 2;
     /// Object encoding 1: the canonical attribute list.
     pub const ENCODING_ATTRIBUTE_LIST_V1: u32 = 1;
+    /// Object encoding 2: the canonical attribute list with varint types and lengths.
+    pub const ENCODING_COMPACT_ATTRIBUTE_LIST: u32 = 2;
     /// Chain attestation mechanism 1: X.509 chain of ECDSA P-256 / SHA-256 certificates.
     pub const CHAIN_X509_ECDSA_P256_SHA256: u32 = 1;
 

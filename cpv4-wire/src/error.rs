@@ -110,6 +110,12 @@ pub enum ErrorKind {
     /// The key-blob magic is wrong.
     #[error("not a CPv4 key blob (bad magic)")]
     BadMagic,
+    /// A varint is not the one form of its value: longer than needed, or with bits past 64.
+    #[error("{field}: not the shortest varint of a 64-bit value")]
+    NotCanonical {
+        /// The field.
+        field: &'static str,
+    },
 }
 
 /// A decoding error: the format being read and what was wrong.

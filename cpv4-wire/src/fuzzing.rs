@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::{Accept, AttributeList, Confirm, KeyBlob, Offer};
+use crate::{Accept, AttributeList, Confirm, KeyBlob, ObjectEncoding, Offer};
 
 /// Decodes an Offer; if it decodes, it must re-encode to the same bytes.
 pub fn offer(data: &[u8]) {
@@ -49,18 +49,40 @@ pub fn blob(data: &[u8]) {
     }
 }
 
-/// Decodes an attribute list both ways; if it decodes, it must re-encode to the same bytes.
+/// Decodes an attribute list in both encodings, each both ways; where it decodes, it must
+/// re-encode to the same bytes, and its other encoding must decode to the same list.
 pub fn attributes(data: &[u8]) {
     let input = Bytes::copy_from_slice(data);
-    let shared = AttributeList::decode(&input);
-    let borrowed = AttributeList::decode_borrowed(data);
-    assert_eq!(
-        shared.is_ok(),
-        borrowed.is_ok(),
-        "the two attribute decoders disagree"
-    );
-    if let Ok(list) = shared {
-        assert_eq!(list.encode(), data, "attribute list is not canonical");
+    for (encoding, other) in [
+        (
+            ObjectEncoding::AttributeList,
+            ObjectEncoding::CompactAttributeList,
+        ),
+        (
+            ObjectEncoding::CompactAttributeList,
+            ObjectEncoding::AttributeList,
+        ),
+    ] {
+        let shared = AttributeList::decode_as(&input, encoding);
+        let borrowed = AttributeList::decode_borrowed_as(data, encoding);
+        assert_eq!(
+            shared.is_ok(),
+            borrowed.is_ok(),
+            "the two attribute decoders disagree"
+        );
+        if let Ok(list) = shared {
+            assert_eq!(
+                list.encode_as(encoding),
+                data,
+                "attribute list is not canonical"
+            );
+            let converted = Bytes::from(list.encode_as(other));
+            assert_eq!(
+                AttributeList::decode_as(&converted, other).ok(),
+                Some(list),
+                "the other encoding does not give back the same list"
+            );
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub mod fuzzing;
 pub mod limits;
 pub mod message;
 
-pub use attributes::{Attribute, AttributeList};
+pub use attributes::{Attribute, AttributeList, ObjectEncoding};
 pub use blob::{BlobHeader, Direction, ElementType, KeyBlob};
 pub use error::{ErrorKind, Format, WireError};
 pub use message::{

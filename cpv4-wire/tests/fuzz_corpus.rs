@@ -22,6 +22,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let confirm = sample_confirm().encode().unwrap();
     let blob = sample_blob().encode().unwrap().to_vec();
     let attributes = sample_attributes().encode();
+    let compact = sample_attributes().encode_as(cpv4_wire::ObjectEncoding::CompactAttributeList);
     let mut leet = sample_offer();
     leet.psk = cpv4_wire::PskOffer::LeetTags(vec![[1; 32], [2; 32]]);
     leet.binders = vec![[3; 32], [4; 32]];
@@ -33,12 +34,14 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("confirm", "seed-confirm", confirm.clone()),
         ("blob", "seed-blob", blob.clone()),
         ("attributes", "seed-attributes", attributes.clone()),
+        ("attributes", "seed-attributes-compact", compact.clone()),
         ("attributes", "seed-empty", Vec::new()),
         ("round_trip", "seed-offer", tagged(0, &offer)),
         ("round_trip", "seed-accept", tagged(1, &accept)),
         ("round_trip", "seed-confirm", tagged(2, &confirm)),
         ("round_trip", "seed-blob", tagged(3, &blob)),
         ("round_trip", "seed-attributes", tagged(4, &attributes)),
+        ("round_trip", "seed-attributes-compact", tagged(4, &compact)),
     ]
 }
 

@@ -9,8 +9,8 @@ use cpv4_wire::consts::{
 };
 use cpv4_wire::limits::*;
 use cpv4_wire::{
-    Accept, Attribute, AttributeList, Confirm, ErrorKind, Format, KeyBlob, Offer, PskOffer,
-    WireError,
+    Accept, Attribute, AttributeList, Confirm, ErrorKind, Format, KeyBlob, ObjectEncoding, Offer,
+    PskOffer, WireError,
 };
 use support::*;
 
@@ -714,4 +714,181 @@ fn attribute_arrays_hold_one_checked_level_of_attributes() {
     // A truncated inner list is refused.
     let cut = AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, vec![0; 5])]);
     assert_eq!(cut.unwrap_err().kind(), &ErrorKind::Truncated);
+}
+
+// ---- the compact attribute list (encoding 2) -------------------------------------------------
+
+fn compact_kind(bytes: &[u8]) -> ErrorKind {
+    let error = AttributeList::decode_as(
+        &Bytes::copy_from_slice(bytes),
+        ObjectEncoding::CompactAttributeList,
+    )
+    .unwrap_err();
+    assert_eq!(error.format(), Format::AttributeList);
+    assert_eq!(error.rv(), CKR_CPV4_MSG_ERROR);
+    let borrowed =
+        AttributeList::decode_borrowed_as(bytes, ObjectEncoding::CompactAttributeList).unwrap_err();
+    assert_eq!(borrowed, error, "the two decoders refuse alike");
+    error.kind().clone()
+}
+
+#[test]
+fn compact_lists_give_each_type_as_its_step_and_each_length_as_a_varint() {
+    let list = AttributeList::new(vec![
+        Attribute::ulong(CKA_CLASS, 4),
+        Attribute::bool(CKA_TOKEN, true),
+        Attribute::bytes(CKA_LABEL, &b"key"[..]),
+        Attribute::bytes(0x8000_0005u64, vec![7; 200]),
+    ])
+    .unwrap();
+    let mut expected = vec![0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 4]; // CKA_CLASS (0), 8 bytes
+    expected.extend([0x00, 0x01, 0x01]); // CKA_TOKEN: 1 - 0 - 1 = step 0
+    expected.extend([0x01, 0x03]); // CKA_LABEL: 3 - 1 - 1 = step 1
+    expected.extend(b"key");
+    // 0x8000_0005 - 3 - 1 = 0x8000_0001 in five bytes; 200 = 0xC8 in two.
+    expected.extend([0x81, 0x80, 0x80, 0x80, 0x08, 0xC8, 0x01]);
+    expected.extend([7; 200]);
+    let compact = list.encode_as(ObjectEncoding::CompactAttributeList);
+    assert_eq!(compact, expected);
+    assert_eq!(
+        AttributeList::decode_as(&Bytes::from(compact), ObjectEncoding::CompactAttributeList)
+            .unwrap(),
+        list
+    );
+    assert_eq!(
+        ObjectEncoding::from_id(2),
+        Some(ObjectEncoding::CompactAttributeList)
+    );
+    assert_eq!(
+        ObjectEncoding::from_id(1),
+        Some(ObjectEncoding::AttributeList)
+    );
+    assert_eq!(ObjectEncoding::from_id(3), None);
+    assert_eq!(ObjectEncoding::CompactAttributeList.id(), 2);
+}
+
+#[test]
+fn compact_varints_have_one_form() {
+    let not_canonical = |field| ErrorKind::NotCanonical { field };
+    // A type of 0 in two bytes, and a length of 1 in two bytes.
+    assert_eq!(
+        compact_kind(&[0x80, 0x00, 0x01, 0x00]),
+        not_canonical("attribute.type")
+    );
+    assert_eq!(
+        compact_kind(&[0x00, 0x81, 0x00, 0x00]),
+        not_canonical("attribute.length")
+    );
+    // Ten bytes whose last carries bits past 64, and eleven bytes.
+    let mut past_64 = vec![0xFF; 9];
+    past_64.extend([0x03, 0x00]);
+    assert_eq!(compact_kind(&past_64), not_canonical("attribute.type"));
+    let mut eleven = vec![0xFF; 10];
+    eleven.extend([0x01, 0x00]);
+    assert_eq!(compact_kind(&eleven), not_canonical("attribute.type"));
+    // u64::MAX itself is ten bytes ending in 0x01, and decodes (a byte value: not a CK_ULONG).
+    let mut max = vec![0xFF; 9];
+    max.extend([0x01, 0x01, 0xAB]);
+    let list = AttributeList::decode_as(
+        &Bytes::from(max.clone()),
+        ObjectEncoding::CompactAttributeList,
+    )
+    .unwrap();
+    assert_eq!(list.get(u64::MAX), Some(&[0xAB][..]));
+    assert_eq!(list.encode_as(ObjectEncoding::CompactAttributeList), max);
+}
+
+#[test]
+fn compact_lists_refuse_a_type_past_64_bits_an_oversized_value_and_a_cut() {
+    // After u64::MAX, any step overflows.
+    let mut after_max = vec![0xFF; 9];
+    after_max.extend([0x01, 0x00, 0x00, 0x00]);
+    assert_eq!(
+        compact_kind(&after_max),
+        ErrorKind::InvalidValue {
+            field: "attribute.type",
+            value: 0
+        }
+    );
+    // A length past 16 KiB is refused from the header alone.
+    assert_eq!(
+        compact_kind(&[0x03, 0x81, 0x80, 0x01]),
+        ErrorKind::FieldTooLarge {
+            field: "attribute.value",
+            len: 16_385,
+            max: MAX_ATTRIBUTE_SIZE
+        }
+    );
+    assert_eq!(compact_kind(&[0x03, 0x04, b'a']), ErrorKind::Truncated);
+    assert_eq!(compact_kind(&[0x83]), ErrorKind::Truncated);
+    assert_eq!(compact_kind(&[0x03]), ErrorKind::Truncated);
+    // Value forms are checked as in encoding 1: a CK_BBOOL of 2.
+    assert!(matches!(
+        compact_kind(&[0x01, 0x01, 0x02]),
+        ErrorKind::InvalidValue { .. }
+    ));
+    // 65 attributes are too many.
+    let many: Vec<u8> = (0..65).flat_map(|_| [0x00, 0x00]).collect();
+    assert_eq!(
+        compact_kind(&many),
+        ErrorKind::TooMany {
+            field: "attributes",
+            max: MAX_ATTRIBUTE_COUNT
+        }
+    );
+}
+
+#[test]
+fn a_template_inside_a_compact_list_is_an_encoding_1_list() {
+    use cpv4_wire::consts::{CKA_SENSITIVE, CKA_WRAP_TEMPLATE};
+    let inner = AttributeList::new(vec![Attribute::bool(CKA_SENSITIVE, true)]).unwrap();
+    let outer =
+        AttributeList::new(vec![Attribute::bytes(CKA_WRAP_TEMPLATE, inner.encode())]).unwrap();
+    let compact = outer.encode_as(ObjectEncoding::CompactAttributeList);
+    let decoded =
+        AttributeList::decode_as(&Bytes::from(compact), ObjectEncoding::CompactAttributeList)
+            .unwrap();
+    assert_eq!(decoded.get(CKA_WRAP_TEMPLATE), Some(&inner.encode()[..]));
+    // The inner list in encoding 2 is refused: values keep one form in both encodings.
+    let dense = AttributeList::new(vec![Attribute::bytes(
+        CKA_WRAP_TEMPLATE,
+        inner.encode_as(ObjectEncoding::CompactAttributeList),
+    )]);
+    assert!(dense.is_err());
+}
+
+#[test]
+fn an_aes_keys_attributes_take_under_half_the_bytes_in_the_compact_list() {
+    // The attributes of an AES-256 key as the simulator makes one (types and value sizes).
+    let bools = [
+        0x1u64, 0x2, 0x86, 0x103, 0x104, 0x105, 0x106, 0x107, 0x108, 0x10a, 0x10c, 0x162, 0x163,
+        0x164, 0x165, 0x170, 0x171, 0x172, 0x210,
+    ];
+    let mut attributes: Vec<Attribute> =
+        bools.iter().map(|&ty| Attribute::bool(ty, true)).collect();
+    for (ty, value) in [
+        (0x0u64, 4u64),
+        (0x100, 0x1f),
+        (0x161, 32),
+        (0x166, u64::MAX >> 1),
+    ] {
+        attributes.push(Attribute::ulong(ty, value));
+    }
+    for (ty, len) in [
+        (0x3u64, 5usize),
+        (0x11, 32),
+        (0x90, 3),
+        (0x102, 0),
+        (0x110, 0),
+        (0x111, 0),
+        (0x4000_0600, 0),
+        (0x8000_0005, 12),
+    ] {
+        attributes.push(Attribute::bytes(ty, vec![0x5A; len]));
+    }
+    let list = AttributeList::new(attributes).unwrap();
+    let wide = list.encode().len();
+    let compact = list.encode_as(ObjectEncoding::CompactAttributeList).len();
+    assert_eq!((wide, compact), (475, 174), "31 attributes");
+    assert!(2 * compact < wide);
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use bytes::Bytes;
-use cpv4_wire::{Accept, AttributeList, Confirm, KeyBlob, Offer};
+use cpv4_wire::{Accept, AttributeList, Confirm, KeyBlob, ObjectEncoding, Offer};
 use proptest::prelude::*;
 use support::*;
 
@@ -69,6 +69,15 @@ proptest! {
     }
 
     #[test]
+    fn compact_attribute_list_round_trips(list in attribute_list()) {
+        let compact = ObjectEncoding::CompactAttributeList;
+        let bytes = Bytes::from(list.encode_as(compact));
+        prop_assert_eq!(&AttributeList::decode_as(&bytes, compact).unwrap(), &list);
+        let borrowed = AttributeList::decode_borrowed_as(&bytes, compact).unwrap();
+        prop_assert_eq!(borrowed.encode_as(compact), bytes.to_vec());
+    }
+
+    #[test]
     fn mutated_offers_that_decode_are_canonical(offer in offer(), edits in edits()) {
         let bytes = mutate(offer.encode().unwrap(), &edits);
         if let Ok(decoded) = Offer::decode(&bytes) {
@@ -109,6 +118,15 @@ proptest! {
     }
 
     #[test]
+    fn mutated_compact_attribute_lists_that_decode_are_canonical(list in attribute_list(), edits in edits()) {
+        let compact = ObjectEncoding::CompactAttributeList;
+        let bytes = Bytes::from(mutate(list.encode_as(compact), &edits));
+        if let Ok(decoded) = AttributeList::decode_as(&bytes, compact) {
+            prop_assert_eq!(decoded.encode_as(compact), bytes.to_vec());
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_that_decode_are_canonical(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         if let Ok(offer) = Offer::decode(&bytes) {
             prop_assert_eq!(offer.encode().unwrap(), bytes.clone());
@@ -124,7 +142,11 @@ proptest! {
             prop_assert_eq!(blob.encode().unwrap(), shared.clone());
         }
         if let Ok(list) = AttributeList::decode(&shared) {
-            prop_assert_eq!(list.encode(), bytes);
+            prop_assert_eq!(list.encode(), bytes.clone());
+        }
+        let compact = ObjectEncoding::CompactAttributeList;
+        if let Ok(list) = AttributeList::decode_as(&shared, compact) {
+            prop_assert_eq!(list.encode_as(compact), bytes);
         }
     }
 }

@@ -317,6 +317,11 @@ fn migrate(
     assert_eq!(extracted.rv, CKR_OK, "{:?}", extracted.results);
     assert_eq!(extracted.lengths, sizes.lengths);
     let blobs: Vec<_> = extracted.blobs.into_iter().map(Option::unwrap).collect();
+    // Two simulators negotiate the compact attribute list (encoding 2).
+    for blob in &blobs {
+        let header = cpv4_wire::KeyBlob::decode(blob).unwrap().header;
+        assert_eq!(header.encoding, cpv4::ENCODING_COMPACT_ATTRIBUTE_LIST);
+    }
     let inserts: Vec<_> = blobs
         .iter()
         .map(|blob| InsertItem {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use cpv4_session::{SequenceBatch, SessionError, SessionTable};
 use cpv4_wire::consts::*;
-use cpv4_wire::{Attribute as WireAttribute, AttributeList, ElementType};
+use cpv4_wire::{Attribute as WireAttribute, AttributeList, ElementType, ObjectEncoding};
 
 use super::store::with_txn;
 use super::{Context, SqlStore};
@@ -90,8 +90,8 @@ fn class_allowed(context: &Context, class: Option<CkObjectClass>) -> bool {
     }
 }
 
-/// An object as encoding 1 (section 8.4); `CKR_CPV4_MSG_ERROR` past the limits.
-fn encode(attrs: &AttrMap) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
+/// An object in the session's encoding (section 8.4); `CKR_CPV4_MSG_ERROR` past the limits.
+fn encode(attrs: &AttrMap, encoding: ObjectEncoding) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
     let list = AttributeList::new(
         attrs
             .iter()
@@ -101,16 +101,17 @@ fn encode(attrs: &AttrMap) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
             .collect(),
     )
     .map_err(|_| CKR_CPV4_MSG_ERROR)?;
-    let encoded = zeroize::Zeroizing::new(list.encode());
+    let encoded = zeroize::Zeroizing::new(list.encode_as(encoding));
     if encoded.len() > cpv4_crypto::blob::MAX_PAYLOAD_LEN {
         return Err(CKR_CPV4_MSG_ERROR);
     }
     Ok(encoded)
 }
 
-/// Decodes encoding 1 into the simulator's attribute map.
-fn decode(payload: &[u8]) -> Result<AttrMap, CkRv> {
-    let list = AttributeList::decode_borrowed(payload).map_err(|_| CKR_CPV4_MSG_ERROR)?;
+/// Decodes an object in the session's encoding into the simulator's attribute map.
+fn decode(payload: &[u8], encoding: ObjectEncoding) -> Result<AttrMap, CkRv> {
+    let list =
+        AttributeList::decode_borrowed_as(payload, encoding).map_err(|_| CKR_CPV4_MSG_ERROR)?;
     let mut attrs = AttrMap::new();
     for attribute in list.attributes() {
         let kind = CkAttributeType::try_from(attribute.ty).map_err(|_| CKR_CPV4_MSG_ERROR)?;
@@ -157,23 +158,23 @@ fn object_code(error: SessionError) -> SimResult<CkRv> {
 
 impl Simulator {
     /// The Confirm a first `CA_Extract` or `CA_Insert` may carry (section 7.4), then the
-    /// session's liveness.
+    /// session's liveness; returns the session's object encoding.
     fn cpv4_enter(
         &self,
         table: &SessionTable<SqlStore<'_>>,
         context: &Context,
         uid: &[u8],
         input: &[u8],
-    ) -> SimResult<()> {
+    ) -> SimResult<ObjectEncoding> {
         if !input.is_empty() {
             table
                 .deliver_confirm(context.slot, &context.policy, context.now, uid, input)
                 .map_err(SimError::Cpv4)?;
         }
-        table
+        let live = table
             .check_live(context.slot, &context.policy, context.now, uid)
             .map_err(SimError::Cpv4)?;
-        Ok(())
+        Ok(live.encoding)
     }
 
     /// `CA_Extract` with `CKM_CPV4_EXTRACT`: seals each object into a key blob of session
@@ -199,7 +200,7 @@ impl Simulator {
         let context = self.cpv4_context(session)?;
         let continue_on_error = check_flags(flags)?;
         let table = self.cpv4_table(&context.device);
-        self.cpv4_enter(&table, &context, uid, input)?;
+        let encoding = self.cpv4_enter(&table, &context, uid, input)?;
         let view = self.lock().session(session)?;
         let mut lengths = vec![0; items.len()];
         let mut blobs = vec![None; items.len()];
@@ -234,7 +235,7 @@ impl Simulator {
             if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
                 return Ok(CKR_ACTION_PROHIBITED);
             }
-            let payload = match encode(&attrs) {
+            let payload = match encode(&attrs, encoding) {
                 Ok(payload) => payload,
                 Err(code) => return Ok(code),
             };
@@ -308,7 +309,7 @@ impl Simulator {
         let context = self.cpv4_context(session)?;
         let continue_on_error = check_flags(flags)?;
         let table = self.cpv4_table(&context.device);
-        self.cpv4_enter(&table, &context, uid, input)?;
+        let encoding = self.cpv4_enter(&table, &context, uid, input)?;
         let view = self.lock().session(session)?;
         let slot = slot_sql(context.slot)?;
         // Open and check every blob first (no state changes), then store in one transaction.
@@ -341,7 +342,7 @@ impl Simulator {
             if opened.element_type != element {
                 return Ok(CKR_OBJECT_TYPE_INVALID);
             }
-            let attrs = match decode(&opened.payload) {
+            let attrs = match decode(&opened.payload, encoding) {
                 Ok(attrs) => attrs,
                 Err(code) => return Ok(code),
             };
@@ -696,4 +697,29 @@ fn replace_smk(
         |row| row.get(0),
     )?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_round_trips_through_both_encodings() {
+        let mut attrs = AttrMap::new();
+        attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        attrs.set(CKA_TOKEN, vec![1]);
+        attrs.set(CKA_LABEL, b"key".to_vec());
+        attrs.set(CKA_VALUE, vec![0x42; 32]);
+        attrs.set(CKA_OUID, vec![9; 12]);
+        let mut lengths = Vec::new();
+        for encoding in [
+            ObjectEncoding::AttributeList,
+            ObjectEncoding::CompactAttributeList,
+        ] {
+            let payload = encode(&attrs, encoding).unwrap();
+            assert_eq!(decode(&payload, encoding).unwrap(), attrs);
+            lengths.push(payload.len());
+        }
+        assert!(lengths[1] < lengths[0], "{lengths:?}");
+    }
 }
