@@ -206,13 +206,14 @@ fn damaged_then_repaired(filter_before: &str, filter_after: &str) -> usize {
 fn a_peer_that_dies_mid_stream_leaves_whole_batches_and_a_rerun_completes() {
     // The peer's input ends after N bytes: it sees a truncated frame and exits.
     let mut stored = Vec::new();
-    for cut in [10, 2_500, 20_000, 30_000] {
+    for cut in [10, 2_500, 8_000, 12_000] {
         stored.push(damaged_then_repaired(
             &format!("{} |", filter("cut", cut)),
             "",
         ));
     }
-    // The cuts fall before the first insert and between two of them.
+    // The cuts fall before the first insert and between two of them (the requests of 60
+    // generic secrets are about 13,200 bytes).
     assert_eq!(stored.first(), Some(&0));
     assert!(stored.iter().any(|&n| n > 0 && n < 60), "{stored:?}");
     // The answers end after N bytes: the client sees a truncated frame.
