@@ -92,11 +92,13 @@ fn class_allowed(context: &Context, class: Option<CkObjectClass>) -> bool {
 
 /// An object in the session's encoding (section 8.4); `CKR_CPV4_MSG_ERROR` past the limits.
 fn encode(attrs: &AttrMap, encoding: ObjectEncoding) -> Result<zeroize::Zeroizing<Vec<u8>>, CkRv> {
+    // The values are borrowed: no copy of the key material outside the zeroizing map.
     let list = AttributeList::new(
         attrs
             .iter()
-            .map(|(kind, value)| {
-                WireAttribute::bytes(crate::token::attrs::ulong_to_u64(kind), value.to_vec())
+            .map(|(kind, value)| WireAttribute {
+                ty: crate::token::attrs::ulong_to_u64(kind),
+                value,
             })
             .collect(),
     )

@@ -69,25 +69,30 @@ impl Attribute {
 
     /// Checks that the value has the form its type requires.
     pub(crate) fn check_form(&self) -> SimResult<()> {
-        let ok = match attribute_form(self.kind) {
-            AttributeForm::Ulong => self.as_ulong().is_some(),
-            AttributeForm::Bool => self.as_bool().is_some(),
-            AttributeForm::UlongArray => self.value.len().is_multiple_of(8),
-            // CK_ULONG is 32 bits on some platforms: the widening is not useless there.
-            #[allow(clippy::useless_conversion)]
-            AttributeForm::AttributeArray => cpv4_wire::Attribute {
-                ty: u64::from(self.kind),
-                value: self.value.as_slice(),
-            }
-            .check()
-            .is_ok(),
-            AttributeForm::Bytes => true,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(SimError::AttributeValueInvalid(self.kind))
+        check_form(self.kind, &self.value)
+    }
+}
+
+/// Checks that `value` has the form attribute type `kind` requires.
+pub(crate) fn check_form(kind: CkAttributeType, value: &[u8]) -> SimResult<()> {
+    let ok = match attribute_form(kind) {
+        AttributeForm::Ulong => decode_ulong(value).is_some(),
+        AttributeForm::Bool => decode_bool(value).is_some(),
+        AttributeForm::UlongArray => value.len().is_multiple_of(8),
+        // CK_ULONG is 32 bits on some platforms: the widening is not useless there.
+        #[allow(clippy::useless_conversion)]
+        AttributeForm::AttributeArray => cpv4_wire::Attribute {
+            ty: u64::from(kind),
+            value,
         }
+        .check()
+        .is_ok(),
+        AttributeForm::Bytes => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::AttributeValueInvalid(kind))
     }
 }
 

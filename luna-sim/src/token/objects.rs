@@ -290,7 +290,7 @@ pub(crate) fn build_object(
 /// The error building the object gives, or `CKR_TEMPLATE_INCONSISTENT`.
 pub(crate) fn check_cloned(attrs: &AttrMap) -> SimResult<()> {
     for (kind, value) in attrs.iter() {
-        Attribute::raw(kind, value.to_vec()).check_form()?;
+        crate::token::attrs::check_form(kind, value)?;
     }
     if attrs
         .get(CKA_OUID)
