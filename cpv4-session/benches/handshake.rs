@@ -55,7 +55,8 @@ fn blobs(c: &mut Criterion) {
     let mut group = c.benchmark_group("key blob");
     let mut pair = Pair::new();
     let uid = pair.establish().uid;
-    for size in [32usize, 2048] {
+    // 174 and 475 bytes: an AES-256 key's attributes in encodings 2 and 1 (protocol.md 8.4).
+    for size in [32usize, 174, 475, 2048] {
         let payload = vec![0x42u8; size];
         group.throughput(Throughput::Elements(1));
         group.bench_with_input(BenchmarkId::new("seal", size), &payload, |b, payload| {

@@ -185,41 +185,48 @@ impl<V: AsRef<[u8]>> AttributeList<V> {
         self.encode_as(ObjectEncoding::AttributeList)
     }
 
-    /// The encoded list, in `encoding`.
+    /// The encoded list, in `encoding`. The buffer is sized exactly first, so it never grows:
+    /// a growing `Vec` would free a copy of the values (key material) without wiping it.
     pub fn encode_as(&self, encoding: ObjectEncoding) -> Vec<u8> {
-        let header = match encoding {
-            ObjectEncoding::AttributeList => 12,
-            ObjectEncoding::CompactAttributeList => 4,
-        };
-        let len = self
-            .attributes
-            .iter()
-            .map(|a| header + a.value.as_ref().len())
-            .sum();
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(self.encoded_len(encoding));
         let mut previous: Option<u64> = None;
         for attribute in &self.attributes {
             let value = attribute.value.as_ref();
-            // Values are at most MAX_ATTRIBUTE_SIZE bytes (checked when the list was made).
-            let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
             match encoding {
                 ObjectEncoding::AttributeList => {
                     out.put_u64(attribute.ty);
-                    out.put_u32(length);
+                    // Values are at most MAX_ATTRIBUTE_SIZE bytes (checked when the list was
+                    // made).
+                    out.put_u32(u32::try_from(value.len()).unwrap_or(u32::MAX));
                 }
                 ObjectEncoding::CompactAttributeList => {
-                    // Types are strictly ascending (checked when the list was made).
-                    let step = previous.map_or(attribute.ty, |previous| {
-                        attribute.ty.saturating_sub(previous).saturating_sub(1)
-                    });
-                    put_varint(&mut out, step);
-                    put_varint(&mut out, length.into());
+                    put_varint(&mut out, step(previous, attribute.ty));
+                    put_varint(&mut out, len_u64(value));
                 }
             }
             previous = Some(attribute.ty);
             out.put_slice(value);
         }
         out
+    }
+
+    /// The length of [`AttributeList::encode_as`]'s output.
+    pub fn encoded_len(&self, encoding: ObjectEncoding) -> usize {
+        let mut previous: Option<u64> = None;
+        let mut len = 0usize;
+        for attribute in &self.attributes {
+            let value = attribute.value.as_ref();
+            let header = match encoding {
+                ObjectEncoding::AttributeList => 12,
+                ObjectEncoding::CompactAttributeList => {
+                    varint_len(step(previous, attribute.ty)) + varint_len(len_u64(value))
+                }
+            };
+            previous = Some(attribute.ty);
+            // At most 64 attributes of 16 KiB and 13 bytes each: no overflow.
+            len = len.saturating_add(header + value.len());
+        }
+        len
     }
 
     fn check(&self) -> Result<(), ErrorKind> {
@@ -303,6 +310,22 @@ fn check_value(ty: u64, value: &[u8], nested: bool) -> Result<(), ErrorKind> {
 
 fn error(kind: ErrorKind) -> WireError {
     WireError::new(Format::AttributeList, kind)
+}
+
+/// What encoding 2 writes for type `ty` after `previous`. Types are strictly ascending
+/// (checked when the list was made).
+fn step(previous: Option<u64>, ty: u64) -> u64 {
+    previous.map_or(ty, |previous| ty.saturating_sub(previous).saturating_sub(1))
+}
+
+fn len_u64(value: &[u8]) -> u64 {
+    u64::try_from(value.len()).unwrap_or(u64::MAX)
+}
+
+/// The bytes of `value` as a varint: one per started 7 bits, at least one.
+fn varint_len(value: u64) -> usize {
+    let bits = u64::BITS - value.leading_zeros();
+    usize::try_from(bits.div_ceil(7).max(1)).unwrap_or(10)
 }
 
 fn put_varint(out: &mut Vec<u8>, value: u64) {

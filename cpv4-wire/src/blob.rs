@@ -6,7 +6,7 @@
 //!      4    1 version        2 (the protocol version)
 //!      5    1 direction      1 = responder to initiator, 2 = initiator to responder
 //!      6    1 elementType    0 = CK_CRYPTOKI_ELEMENT, 1 = CK_PARAM_ELEMENT
-//!      7    4 encoding       the negotiated object encoding (1 = attribute list)
+//!      7    4 encoding       the negotiated object encoding (1 or 2: `ObjectEncoding`)
 //!     11   16 sessionUid
 //!     27    8 sequence       per-direction sequence number, from 0
 //!     35    4 bodyLength     16 or more, a multiple of 8, the blob at most 64,000 bytes

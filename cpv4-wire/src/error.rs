@@ -17,7 +17,7 @@ pub enum Format {
     Confirm,
     /// A key-blob envelope.
     BlobEnvelope,
-    /// An object attribute list (encoding 1).
+    /// An object attribute list (encoding 1 or 2).
     AttributeList,
 }
 

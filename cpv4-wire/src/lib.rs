@@ -8,7 +8,7 @@
 //! - [`message`]: the three negotiation messages ([`Offer`], [`Accept`], [`Confirm`]) in
 //!   canonical DER.
 //! - [`blob`]: the key-blob envelope ([`KeyBlob`]).
-//! - [`attributes`]: the object attribute list ([`AttributeList`], encoding 1).
+//! - [`attributes`]: the object attribute list ([`AttributeList`], encodings 1 and 2).
 //! - [`limits`]: the documented limits every decoder enforces.
 //!
 //! Decoders are strict (one encoding per value), bounded (they refuse oversized input before

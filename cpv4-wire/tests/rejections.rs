@@ -768,6 +768,34 @@ fn compact_lists_give_each_type_as_its_step_and_each_length_as_a_varint() {
 }
 
 #[test]
+fn the_compact_encoder_never_grows_its_buffer_past_a_secret() {
+    use cpv4_wire::consts::{CKA_ALLOWED_MECHANISMS, CKA_OUID, CKA_VALUE};
+    // Steps of 5 and 10 bytes, after the 32-byte value: a buffer sized at 4 bytes of header an
+    // attribute would have been reallocated here, leaving the value behind in freed memory.
+    let list = AttributeList::new(vec![
+        Attribute::ulong(CKA_CLASS, 4),
+        Attribute::bytes(CKA_VALUE, vec![0xC7; 32]),
+        Attribute::bytes(CKA_ALLOWED_MECHANISMS, Vec::new()),
+        Attribute::bytes(CKA_OUID, vec![1; 12]),
+        Attribute::bytes(0x8000_1000u64, Vec::new()),
+        Attribute::bytes(0xFFFF_FFFF_0000_0000u64, Vec::new()),
+        Attribute::bytes(u64::MAX, Vec::new()),
+    ])
+    .unwrap();
+    let compact = list.encode_as(ObjectEncoding::CompactAttributeList);
+    assert_eq!(
+        compact.len(),
+        list.encoded_len(ObjectEncoding::CompactAttributeList)
+    );
+    assert_eq!(compact.capacity(), compact.len());
+    assert_eq!(
+        AttributeList::decode_as(&Bytes::from(compact), ObjectEncoding::CompactAttributeList)
+            .unwrap(),
+        list
+    );
+}
+
+#[test]
 fn compact_varints_have_one_form() {
     let not_canonical = |field| ErrorKind::NotCanonical { field };
     // A type of 0 in two bytes, and a length of 1 in two bytes.

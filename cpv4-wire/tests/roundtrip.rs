@@ -78,6 +78,16 @@ proptest! {
     }
 
     #[test]
+    fn the_encoders_size_their_buffer_exactly(list in attribute_list()) {
+        // A buffer that grew would have freed a copy of the values without wiping it.
+        for encoding in [ObjectEncoding::AttributeList, ObjectEncoding::CompactAttributeList] {
+            let bytes = list.encode_as(encoding);
+            prop_assert_eq!(bytes.len(), list.encoded_len(encoding));
+            prop_assert_eq!(bytes.capacity(), bytes.len());
+        }
+    }
+
+    #[test]
     fn mutated_offers_that_decode_are_canonical(offer in offer(), edits in edits()) {
         let bytes = mutate(offer.encode().unwrap(), &edits);
         if let Ok(decoded) = Offer::decode(&bytes) {
