@@ -539,7 +539,7 @@ constants! {
 /// First vendor-defined attribute type.
 pub const CKA_VENDOR_DEFINED: CkAttributeType = 0x8000_0000;
 
-/// How an attribute's value travels in the platform-independent attribute list (encoding 1).
+/// How an attribute's value travels in the platform-independent attribute list (encodings 1 and 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttributeForm {
     /// A `CK_ULONG`: 8 bytes, big-endian.

@@ -649,8 +649,8 @@ impl Simulator {
     }
 }
 
-/// The SMK parameter object as encoding 1: its OUID, its secret (`CKA_VALUE`) and its kind
-/// (`CKA_LABEL` = "smk"). No PKCS#11 class: it is not a PKCS#11 object.
+/// The SMK parameter object's attributes (section 8.4): its OUID, its secret (`CKA_VALUE`) and
+/// its kind (`CKA_LABEL` = "smk"). No PKCS#11 class: it is not a PKCS#11 object.
 fn smk_attributes(smk: &crate::device::domains::ParamObject) -> AttrMap {
     let mut attrs = AttrMap::new();
     attrs.set(
