@@ -322,10 +322,9 @@ fn len_u64(value: &[u8]) -> u64 {
     u64::try_from(value.len()).unwrap_or(u64::MAX)
 }
 
-/// The bytes of `value` as a varint: one per started 7 bits, at least one.
+/// How many bytes `value` takes as a varint (as the encoder writes it).
 fn varint_len(value: u64) -> usize {
-    let bits = u64::BITS - value.leading_zeros();
-    usize::try_from(bits.div_ceil(7).max(1)).unwrap_or(10)
+    unsigned_varint::encode::u64(value, &mut unsigned_varint::encode::u64_buffer()).len()
 }
 
 fn put_varint(out: &mut Vec<u8>, value: u64) {

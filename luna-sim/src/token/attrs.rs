@@ -1,8 +1,8 @@
 //! Attributes: typed constructors and accessors over the platform-independent value form.
 //!
-//! Values are kept in the form of the CPv4 attribute lists (both encodings): a `CK_ULONG` attribute
-//! is 8 bytes big-endian, a `CK_BBOOL` is 1 byte (0 or 1), anything else is its bytes (see
-//! [`cpv4_wire::consts::attribute_form`]). The C module converts from and to the native
+//! Values are kept in the form of the CPv4 attribute lists (both encodings): a `CK_ULONG`
+//! attribute is 8 bytes big-endian, a `CK_BBOOL` is 1 byte (0 or 1), anything else is its bytes
+//! (see [`cpv4_wire::consts::attribute_form`]). The C module converts from and to the native
 //! `CK_ATTRIBUTE` representation at its boundary.
 
 use std::collections::BTreeMap;
