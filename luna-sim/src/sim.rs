@@ -282,6 +282,32 @@ impl Inner {
         }
         Ok(loaded)
     }
+
+    /// [`Inner::load_object`] of each of `handles`, in one read transaction: one snapshot of
+    /// the store for all of them, and one WAL read lock rather than one per object.
+    pub(crate) fn load_objects(
+        &mut self,
+        session: &SessionView,
+        handles: impl IntoIterator<Item = ObjectHandle>,
+    ) -> SimResult<Vec<SimResult<LoadedObject>>> {
+        let own_transaction = self.conn.is_autocommit();
+        if own_transaction {
+            self.conn.execute_batch("BEGIN DEFERRED")?;
+        }
+        let loaded = handles
+            .into_iter()
+            .map(|handle| self.load_object(session, handle))
+            .collect();
+        if own_transaction {
+            // Nothing was written: the end of a read transaction fails only with the
+            // connection, and then the rollback ends it.
+            if let Err(error) = self.conn.execute_batch("COMMIT") {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(error.into());
+            }
+        }
+        Ok(loaded)
+    }
 }
 
 impl Simulator {

@@ -114,10 +114,11 @@ fn encode(attrs: &AttrMap, encoding: ObjectEncoding) -> Result<zeroize::Zeroizin
 fn decode(payload: &[u8], encoding: ObjectEncoding) -> Result<AttrMap, CkRv> {
     let list =
         AttributeList::decode_borrowed_as(payload, encoding).map_err(|_| CKR_CPV4_MSG_ERROR)?;
-    let mut attrs = AttrMap::new();
+    // The values take less than the payload: one buffer holds them all.
+    let mut attrs = AttrMap::with_capacity(list.attributes().len(), payload.len());
     for attribute in list.attributes() {
         let kind = CkAttributeType::try_from(attribute.ty).map_err(|_| CKR_CPV4_MSG_ERROR)?;
-        attrs.set(kind, attribute.value.to_vec());
+        attrs.set_slice(kind, attribute.value);
     }
     Ok(attrs)
 }
@@ -204,6 +205,23 @@ impl Simulator {
         let table = self.cpv4_table(&context.device);
         let encoding = self.cpv4_enter(&table, &context, uid, input)?;
         let view = self.lock().session(session)?;
+        // The PKCS#11 objects asked for, loaded together; the checks below take them in order.
+        let mut loaded: Vec<Option<SimResult<crate::sim::LoadedObject>>> = {
+            let cryptoki: Vec<ObjectHandle> = items
+                .iter()
+                .filter(|item| item.object_type == CK_CRYPTOKI_ELEMENT)
+                .map(|item| item.handle)
+                .collect();
+            let mut found = self.lock().load_objects(&view, cryptoki)?.into_iter();
+            items
+                .iter()
+                .map(|item| {
+                    (item.object_type == CK_CRYPTOKI_ELEMENT)
+                        .then(|| found.next())
+                        .flatten()
+                })
+                .collect()
+        };
         let mut lengths = vec![0; items.len()];
         let mut blobs = vec![None; items.len()];
         // The objects to seal, in order: all are sealed in one step of the store.
@@ -228,10 +246,13 @@ impl Simulator {
                 }
                 smk_attributes(&smk)
             } else {
-                match self.lock().load_object(&view, item.handle) {
-                    Ok(object) => object.attrs,
-                    Err(SimError::ObjectHandleInvalid) => return Ok(CKR_OBJECT_HANDLE_INVALID),
-                    Err(other) => return Err(other),
+                match loaded.get_mut(i).and_then(Option::take) {
+                    Some(Ok(object)) => object.attrs,
+                    Some(Err(SimError::ObjectHandleInvalid)) => {
+                        return Ok(CKR_OBJECT_HANDLE_INVALID);
+                    }
+                    Some(Err(other)) => return Err(other),
+                    None => return Err(SimError::Internal("an object was not loaded")),
                 }
             };
             if !class_allowed(&context, attrs.ulong(CKA_CLASS)) {
@@ -657,8 +678,8 @@ fn smk_attributes(smk: &crate::device::domains::ParamObject) -> AttrMap {
         CKA_LABEL,
         crate::device::records::SMK_KIND.as_bytes().to_vec(),
     );
-    attrs.set(CKA_OUID, smk.ouid.to_vec());
-    attrs.set(CKA_VALUE, smk.secret.expose_secret().to_vec());
+    attrs.set_slice(CKA_OUID, &smk.ouid);
+    attrs.set_slice(CKA_VALUE, smk.secret.expose_secret());
     attrs
 }
 

@@ -197,7 +197,7 @@ pub(crate) fn decode_object(
     let mut attrs = attr_map(&public);
     for (kind, value) in sealed {
         let plain = key.open(&attribute_aad(id, ulong_to_u64(kind)), value)?;
-        attrs.set(kind, plain.to_vec());
+        attrs.set_slice(kind, &plain);
     }
     Ok(attrs)
 }
@@ -209,9 +209,10 @@ pub(crate) fn decode_public(public: &[u8]) -> SimResult<AttrMap> {
 
 /// `entries` as an attribute map (their values copied).
 pub(crate) fn attr_map(entries: &Entries<'_>) -> AttrMap {
-    let mut attrs = AttrMap::new();
+    let mut attrs =
+        AttrMap::with_capacity(entries.len(), entries.iter().map(|(_, v)| v.len()).sum());
     for (kind, value) in entries {
-        attrs.set(*kind, value.to_vec());
+        attrs.set_slice(*kind, value);
     }
     attrs
 }

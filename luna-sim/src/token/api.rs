@@ -612,7 +612,7 @@ impl Simulator {
         };
         attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
         attrs.set_ulong(CKA_KEY_TYPE, key_type);
-        attrs.set(CKA_VALUE, value.to_vec());
+        attrs.set_slice(CKA_VALUE, &value);
         let supplied: Vec<_> = kinds(template)
             .into_iter()
             .filter(|k| *k != CKA_VALUE_LEN)
@@ -687,7 +687,7 @@ impl Simulator {
             public.set(CKA_EC_PARAMS, params.clone());
             public.set(CKA_EC_POINT, point);
             private.set(CKA_EC_PARAMS, params);
-            private.set(CKA_VALUE, scalar.to_vec());
+            private.set_slice(CKA_VALUE, &scalar);
         } else {
             let bits = public
                 .ulong(CKA_MODULUS_BITS)
@@ -850,7 +850,7 @@ impl Simulator {
         };
         match attrs.ulong(CKA_CLASS) {
             None => return Err(SimError::TemplateIncomplete(CKA_CLASS)),
-            Some(CKO_SECRET_KEY) => attrs.set(CKA_VALUE, data.to_vec()),
+            Some(CKO_SECRET_KEY) => attrs.set_slice(CKA_VALUE, &data),
             Some(CKO_PRIVATE_KEY) if rsa_scheme.is_none() => unwrap_private(&mut attrs, &data)?,
             Some(_) => return Err(SimError::TemplateInconsistent),
         }
@@ -943,7 +943,7 @@ impl Simulator {
             block::set_des_parity(&mut value);
         }
         attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
-        attrs.set(CKA_VALUE, value.to_vec());
+        attrs.set_slice(CKA_VALUE, &value);
         let mut built = objects::build_object(attrs, &supplied, Origin::Derived)?;
         let always_sensitive = base.attrs.is(CKA_ALWAYS_SENSITIVE) && built.is(CKA_SENSITIVE);
         let never_extractable =
@@ -1013,7 +1013,7 @@ fn unwrap_private(attrs: &mut AttrMap, pkcs8: &[u8]) -> SimResult<()> {
                 return Err(SimError::TemplateInconsistent);
             }
             attrs.set(CKA_EC_PARAMS, params);
-            attrs.set(CKA_VALUE, seed.to_vec());
+            attrs.set_slice(CKA_VALUE, &seed);
         }
         CKK_EC => {
             let (curve, scalar, _) = ec::from_pkcs8(pkcs8)?;
@@ -1023,8 +1023,8 @@ fn unwrap_private(attrs: &mut AttrMap, pkcs8: &[u8]) -> SimResult<()> {
             {
                 return Err(SimError::TemplateInconsistent);
             }
-            attrs.set(CKA_EC_PARAMS, curve.params().to_vec());
-            attrs.set(CKA_VALUE, scalar.to_vec());
+            attrs.set_slice(CKA_EC_PARAMS, curve.params());
+            attrs.set_slice(CKA_VALUE, &scalar);
         }
         _ => return Err(SimError::TemplateInconsistent),
     }

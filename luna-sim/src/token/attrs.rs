@@ -5,7 +5,6 @@
 //! (see [`cpv4_wire::consts::attribute_form`]). The C module converts from and to the native
 //! `CK_ATTRIBUTE` representation at its boundary.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use cpv4_wire::consts::{AttributeForm, CKA_VALUE, CkAttributeType, CkUlong, attribute_form};
@@ -132,40 +131,92 @@ pub(crate) fn decode_bool(value: &[u8]) -> Option<bool> {
     }
 }
 
-/// An object's attributes, by type. Values are wiped on drop.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct AttrMap(BTreeMap<CkAttributeType, Zeroizing<Vec<u8>>>);
+/// An object's attributes, by type, in ascending type order. Every value lives in one buffer,
+/// wiped on drop: an object is built, checked, encoded and dropped several times on its way
+/// through a clone, and one allocation per object (rather than one per attribute, and a tree
+/// node per few) is most of what that costs.
+#[derive(Default)]
+pub(crate) struct AttrMap {
+    /// Each type with the start and length of its value in `bytes`, sorted by type.
+    entries: Vec<(CkAttributeType, usize, usize)>,
+    bytes: Zeroizing<Vec<u8>>,
+    /// Bytes of `bytes` that no entry uses any more (values replaced or removed).
+    unused: usize,
+}
+
+/// The smallest buffer a map grows to: most objects fit.
+const MIN_BYTES: usize = 256;
 
 impl fmt::Debug for AttrMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.0.keys().map(|k| format!("0x{k:X}")))
+            .entries(self.entries.iter().map(|(k, _, _)| format!("0x{k:X}")))
             .finish()
     }
 }
 
+impl Clone for AttrMap {
+    fn clone(&self) -> Self {
+        self.compacted()
+    }
+}
+
+impl PartialEq for AttrMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for AttrMap {}
+
 impl AttrMap {
     pub(crate) fn new() -> Self {
-        Self(BTreeMap::new())
+        Self::default()
+    }
+
+    /// An empty map with room for `count` attributes whose values take `bytes` bytes.
+    pub(crate) fn with_capacity(count: usize, bytes: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(count),
+            bytes: Zeroizing::new(Vec::with_capacity(bytes)),
+            unused: 0,
+        }
     }
 
     pub(crate) fn from_template(template: &[Attribute]) -> SimResult<Self> {
-        let mut map = Self::new();
+        let mut map = Self::with_capacity(
+            template.len(),
+            template.iter().map(|attr| attr.value.len()).sum(),
+        );
         for attr in template {
             attr.check_form()?;
-            if map.0.insert(attr.kind, attr.value.clone()).is_some() {
+            if map.contains(attr.kind) {
                 return Err(SimError::TemplateInconsistent);
             }
+            map.set_slice(attr.kind, &attr.value);
         }
         Ok(map)
     }
 
+    fn position(&self, kind: CkAttributeType) -> Result<usize, usize> {
+        self.entries.binary_search_by_key(&kind, |(k, _, _)| *k)
+    }
+
+    fn value_at(&self, start: usize, len: usize) -> &[u8] {
+        // Every range was made by `append` within `bytes`.
+        self.bytes
+            .get(start..start.saturating_add(len))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn get(&self, kind: CkAttributeType) -> Option<&[u8]> {
-        self.0.get(&kind).map(|v| v.as_slice())
+        let index = self.position(kind).ok()?;
+        let (_, start, len) = *self.entries.get(index)?;
+        Some(self.value_at(start, len))
     }
 
     pub(crate) fn contains(&self, kind: CkAttributeType) -> bool {
-        self.0.contains_key(&kind)
+        self.position(kind).is_ok()
     }
 
     pub(crate) fn ulong(&self, kind: CkAttributeType) -> Option<CkUlong> {
@@ -181,21 +232,95 @@ impl AttrMap {
         self.flag(kind).unwrap_or(false)
     }
 
+    /// Sets `kind` to `value`; `value` is wiped as it drops.
     pub(crate) fn set(&mut self, kind: CkAttributeType, value: Vec<u8>) {
-        self.0.insert(kind, Zeroizing::new(value));
+        let value = Zeroizing::new(value);
+        self.set_slice(kind, &value);
     }
 
-    /// Removes `kind` (its value is wiped as it drops).
+    /// Sets `kind` to a copy of `value`.
+    pub(crate) fn set_slice(&mut self, kind: CkAttributeType, value: &[u8]) {
+        if self.entries.last().is_none_or(|(last, _, _)| *last < kind) {
+            // Decoding adds the types in ascending order: each goes at the end.
+            let start = self.append(value);
+            self.entries.push((kind, start, value.len()));
+            return;
+        }
+        match self.position(kind) {
+            Ok(index) => {
+                let Some(&(_, start, len)) = self.entries.get(index) else {
+                    return;
+                };
+                if len == value.len() {
+                    if let Some(old) = self.bytes.get_mut(start..start + len) {
+                        old.copy_from_slice(value);
+                    }
+                    return;
+                }
+                let start = self.append(value);
+                if let Some(entry) = self.entries.get_mut(index) {
+                    *entry = (kind, start, value.len());
+                }
+                self.unused += len;
+                self.compact_if_wasteful();
+            }
+            Err(index) => {
+                let start = self.append(value);
+                self.entries.insert(index, (kind, start, value.len()));
+            }
+        }
+    }
+
+    /// Removes `kind` (its value is wiped with the buffer, or when the buffer is compacted).
     pub(crate) fn remove(&mut self, kind: CkAttributeType) {
-        self.0.remove(&kind);
+        if let Ok(index) = self.position(kind) {
+            let (_, _, len) = self.entries.remove(index);
+            self.unused += len;
+            self.compact_if_wasteful();
+        }
+    }
+
+    /// Copies `value` to the end of the buffer, returning where it starts.
+    fn append(&mut self, value: &[u8]) -> usize {
+        let start = self.bytes.len();
+        if self.bytes.capacity() - start < value.len() {
+            // A vector that grows in place frees its old buffer unwiped: the values move to a
+            // new buffer, and the old one is wiped as it drops.
+            let capacity = (start + value.len())
+                .max(2 * self.bytes.capacity())
+                .max(MIN_BYTES);
+            let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+            grown.extend_from_slice(&self.bytes);
+            self.bytes = grown;
+        }
+        self.bytes.extend_from_slice(value);
+        start
+    }
+
+    /// Bounds the bytes that replaced and removed values leave behind, whatever the number of
+    /// changes a map sees.
+    fn compact_if_wasteful(&mut self) {
+        if self.unused > MIN_BYTES && self.unused > self.bytes.len() - self.unused {
+            *self = self.compacted();
+        }
+    }
+
+    /// The same attributes in a buffer of exactly their size.
+    fn compacted(&self) -> Self {
+        let mut copy = Self::with_capacity(self.entries.len(), self.bytes.len() - self.unused);
+        for (kind, value) in self.iter() {
+            let start = copy.append(value);
+            copy.entries.push((kind, start, value.len()));
+        }
+        copy
     }
 
     pub(crate) fn set_ulong(&mut self, kind: CkAttributeType, value: CkUlong) {
-        self.set(kind, ulong_to_u64(value).to_be_bytes().to_vec());
+        self.set_slice(kind, &ulong_to_u64(value).to_be_bytes());
     }
 
     pub(crate) fn set_bool(&mut self, kind: CkAttributeType, value: bool) {
-        self.set(kind, vec![u8::from(value)]);
+        self.set_slice(kind, &[u8::from(value)]);
     }
 
     /// Sets `kind` to `value` unless it is present.
@@ -206,11 +331,13 @@ impl AttrMap {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (CkAttributeType, &[u8])> {
-        self.0.iter().map(|(k, v)| (*k, v.as_slice()))
+        self.entries
+            .iter()
+            .map(|&(kind, start, len)| (kind, self.value_at(start, len)))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     /// The key value (`CKA_VALUE`), or an error naming it missing.
@@ -257,5 +384,76 @@ mod tests {
             AttrMap::from_template(&template).err(),
             Some(SimError::TemplateInconsistent)
         );
+    }
+
+    /// A change the map model test applies.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Set(CkAttributeType, Vec<u8>),
+        Remove(CkAttributeType),
+    }
+
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        // Few types, so that values are often replaced, with lengths that differ or not.
+        let kind = 0..12 as CkAttributeType;
+        prop_oneof![
+            3 => (kind.clone(), proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(k, v)| Change::Set(k, v)),
+            1 => kind.prop_map(Change::Remove),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The map behaves as an ordered map of its values whatever the changes, its clone
+        /// and equality are those of its contents, and the bytes left by replaced and removed
+        /// values stay bounded.
+        #[test]
+        fn the_map_is_an_ordered_map_of_its_values(
+            changes in proptest::collection::vec(change(), 0..200)
+        ) {
+            let mut map = AttrMap::new();
+            let mut model = std::collections::BTreeMap::new();
+            for change in changes {
+                match change {
+                    Change::Set(kind, value) => {
+                        map.set(kind, value.clone());
+                        model.insert(kind, value);
+                    }
+                    Change::Remove(kind) => {
+                        map.remove(kind);
+                        model.remove(&kind);
+                    }
+                }
+                let live: usize = model.values().map(Vec::len).sum();
+                proptest::prop_assert!(map.bytes.len() <= 2 * live + 2 * MIN_BYTES + 300);
+                proptest::prop_assert_eq!(map.unused + live, map.bytes.len());
+            }
+            let expected: Vec<(CkAttributeType, &[u8])> =
+                model.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            proptest::prop_assert_eq!(map.iter().collect::<Vec<_>>(), expected);
+            proptest::prop_assert_eq!(map.len(), model.len());
+            for kind in 0..12 {
+                proptest::prop_assert_eq!(map.get(kind), model.get(&kind).map(Vec::as_slice));
+            }
+            let copy = map.clone();
+            proptest::prop_assert_eq!(copy.bytes.len(), copy.bytes.capacity());
+            proptest::prop_assert_eq!(copy.unused, 0);
+            proptest::prop_assert_eq!(&copy, &map);
+        }
+    }
+
+    #[test]
+    fn maps_with_the_same_attributes_are_equal_however_they_were_built() {
+        let mut built = AttrMap::new();
+        built.set(CKA_LABEL, b"first label".to_vec());
+        built.set_ulong(CKA_CLASS, 4);
+        built.set(CKA_LABEL, b"key".to_vec());
+        let mut direct = AttrMap::with_capacity(2, 11);
+        direct.set_ulong(CKA_CLASS, 4);
+        direct.set_slice(CKA_LABEL, b"key");
+        assert_eq!(built, direct);
+        direct.set_slice(CKA_LABEL, b"kez");
+        assert_ne!(built, direct);
     }
 }

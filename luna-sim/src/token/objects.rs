@@ -323,7 +323,7 @@ fn set_sha1_check_value(attrs: &mut AttrMap, origin: Origin) {
         return;
     }
     let check = hash::sha1_check_value(value);
-    attrs.set(CKA_CHECK_VALUE, check.to_vec());
+    attrs.set_slice(CKA_CHECK_VALUE, &check);
 }
 
 /// Checks the values PKCS#11 gives a form: dates (`CK_DATE`: empty, or `YYYYMMDD` with a month
@@ -434,7 +434,7 @@ pub(crate) fn apply_template(
                     return Err(SimError::TemplateInconsistent);
                 }
             }
-            None => attrs.set(inner, value.to_vec()),
+            None => attrs.set_slice(inner, value),
         }
     }
     Ok(())
@@ -572,7 +572,7 @@ fn build_secret_key(attrs: &mut AttrMap, origin: Origin) -> SimResult<()> {
                 return Err(SimError::AttributeValueInvalid(CKA_VALUE));
             }
             let check = block::check_value(key_type, attrs.value()?)?;
-            attrs.set(CKA_CHECK_VALUE, check.to_vec());
+            attrs.set_slice(CKA_CHECK_VALUE, &check);
         }
         CKK_GENERIC_SECRET => {
             let max = usize::try_from(MAX_GENERIC_SECRET_LEN).unwrap_or(usize::MAX);
@@ -794,7 +794,7 @@ pub(crate) fn apply_changes(
             return Err(SimError::AttributeReadOnly(kind));
         }
         if old != Some(value) {
-            next.set(kind, value.to_vec());
+            next.set_slice(kind, value);
         }
     }
     check_values(&next)?;
@@ -815,7 +815,7 @@ pub(crate) fn set_trusted(current: &AttrMap, template: &[Attribute]) -> SimResul
     }
     let mut next = current.clone();
     for attribute in AttrMap::from_template(template)?.iter() {
-        next.set(CKA_TRUSTED, attribute.1.to_vec());
+        next.set_slice(CKA_TRUSTED, attribute.1);
     }
     Ok(next)
 }
@@ -916,7 +916,7 @@ mod tests {
             ("no OUID", &|a| {
                 let mut without = AttrMap::new();
                 for (kind, value) in a.iter().filter(|(kind, _)| *kind != CKA_OUID) {
-                    without.set(kind, value.to_vec());
+                    without.set_slice(kind, value);
                 }
                 *a = without;
             }),
@@ -979,7 +979,7 @@ mod tests {
         assert_eq!(generic.get(CKA_CHECK_VALUE).map(<[u8]>::len), Some(3));
         let mut made_before_check_values = AttrMap::new();
         for (kind, value) in generic.iter().filter(|(kind, _)| *kind != CKA_CHECK_VALUE) {
-            made_before_check_values.set(kind, value.to_vec());
+            made_before_check_values.set_slice(kind, value);
         }
         let certificate = cloned(
             build_object(
@@ -1108,7 +1108,7 @@ mod tests {
         let mut short_clone = build_object(generic_of(b"abc"), &[], Origin::Created).unwrap();
         short_clone.set(CKA_OUID, vec![7; 12]);
         assert!(check_cloned(&short_clone).is_ok());
-        short_clone.set(CKA_CHECK_VALUE, abc.to_vec());
+        short_clone.set_slice(CKA_CHECK_VALUE, &abc);
         assert!(check_cloned(&short_clone).is_err());
         let mut generic = generic_of(b"abc");
         let certificate = AttrMap::from_template(&[
@@ -1119,7 +1119,7 @@ mod tests {
         .unwrap();
         let built = build_object(certificate, &[], Origin::Created).unwrap();
         assert_eq!(built.get(CKA_CHECK_VALUE), Some(&abc[..]));
-        generic.set(CKA_CHECK_VALUE, abc.to_vec());
+        generic.set_slice(CKA_CHECK_VALUE, &abc);
         assert!(matches!(
             build_object(generic, &[CKA_CHECK_VALUE], Origin::Created),
             Err(SimError::AttributeReadOnly(CKA_CHECK_VALUE))
