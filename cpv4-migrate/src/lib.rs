@@ -11,7 +11,9 @@
 //! one-object clone ([`LegacyCloner`]) if the caller has one.
 //!
 //! The flow holds one batch of key blobs at a time: its memory is bounded by
-//! `BATCH_OBJECTS * MAX_BLOB_SIZE` whatever the number of objects.
+//! `BATCH_OBJECTS * MAX_BLOB_SIZE` (62.5 MiB) whatever the number of objects. An endpoint may
+//! ask for smaller batches ([`Endpoint::max_batch`]): the relay does, so that a batch of the
+//! largest blobs fits one of its frames.
 //!
 //! ```
 //! use cpv4_migrate::MigrationItem;
@@ -36,8 +38,10 @@ use cpv4_wire::consts::{
 /// A PKCS#11 object handle.
 pub type ObjectHandle = CkUlong;
 
-/// Most objects of one `CA_Extract`/`CA_Insert` pair.
-pub const BATCH_OBJECTS: usize = 256;
+/// Most objects of one `CA_Extract`/`CA_Insert` pair. Each pair is a transaction on each side,
+/// with a commit to disk and a session record read and written: a batch of 1,024 makes that
+/// a small share of a key's cost, and keeps the flow's memory bound under 64 MiB.
+pub const BATCH_OBJECTS: usize = 1024;
 
 /// The negotiation steps of the flow table (protocol.md 2.1).
 const STEP_OFFER: CkUlong = 2;
@@ -136,6 +140,12 @@ pub trait Endpoint {
     ///
     /// The call's code.
     fn close(&mut self, uid: &SessionUid) -> Result<(), CkRv>;
+
+    /// The most objects this endpoint takes in one call; the flow's batches are the smaller
+    /// of its two endpoints' and [`BATCH_OBJECTS`].
+    fn max_batch(&self) -> usize {
+        BATCH_OBJECTS
+    }
 
     /// Abandons the pending negotiation this partition's Start made for `offer`, once the
     /// peer refused it (register A51): a pending negotiation has no UID to close, and left
@@ -255,9 +265,13 @@ pub fn migrate_keys_with(
         migrate_legacy(legacy, continue_on_error, items);
         return Ok(Protocol::Legacy);
     }
+    let batch_len = source
+        .max_batch()
+        .min(target.max_batch())
+        .clamp(1, BATCH_OBJECTS);
     let mut session = Negotiated::new(source, target)?;
     let result = (|| {
-        for batch in items.chunks_mut(BATCH_OBJECTS) {
+        for batch in items.chunks_mut(batch_len) {
             let go_on = match run_batch(source, target, &mut session, flags, batch) {
                 Err(rv) if session_gone(rv) => {
                     // The session's lifetime ended between two batches or inside one: a new

@@ -32,8 +32,17 @@ use crate::{Continued, Endpoint, Extraction, Insertion, ObjectHandle, SessionUid
 /// The relay's version, the first byte of every frame.
 pub const RELAY_VERSION: u8 = 1;
 
-/// The largest payload: a full insert batch of the largest blobs, with room to spare.
+/// The largest payload: a full insert batch ([`BATCH_OBJECTS`]) of the largest blobs, with
+/// room to spare.
 pub const MAX_FRAME: usize = 24 * 1024 * 1024;
+
+/// Most objects of one relayed call: a batch of the largest blobs fits one frame.
+pub const BATCH_OBJECTS: usize = 256;
+
+const _: () = assert!(
+    BATCH_OBJECTS * (cpv4_wire::limits::MAX_BLOB_SIZE + 64) < MAX_FRAME,
+    "a relayed batch must fit a frame"
+);
 
 /// A request to the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -669,6 +678,10 @@ impl<R: Read, W: Write> RelayClient<R, W> {
 }
 
 impl<R: Read, W: Write> Endpoint for RelayClient<R, W> {
+    fn max_batch(&self) -> usize {
+        BATCH_OBJECTS
+    }
+
     fn cpv4_enabled(&mut self) -> Result<bool, CkRv> {
         match self.call(&Request::Enabled)? {
             Response::Flag(flag) => Ok(flag),

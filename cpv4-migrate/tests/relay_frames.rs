@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use cpv4_migrate::relay::{
-    MAX_FRAME, RELAY_VERSION, RelayError, Request, Response, decode_request, decode_response,
-    read_frame,
+    BATCH_OBJECTS, MAX_FRAME, RELAY_VERSION, RelayError, Request, Response, decode_request,
+    decode_response, read_frame,
 };
 use cpv4_migrate::{Continued, Extraction, Insertion, SessionUid};
 use proptest::prelude::*;
@@ -107,6 +107,26 @@ fn every_request_and_response_round_trips() {
     for response in responses() {
         assert_eq!(decode_response(&response.encode()).unwrap(), response);
     }
+}
+
+/// A relayed batch of the largest blobs, asked for and answered, fits one frame.
+#[test]
+fn a_relayed_batch_of_the_largest_blobs_fits_a_frame() {
+    let blob = vec![0xA5; cpv4_wire::limits::MAX_BLOB_SIZE];
+    let insert = Request::Insert {
+        uid: SessionUid([7; 16]),
+        flags: 1,
+        blobs: vec![(0, 0, blob.clone()); BATCH_OBJECTS],
+    };
+    let frame = insert.encode();
+    assert!(frame.len() <= MAX_FRAME, "{}", frame.len());
+    assert_eq!(decode_request(&frame).unwrap(), insert);
+    let extracted = Response::Extraction(Extraction {
+        results: vec![0; BATCH_OBJECTS],
+        blobs: vec![Some(blob); BATCH_OBJECTS],
+    });
+    assert_eq!(decode_response(&extracted.encode()).unwrap(), extracted);
+    const { assert!(BATCH_OBJECTS <= cpv4_migrate::BATCH_OBJECTS) };
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn reset_peak() {
 /// than some 23 bytes per object (a blob is some 450).
 const GROWTH_SLACK_KIB: u64 = 2 * 1024;
 /// What `CA_MigrateKeys` may use at its peak beyond its caller's array, whatever the count:
-/// one batch of blobs (`cpv4_migrate::BATCH_OBJECTS`, 256, of some hundreds of bytes each
+/// one batch of blobs (`cpv4_migrate::BATCH_OBJECTS`, 1,024, of some hundreds of bytes each
 /// here, at most 64,000), the simulator's per-call buffers and SQLite's page caches.
 const MIGRATE_KEYS_BOUND_KIB: u64 = 32 * 1024;
 

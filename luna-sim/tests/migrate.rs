@@ -67,6 +67,99 @@ fn migrate_keys_clones_every_object_in_batches_across_two_hsms_and_closes_the_se
     assert_eq!(live(&sim, TARGET_HSM), (0, 0));
 }
 
+/// An endpoint that records the size of every extract and insert, and may ask for smaller
+/// batches than the flow's own.
+struct Recording<'a> {
+    inner: SimEndpoint<'a>,
+    max_batch: Option<usize>,
+    extracts: Vec<usize>,
+    inserts: Vec<usize>,
+}
+
+impl<'a> Recording<'a> {
+    fn new(sim: &'a Simulator, session: SessionHandle, max_batch: Option<usize>) -> Self {
+        Self {
+            inner: SimEndpoint { sim, session },
+            max_batch,
+            extracts: Vec::new(),
+            inserts: Vec::new(),
+        }
+    }
+}
+
+impl Endpoint for Recording<'_> {
+    fn cpv4_enabled(&mut self) -> Result<bool, CkRv> {
+        self.inner.cpv4_enabled()
+    }
+    fn start(&mut self) -> Result<Vec<u8>, CkRv> {
+        self.inner.start()
+    }
+    fn continue_negotiation(
+        &mut self,
+        step: CkUlong,
+        input: &[u8],
+        uid: Option<&cpv4_migrate::SessionUid>,
+    ) -> Result<cpv4_migrate::Continued, CkRv> {
+        self.inner.continue_negotiation(step, input, uid)
+    }
+    fn extract(
+        &mut self,
+        uid: &cpv4_migrate::SessionUid,
+        input: &[u8],
+        flags: CkUlong,
+        objects: &[(CkUlong, u64)],
+    ) -> Result<cpv4_migrate::Extraction, CkRv> {
+        self.extracts.push(objects.len());
+        self.inner.extract(uid, input, flags, objects)
+    }
+    fn insert(
+        &mut self,
+        uid: &cpv4_migrate::SessionUid,
+        flags: CkUlong,
+        blobs: &[(CkUlong, CkUlong, &[u8])],
+    ) -> Result<cpv4_migrate::Insertion, CkRv> {
+        self.inserts.push(blobs.len());
+        self.inner.insert(uid, flags, blobs)
+    }
+    fn close(&mut self, uid: &cpv4_migrate::SessionUid) -> Result<(), CkRv> {
+        self.inner.close(uid)
+    }
+    fn abandon(&mut self, offer: &[u8]) -> Result<(), CkRv> {
+        self.inner.abandon(offer)
+    }
+    fn max_batch(&self) -> usize {
+        self.max_batch.unwrap_or(BATCH_OBJECTS)
+    }
+}
+
+/// Batches are `BATCH_OBJECTS` long, or shorter where either endpoint asks (the relay does,
+/// so that a batch of the largest blobs fits one of its frames).
+#[test]
+fn batches_are_the_flows_or_the_smaller_one_an_endpoint_asks_for() {
+    let cases = [
+        (None, None, vec![BATCH_OBJECTS, 6]),
+        (None, Some(400), vec![400, 400, BATCH_OBJECTS + 6 - 800]),
+        (Some(1000), Some(2000), vec![1000, BATCH_OBJECTS + 6 - 1000]),
+    ];
+    for (source_max, target_max, expected) in cases {
+        // A simulator each: the clones' OUIDs would refuse a second round.
+        let (_dir, sim) = fresh();
+        let source = login(&sim, SOURCE, CKU_USER);
+        let target = login(&sim, TARGET, CKU_USER);
+        let handles = session_keys(&sim, source, BATCH_OBJECTS + 6);
+        let mut from = Recording::new(&sim, source, source_max);
+        let mut to = Recording::new(&sim, target, target_max);
+        let mut data = items(&handles);
+        let protocol =
+            cpv4_migrate::migrate_keys_with(&mut from, &mut to, None, 0, &mut data).unwrap();
+        assert_eq!(protocol, Protocol::Cpv4);
+        assert!(data.iter().all(|item| item.rv == CKR_OK));
+        assert_eq!(from.extracts, expected);
+        assert_eq!(to.inserts, expected);
+        assert_eq!(live(&sim, SOURCE_HSM), (0, 0));
+    }
+}
+
 /// Register A23: without the flag the call returns `CKR_OK` and stops at the first failing
 /// object; with it every object is attempted.
 #[test]

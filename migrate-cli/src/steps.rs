@@ -30,8 +30,8 @@ use crate::hsm::{CliError, CliResult, Context, Hsm, Session};
 use crate::migrate::Selection;
 
 const MAGIC: &str = "cpv4 relay file, version 1";
-/// Objects per extract call (the flow's batch).
-const BATCH: usize = cpv4_migrate::BATCH_OBJECTS;
+/// Objects per extract call: the relay's batch, so that each call's blobs fit one frame.
+const BATCH: usize = cpv4_migrate::relay::BATCH_OBJECTS;
 
 /// What a step file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
