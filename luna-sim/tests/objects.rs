@@ -1935,3 +1935,32 @@ fn wrap_unwrap_and_derive_templates_are_kept_enforced_and_cloned() {
         .unwrap();
     assert_eq!(read(&sim, target, unwrapped, CKA_LABEL), b"unwrapped");
 }
+
+/// Register A82: an OUID is its object's creation time in milliseconds (the low 40 bits,
+/// big-endian) and 7 random bytes, so objects made later have greater OUIDs, and two made in
+/// the same millisecond still differ.
+#[test]
+fn an_ouid_is_its_creation_time_then_random_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = luna_sim::TestClock::new(1_800_000_000);
+    let sim = common::open_at(dir.path(), &clock);
+    let session = login(&sim, 0, CKU_USER);
+    let ouid_of = |label: &str, token: bool| {
+        let mut template = aes_template(label, &[5; 32], true);
+        template.retain(|a| a.kind != CKA_TOKEN);
+        template.push(Attribute::bool(CKA_TOKEN, token));
+        let handle = sim.create_object(session, &template).unwrap();
+        read(&sim, session, handle, CKA_OUID)
+    };
+    let stamp = |seconds: i64| (seconds * 1000).to_be_bytes()[3..].to_vec();
+    let first = ouid_of("first", true);
+    let twin = ouid_of("twin", false);
+    assert_eq!(first.len(), 12);
+    assert_eq!(first[..5], stamp(1_800_000_000)[..]);
+    assert_eq!(twin[..5], first[..5], "made in the same millisecond");
+    assert_ne!(twin[5..], first[5..]);
+    clock.advance(1);
+    let later = ouid_of("later", true);
+    assert_eq!(later[..5], stamp(1_800_000_001)[..]);
+    assert!(later > first && later > twin);
+}

@@ -12,6 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current host time in seconds since the Unix epoch.
     fn now(&self) -> i64;
+
+    /// The current host time in milliseconds since the Unix epoch (by default [`Clock::now`]
+    /// in milliseconds).
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The operating system's clock.
@@ -24,6 +30,13 @@ impl Clock for SystemClock {
             Ok(elapsed) => i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX),
             // A host clock before 1970: report it as negative seconds.
             Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+        }
+    }
+
+    fn now_millis(&self) -> i64 {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(elapsed) => i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
         }
     }
 }

@@ -74,9 +74,21 @@ pub fn attribute_values_rv(values: &[AttributeValue]) -> CkRv {
     }
 }
 
-fn new_ouid() -> SimResult<Vec<u8>> {
+/// The bytes of an OUID that hold its object's creation time.
+const OUID_TIME_LEN: usize = 5;
+
+/// A new object's OUID (register A82): the low 40 bits of its creation time in milliseconds,
+/// big-endian, then 7 random bytes. Objects made one after another get OUIDs in order, so the
+/// partition's OUID index, on the source and on every target its clones reach, grows at its
+/// end; random OUIDs make each insert write a random page of it once the index outgrows
+/// SQLite's page cache.
+fn new_ouid(now_millis: i64) -> SimResult<Vec<u8>> {
     let mut ouid = vec![0u8; OUID_LEN];
-    fill_random(&mut ouid)?;
+    let (stamp, random) = ouid.split_at_mut(OUID_TIME_LEN);
+    if let Some(low) = now_millis.to_be_bytes().get(8 - OUID_TIME_LEN..) {
+        stamp.copy_from_slice(low);
+    }
+    fill_random(random)?;
     Ok(ouid)
 }
 
@@ -95,16 +107,17 @@ fn as_role(err: SimError, invalid: SimError) -> SimError {
 
 impl Inner {
     /// Stores new objects: every token object in one write transaction, then the session
-    /// objects. Each gets a fresh OUID.
+    /// objects. Each gets a fresh OUID, made at `now_millis` (the simulator's clock).
     pub(crate) fn store_objects(
         &mut self,
         view: &SessionView,
         objects: Vec<AttrMap>,
+        now_millis: i64,
     ) -> SimResult<Vec<ObjectHandle>> {
         let mut prepared = Vec::with_capacity(objects.len());
         for mut attrs in objects {
             view.require_object_writer(attrs.is(CKA_TOKEN), attrs.is(CKA_PRIVATE))?;
-            attrs.set(CKA_OUID, new_ouid()?);
+            attrs.set(CKA_OUID, new_ouid(now_millis)?);
             prepared.push(attrs);
         }
         let slot = slot_sql(view.slot)?;
@@ -322,7 +335,7 @@ impl Simulator {
             .iter()
             .map(|t| objects::build_object(AttrMap::from_template(t)?, &kinds(t), Origin::Created))
             .collect::<SimResult<Vec<_>>>()?;
-        inner.store_objects(&view, objects)
+        inner.store_objects(&view, objects, self.clock.now_millis())
     }
 
     /// `C_CopyObject`: a copy with a new OUID; `template` may change `CKA_TOKEN`,
@@ -344,7 +357,7 @@ impl Simulator {
         view.require_changer(false)?;
         let source = inner.load_object(&view, object)?;
         let copy = objects::apply_changes(&source.attrs, template, true)?;
-        let mut handles = inner.store_objects(&view, vec![copy])?;
+        let mut handles = inner.store_objects(&view, vec![copy], self.clock.now_millis())?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 
@@ -622,7 +635,7 @@ impl Simulator {
             &supplied,
             Origin::Generated(mechanism.mechanism_type()),
         )?;
-        let mut handles = inner.store_objects(&view, vec![built])?;
+        let mut handles = inner.store_objects(&view, vec![built], self.clock.now_millis())?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 
@@ -717,7 +730,7 @@ impl Simulator {
         let mut inner = self.lock();
         let view = inner.session(session)?;
         view.require_changer(false)?;
-        let handles = inner.store_objects(&view, vec![public, private])?;
+        let handles = inner.store_objects(&view, vec![public, private], self.clock.now_millis())?;
         match handles.as_slice() {
             [public, private] => Ok((*public, *private)),
             _ => Err(SimError::Internal("key pair handles")),
@@ -862,7 +875,7 @@ impl Simulator {
                 }
                 other => other,
             })?;
-        let mut handles = inner.store_objects(&view, vec![built])?;
+        let mut handles = inner.store_objects(&view, vec![built], self.clock.now_millis())?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 }
@@ -950,7 +963,7 @@ impl Simulator {
             base.attrs.is(CKA_NEVER_EXTRACTABLE) && !built.flag(CKA_EXTRACTABLE).unwrap_or(true);
         built.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive);
         built.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable);
-        let mut handles = inner.store_objects(&view, vec![built])?;
+        let mut handles = inner.store_objects(&view, vec![built], self.clock.now_millis())?;
         handles.pop().ok_or(SimError::Internal("no handle"))
     }
 }
