@@ -25,7 +25,7 @@
 
 use std::io::{Read, Write};
 
-use cpv4_wire::consts::{CKR_DEVICE_REMOVED, CKR_OK, CkRv, CkUlong};
+use cpv4_wire::consts::{CKR_ARGUMENTS_BAD, CKR_DEVICE_REMOVED, CKR_OK, CkRv, CkUlong};
 
 use crate::{Continued, Endpoint, Extraction, Insertion, ObjectHandle, SessionUid};
 
@@ -809,6 +809,13 @@ pub fn serve(
                 .continue_negotiation(step, &input, uid.as_ref())
                 .map(Response::Continued)
                 .unwrap_or_else(Response::Failed),
+            // A peer gets no more work per request than a relayed batch.
+            Request::Extract { objects, .. } if objects.len() > BATCH_OBJECTS => {
+                Response::Failed(CKR_ARGUMENTS_BAD)
+            }
+            Request::Insert { blobs, .. } if blobs.len() > BATCH_OBJECTS => {
+                Response::Failed(CKR_ARGUMENTS_BAD)
+            }
             Request::Extract {
                 uid,
                 input,

@@ -271,3 +271,117 @@ proptest! {
         }
     }
 }
+
+/// An endpoint that only counts the calls that reach it.
+#[derive(Default)]
+struct Counting {
+    calls: usize,
+}
+
+impl cpv4_migrate::Endpoint for Counting {
+    fn cpv4_enabled(&mut self) -> Result<bool, u64> {
+        self.calls += 1;
+        Ok(true)
+    }
+    fn start(&mut self) -> Result<Vec<u8>, u64> {
+        self.calls += 1;
+        Ok(Vec::new())
+    }
+    fn continue_negotiation(
+        &mut self,
+        _: u64,
+        _: &[u8],
+        _: Option<&SessionUid>,
+    ) -> Result<Continued, u64> {
+        self.calls += 1;
+        Err(0x5)
+    }
+    fn extract(
+        &mut self,
+        _: &SessionUid,
+        _: &[u8],
+        _: u64,
+        objects: &[(u64, u64)],
+    ) -> Result<Extraction, u64> {
+        self.calls += 1;
+        Ok(Extraction {
+            results: vec![0; objects.len()],
+            blobs: vec![Some(vec![1]); objects.len()],
+        })
+    }
+    fn insert(
+        &mut self,
+        _: &SessionUid,
+        _: u64,
+        blobs: &[(u64, u64, &[u8])],
+    ) -> Result<Insertion, u64> {
+        self.calls += 1;
+        Ok(Insertion {
+            results: vec![0; blobs.len()],
+            handles: vec![1; blobs.len()],
+        })
+    }
+    fn close(&mut self, _: &SessionUid) -> Result<(), u64> {
+        self.calls += 1;
+        Ok(())
+    }
+    fn abandon(&mut self, _: &[u8]) -> Result<(), u64> {
+        self.calls += 1;
+        Ok(())
+    }
+}
+
+impl cpv4_migrate::relay::Partition for Counting {
+    fn identity(&mut self) -> (String, String) {
+        ("p".into(), "1".into())
+    }
+    fn lookup(&mut self, ouids: &[Vec<u8>]) -> Result<Vec<u64>, u64> {
+        Ok(vec![0; ouids.len()])
+    }
+}
+
+/// The relay's client asks the flow for relayed batches, and the server gives a peer no more
+/// work per request than one: a longer Extract or Insert is `CKR_ARGUMENTS_BAD` and reaches
+/// no endpoint.
+#[test]
+fn relayed_calls_hold_at_most_a_relayed_batch() {
+    use cpv4_migrate::Endpoint;
+    let client = cpv4_migrate::relay::RelayClient::new(std::io::empty(), std::io::sink());
+    assert_eq!(client.max_batch(), BATCH_OBJECTS);
+    let uid = SessionUid([7; 16]);
+    for count in [BATCH_OBJECTS, BATCH_OBJECTS + 1] {
+        let requests = [
+            Request::Extract {
+                uid,
+                input: Vec::new(),
+                flags: 0,
+                objects: vec![(0, 1); count],
+            },
+            Request::Insert {
+                uid,
+                flags: 0,
+                blobs: vec![(0, 0, vec![1]); count],
+            },
+        ];
+        for request in requests {
+            let mut served = Counting::default();
+            let mut partition = Counting::default();
+            let mut answer = Vec::new();
+            cpv4_migrate::relay::serve(
+                &mut served,
+                &mut partition,
+                &mut request.encode().as_slice(),
+                &mut answer,
+            )
+            .unwrap();
+            let response = decode_response(&answer).unwrap();
+            if count > BATCH_OBJECTS {
+                assert_eq!(response, Response::Failed(0x7), "{request:?}");
+                assert_eq!(served.calls, 0);
+            } else {
+                assert!(!matches!(response, Response::Failed(_)), "{response:?}");
+                assert_eq!(served.calls, 1);
+            }
+        }
+    }
+}

@@ -283,21 +283,47 @@ impl Inner {
         Ok(loaded)
     }
 
-    /// [`Inner::load_object`] of each of `handles`, in one read transaction: one snapshot of
-    /// the store for all of them, and one WAL read lock rather than one per object.
+    /// [`Inner::load_object`] of `handles` in order, in one read transaction (one snapshot of
+    /// the store for all of them, and one WAL read lock rather than one per object), until
+    /// the attributes loaded reach `budget` bytes: a prefix of `handles`, never empty unless
+    /// `handles` is.
     pub(crate) fn load_objects(
         &mut self,
         session: &SessionView,
-        handles: impl IntoIterator<Item = ObjectHandle>,
+        handles: &[ObjectHandle],
+        budget: usize,
     ) -> SimResult<Vec<SimResult<LoadedObject>>> {
         let own_transaction = self.conn.is_autocommit();
         if own_transaction {
             self.conn.execute_batch("BEGIN DEFERRED")?;
         }
-        let loaded = handles
-            .into_iter()
-            .map(|handle| self.load_object(session, handle))
-            .collect();
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut loaded = Vec::new();
+            let mut bytes = 0usize;
+            for &handle in handles {
+                if bytes >= budget {
+                    break;
+                }
+                #[cfg(test)]
+                tests::panic_if_asked();
+                let object = self.load_object(session, handle);
+                if let Ok(object) = &object {
+                    bytes = bytes.saturating_add(object.attrs.size());
+                }
+                loaded.push(object);
+            }
+            loaded
+        }));
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(panic) => {
+                // No transaction of this connection may outlive the call that began it.
+                if own_transaction {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                std::panic::resume_unwind(panic);
+            }
+        };
         if own_transaction {
             // Nothing was written: the end of a read transaction fails only with the
             // connection, and then the rollback ends it.
@@ -424,4 +450,54 @@ fn create_home(home: &Path) -> SimResult<()> {
     }
     builder.create(home)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use cpv4_wire::consts::{CKA_CLASS, CKA_TOKEN, CKO_DATA, CKU_USER};
+
+    use super::*;
+
+    thread_local! {
+        static PANIC_WHILE_LOADING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Panics inside `load_objects` where a test asked for it.
+    pub(super) fn panic_if_asked() {
+        if PANIC_WHILE_LOADING.get() {
+            panic!("a test's panic while loading");
+        }
+    }
+
+    /// A panic while `load_objects` holds its read transaction ends the transaction with it:
+    /// the next write of the connection begins its own.
+    #[test]
+    fn a_panic_inside_load_objects_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open_with(dir.path(), SimOptions::default()).unwrap();
+        let session = sim.open_session(0, true).unwrap();
+        sim.login(
+            session,
+            CKU_USER,
+            crate::device::provision::DEFAULT_CO_PIN.as_bytes(),
+        )
+        .unwrap();
+        let data = [
+            crate::Attribute::ulong(CKA_CLASS, CKO_DATA),
+            crate::Attribute::bool(CKA_TOKEN, true),
+        ];
+        let stored = sim.create_object(session, &data).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut inner = sim.lock();
+            let view = inner.session(session).unwrap();
+            PANIC_WHILE_LOADING.set(true);
+            let _ = inner.load_objects(&view, &[stored], usize::MAX);
+        }));
+        PANIC_WHILE_LOADING.set(false);
+        assert!(panicked.is_err());
+        assert!(sim.lock().conn.is_autocommit());
+        sim.create_object(session, &data).unwrap();
+    }
 }

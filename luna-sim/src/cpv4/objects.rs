@@ -1,7 +1,7 @@
 //! `CA_Extract` and `CA_Insert` over many objects: the per-object checks and results of
 //! protocol.md section 8.6, the policies of 8.7, and one transaction per insert call.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use cpv4_session::{SequenceBatch, SessionError, SessionTable};
@@ -65,6 +65,12 @@ pub struct Inserted {
     /// `objectHandle[i]`: the clone's handle where `results[i]` is `CKR_OK`, else 0.
     pub handles: Vec<ObjectHandle>,
 }
+
+/// The most objects `CA_Extract` loads in one read transaction, and the attribute bytes
+/// after which it stops (one object may pass them): what the call holds of the objects ahead
+/// of its checks.
+const LOAD_WINDOW: usize = 64;
+const LOAD_BUDGET: usize = 256 * 1024;
 
 /// The largest `storageType` value (`LUNA_STORAGE_CACHE`).
 const MAX_STORAGE_TYPE: CkUlong = 3;
@@ -205,23 +211,10 @@ impl Simulator {
         let table = self.cpv4_table(&context.device);
         let encoding = self.cpv4_enter(&table, &context, uid, input)?;
         let view = self.lock().session(session)?;
-        // The PKCS#11 objects asked for, loaded together; the checks below take them in order.
-        let mut loaded: Vec<Option<SimResult<crate::sim::LoadedObject>>> = {
-            let cryptoki: Vec<ObjectHandle> = items
-                .iter()
-                .filter(|item| item.object_type == CK_CRYPTOKI_ELEMENT)
-                .map(|item| item.handle)
-                .collect();
-            let mut found = self.lock().load_objects(&view, cryptoki)?.into_iter();
-            items
-                .iter()
-                .map(|item| {
-                    (item.object_type == CK_CRYPTOKI_ELEMENT)
-                        .then(|| found.next())
-                        .flatten()
-                })
-                .collect()
-        };
+        // The PKCS#11 objects asked for, loaded a window at a time as the checks reach them:
+        // one read transaction per window, and never more than a window held (at most
+        // LOAD_WINDOW objects and LOAD_BUDGET bytes but for the last object).
+        let mut window: VecDeque<(usize, SimResult<crate::sim::LoadedObject>)> = VecDeque::new();
         let mut lengths = vec![0; items.len()];
         let mut blobs = vec![None; items.len()];
         // The objects to seal, in order: all are sealed in one step of the store.
@@ -246,12 +239,29 @@ impl Simulator {
                 }
                 smk_attributes(&smk)
             } else {
-                match loaded.get_mut(i).and_then(Option::take) {
-                    Some(Ok(object)) => object.attrs,
-                    Some(Err(SimError::ObjectHandleInvalid)) => {
+                // Objects the checks passed over before loading them are dropped unread.
+                while window.front().is_some_and(|(j, _)| *j < i) {
+                    window.pop_front();
+                }
+                if window.front().is_none_or(|(j, _)| *j != i) {
+                    let next: Vec<(usize, ObjectHandle)> = items
+                        .iter()
+                        .enumerate()
+                        .skip(i)
+                        .filter(|(_, item)| item.object_type == CK_CRYPTOKI_ELEMENT)
+                        .take(LOAD_WINDOW)
+                        .map(|(j, item)| (j, item.handle))
+                        .collect();
+                    let handles: Vec<ObjectHandle> = next.iter().map(|(_, h)| *h).collect();
+                    let found = self.lock().load_objects(&view, &handles, LOAD_BUDGET)?;
+                    window = next.iter().map(|(j, _)| *j).zip(found).collect();
+                }
+                match window.pop_front() {
+                    Some((_, Ok(object))) => object.attrs,
+                    Some((_, Err(SimError::ObjectHandleInvalid))) => {
                         return Ok(CKR_OBJECT_HANDLE_INVALID);
                     }
-                    Some(Err(other)) => return Err(other),
+                    Some((_, Err(other))) => return Err(other),
                     None => return Err(SimError::Internal("an object was not loaded")),
                 }
             };

@@ -340,6 +340,11 @@ impl AttrMap {
         self.entries.len()
     }
 
+    /// The bytes of the values, together.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len() - self.unused
+    }
+
     /// The key value (`CKA_VALUE`), or an error naming it missing.
     pub(crate) fn value(&self) -> SimResult<&[u8]> {
         self.get(CKA_VALUE)
