@@ -285,8 +285,8 @@ impl Inner {
 
     /// [`Inner::load_object`] of `handles` in order, in one read transaction (one snapshot of
     /// the store for all of them, and one WAL read lock rather than one per object), until
-    /// the attributes loaded reach `budget` bytes: a prefix of `handles`, never empty unless
-    /// `handles` is.
+    /// the attributes loaded reach `budget` bytes (the last object may pass them): a prefix of
+    /// `handles`, never empty unless `handles` is.
     pub(crate) fn load_objects(
         &mut self,
         session: &SessionView,
@@ -301,9 +301,6 @@ impl Inner {
             let mut loaded = Vec::new();
             let mut bytes = 0usize;
             for &handle in handles {
-                if bytes >= budget {
-                    break;
-                }
                 #[cfg(test)]
                 tests::panic_if_asked();
                 let object = self.load_object(session, handle);
@@ -311,6 +308,9 @@ impl Inner {
                     bytes = bytes.saturating_add(object.attrs.size());
                 }
                 loaded.push(object);
+                if bytes >= budget {
+                    break;
+                }
             }
             loaded
         }));
@@ -324,12 +324,16 @@ impl Inner {
                 std::panic::resume_unwind(panic);
             }
         };
-        if own_transaction {
-            // Nothing was written: the end of a read transaction fails only with the
-            // connection, and then the rollback ends it.
-            if let Err(error) = self.conn.execute_batch("COMMIT") {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(error.into());
+        // SQLite may have ended the transaction itself (after an I/O error, say): the
+        // objects read stand either way, since nothing was written. Only a transaction that
+        // will not end fails the call.
+        if own_transaction
+            && !self.conn.is_autocommit()
+            && self.conn.execute_batch("COMMIT").is_err()
+        {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            if !self.conn.is_autocommit() {
+                return Err(SimError::Store("a read transaction would not end".into()));
             }
         }
         Ok(loaded)
