@@ -39,6 +39,9 @@ pub const MAX_FRAME: usize = 24 * 1024 * 1024;
 /// Most objects of one relayed call: a batch of the largest blobs fits one frame.
 pub const BATCH_OBJECTS: usize = 256;
 
+/// Most OUIDs of one Lookup: the command line's largest batch.
+pub const MAX_LOOKUP: usize = 100_000;
+
 const _: () = assert!(
     BATCH_OBJECTS * (cpv4_wire::limits::MAX_BLOB_SIZE + 64) < MAX_FRAME,
     "a relayed batch must fit a frame"
@@ -814,6 +817,9 @@ pub fn serve(
                 Response::Failed(CKR_ARGUMENTS_BAD)
             }
             Request::Insert { blobs, .. } if blobs.len() > BATCH_OBJECTS => {
+                Response::Failed(CKR_ARGUMENTS_BAD)
+            }
+            Request::Lookup { ouids } if ouids.len() > MAX_LOOKUP => {
                 Response::Failed(CKR_ARGUMENTS_BAD)
             }
             Request::Extract {

@@ -376,12 +376,33 @@ fn relayed_calls_hold_at_most_a_relayed_batch() {
             .unwrap();
             let response = decode_response(&answer).unwrap();
             if count > BATCH_OBJECTS {
-                assert_eq!(response, Response::Failed(0x7), "{request:?}");
+                assert_eq!(response, Response::Failed(0x7));
                 assert_eq!(served.calls, 0);
             } else {
                 assert!(!matches!(response, Response::Failed(_)), "{response:?}");
                 assert_eq!(served.calls, 1);
             }
         }
+    }
+}
+
+/// A Lookup of more OUIDs than the command line's largest batch is `CKR_ARGUMENTS_BAD`.
+#[test]
+fn a_lookup_holds_at_most_the_largest_batch() {
+    use cpv4_migrate::relay::MAX_LOOKUP;
+    for (count, refused) in [(MAX_LOOKUP, false), (MAX_LOOKUP + 1, true)] {
+        let request = Request::Lookup {
+            ouids: vec![Vec::new(); count],
+        };
+        let mut answer = Vec::new();
+        cpv4_migrate::relay::serve(
+            &mut Counting::default(),
+            &mut Counting::default(),
+            &mut request.encode().as_slice(),
+            &mut answer,
+        )
+        .unwrap();
+        let response = decode_response(&answer).unwrap();
+        assert_eq!(response == Response::Failed(0x7), refused);
     }
 }

@@ -130,7 +130,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Objects per CA_MigrateKeys call (memory is bounded by one batch).
-        #[arg(long, default_value_t = migrate::BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        #[arg(long, default_value_t = migrate::BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=cpv4_migrate::relay::MAX_LOOKUP as u64))]
         batch: u64,
     },
     /// Two hosts: the serving end of `migrate --to-remote`, or the air-gapped steps.
