@@ -151,13 +151,7 @@ fn sigkill_during_inserts_leaves_whole_calls_and_exact_sequence_numbers() {
         let sim: Simulator = open(home);
         let source = login(&sim, SOURCE, CKU_USER);
         let target = login(&sim, TARGET, CKU_USER);
-        let offer = sim.cpv4_start(target, &[]).unwrap();
-        let accept = sim.cpv4_continue(source, 2, &offer, None).unwrap();
-        let confirm = sim
-            .cpv4_continue(target, 3, &accept.output, Some(accept.uid.as_bytes()))
-            .unwrap();
-        sim.cpv4_deliver_confirm(source, accept.uid.as_bytes(), &confirm.output)
-            .unwrap();
+        let uid = confirmed_session(&sim, source, target);
         for batch in 0..BATCHES {
             let handles = sim
                 .find_all(
@@ -177,7 +171,7 @@ fn sigkill_during_inserts_leaves_whole_calls_and_exact_sequence_numbers() {
                 })
                 .collect();
             let out = sim
-                .cpv4_extract(source, accept.uid.as_bytes(), &[], 0, &items, false)
+                .cpv4_extract(source, &uid, &[], 0, &items, false)
                 .unwrap();
             assert_eq!(out.rv, CKR_OK);
             let mut file = Vec::new();
@@ -188,8 +182,8 @@ fn sigkill_during_inserts_leaves_whole_calls_and_exact_sequence_numbers() {
             }
             std::fs::write(dir.join(format!("batch-{batch}")), file).unwrap();
         }
-        std::fs::write(dir.join("uid"), accept.uid.as_bytes()).unwrap();
-        accept.uid.as_bytes().to_vec()
+        std::fs::write(dir.join("uid"), &uid).unwrap();
+        uid
     };
     assert_eq!(
         source_rows(home),

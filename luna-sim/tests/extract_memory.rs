@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{fresh, login};
+use common::{confirmed_session, fresh, login};
 use cpv4_wire::consts::*;
-use luna_sim::{Attribute, ExtractItem, Simulator};
+use luna_sim::{Attribute, ExtractItem};
 
 const SOURCE: u64 = 0;
 const TARGET: u64 = 1;
@@ -28,17 +28,6 @@ fn peak_since_reset(run: impl FnOnce()) -> u64 {
     peak() - before
 }
 
-fn session_uid(sim: &Simulator, source: u64, target: u64) -> Vec<u8> {
-    let offer = sim.cpv4_start(target, &[]).unwrap();
-    let accept = sim.cpv4_continue(source, 2, &offer, None).unwrap();
-    let confirm = sim
-        .cpv4_continue(target, 3, &accept.output, Some(accept.uid.as_bytes()))
-        .unwrap();
-    sim.cpv4_deliver_confirm(source, accept.uid.as_bytes(), &confirm.output)
-        .unwrap();
-    accept.uid.as_bytes().to_vec()
-}
-
 /// 64 requests for one 4 MiB data object: the call that stops at its first item loads none
 /// of them, and the call that goes on (each too large for a blob) holds about one at a time.
 /// Loading the call's objects all before its checks held 256 MiB.
@@ -47,7 +36,7 @@ fn an_extract_holds_a_window_of_its_objects_not_all_of_them() {
     let (_dir, sim) = fresh();
     let source = login(&sim, SOURCE, CKU_USER);
     let target = login(&sim, TARGET, CKU_USER);
-    let uid = session_uid(&sim, source, target);
+    let uid = confirmed_session(&sim, source, target);
     let big = sim
         .create_object(
             source,

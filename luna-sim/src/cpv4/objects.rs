@@ -244,17 +244,16 @@ impl Simulator {
                     window.pop_front();
                 }
                 if window.front().is_none_or(|(j, _)| *j != i) {
-                    let next: Vec<(usize, ObjectHandle)> = items
+                    let (indices, handles): (Vec<usize>, Vec<ObjectHandle>) = items
                         .iter()
                         .enumerate()
                         .skip(i)
                         .filter(|(_, item)| item.object_type == CK_CRYPTOKI_ELEMENT)
                         .take(LOAD_WINDOW)
                         .map(|(j, item)| (j, item.handle))
-                        .collect();
-                    let handles: Vec<ObjectHandle> = next.iter().map(|(_, h)| *h).collect();
+                        .unzip();
                     let found = self.lock().load_objects(&view, &handles, LOAD_BUDGET)?;
-                    window = next.iter().map(|(j, _)| *j).zip(found).collect();
+                    window = indices.into_iter().zip(found).collect();
                 }
                 match window.pop_front() {
                     Some((_, Ok(object))) => object.attrs,

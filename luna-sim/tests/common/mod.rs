@@ -100,6 +100,19 @@ pub fn login(sim: &Simulator, slot: SlotId, user: CkUserType) -> SessionHandle {
     session
 }
 
+/// A CPv4 session from `source` to `target`, negotiated and confirmed on both sides (flow
+/// steps 1 to 4): its UID.
+pub fn confirmed_session(sim: &Simulator, source: SessionHandle, target: SessionHandle) -> Vec<u8> {
+    let offer = sim.cpv4_start(target, &[]).unwrap();
+    let accept = sim.cpv4_continue(source, 2, &offer, None).unwrap();
+    let confirm = sim
+        .cpv4_continue(target, 3, &accept.output, Some(accept.uid.as_bytes()))
+        .unwrap();
+    sim.cpv4_deliver_confirm(source, accept.uid.as_bytes(), &confirm.output)
+        .unwrap();
+    accept.uid.as_bytes().to_vec()
+}
+
 /// A template for an AES token key with a known value.
 pub fn aes_template(label: &str, value: &[u8], sensitive: bool) -> Vec<Attribute> {
     vec![
